@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vhdctl: the command line.  One verb per file (cmd-*.c); this file only
+ * dispatches and holds the shared error printers.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "vhdctl.h"
+
+static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+        const char *help;
+} verbs[] = {
+        { "info", cmd_info, "FILE [--json]          describe a VHD and its parent chain" },
+        { "check", cmd_check, "FILE [--json]         validate every structure (exit 0 clean, 1 problems, 2 cannot open)" },
+        { "create", cmd_create, "CHILD --parent PARENT [--block-size BYTES]  make a differencing child" },
+};
+
+static void usage(FILE *f)
+{
+        fprintf(f, "Usage: vhdctl VERB [OPTIONS]\n\nVerbs:\n");
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                fprintf(f, "  %-7s %s\n", verbs[i].name, verbs[i].help);
+        fprintf(f, "\nvhdctl --help | --version\n");
+}
+
+void print_problem(const char *file, const struct vc_problem *p)
+{
+        char buf[512];
+
+        vc_problem_format(p, buf, sizeof buf);
+        fprintf(stderr, "vhdctl: '%s': %s\n", file, buf);
+}
+
+void print_errno(const char *file, int r, const char *what)
+{
+        fprintf(stderr, "vhdctl: '%s': %s%s%s\n", file, what ? what : "", what ? ": " : "",
+                strerror(-r));
+}
+
+int parse_file_json(int argc, char **argv, const char *usage_line, const char **ret_file,
+                    bool *ret_json)
+{
+        static const struct option opts[] = {
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        int c;
+
+        *ret_json = false;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1)
+                switch (c) {
+                case 'j': *ret_json = true; break;
+                case 'h': printf("Usage: %s\n", usage_line); return 1;
+                default: fprintf(stderr, "Usage: %s\n", usage_line); return -1;
+                }
+        if (optind != argc - 1) {
+                fprintf(stderr, "Usage: %s\n", usage_line);
+                return -1;
+        }
+        *ret_file = argv[optind];
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        if (argc < 2) {
+                usage(stderr);
+                return 2;
+        }
+        if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+                usage(stdout);
+                return 0;
+        }
+        if (!strcmp(argv[1], "--version")) {
+                printf("vhdctl %s\n", PACKAGE_VERSION);
+                return 0;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (!strcmp(argv[1], verbs[i].name))
+                        return verbs[i].run(argc - 1, argv + 1);
+        fprintf(stderr, "vhdctl: unknown verb '%s' (try vhdctl --help)\n", argv[1]);
+        return 2;
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Shared by the verbs of vhdctl: each cmd-*.c implements one verb.  Errors
+ * are printed as one line, "vhdctl: 'FILE': <problem>", on stderr.
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#include "util/problem.h"
+
+int cmd_info(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_create(int argc, char **argv);
+
+void print_problem(const char *file, const struct vc_problem *p);
+void print_errno(const char *file, int r, const char *what);
+/* Parses the common "FILE [--json]" arguments of read-only verbs. */
+int parse_file_json(int argc, char **argv, const char *usage, const char **ret_file, bool *ret_json);

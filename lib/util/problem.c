@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Problem ids, their stable names (used in JSON output and tests), and the
+ * collecting sink.  The names never change once released.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "problem.h"
+
+static const char *const problem_names[_VC_PROBLEM_MAX] = {
+        [VC_PROBLEM_IO] = "io-error",
+        [VC_PROBLEM_TOO_SMALL] = "file-too-small",
+        [VC_PROBLEM_BAD_COOKIE] = "bad-cookie",
+        [VC_PROBLEM_BAD_CHECKSUM] = "bad-checksum",
+        [VC_PROBLEM_BAD_VERSION] = "bad-version",
+        [VC_PROBLEM_BAD_FEATURES] = "bad-features",
+        [VC_PROBLEM_BAD_DISK_TYPE] = "bad-disk-type",
+        [VC_PROBLEM_BAD_SIZE] = "bad-size",
+        [VC_PROBLEM_BAD_GEOMETRY] = "bad-geometry",
+        [VC_PROBLEM_BAD_DATA_OFFSET] = "bad-data-offset",
+        [VC_PROBLEM_FOOTER_MISMATCH] = "footer-mismatch",
+        [VC_PROBLEM_BAD_TABLE_OFFSET] = "bad-table-offset",
+        [VC_PROBLEM_BAD_BLOCK_SIZE] = "bad-block-size",
+        [VC_PROBLEM_BAD_MAX_ENTRIES] = "bad-max-table-entries",
+        [VC_PROBLEM_BAT_OUT_OF_FILE] = "block-outside-file",
+        [VC_PROBLEM_BAT_OVERLAP] = "block-overlap",
+        [VC_PROBLEM_BAT_MISALIGNED] = "block-misaligned",
+        [VC_PROBLEM_BAD_LOCATOR] = "bad-parent-locator",
+        [VC_PROBLEM_PARENT_NOT_FOUND] = "parent-not-found",
+        [VC_PROBLEM_PARENT_MISMATCH] = "parent-mismatch",
+        [VC_PROBLEM_PARENT_LOOP] = "parent-loop",
+        [VC_PROBLEM_NOT_SUPPORTED] = "not-supported",
+        [VC_PROBLEM_SAVED_STATE] = "saved-state",
+        [VC_PROBLEM_IN_USE] = "in-use",
+};
+
+const char *vc_problem_id_to_string(enum vc_problem_id id)
+{
+        if ((int) id < 0 || id >= _VC_PROBLEM_MAX)
+                return "unknown";
+        return problem_names[id];
+}
+
+int vc_problem_add(struct vc_problems *ps, enum vc_problem_id id, int error,
+                   const char *field, uint64_t offset, const char *fmt, ...)
+{
+        struct vc_problem p = { .id = id, .error = error, .field = field, .offset = offset };
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(p.message, sizeof p.message, fmt, ap);
+        va_end(ap);
+
+        if (!ps)
+                return error;
+        if (ps->n == 0)
+                ps->first = p;
+        if (ps->collect) {
+                struct vc_problem *nv = realloc(ps->v, (ps->n + 1) * sizeof *nv);
+                if (!nv) {
+                        ps->oom = true;
+                        return error;
+                }
+                ps->v = nv;
+                ps->v[ps->n] = p;
+        }
+        ps->n++;
+        return error;
+}
+
+bool vc_problems_any(const struct vc_problems *ps)
+{
+        return ps && ps->n > 0;
+}
+
+void vc_problems_done(struct vc_problems *ps)
+{
+        if (!ps)
+                return;
+        free(ps->v);
+        ps->v = NULL;
+        ps->n = 0;
+}
+
+void vc_problem_format(const struct vc_problem *p, char *buf, size_t size)
+{
+        if (p->field)
+                snprintf(buf, size, "%s: %s (field %s at offset %llu)",
+                         vc_problem_id_to_string(p->id), p->message, p->field,
+                         (unsigned long long) p->offset);
+        else
+                snprintf(buf, size, "%s: %s", vc_problem_id_to_string(p->id), p->message);
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Problems found in on-disk structures.  A validator reports each problem
+ * with a stable id, the field it concerns and the byte offset of that field
+ * in the file, so that every refusal can name "what and where".  A problem
+ * list either stops at the first problem (open, compaction) or collects
+ * them all (`vhdctl check`).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+enum vc_problem_id {
+        VC_PROBLEM_IO,                  /* the bytes could not be read */
+        VC_PROBLEM_TOO_SMALL,           /* file shorter than any VHD */
+        VC_PROBLEM_BAD_COOKIE,
+        VC_PROBLEM_BAD_CHECKSUM,
+        VC_PROBLEM_BAD_VERSION,
+        VC_PROBLEM_BAD_FEATURES,
+        VC_PROBLEM_BAD_DISK_TYPE,
+        VC_PROBLEM_BAD_SIZE,
+        VC_PROBLEM_BAD_GEOMETRY,
+        VC_PROBLEM_BAD_DATA_OFFSET,
+        VC_PROBLEM_FOOTER_MISMATCH,     /* end footer differs from the copy at 0 */
+        VC_PROBLEM_BAD_TABLE_OFFSET,
+        VC_PROBLEM_BAD_BLOCK_SIZE,
+        VC_PROBLEM_BAD_MAX_ENTRIES,
+        VC_PROBLEM_BAT_OUT_OF_FILE,     /* block extends past the footer */
+        VC_PROBLEM_BAT_OVERLAP,         /* two blocks, or a block and metadata */
+        VC_PROBLEM_BAT_MISALIGNED,
+        VC_PROBLEM_BAD_LOCATOR,
+        VC_PROBLEM_PARENT_NOT_FOUND,
+        VC_PROBLEM_PARENT_MISMATCH,     /* parent unique id differs */
+        VC_PROBLEM_PARENT_LOOP,
+        VC_PROBLEM_NOT_SUPPORTED,
+        VC_PROBLEM_SAVED_STATE,
+        VC_PROBLEM_IN_USE,
+        _VC_PROBLEM_MAX,
+        _VC_PROBLEM_INVALID = -22,
+};
+
+const char *vc_problem_id_to_string(enum vc_problem_id id) _pure_;
+
+struct vc_problem {
+        enum vc_problem_id id;
+        int error;              /* negative errno the caller should return */
+        const char *field;      /* static string, e.g. "footer.checksum" */
+        uint64_t offset;        /* byte offset of the field in the file */
+        char message[256];      /* one human sentence, without the file name */
+};
+
+/*
+ * A sink for problems.  With collect == false the first problem is kept and
+ * validators stop; with collect == true every problem is appended.
+ */
+struct vc_problems {
+        bool collect;
+        size_t n;
+        struct vc_problem *v;
+        struct vc_problem first;
+        bool oom;
+};
+
+/* Records a problem and returns its error (negative errno), so that
+ * validators can write `return vc_problem_add(...)`. */
+int vc_problem_add(struct vc_problems *ps, enum vc_problem_id id, int error,
+                   const char *field, uint64_t offset, const char *fmt, ...) _printf_(6, 7);
+
+bool vc_problems_any(const struct vc_problems *ps);
+void vc_problems_done(struct vc_problems *ps);
+
+/* Formats "PROBLEM-ID: message (field FIELD at offset N)". */
+void vc_problem_format(const struct vc_problem *p, char *buf, size_t size);

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The image object shared by image.c (open, validate, read), write.c,
+ * parent.c and check.c.  Not part of the public interface.
+ *
+ * Locking: `lock` guards bat[], append_off and the on-disk sector bitmaps.
+ * Readers hold it shared only to look up a BAT entry and do their pread
+ * unlocked; allocation, bitmap updates and BAT changes hold it exclusively.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "vhd.h"
+
+enum bitmap_state { BITMAP_UNKNOWN = 0, BITMAP_FULL = 1, BITMAP_PARTIAL = 2 };
+
+struct vhd_image {
+        int fd;
+        bool readonly;
+        char *path;
+        dev_t dev;
+        ino_t ino;
+        uint64_t file_size;
+        uint64_t footer_off;            /* where the end footer is */
+        struct vhd_footer footer;
+        bool has_dyn;
+        struct vhd_dyn_header dyn;
+        uint64_t virtual_size;
+
+        /* dynamic and differencing only */
+        uint32_t n_entries;
+        uint32_t block_size;
+        uint32_t bitmap_bytes;          /* sector bitmap, padded to 512 */
+        uint64_t stride;                /* bitmap_bytes + block_size */
+        uint32_t *bat;                  /* host byte order */
+        uint8_t *bitmap_state;          /* enum bitmap_state per block, atomic access */
+        uint64_t append_off;            /* where the next block goes */
+
+        struct vhd_image *parent;
+        pthread_rwlock_t lock;
+        bool lock_init;
+};
+
+/* parent.c */
+int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth,
+                    struct vc_problems *problems);
+
+/* image.c: reads [inoff, inoff+len) of block blk whose BAT entry is e,
+ * without taking img->lock (the caller holds it or accepts the race). */
+int vhd_block_read(struct vhd_image *img, uint32_t blk, uint32_t e, uint8_t *buf,
+                   uint64_t inoff, uint64_t len);
+int vhd_image_open_depth(const char *path, unsigned flags, int depth, struct vc_problems *problems,
+                         struct vhd_image **ret);
+
+static inline bool bitmap_bit(const uint8_t *bm, uint64_t sector)
+{
+        /* VHD sector bitmaps are MSB first: bit 7 of byte 0 is sector 0. */
+        return bm[sector / 8] & (0x80u >> (sector % 8));
+}
+
+static inline void bitmap_set(uint8_t *bm, uint64_t sector)
+{
+        bm[sector / 8] |= (uint8_t) (0x80u >> (sector % 8));
+}

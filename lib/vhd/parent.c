@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Finding and binding the parent of a differencing disk.
+ *
+ * Candidates come from the parent locators in a fixed order of preference:
+ * relative UTF-16 (W2ru) first, then absolute UTF-16 (W2ku), file URL (MacX)
+ * and the deprecated ANSI forms, and finally the header's parent name
+ * looked up beside the child.  Windows paths are mapped by turning '\' into
+ * '/' and resolving relative ones against the child's folder.  A candidate is
+ * accepted only when its footer's unique id equals the child's parent unique
+ * id, so a locator pointing at the wrong file can never bind.  The chain is
+ * capped in depth and a file appearing twice is a loop.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../util/fd-util.h"
+#include "../util/utf16.h"
+#include "image-internal.h"
+
+#define MAX_CANDIDATES (VHD_DYN_N_LOCATORS + 1)
+
+static int locator_rank(uint32_t code)
+{
+        switch (code) {
+        case VHD_LOC_W2RU: return 0;
+        case VHD_LOC_W2KU: return 1;
+        case VHD_LOC_MACX: return 2;
+        case VHD_LOC_WI2R: return 3;
+        case VHD_LOC_WI2K: return 4;
+        default: return -1;     /* "Mac " alias blobs cannot be resolved here */
+        }
+}
+
+static void percent_decode(char *s)
+{
+        char *w = s;
+
+        for (char *r = s; *r; r++) {
+                if (r[0] == '%' && isxdigit((unsigned char) r[1]) && isxdigit((unsigned char) r[2])) {
+                        char hex[3] = { r[1], r[2], 0 };
+                        *w++ = (char) strtol(hex, NULL, 16);
+                        r += 2;
+                } else
+                        *w++ = *r;
+        }
+        *w = 0;
+}
+
+/* Turns a locator's text into a Linux path, relative to dir when needed. */
+static int locator_to_path(uint32_t code, const char *text, const char *dir, char *out,
+                           size_t out_size)
+{
+        char buf[4096];
+        const char *p;
+        int n;
+
+        snprintf(buf, sizeof buf, "%s", text);
+        if (code == VHD_LOC_MACX) {
+                if (strncmp(buf, "file://", 7) != 0)
+                        return -EINVAL;
+                percent_decode(buf);
+                p = buf + 7;
+                if (strncmp(p, "localhost/", 10) == 0)
+                        p += 9;
+        } else {
+                for (char *c = buf; *c; c++)
+                        if (*c == '\\')
+                                *c = '/';
+                p = buf;
+                /* A drive letter means nothing here: try it beside the child. */
+                if (isalpha((unsigned char) p[0]) && p[1] == ':') {
+                        const char *slash = strrchr(p, '/');
+                        p = slash ? slash + 1 : p + 2;
+                }
+                while (strncmp(p, "./", 2) == 0)
+                        p += 2;
+        }
+        if (!*p)
+                return -EINVAL;
+        n = p[0] == '/' ? snprintf(out, out_size, "%s", p) : snprintf(out, out_size, "%s/%s", dir, p);
+        return n < 0 || (size_t) n >= out_size ? -ENAMETOOLONG : 0;
+}
+
+static int read_locator_text(struct vhd_image *img, const struct vhd_locator *l, char *out,
+                             size_t out_size)
+{
+        int r;
+
+        if (l->data_length == 0 || l->data_length > VHD_MAX_LOCATOR_LENGTH)
+                return -EBADMSG;
+        _cleanup_free_ uint8_t *raw = malloc(l->data_length);
+        if (!raw)
+                return -ENOMEM;
+        /* Bounds were checked against the file when the image was validated. */
+        r = pread_full(img->fd, raw, l->data_length, l->data_offset);
+        if (r < 0)
+                return r;
+        switch (l->code) {
+        case VHD_LOC_W2RU:
+        case VHD_LOC_W2KU:
+                /* Windows and VirtualBox write these UTF-16 little-endian. */
+                return utf16_to_utf8(raw, l->data_length, false, out, out_size) < 0 ? -EBADMSG : 0;
+        default:
+                if (l->data_length >= out_size)
+                        return -ENAMETOOLONG;
+                memcpy(out, raw, l->data_length);
+                out[l->data_length] = 0;
+                return 0;
+        }
+}
+
+int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth, struct vc_problems *problems)
+{
+        char dir[4096], cand[MAX_CANDIDATES][4096], tried[1024] = "", mismatch[4096] = "";
+        size_t nc = 0;
+        const char *slash;
+        int r;
+
+        if (depth + 1 >= VHD_MAX_CHAIN_DEPTH)
+                return vc_problem_add(problems, VC_PROBLEM_PARENT_LOOP, -ELOOP, NULL, 0,
+                                      "parent chain is deeper than %d images", VHD_MAX_CHAIN_DEPTH);
+        slash = strrchr(img->path, '/');
+        if (slash)
+                snprintf(dir, sizeof dir, "%.*s", (int) (slash - img->path == 0 ? 1 : slash - img->path),
+                         img->path);
+        else
+                snprintf(dir, sizeof dir, ".");
+
+        for (int rank = 0; rank <= 4; rank++)
+                for (unsigned i = 0; i < VHD_DYN_N_LOCATORS; i++) {
+                        const struct vhd_locator *l = &img->dyn.locators[i];
+                        char text[4096];
+                        if (locator_rank(l->code) != rank)
+                                continue;
+                        if (read_locator_text(img, l, text, sizeof text) < 0 ||
+                            locator_to_path(l->code, text, dir, cand[nc], sizeof cand[nc]) < 0)
+                                continue;
+                        nc++;
+                }
+        if (img->dyn.parent_name[0]) {
+                char name[sizeof img->dyn.parent_name];
+                snprintf(name, sizeof name, "%s", img->dyn.parent_name);
+                for (char *c = name; *c; c++)
+                        if (*c == '\\')
+                                *c = '/';
+                const char *base = strrchr(name, '/');
+                base = base ? base + 1 : name;
+                if (*base && snprintf(cand[nc], sizeof cand[nc], "%s/%s", dir, base) < (int) sizeof cand[nc])
+                        nc++;
+        }
+
+        for (size_t k = 0; k < nc; k++) {
+                struct vc_problems quiet = { .collect = false };
+                struct vhd_image *p = NULL;
+                struct stat st;
+                bool dup = false;
+
+                for (size_t j = 0; j < k; j++)
+                        dup |= strcmp(cand[j], cand[k]) == 0;
+                if (dup || stat(cand[k], &st) < 0)
+                        continue;
+                /* Longer loops end at the depth cap. */
+                if (img->dev == st.st_dev && img->ino == st.st_ino)
+                        return vc_problem_add(problems, VC_PROBLEM_PARENT_LOOP, -ELOOP, NULL, 0,
+                                              "parent '%s' is the disk itself", cand[k]);
+                /* Parents are only ever read. */
+                r = vhd_image_open_depth(cand[k], flags & ~VHD_OPEN_RDWR, depth + 1, &quiet, &p);
+                if (r < 0) {
+                        char what[300];
+                        vc_problem_format(&quiet.first, what, sizeof what);
+                        return vc_problem_add(problems, quiet.first.id == VC_PROBLEM_IN_USE ?
+                                              VC_PROBLEM_IN_USE : VC_PROBLEM_PARENT_NOT_FOUND, r,
+                                              NULL, 0, "parent '%s' cannot be used: %s", cand[k], what);
+                }
+                if (memcmp(p->footer.unique_id, img->dyn.parent_uuid, 16) != 0) {
+                        snprintf(mismatch, sizeof mismatch, "%s", cand[k]);
+                        vhd_image_free(p);
+                        continue;
+                }
+                img->parent = p;
+                return 0;
+        }
+        if (mismatch[0])
+                return vc_problem_add(problems, VC_PROBLEM_PARENT_MISMATCH, -EBADMSG,
+                                      "header.parent_unique_id",
+                                      img->footer.data_offset + VHD_DYN_OFF_PARENT_UUID,
+                                      "'%s' is not the parent: its unique id differs from the one recorded in the child",
+                                      mismatch);
+        for (size_t k = 0; k < nc && strlen(tried) + strlen(cand[k]) + 4 < sizeof tried; k++)
+                snprintf(tried + strlen(tried), sizeof tried - strlen(tried), "%s'%s'",
+                         k ? ", " : "", cand[k]);
+        return vc_problem_add(problems, VC_PROBLEM_PARENT_NOT_FOUND, -ENOENT,
+                              "header.parent_locator",
+                              img->footer.data_offset + VHD_DYN_OFF_LOCATORS,
+                              "parent not found (tried %s)", nc ? tried : "no usable locator");
+}
