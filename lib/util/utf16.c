@@ -73,6 +73,11 @@ int utf8_to_utf16(const char *in, bool be, uint8_t *out, size_t out_size)
                                 return -EINVAL;
                         c = (c << 6) | (*s & 0x3F);
                 }
+                /* Overlong forms, surrogates and values past U+10FFFF have no
+                 * UTF-16 encoding (the last would wrap into a bogus pair). */
+                if ((extra == 1 && c < 0x80) || (extra == 2 && c < 0x800) ||
+                    (extra == 3 && c < 0x10000) || c > 0x10FFFF || (c >= 0xD800 && c < 0xE000))
+                        return -EINVAL;
                 uint16_t units[2];
                 size_t n = 1;
                 if (c >= 0x10000) {

@@ -59,7 +59,7 @@ uint64_t vhd_footer_qemu_size(const struct vhd_footer *f)
 
         /* qemu >= 10.0: only Virtual PC and qemu's own images use CHS, and
          * never when the geometry is the maximum that CHS can express. */
-        if (f->disk_type == VHD_TYPE_FIXED || !use_chs || max_chs)
+        if (!use_chs || max_chs)
                 return f->current_size;
         return vhd_geometry_size(g);
 }

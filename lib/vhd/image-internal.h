@@ -51,6 +51,9 @@ int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth,
  * without taking img->lock (the caller holds it or accepts the race). */
 int vhd_block_read(struct vhd_image *img, uint32_t blk, uint32_t e, uint8_t *buf,
                    uint64_t inoff, uint64_t len);
+/* image.c: whether dynamic block blk (entry e) has every bitmap bit set,
+ * learnt once per block from the disk and then remembered. */
+int vhd_bitmap_learn(struct vhd_image *img, uint32_t blk, uint32_t e);
 int vhd_image_open_depth(const char *path, unsigned flags, int depth, struct vc_problems *problems,
                          struct vhd_image **ret);
 

@@ -86,7 +86,12 @@ struct range {
 static int range_cmp(const void *a, const void *b)
 {
         const struct range *x = a, *y = b;
-        return x->start < y->start ? -1 : x->start > y->start;
+        /* Equal starts are ordered by where their pointers live, so that a
+         * given file always blames the same field whatever qsort() does
+         * with ties (it is not guaranteed to be stable). */
+        if (x->start != y->start)
+                return x->start < y->start ? -1 : 1;
+        return x->field_off < y->field_off ? -1 : x->field_off > y->field_off;
 }
 
 static int read_footers(struct vhd_image *img, struct vc_problems *problems)
@@ -274,7 +279,10 @@ static int validate_layout(struct vhd_image *img, struct vc_problems *problems)
         for (size_t k = 0; k < n; k++) {
                 if (k > 0 && v[k].start < max_end) {
                         const struct range *a = &v[furthest], *b = &v[k];
-                        const struct range *blame = b->index >= 0 ? b : a;
+                        /* Blame the pointer most likely to be wrong: a block's
+                         * BAT entry, else a locator, else the later range. */
+                        const struct range *blame = b->index >= 0 ? b : a->index >= 0 ? a :
+                                                    strstr(a->what, "locator") ? a : b;
                         char an[48], bn[48];
                         if (a->index >= 0)
                                 snprintf(an, sizeof an, "block %lld", (long long) a->index);
@@ -403,6 +411,25 @@ static int read_below(struct vhd_image *img, uint8_t *buf, uint64_t len, uint64_
         return vhd_image_pread(p, buf, have, off);
 }
 
+int vhd_bitmap_learn(struct vhd_image *img, uint32_t blk, uint32_t e)
+{
+        uint64_t nbits = img->block_size / VHD_SECTOR_SIZE, nbytes = DIV_ROUND_UP(nbits, 8);
+        uint8_t state = __atomic_load_n(&img->bitmap_state[blk], __ATOMIC_RELAXED);
+        bool full;
+
+        /* Differencing blocks are never treated as full: a set bit there
+         * still has to be read per sector to honour the ones that are clear. */
+        if (state != BITMAP_UNKNOWN || img->footer.disk_type != VHD_TYPE_DYNAMIC)
+                return state == BITMAP_UNKNOWN ? BITMAP_PARTIAL : state;
+        _cleanup_free_ uint8_t *bm = malloc(nbytes);
+        full = bm && pread_full(img->fd, bm, nbytes, (uint64_t) e * VHD_SECTOR_SIZE) == 0;
+        for (uint64_t i = 0; full && i < nbits; i++)
+                full = bitmap_bit(bm, i);
+        state = full ? BITMAP_FULL : BITMAP_PARTIAL;
+        __atomic_store_n(&img->bitmap_state[blk], state, __ATOMIC_RELAXED);
+        return state;
+}
+
 int vhd_block_read(struct vhd_image *img, uint32_t blk, uint32_t e, uint8_t *buf, uint64_t inoff,
                    uint64_t len)
 {
@@ -415,7 +442,7 @@ int vhd_block_read(struct vhd_image *img, uint32_t blk, uint32_t e, uint8_t *buf
         if (e == VHD_BAT_UNUSED)
                 return read_below(img, buf, len, base + inoff);
 
-        state = __atomic_load_n(&img->bitmap_state[blk], __ATOMIC_RELAXED);
+        state = vhd_bitmap_learn(img, blk, e);
         if (state == BITMAP_FULL)
                 return pread_full(img->fd, buf, len, data_off + inoff);
 
@@ -428,19 +455,6 @@ int vhd_block_read(struct vhd_image *img, uint32_t blk, uint32_t e, uint8_t *buf
         r = pread_full(img->fd, bm, b1 - b0 + 1, block_off + b0);
         if (r < 0)
                 return r;
-
-        /* Learn FULL from a whole-block read of the bitmap once. */
-        if (state == BITMAP_UNKNOWN && img->footer.disk_type == VHD_TYPE_DYNAMIC) {
-                uint64_t nbits = img->block_size / VHD_SECTOR_SIZE;
-                _cleanup_free_ uint8_t *whole = malloc(DIV_ROUND_UP(nbits, 8));
-                bool full = whole && pread_full(img->fd, whole, DIV_ROUND_UP(nbits, 8), block_off) == 0;
-                for (uint64_t i = 0; full && i < nbits; i++)
-                        full = bitmap_bit(whole, i);
-                __atomic_store_n(&img->bitmap_state[blk], full ? BITMAP_FULL : BITMAP_PARTIAL,
-                                 __ATOMIC_RELAXED);
-                if (full)
-                        return pread_full(img->fd, buf, len, data_off + inoff);
-        }
 
         /* Runs of sectors with the same bit: ours from the file, the others
          * from below. */

@@ -169,14 +169,17 @@ int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth, struct vc_
                 /* Parents are only ever read. */
                 r = vhd_image_open_depth(cand[k], flags & ~VHD_OPEN_RDWR, depth + 1, &quiet, &p);
                 if (r < 0) {
-                        char what[300];
-                        vc_problem_format(&quiet.first, what, sizeof what);
-                        return vc_problem_add(problems, quiet.first.id == VC_PROBLEM_IN_USE ?
-                                              VC_PROBLEM_IN_USE : VC_PROBLEM_PARENT_NOT_FOUND, r,
-                                              NULL, 0, "parent '%s' cannot be used: %s", cand[k], what);
+                        char what[300] = "";
+                        if (vc_problems_any(&quiet))
+                                vc_problem_format(&quiet.first, what, sizeof what);
+                        /* Keep the inner id: a grandparent's mismatch is still a mismatch. */
+                        return vc_problem_add(problems, vc_problems_any(&quiet) ? quiet.first.id :
+                                              VC_PROBLEM_PARENT_NOT_FOUND, r, NULL, 0,
+                                              "parent '%s' cannot be used: %s", cand[k],
+                                              vc_problems_any(&quiet) ? what : strerror(-r));
                 }
                 if (memcmp(p->footer.unique_id, img->dyn.parent_uuid, 16) != 0) {
-                        snprintf(mismatch, sizeof mismatch, "%s", cand[k]);
+                        memcpy(mismatch, cand[k], sizeof mismatch);
                         vhd_image_free(p);
                         continue;
                 }

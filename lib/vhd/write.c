@@ -197,15 +197,17 @@ int vhd_image_pwrite(struct vhd_image *img, const void *buf, size_t count, uint6
                 uint64_t len = MIN((uint64_t) count, img->block_size - inoff);
                 uint32_t e;
 
-                /* Fast path: a full dynamic block needs no bitmap update. */
+                /* Fast path: a full dynamic block needs no bitmap update.
+                 * The lock is held shared so that a partial-sector rewrite
+                 * under the write lock cannot interleave with this write. */
                 pthread_rwlock_rdlock(&img->lock);
                 e = img->bat[blk];
-                pthread_rwlock_unlock(&img->lock);
-                if (e != VHD_BAT_UNUSED && !is_diff(img) &&
-                    __atomic_load_n(&img->bitmap_state[blk], __ATOMIC_RELAXED) == BITMAP_FULL) {
+                bool fast = e != VHD_BAT_UNUSED && vhd_bitmap_learn(img, blk, e) == BITMAP_FULL;
+                if (fast)
                         r = pwrite_full(img->fd, p, len,
                                         (uint64_t) e * VHD_SECTOR_SIZE + img->bitmap_bytes + inoff);
-                } else {
+                pthread_rwlock_unlock(&img->lock);
+                if (!fast) {
                         pthread_rwlock_wrlock(&img->lock);
                         e = img->bat[blk];
                         if (e == VHD_BAT_UNUSED)
