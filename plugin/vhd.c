@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * nbdkit-vhd-plugin: serve a VHD image (fixed, dynamic or differencing) over
+ * NBD.  This file holds only the nbdkit callbacks; every piece of format
+ * knowledge lives in lib/vhd.
+ *
+ * One image, opened once.  The image is opened and validated in .get_ready,
+ * before nbdkit accepts any client, and the same struct vhd_image serves
+ * every connection until .unload.  That is what makes the OFD lock mean
+ * something (it is held for the whole life of the server, not per client),
+ * and it is safe because the library is thread-safe: a reader holds the BAT
+ * read lock only for its lookup and block allocation holds it exclusively.
+ * Hence NBDKIT_THREAD_MODEL_PARALLEL and no per-connection handle.
+ *
+ * Opening read-write is the default, as with nbdkit-file-plugin.  `nbdkit -r`
+ * alone does not change how the file is opened (the plugin cannot know about
+ * -r in .get_ready); readonly=1 opens it O_RDONLY with a shared lock, so
+ * several readers may serve the same file, and only then is multi-conn
+ * advertised.
+ *
+ * Errors: data callbacks report with nbdkit_error naming the library call
+ * and hand the library's negative errno to nbdkit_set_error, so
+ * .errno_is_preserved stays 0.  The library's debug hook goes to
+ * nbdkit_debug, so `nbdkit -v` shows what lib/vhd decided and why.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include "config.h"
+#include "util/log.h"
+#include "util/problem.h"
+#include "vhd/vhd.h"
+
+/* -D vhd.open=1: log the image's geometry and layout when it is opened. */
+NBDKIT_DLL_PUBLIC int vhd_debug_open = 0;
+
+static char *filename;          /* absolute, from file= */
+static bool readonly;           /* readonly= */
+static bool use_lock = true;    /* lock= */
+static struct vhd_image *image; /* shared by all connections */
+
+static void log_to_nbdkit(const char *msg)
+{
+        nbdkit_debug("%s", msg);
+}
+
+/* Reports a failed library call from a data callback. */
+static int fail(const char *call, int r)
+{
+        errno = -r;
+        nbdkit_error("%s: %m", call);
+        nbdkit_set_error(-r);
+        return -1;
+}
+
+static void vhd_load(void)
+{
+        vc_log_set_func(log_to_nbdkit);
+}
+
+static void vhd_unload(void)
+{
+        image = vhd_image_free(image);
+        free(filename);
+        filename = NULL;
+        vc_log_set_func(NULL);
+}
+
+static int parse_bool(const char *value, bool *ret)
+{
+        int r = nbdkit_parse_bool(value);
+
+        if (r < 0)
+                return -1;      /* nbdkit_parse_bool has reported it */
+        *ret = r;
+        return 0;
+}
+
+static int vhd_config(const char *key, const char *value)
+{
+        if (strcmp(key, "file") == 0) {
+                free(filename);
+                /* nbdkit changes to / when it daemonizes: keep an absolute
+                 * path, and say now if it does not exist. */
+                filename = nbdkit_realpath(value);
+                return filename ? 0 : -1;
+        }
+        if (strcmp(key, "readonly") == 0)
+                return parse_bool(value, &readonly);
+        if (strcmp(key, "lock") == 0)
+                return parse_bool(value, &use_lock);
+        nbdkit_error("unknown parameter '%s'", key);
+        return -1;
+}
+
+static int vhd_config_complete(void)
+{
+        if (!filename) {
+                nbdkit_error("you must supply the file=<FILENAME> parameter");
+                return -1;
+        }
+        return 0;
+}
+
+#define vhd_config_help \
+        "[file=]<FILENAME>   (required) The VHD image (fixed, dynamic or differencing).\n" \
+        "readonly=<BOOL>     Open the image read-only (default false).\n" \
+        "lock=<BOOL>         Lock the image against other writers (default true)."
+
+static void vhd_dump_plugin(void)
+{
+        printf("vhd_version=%s\n", PACKAGE_VERSION);
+}
+
+static void debug_geometry(void)
+{
+        const struct vhd_footer *f = vhd_image_footer(image);
+        const struct vhd_dyn_header *d = vhd_image_dyn_header(image);
+
+        nbdkit_debug("vhd: '%s': %s disk, virtual size %" PRIu64 ", file size %" PRIu64
+                     ", creator '%s', CHS %u/%u/%u",
+                     filename, vhd_disk_type_to_string(f->disk_type),
+                     vhd_image_virtual_size(image), vhd_image_file_size(image), f->creator_app,
+                     f->cylinders, f->heads, f->sectors);
+        if (d)
+                nbdkit_debug("vhd: block size %" PRIu32 ", %" PRIu32 " BAT entries at offset %"
+                             PRIu64 ", %" PRIu32 " blocks allocated",
+                             vhd_image_block_size(image), vhd_image_n_blocks(image),
+                             d->table_offset, vhd_image_blocks_allocated(image));
+        for (const struct vhd_image *p = vhd_image_parent(image); p; p = vhd_image_parent(p))
+                nbdkit_debug("vhd: parent '%s': %s disk, virtual size %" PRIu64,
+                             vhd_image_path(p),
+                             vhd_disk_type_to_string(vhd_image_footer(p)->disk_type),
+                             vhd_image_virtual_size(p));
+}
+
+static int vhd_get_ready(void)
+{
+        struct vc_problems problems = { .collect = false };
+        unsigned flags = (readonly ? 0 : VHD_OPEN_RDWR) | (use_lock ? 0 : VHD_OPEN_NOLOCK);
+        int r;
+
+        r = vhd_image_open(filename, flags, &problems, &image);
+        if (r < 0) {
+                char msg[512];
+
+                if (vc_problems_any(&problems))
+                        vc_problem_format(&problems.first, msg, sizeof msg);
+                else
+                        snprintf(msg, sizeof msg, "%s", strerror(-r));
+                vc_problems_done(&problems);
+
+                if (!readonly && (r == -EACCES || r == -EROFS || r == -EPERM))
+                        nbdkit_error("vhd: '%s': cannot open read-write: %s "
+                                     "(add readonly=1 to export it read-only)",
+                                     filename, msg);
+                else
+                        nbdkit_error("vhd: '%s': %s", filename, msg);
+                return -1;
+        }
+        vc_problems_done(&problems);
+        if (vhd_debug_open)
+                debug_geometry();
+        return 0;
+}
+
+static void *vhd_open(int readonly_conn)
+{
+        return NBDKIT_HANDLE_NOT_NEEDED;
+}
+
+static int64_t vhd_get_size(void *handle)
+{
+        return (int64_t) vhd_image_virtual_size(image);
+}
+
+static int vhd_can_write(void *handle)
+{
+        return !readonly;
+}
+
+static int vhd_can_flush(void *handle)
+{
+        return 1;
+}
+
+static int vhd_can_trim(void *handle)
+{
+        return 1;
+}
+
+static int vhd_can_zero(void *handle)
+{
+        return 1;
+}
+
+static int vhd_can_fua(void *handle)
+{
+        return NBDKIT_FUA_EMULATE;
+}
+
+/* Every connection shares one image and one fd, and flush is fdatasync on
+ * it, so a flush on one connection would cover the writes of all; we still
+ * advertise multi-conn only read-only, which is what DESIGN.md promises. */
+static int vhd_can_multi_conn(void *handle)
+{
+        return readonly;
+}
+
+static int vhd_can_extents(void *handle)
+{
+        return 1;
+}
+
+static int vhd_pread(void *handle, void *buf, uint32_t count, uint64_t offset, uint32_t flags)
+{
+        int r = vhd_image_pread(image, buf, count, offset);
+
+        return r < 0 ? fail("vhd_image_pread", r) : 0;
+}
+
+static int vhd_pwrite(void *handle, const void *buf, uint32_t count, uint64_t offset,
+                      uint32_t flags)
+{
+        int r = vhd_image_pwrite(image, buf, count, offset);
+
+        return r < 0 ? fail("vhd_image_pwrite", r) : 0;
+}
+
+static int vhd_flush(void *handle, uint32_t flags)
+{
+        int r = vhd_image_flush(image);
+
+        return r < 0 ? fail("vhd_image_flush", r) : 0;
+}
+
+/* Whole blocks of a dynamic disk become unallocated either way; the rest
+ * of the range is written with zeros where it may hold data.  NO_HOLE
+ * (flags without MAY_TRIM) cannot be honoured more strictly than that:
+ * an unallocated block *is* how a dynamic disk stores zeros. */
+static int vhd_zero(void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+        int r = vhd_image_zero(image, count, offset);
+
+        return r < 0 ? fail("vhd_image_zero", r) : 0;
+}
+
+static int vhd_trim(void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+        int r = vhd_image_trim(image, count, offset);
+
+        return r < 0 ? fail("vhd_image_trim", r) : 0;
+}
+
+struct extents_ctx {
+        struct nbdkit_extents *extents;
+        bool req_one;
+};
+
+static int add_extent(uint64_t offset, uint64_t length, enum vhd_extent_kind kind, void *userdata)
+{
+        struct extents_ctx *ctx = userdata;
+        uint32_t type = kind == VHD_EXTENT_HOLE_ZERO ? NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO : 0;
+
+        if (nbdkit_add_extent(ctx->extents, offset, length, type) < 0)
+                return errno > 0 ? -errno : -EIO;
+        return ctx->req_one ? 1 : 0;    /* > 0 stops the walk */
+}
+
+static int vhd_extents(void *handle, uint32_t count, uint64_t offset, uint32_t flags,
+                       struct nbdkit_extents *extents)
+{
+        struct extents_ctx ctx = {
+                .extents = extents,
+                .req_one = flags & NBDKIT_FLAG_REQ_ONE,
+        };
+        int r = vhd_image_extents(image, offset, count, add_extent, &ctx);
+
+        return r < 0 ? fail("vhd_image_extents", r) : 0;
+}
+
+static struct nbdkit_plugin plugin = {
+        .name = "vhd",
+        .longname = "nbdkit VHD plugin (vhdcompact)",
+        .version = PACKAGE_VERSION,
+        .description = "Serve a Microsoft VHD image: fixed, dynamic or differencing",
+        .load = vhd_load,
+        .unload = vhd_unload,
+        .config = vhd_config,
+        .config_complete = vhd_config_complete,
+        .config_help = vhd_config_help,
+        .magic_config_key = "file",
+        .dump_plugin = vhd_dump_plugin,
+        .get_ready = vhd_get_ready,
+        .open = vhd_open,
+        .get_size = vhd_get_size,
+        .can_write = vhd_can_write,
+        .can_flush = vhd_can_flush,
+        .can_trim = vhd_can_trim,
+        .can_zero = vhd_can_zero,
+        .can_fua = vhd_can_fua,
+        .can_multi_conn = vhd_can_multi_conn,
+        .can_extents = vhd_can_extents,
+        .pread = vhd_pread,
+        .pwrite = vhd_pwrite,
+        .flush = vhd_flush,
+        .zero = vhd_zero,
+        .trim = vhd_trim,
+        .extents = vhd_extents,
+        .errno_is_preserved = 0,
+};
+
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+
+struct nbdkit_plugin *plugin_init(void); /* for -Wmissing-prototypes */
+NBDKIT_REGISTER_PLUGIN(plugin)
