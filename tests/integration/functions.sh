@@ -1,0 +1,258 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
+#
+# Helpers sourced by the integration tests (tests/integration/test-*.sh).
+#
+# A test starts with
+#
+#     source "$(dirname "$0")/functions.sh"
+#     requires qemu-img nbdkit nbdcopy
+#     requires_env VHD_PLUGIN
+#     make_tmpdir
+#
+# and then works only inside "$tmpdir", which is removed when the test
+# exits (kept, with its path printed, when KEEP_TMPDIR=1).  Exit status 77
+# tells `meson test` that the test was skipped; skip() prints the reason.
+# nbdkit is started through serve(), never directly, so that sanitizer
+# builds work.
+#
+# Environment:
+#   VHD_PLUGIN   path to the built nbdkit-vhd-plugin.so (required by the
+#                plugin tests)
+#   VHDCTL       path to the built vhdctl; optional: the parts that need
+#                differencing images are skipped without it
+#   TEST_TMPDIR  where to make the scratch directory (default $TMPDIR or
+#                /tmp); it must support sparse files
+#   KEEP_TMPDIR  set to 1 to keep the scratch directory for debugging
+#   VHD_SANITIZER_PRELOAD  sanitizer runtime(s) to preload into nbdkit when
+#                the plugin is built with -fsanitize (set by tests/meson.build)
+
+set -euo pipefail
+
+# Run everything in the C locale: awk must treat data as bytes.
+export LC_ALL=C
+
+testname=$(basename "$0" .sh)
+srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck disable=SC2034  # for the tests
+datadir=$(cd "$srcdir/../data" && pwd)
+
+skip ()
+{
+    echo "$testname: SKIP: $*" >&2
+    exit 77
+}
+
+fail ()
+{
+    echo "$testname: FAIL: $*" >&2
+    exit 1
+}
+
+# requires CMD...: skip unless every CMD is found in $PATH.
+requires ()
+{
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null 2>&1 ||
+            skip "'$c' is required but was not found in PATH"
+    done
+}
+
+# requires_env VAR...: skip unless every VAR names an existing file.
+requires_env ()
+{
+    local v
+    for v in "$@"; do
+        [[ -n "${!v:-}" ]] || skip "\$$v is not set (run the test through meson test)"
+        [[ -e "${!v}" ]] || skip "\$$v='${!v}' does not exist (not built?)"
+    done
+}
+
+# have_env VAR: true when VAR names an existing executable (optional tools).
+have_env ()
+{
+    [[ -n "${!1:-}" && -x "${!1}" ]]
+}
+
+# cleanup_fn CMD [ARGS...]: run CMD ARGS when the test exits, however it
+# exits; cleanups run in reverse order of registration.
+_cleanups=()
+cleanup_fn ()
+{
+    local quoted
+    quoted=$(printf '%q ' "$@")
+    _cleanups=("$quoted" "${_cleanups[@]}")
+}
+
+_run_cleanups ()
+{
+    local status=$? c
+    set +e
+    for c in "${_cleanups[@]}"; do
+        eval "$c"
+    done
+    exit "$status"
+}
+trap _run_cleanups EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+_remove_tmpdir ()
+{
+    if [[ "${KEEP_TMPDIR:-0}" = 1 ]]; then
+        echo "$testname: keeping $1" >&2
+    else
+        rm -rf -- "$1"
+    fi
+}
+
+# The scratch directory is made when this file is sourced, so that its
+# removal is registered in the test's own shell even when a test asks for
+# it from a subshell, as in d=$(make_tmpdir).
+_tmpdir_base=${TEST_TMPDIR:-${TMPDIR:-/tmp}}
+mkdir -p -- "$_tmpdir_base"
+_tmpdir=$(mktemp -d "$_tmpdir_base/$testname.XXXXXX")
+cleanup_fn _remove_tmpdir "$_tmpdir"
+
+# make_tmpdir: set $tmpdir to the test's scratch directory (removed at
+# exit); inside a command substitution, print it instead.
+make_tmpdir ()
+{
+    tmpdir=$_tmpdir
+    if (( BASH_SUBSHELL > 0 )); then
+        echo "$tmpdir"
+    fi
+}
+
+# serve IMG [NBDKIT-ARGS...]: run nbdkit with our plugin on IMG, on a
+# fresh Unix socket in the scratch directory unless the arguments name one,
+# e.g.
+#     serve disk.vhd readonly=1 --run 'nbdcopy "$uri" out.raw'
+# (Not -U -: nbdkit 1.32 leaves its socket directory behind in $TMPDIR
+# whenever the plugin refuses to start, which some tests expect.)
+# In sanitizer builds the plugin is instrumented but nbdkit is not, so the
+# sanitizer runtime ($VHD_SANITIZER_PRELOAD) is preloaded into nbdkit, and
+# only into nbdkit: the --run command gets LD_PRELOAD removed again.
+serve ()
+{
+    local img=$1 want_socket=1
+    shift
+    [[ -n "${VHD_PLUGIN:-}" && -e "$VHD_PLUGIN" ]] ||
+        skip "\$VHD_PLUGIN is not set or not built"
+    local -a args=()
+    while (( $# )); do
+        case $1 in
+        -U | --unix | --unix=* | -U*) want_socket=0; args+=("$1") ;;
+        --run)
+            if [[ -n "${VHD_SANITIZER_PRELOAD:-}" && $# -gt 1 ]]; then
+                args+=(--run "unset LD_PRELOAD; $2")
+                shift
+            else
+                args+=("$1")
+            fi ;;
+        *) args+=("$1") ;;
+        esac
+        shift
+    done
+    if (( want_socket )); then
+        _serve_n=$(( ${_serve_n:-0} + 1 ))
+        local sock=$_tmpdir/nbdkit-$BASHPID-$_serve_n.sock
+        (( ${#sock} < 100 )) || sock=-     # sun_path is 108 bytes
+        args=(-U "$sock" "${args[@]}")
+    fi
+    # nbdkit takes its own options after the plugin's parameters too.
+    if [[ -n "${VHD_SANITIZER_PRELOAD:-}" ]]; then
+        LD_PRELOAD="$VHD_SANITIZER_PRELOAD${LD_PRELOAD:+ $LD_PRELOAD}" \
+            nbdkit "$VHD_PLUGIN" file="$img" "${args[@]}"
+    else
+        nbdkit "$VHD_PLUGIN" file="$img" "${args[@]}"
+    fi
+}
+
+# vpc_virtual_size IMG: the size qemu sees.
+vpc_virtual_size ()
+{
+    qemu-img info -f vpc --output=json "$1" |
+        sed -n 's/^ *"virtual-size": *\([0-9]*\),*$/\1/p'
+}
+
+# file_size FILE
+file_size ()
+{
+    stat -c %s -- "$1"
+}
+
+# same_content A B: the two files hold the same bytes.  Files above 64 MiB
+# are compared with qemu-img compare, which skips the holes of sparse files
+# (SEEK_DATA) instead of reading gigabytes of zeros as cmp does.
+same_content ()
+{
+    local a=$1 b=$2
+    [[ $(file_size "$a") = $(file_size "$b") ]] || {
+        echo "$testname: size of $a: $(file_size "$a"), of $b: $(file_size "$b")" >&2
+        return 1
+    }
+    if (( $(file_size "$a") <= (64 << 20) )); then
+        cmp -- "$a" "$b"
+    else
+        qemu-img compare -q -f raw -F raw -- "$a" "$b"
+    fi
+}
+
+# random_file FILE BYTES SEED: reproducible pseudo-random bytes.
+random_file ()
+{
+    awk -v n="$2" -v seed="$3" 'BEGIN {
+        srand(seed)
+        for (i = 0; i < n; i++)
+            printf "%c", int(rand() * 256)
+    }' > "$1"
+}
+
+# qemu_map_ranges IMG: the allocation map qemu sees in a VHD, as lines
+# "START LENGTH data|hole", adjacent ranges of the same kind merged.
+qemu_map_ranges ()
+{
+    qemu-img map -f vpc --output=json -- "$1" | qemu_json_ranges
+}
+
+# qemu_json_ranges: the same from `qemu-img map --output=json` on stdin
+# (qemu prints one range a line).
+qemu_json_ranges ()
+{
+    sed -n 's/.*"start": *\([0-9]*\), *"length": *\([0-9]*\),.*"data": *\(true\|false\).*/\1 \2 \3/p' |
+        awk '{ kind = $3 == "true" ? "data" : "hole"; print $1, $2, kind }' |
+        merge_ranges
+}
+
+# nbd_map_ranges URI: the same from the NBD base:allocation context, with
+# NBD_STATE_HOLE deciding between data and hole.
+nbd_map_ranges ()
+{
+    nbdinfo --map -- "$1" | nbdinfo_ranges
+}
+
+# nbdinfo_ranges: the same from `nbdinfo --map` output on stdin.
+nbdinfo_ranges ()
+{
+    awk '{ kind = ($3 % 2) ? "hole" : "data"; print $1, $2, kind }' | merge_ranges
+}
+
+# Offsets go past 2^31: mawk prints such numbers as %.6g with print and
+# clamps them with %d, so every number is printed with %.0f.
+merge_ranges ()
+{
+    awk '
+        NR == 1 { s = $1; l = $2; k = $3; next }
+        $3 == k && $1 == s + l { l += $2; next }
+        { printf "%.0f %.0f %s\n", s, l, k; s = $1; l = $2; k = $3 }
+        END { if (NR) printf "%.0f %.0f %s\n", s, l, k }'
+}
+
+# range_kind RANGES_FILE OFFSET: print "data" or "hole" for one offset.
+range_kind ()
+{
+    awk -v o="$2" '$1 <= o && o < $1 + $2 { print $3; found = 1 }
+                   END { if (!found) print "none" }' "$1"
+}
