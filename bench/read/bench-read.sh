@@ -14,7 +14,7 @@
 # Prints median MiB/s (of file bytes) per path and the ratios the goal
 # names: plugin/qemu-nbd >= 1.0 and plugin/cat >= 0.8.
 #
-# Usage: bench/read/bench-read.sh [BUILD_DIR] [ROUNDS] [ALLOC_GIB]
+# Usage: [BENCH_WARM=1] bench/read/bench-read.sh [BUILD_DIR] [ROUNDS] [ALLOC_GIB]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$top/build}
@@ -39,8 +39,11 @@ if [ ! -f "$img" ]; then
 fi
 file_bytes=$(stat -c %s "$img")
 
+# BENCH_WARM=1 keeps the page cache: then the file is read from memory and
+# the runs measure each path's CPU cost per byte rather than the disk.
 drop=no
-if [ "$(id -u)" = 0 ] && sync && echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then drop=yes; fi
+if [ "${BENCH_WARM:-0}" != 1 ] && [ "$(id -u)" = 0 ] && sync &&
+   echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then drop=yes; fi
 dropcaches() { [ $drop = yes ] && sync && echo 3 > /proc/sys/vm/drop_caches || true; }
 
 sock=$work/qemu-nbd.sock
