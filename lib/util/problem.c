@@ -34,6 +34,10 @@ static const char *const problem_names[_VC_PROBLEM_MAX] = {
         [VC_PROBLEM_NOT_SUPPORTED] = "not-supported",
         [VC_PROBLEM_SAVED_STATE] = "saved-state",
         [VC_PROBLEM_IN_USE] = "in-use",
+        [VC_PROBLEM_PART_TABLE] = "bad-partition-table",
+        [VC_PROBLEM_FS_CORRUPT] = "fs-corrupt",
+        [VC_PROBLEM_FS_UNSUPPORTED] = "fs-unsupported",
+        [VC_PROBLEM_FS_DIRTY] = "fs-not-clean",
 };
 
 const char *vc_problem_id_to_string(enum vc_problem_id id)

@@ -39,6 +39,12 @@ enum vc_problem_id {
         VC_PROBLEM_NOT_SUPPORTED,
         VC_PROBLEM_SAVED_STATE,
         VC_PROBLEM_IN_USE,
+        /* Inside the virtual disk: partition tables and file systems.  For
+         * these, offset is a byte offset of the *virtual disk*. */
+        VC_PROBLEM_PART_TABLE,          /* partition table damaged or inconsistent */
+        VC_PROBLEM_FS_CORRUPT,          /* file-system structure fails validation */
+        VC_PROBLEM_FS_UNSUPPORTED,      /* valid but not understood: treated as in use */
+        VC_PROBLEM_FS_DIRTY,            /* not cleanly shut down / hibernated */
         _VC_PROBLEM_MAX,
         _VC_PROBLEM_INVALID = -22,
 };
