@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "../util/endian.h"
+#include "../util/fault.h"
 #include "../util/fd-util.h"
 #include "../util/overflow.h"
 #include "image-internal.h"
@@ -112,8 +113,10 @@ static int allocate_block(struct vhd_image *img, uint32_t blk, const uint8_t *bu
         r = pwrite_full(img->fd, img->footer.raw, VHD_FOOTER_SIZE, new_footer);
         if (r < 0)
                 return r;
+        vc_fault_point("allocate: footer moved");
         if (fdatasync(img->fd) < 0)
                 return -errno;
+        vc_fault_point("allocate: footer synced");
         img->file_size = new_footer + VHD_FOOTER_SIZE;
         img->footer_off = new_footer;
         img->append_off = new_footer;
@@ -124,15 +127,19 @@ static int allocate_block(struct vhd_image *img, uint32_t blk, const uint8_t *bu
                         at + img->bitmap_bytes + s0 * VHD_SECTOR_SIZE);
         if (r < 0)
                 return r;
+        vc_fault_point("allocate: data written");
         r = pwrite_full(img->fd, bm, img->bitmap_bytes, at);
         if (r < 0)
                 return r;
+        vc_fault_point("allocate: bitmap written");
         if (fdatasync(img->fd) < 0)
                 return -errno;
+        vc_fault_point("allocate: block synced");
 
         r = write_bat_entry(img, blk, (uint32_t) (at / VHD_SECTOR_SIZE));
         if (r < 0)
                 return r;
+        vc_fault_point("allocate: BAT entry written");
         __atomic_store_n(&img->bitmap_state[blk], is_diff(img) ? BITMAP_PARTIAL : BITMAP_FULL,
                          __ATOMIC_RELAXED);
         return 0;
@@ -154,6 +161,7 @@ static int write_allocated(struct vhd_image *img, uint32_t blk, uint32_t e, cons
                         block_off + img->bitmap_bytes + s0 * VHD_SECTOR_SIZE);
         if (r < 0)
                 return r;
+        vc_fault_point("write: data written");
 
         uint64_t b0 = s0 / 8, b1 = (s0 + n - 1) / 8;
         _cleanup_free_ uint8_t *bm = malloc(b1 - b0 + 1);
@@ -173,6 +181,7 @@ static int write_allocated(struct vhd_image *img, uint32_t blk, uint32_t e, cons
         r = pwrite_full(img->fd, bm, b1 - b0 + 1, block_off + b0);
         if (r < 0)
                 return r;
+        vc_fault_point("write: bitmap bits set");
         /* A dynamic block may now be full; find out on the next read. */
         if (!is_diff(img))
                 __atomic_store_n(&img->bitmap_state[blk], BITMAP_UNKNOWN, __ATOMIC_RELAXED);
@@ -239,8 +248,10 @@ static int unallocate_whole_blocks(struct vhd_image *img, size_t count, uint64_t
                 if (bstart >= img->virtual_size || bend > end)
                         break;
                 pthread_rwlock_wrlock(&img->lock);
-                if (img->bat[b] != VHD_BAT_UNUSED)
+                if (img->bat[b] != VHD_BAT_UNUSED) {
                         r = write_bat_entry(img, (uint32_t) b, VHD_BAT_UNUSED);
+                        vc_fault_point("unallocate: BAT entry written");
+                }
                 __atomic_store_n(&img->bitmap_state[b], BITMAP_UNKNOWN, __ATOMIC_RELAXED);
                 pthread_rwlock_unlock(&img->lock);
                 if (r < 0)
