@@ -95,5 +95,6 @@ void vc_problem_format(const struct vc_problem *p, char *buf, size_t size)
                          vc_problem_id_to_string(p->id), p->message, p->field,
                          (unsigned long long) p->offset);
         else
-                snprintf(buf, size, "%s: %s", vc_problem_id_to_string(p->id), p->message);
+                snprintf(buf, size, "%s: %s (at offset %llu)", vc_problem_id_to_string(p->id),
+                         p->message, (unsigned long long) p->offset);
 }

@@ -79,5 +79,6 @@ int vc_problem_add(struct vc_problems *ps, enum vc_problem_id id, int error,
 bool vc_problems_any(const struct vc_problems *ps);
 void vc_problems_done(struct vc_problems *ps);
 
-/* Formats "PROBLEM-ID: message (field FIELD at offset N)". */
+/* Formats "PROBLEM-ID: message (field FIELD at offset N)", or "(at offset N)"
+ * when no single field is to blame. */
 void vc_problem_format(const struct vc_problem *p, char *buf, size_t size);

@@ -36,6 +36,7 @@ const struct vhd_image *vhd_image_parent(const struct vhd_image *img) { return i
 const char *vhd_image_path(const struct vhd_image *img) { return img->path; }
 uint32_t vhd_image_block_size(const struct vhd_image *img) { return img->block_size; }
 uint32_t vhd_image_n_blocks(const struct vhd_image *img) { return img->n_entries; }
+uint64_t vhd_image_block_stride(const struct vhd_image *img) { return img->stride; }
 bool vhd_image_is_readonly(const struct vhd_image *img) { return img->readonly; }
 
 uint32_t vhd_image_bat_entry(struct vhd_image *img, uint32_t n)
@@ -106,8 +107,9 @@ static int read_footers(struct vhd_image *img, struct vc_problems *problems)
                                       (unsigned long long) img->file_size);
         if (img->file_size % VHD_SECTOR_SIZE != 0)
                 /* Pre-2004 Virtual PC wrote a 511-byte footer; we do not guess. */
+                /* Point at where the 512-byte grid breaks. */
                 return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, NULL,
-                                      img->file_size,
+                                      img->file_size / VHD_SECTOR_SIZE * VHD_SECTOR_SIZE,
                                       "file size %llu is not a multiple of 512 (legacy 511-byte footer or truncated file)",
                                       (unsigned long long) img->file_size);
         img->footer_off = img->file_size - VHD_FOOTER_SIZE;

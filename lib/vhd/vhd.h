@@ -106,6 +106,8 @@ const struct vhd_image *vhd_image_parent(const struct vhd_image *img);
 const char *vhd_image_path(const struct vhd_image *img);
 uint32_t vhd_image_block_size(const struct vhd_image *img);
 uint32_t vhd_image_n_blocks(const struct vhd_image *img);
+/* Bytes a block occupies in the file: sector bitmap plus data. */
+uint64_t vhd_image_block_stride(const struct vhd_image *img);
 uint32_t vhd_image_blocks_allocated(const struct vhd_image *img);
 /* File sector of block n's bitmap, or VHD_BAT_UNUSED. */
 uint32_t vhd_image_bat_entry(struct vhd_image *img, uint32_t n);

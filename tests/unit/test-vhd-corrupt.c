@@ -37,6 +37,7 @@ enum anchor {
         ABS,            /* the file's start */
         END,            /* the last 512 bytes (where the end footer belongs) */
         LEN,            /* the file's length */
+        GRID,           /* the file's length rounded down to 512 */
         HDR,            /* the dynamic header */
         BAT,            /* the BAT */
         LOC,            /* the first parent locator entry in the header */
@@ -377,9 +378,9 @@ static const struct corruption table[] = {
           { VC_PROBLEM_BAD_COOKIE, "footer.cookie", END, VHD_FOOTER_OFF_COOKIE },
           { VC_PROBLEM_BAT_OUT_OF_FILE, "bat", BAT, 20 } },
         { "file size not a multiple of 512", DYN, size_not_sector_multiple, -EOPNOTSUPP,
-          { VC_PROBLEM_NOT_SUPPORTED, NULL, LEN, 0 }, NONE },
+          { VC_PROBLEM_NOT_SUPPORTED, NULL, GRID, 0 }, NONE },
         { "one byte appended", DYN, one_byte_appended, -EOPNOTSUPP,
-          { VC_PROBLEM_NOT_SUPPORTED, NULL, LEN, 0 }, NONE },
+          { VC_PROBLEM_NOT_SUPPORTED, NULL, GRID, 0 }, NONE },
         { "tiny file (100 bytes)", DYN, tiny_file, -EBADMSG,
           { VC_PROBLEM_TOO_SMALL, NULL, ABS, 0 }, NONE },
         { "empty file", DYN, empty_file, -EBADMSG,
@@ -422,6 +423,7 @@ static uint64_t resolve(const struct vb_image *b, const struct where *w)
         case ABS: return w->delta;
         case END: return b->len - VHD_FOOTER_SIZE + w->delta;
         case LEN: return b->len + w->delta;
+        case GRID: return b->len / 512 * 512 + w->delta;
         case HDR: return b->header_off + w->delta;
         case BAT: return b->bat_off + w->delta;
         case LOC: return b->header_off + VHD_DYN_OFF_LOCATORS + w->delta;
