@@ -17,6 +17,7 @@ static const struct {
 } verbs[] = {
         { "info", cmd_info, "FILE [--json]          describe a VHD and its parent chain" },
         { "check", cmd_check, "FILE [--json]         validate every structure (exit 0 clean, 1 problems, 2 cannot open)" },
+        { "analyze", cmd_analyze, "FILE [--json] [--force-dirty]  what compaction would reclaim (changes nothing)" },
         { "create", cmd_create, "CHILD --parent PARENT [--block-size BYTES]  make a differencing child" },
 };
 

@@ -38,6 +38,7 @@ uint32_t vhd_image_block_size(const struct vhd_image *img) { return img->block_s
 uint32_t vhd_image_n_blocks(const struct vhd_image *img) { return img->n_entries; }
 uint64_t vhd_image_block_stride(const struct vhd_image *img) { return img->stride; }
 bool vhd_image_is_readonly(const struct vhd_image *img) { return img->readonly; }
+int vhd_image_fd(const struct vhd_image *img) { return img->fd; }
 
 uint32_t vhd_image_bat_entry(struct vhd_image *img, uint32_t n)
 {

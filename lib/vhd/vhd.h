@@ -112,6 +112,9 @@ uint32_t vhd_image_blocks_allocated(const struct vhd_image *img);
 /* File sector of block n's bitmap, or VHD_BAT_UNUSED. */
 uint32_t vhd_image_bat_entry(struct vhd_image *img, uint32_t n);
 bool vhd_image_is_readonly(const struct vhd_image *img);
+/* The image file's descriptor, for the compaction executor, which writes
+ * through it under the exclusive lock the image holds. */
+int vhd_image_fd(const struct vhd_image *img);
 
 /* Reads count bytes of the merged virtual disk at offset. */
 int vhd_image_pread(struct vhd_image *img, void *buf, size_t count, uint64_t offset);

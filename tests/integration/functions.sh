@@ -256,3 +256,18 @@ range_kind ()
     awk -v o="$2" '$1 <= o && o < $1 + $2 { print $3; found = 1 }
                    END { if (!found) print "none" }' "$1"
 }
+
+# vhdctl_attaching ARGS...: run vhdctl for a verb that attaches the disk
+# through nbdkit (analyze, compact): it finds the built plugin through
+# $VHDCOMPACT_PLUGIN, and in sanitizer builds the nbdkit it starts needs the
+# sanitizer runtime preloaded (vhdctl itself already carries it).
+vhdctl_attaching ()
+{
+    [[ -n "${VHD_PLUGIN:-}" && -e "$VHD_PLUGIN" ]] ||
+        skip "\$VHD_PLUGIN is not set or not built"
+    if [[ -n "${VHD_SANITIZER_PRELOAD:-}" ]]; then
+        VHDCOMPACT_PLUGIN=$VHD_PLUGIN LD_PRELOAD="$VHD_SANITIZER_PRELOAD" "$VHDCTL" "$@"
+    else
+        VHDCOMPACT_PLUGIN=$VHD_PLUGIN "$VHDCTL" "$@"
+    fi
+}

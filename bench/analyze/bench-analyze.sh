@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# bench/analyze: how little does `vhdctl analyze` read, and how fast is it?
+#
+# A 64 GiB dynamic VHD holding one NTFS partition (GPT) with ALLOC_GIB GiB
+# of files written through ntfs-3g, half of them then deleted.  Measured in
+# one run, alternating:
+#   analyze  vhdctl analyze --json (bytes read through the attach are
+#            reported by the tool itself: every read goes through NBD)
+#   nbdcopy  nbdkit-vhd-plugin + nbdcopy to null: reading the allocated
+#            data once, the least any data-reading approach must do
+# Goals: analyze reads < 1% of the allocated bytes, and takes < 1/20 of
+# nbdcopy's time.  Page cache dropped before each run when we may.
+#
+# Usage: bench/analyze/bench-analyze.sh [BUILD_DIR] [ROUNDS] [ALLOC_GIB]
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$top/build}
+rounds=${2:-5}
+alloc_gib=${3:-6}
+plugin=$build/plugin/nbdkit-vhd-plugin.so
+vhdctl=$build/client/vhdctl
+timeit=$build/bench/timeit
+for t in nbdkit nbdcopy qemu-img sfdisk mkntfs ntfs-3g "$plugin" "$vhdctl" "$timeit"; do
+  command -v "$t" >/dev/null || [ -x "$t" ] || { echo "bench-analyze: missing $t" >&2; exit 1; }
+done
+export VHDCOMPACT_PLUGIN=$plugin
+
+work=${BENCH_DIR:-$top/bench/out/analyze}
+mkdir -p "$work"
+img=$work/analyze.vhd
+if [ ! -f "$img" ]; then
+  echo "making $img: 64 GiB disk, NTFS, ${alloc_gib} GiB of files, half deleted"
+  raw=$work/disk.raw part=$work/part.raw mnt=$work/mnt
+  truncate -s 64G "$raw"
+  printf 'label: gpt\nstart=2048, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n' | sfdisk -q "$raw"
+  psize=$(( $(stat -c %s "$raw") - 2048 * 512 - 33 * 512 ))
+  psize=$(( psize / 1048576 * 1048576 ))
+  truncate -s "$psize" "$part"
+  mkntfs -q -F -f -c 4096 -s 512 -p 2048 -H 255 -S 63 "$part" 2>/dev/null
+  # Foreground ntfs-3g, so that we can wait for it to flush after umount.
+  mkdir -p "$mnt"; ntfs-3g -o no_detach "$part" "$mnt" & ntfs3g=$!
+  until mountpoint -q "$mnt"; do sleep 0.05; done
+  for i in $(seq 1 $((alloc_gib * 4))); do
+    head -c $((256 << 20)) /dev/urandom > "$mnt/f$i"
+  done
+  for i in $(seq 1 2 $((alloc_gib * 4))); do rm "$mnt/f$i"; done
+  umount "$mnt"; wait $ntfs3g
+  dd if="$part" of="$raw" bs=1M seek=1 conv=notrunc,sparse status=none
+  rm -f "$part"
+  qemu-img convert -f raw -O vpc -o subformat=dynamic "$raw" "$img"
+  rm -f "$raw"
+fi
+
+drop=no
+if [ "$(id -u)" = 0 ] && sync && echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then drop=yes; fi
+dropcaches() { [ $drop = yes ] && sync && echo 3 > /proc/sys/vm/drop_caches || true; }
+wall() { sed -n 's/.*wall=\([0-9.]*\).*/\1/p' | tail -n 1; }
+
+json=$work/analyze.json
+ta="" tc=""
+for r in $(seq "$rounds"); do
+  dropcaches
+  t=$( { "$timeit" -- "$vhdctl" analyze --json "$img" > "$json"; } 2>&1 | wall)
+  ta+="$t "
+  dropcaches
+  t=$( { "$timeit" -- nbdkit -U - "$plugin" file="$img" readonly=1 --run 'nbdcopy "$uri" null:'; } 2>&1 | wall)
+  tc+="$t "
+  printf 'round %d: analyze %.3f s, nbdcopy %s s\n' "$r" "$(echo "$ta" | awk '{print $NF}')" "$t"
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+num() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" "$json" | head -n 1; }
+alloc_blocks=$(num allocated)
+bs=$(num block-size)
+allocated=$((alloc_blocks * bs))
+read_bytes=$(num bytes-read)
+ma=$(echo "$ta" | median) mc=$(echo "$tc" | median)
+echo
+echo "image: $img, virtual $(num virtual-size) bytes, file $(num file-size) bytes"
+echo "allocated: $alloc_blocks blocks = $allocated bytes; reclaimable: $(num reclaimable-bytes) bytes; final size: $(num final-size)"
+echo "page cache dropped before each run: $drop; rounds: $rounds"
+printf 'analyze read %d bytes = %.4f%% of the allocated bytes (goal < 1%%)\n' "$read_bytes" \
+  "$(awk -v a="$read_bytes" -v b="$allocated" 'BEGIN{print 100*a/b}')"
+printf 'median analyze %.3f s, nbdcopy %.3f s: ratio 1/%.1f (goal: better than 1/20)\n' "$ma" "$mc" \
+  "$(awk -v a="$ma" -v c="$mc" 'BEGIN{print c/a}')"

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * `vhdctl analyze FILE [--json] [--force-dirty]`: what compaction would
+ * reclaim, without changing anything.  Per partition: scheme, type, offset,
+ * size, file system, cluster size, clusters used and free; per block class:
+ * counts; and the exact file size compaction would produce.  The JSON
+ * schema is documented in docs/vhdctl-analyze.md and only ever grows.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze.h"
+#include "json.h"
+#include "vhd/vhd.h"
+#include "vhdctl.h"
+
+static void human_size(uint64_t b, char out[24])
+{
+        const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+        double v = (double) b;
+        int u = 0;
+
+        while (v >= 1024 && u < 4) {
+                v /= 1024;
+                u++;
+        }
+        snprintf(out, 24, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+static void print_text(const struct vc_analysis *a)
+{
+        char s1[24], s2[24], s3[24];
+
+        human_size(a->virtual_size, s1);
+        human_size(a->file_size, s2);
+        printf("%s: %s, %s virtual, file %s\n", a->path, vhd_disk_type_to_string(a->disk_type), s1, s2);
+        printf("partition table: %s%s\n", vc_part_scheme_to_string(a->scheme),
+               a->used_backup_gpt ? " (primary GPT damaged: backup used)" : "");
+        if (a->table_note[0])
+                printf("  %s\n", a->table_note);
+        if (a->n_volumes)
+                printf("  %-3s %14s %14s  %-22s %-9s %8s %14s %14s\n", "#", "offset", "size", "type",
+                       "fs", "cluster", "clusters used", "clusters free");
+        for (size_t i = 0; i < a->n_volumes; i++) {
+                const struct vc_volume *v = &a->volumes[i];
+                char num[8];
+                snprintf(num, sizeof num, "%u", v->partition);
+                if (v->fs && !strcmp(v->fs, "ntfs") && v->ntfs.cluster_size)
+                        printf("  %-3s %14" PRIu64 " %14" PRIu64 "  %-22.22s %-9s %8u %14" PRIu64 " %14" PRIu64 "\n",
+                               v->partition ? num : "-", v->start, v->size, v->type_name, "ntfs",
+                               v->ntfs.cluster_size, v->ntfs.total_clusters - v->ntfs.free_clusters,
+                               v->ntfs.free_clusters);
+                else
+                        printf("  %-3s %14" PRIu64 " %14" PRIu64 "  %-22.22s %-9s %8s %14s %14s\n",
+                               v->partition ? num : "-", v->start, v->size, v->type_name,
+                               v->fs ? v->fs : "-", "-", "-", "-");
+                if (v->note[0])
+                        printf("      %s\n", v->note);
+        }
+        human_size(a->block_size, s1);
+        printf("blocks: %u allocated of %u (%s each)\n", a->blocks_allocated, a->n_blocks, s1);
+        human_size(a->reclaimable_bytes, s1);
+        printf("  free in the file system:  %8u  (%s reclaimable)\n",
+               a->blocks_by_class[VC_BLOCK_FREE], s1);
+        printf("  partly free:              %8u  (kept)\n", a->blocks_by_class[VC_BLOCK_PARTIAL]);
+        printf("  in use:                   %8u  (kept)\n", a->blocks_by_class[VC_BLOCK_USED]);
+        human_size(a->file_size, s1);
+        human_size(a->final_size, s2);
+        human_size(a->file_size > a->final_size ? a->file_size - a->final_size : 0, s3);
+        printf("compaction (file-system mode) would make the file %" PRIu64 " bytes (%s, now %s: %s less)\n",
+               a->final_size, s2, s1, s3);
+}
+
+static void print_json(const struct vc_analysis *a)
+{
+        struct json j = { .f = stdout };
+
+        json_begin_object(&j, NULL);
+        json_string(&j, "file", a->path);
+        json_string(&j, "type", vhd_disk_type_to_string(a->disk_type));
+        json_u64(&j, "virtual-size", a->virtual_size);
+        json_u64(&j, "file-size", a->file_size);
+        json_u64(&j, "block-size", a->block_size);
+        json_string(&j, "partition-scheme", vc_part_scheme_to_string(a->scheme));
+        json_bool(&j, "backup-gpt-used", a->used_backup_gpt);
+        if (a->table_note[0])
+                json_string(&j, "partition-table-problem", a->table_note);
+        json_begin_array(&j, "volumes");
+        for (size_t i = 0; i < a->n_volumes; i++) {
+                const struct vc_volume *v = &a->volumes[i];
+                json_begin_object(&j, NULL);
+                json_u64(&j, "partition", v->partition);
+                json_u64(&j, "offset", v->start);
+                json_u64(&j, "size", v->size);
+                json_string(&j, "type", v->type_name);
+                if (v->fs)
+                        json_string(&j, "filesystem", v->fs);
+                else
+                        json_null(&j, "filesystem");
+                json_bool(&j, "scanned", v->scanned);
+                if (v->fs && !strcmp(v->fs, "ntfs") && v->ntfs.cluster_size) {
+                        json_u64(&j, "cluster-size", v->ntfs.cluster_size);
+                        json_u64(&j, "clusters-total", v->ntfs.total_clusters);
+                        json_u64(&j, "clusters-used", v->ntfs.total_clusters - v->ntfs.free_clusters);
+                        json_u64(&j, "clusters-free", v->ntfs.free_clusters);
+                        json_bool(&j, "clean", v->ntfs.clean);
+                        json_string(&j, "label", v->ntfs.label);
+                }
+                json_u64(&j, "free-bytes", v->free_bytes);
+                if (v->note[0])
+                        json_string(&j, "note", v->note);
+                json_end_object(&j);
+        }
+        json_end_array(&j);
+        json_begin_object(&j, "blocks");
+        json_u64(&j, "total", a->n_blocks);
+        json_u64(&j, "allocated", a->blocks_allocated);
+        for (int c = VC_BLOCK_FREE; c < _VC_BLOCK_CLASS_MAX; c++)
+                json_u64(&j, vc_block_class_to_string(c), a->blocks_by_class[c]);
+        json_end_object(&j);
+        /* One character per block, for tools: '.' unallocated, 'F' free,
+         * 'P' partly free, 'U' used. */
+        _cleanup_free_ char *classes = malloc((size_t) a->n_blocks + 1);
+        if (classes) {
+                for (uint32_t b = 0; b < a->n_blocks; b++)
+                        classes[b] = ".FPU"[a->block_class[b]];
+                classes[a->n_blocks] = 0;
+                json_string(&j, "block-classes", classes);
+        }
+        json_u64(&j, "free-bytes", a->free_bytes);
+        json_u64(&j, "reclaimable-bytes", a->reclaimable_bytes);
+        json_u64(&j, "final-size", a->final_size);
+        json_u64(&j, "bytes-read", a->bytes_read);
+        json_end_object(&j);
+}
+
+int cmd_analyze(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "json", no_argument, NULL, 'j' },
+                { "force-dirty", no_argument, NULL, 'f' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        const char *usage = "vhdctl analyze FILE [--json] [--force-dirty]";
+        struct vc_analyze_opts o = {};
+        struct vc_problems problems = {};
+        struct vc_analysis a;
+        bool json = false;
+        int c, r;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "jfh", opts, NULL)) != -1)
+                switch (c) {
+                case 'j': json = true; break;
+                case 'f': o.force_dirty = true; break;
+                case 'h': printf("Usage: %s\n", usage); return 0;
+                default: fprintf(stderr, "Usage: %s\n", usage); return 2;
+                }
+        if (optind != argc - 1) {
+                fprintf(stderr, "Usage: %s\n", usage);
+                return 2;
+        }
+        r = vc_analyze(argv[optind], &o, &a, &problems);
+        if (r < 0) {
+                if (vc_problems_any(&problems))
+                        print_problem(argv[optind], &problems.first);
+                else
+                        print_errno(argv[optind], r, NULL);
+                return 1;
+        }
+        if (json)
+                print_json(&a);
+        else
+                print_text(&a);
+        vc_analysis_done(&a);
+        return 0;
+}

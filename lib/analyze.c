@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The analysis pipeline.  The image is opened here only to read its BAT;
+ * the guest's partition table and file systems are read through the
+ * read-only NBD attach, so a differencing disk is seen merged, exactly as a
+ * VM sees it.  The attach is closed before we return: no caller may move
+ * blocks while a reader with a cached BAT is alive.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "analyze.h"
+#include "attach.h"
+#include "compact/plan.h"
+#include "fs/freemap.h"
+#include "util/log.h"
+#include "vhd/vhd.h"
+
+const char *vc_block_class_to_string(enum vc_block_class c)
+{
+        static const char *const names[_VC_BLOCK_CLASS_MAX] = {
+                [VC_BLOCK_UNALLOCATED] = "unallocated",
+                [VC_BLOCK_FREE] = "free",
+                [VC_BLOCK_PARTIAL] = "partial",
+                [VC_BLOCK_USED] = "used",
+        };
+        return (unsigned) c < _VC_BLOCK_CLASS_MAX ? names[c] : "unknown";
+}
+
+void vc_analysis_done(struct vc_analysis *a)
+{
+        if (!a)
+                return;
+        free(a->path);
+        free(a->block_class);
+        free(a->volumes);
+        *a = (struct vc_analysis) {};
+}
+
+/* Names a file system we recognise but do not scan, for the report. */
+static const char *probe_other_fs(struct vc_source *src, uint64_t start)
+{
+        uint8_t b[2048];
+
+        if (vc_source_pread(src, b, sizeof b, start) < 0)
+                return NULL;
+        if (!memcmp(b + 3, "-FVE-FS-", 8))
+                return "bitlocker";
+        if (!memcmp(b + 3, "EXFAT   ", 8))
+                return "exfat";
+        if (!memcmp(b + 82, "FAT32   ", 8) || !memcmp(b + 54, "FAT1", 4))
+                return "fat";
+        if (b[1080] == 0x53 && b[1081] == 0xEF)
+                return "ext2/3/4";
+        if (!memcmp(b + 3, "ReFS", 4))
+                return "refs";
+        return NULL;
+}
+
+static void scan_volume(struct vc_source *src, struct vc_volume *v, bool force_dirty,
+                        struct vc_freemap *free_map)
+{
+        struct vc_problems ps = {};
+        const char *other;
+        int r;
+
+        if (!ntfs_probe(src, v->start)) {
+                other = probe_other_fs(src, v->start);
+                v->fs = other;
+                snprintf(v->note, sizeof v->note, "%s: not scanned, counted as in use",
+                         other ? other : "no recognised file system");
+                return;
+        }
+        v->fs = "ntfs";
+        uint64_t before = freemap_total(free_map);
+        r = ntfs_scan(src, v->start, v->size, force_dirty, free_map, &v->ntfs, &ps);
+        if (r < 0) {
+                char what[240];
+                if (vc_problems_any(&ps))
+                        vc_problem_format(&ps.first, what, sizeof what);
+                else
+                        snprintf(what, sizeof what, "%s", strerror(-r));
+                snprintf(v->note, sizeof v->note, "not scanned, counted as in use: %s", what);
+                return;
+        }
+        if (!v->ntfs.clean && !force_dirty) {
+                snprintf(v->note, sizeof v->note,
+                         "not cleanly shut down (%s): counted as in use (force-dirty overrides)",
+                         v->ntfs.not_clean_reason);
+                return;
+        }
+        v->scanned = true;
+        v->free_bytes = freemap_total(free_map) - before;
+}
+
+/* The volumes to look at: every partition, or the whole disk without a table. */
+static int list_volumes(struct vc_source *src, struct vc_analysis *a)
+{
+        struct vc_partition_table t = {};
+        struct vc_problems ps = {};
+        int r;
+
+        r = vc_partition_table_read(src, VHD_SECTOR_SIZE, &t, &ps);
+        if (r < 0) {
+                char what[240];
+                if (vc_problems_any(&ps))
+                        vc_problem_format(&ps.first, what, sizeof what);
+                else
+                        snprintf(what, sizeof what, "%s", strerror(-r));
+                snprintf(a->table_note, sizeof a->table_note,
+                         "partition table not usable, whole disk counted as in use: %s", what);
+                return 0;
+        }
+        a->scheme = t.scheme;
+        a->used_backup_gpt = t.used_backup_gpt;
+        if (t.scheme == VC_PART_NONE) {
+                a->volumes = calloc(1, sizeof *a->volumes);
+                if (!a->volumes) {
+                        vc_partition_table_done(&t);
+                        return -ENOMEM;
+                }
+                a->n_volumes = 1;
+                a->volumes[0] = (struct vc_volume) { .partition = 0, .start = 0, .size = src->size };
+                snprintf(a->volumes[0].type_name, sizeof a->volumes[0].type_name, "whole disk");
+        } else if (t.n > 0) {
+                a->volumes = calloc(t.n, sizeof *a->volumes);
+                if (!a->volumes) {
+                        vc_partition_table_done(&t);
+                        return -ENOMEM;
+                }
+                a->n_volumes = t.n;
+                for (size_t i = 0; i < t.n; i++) {
+                        a->volumes[i] = (struct vc_volume) { .partition = t.v[i].number,
+                                                             .start = t.v[i].start,
+                                                             .size = t.v[i].size };
+                        snprintf(a->volumes[i].type_name, sizeof a->volumes[i].type_name, "%s",
+                                 t.v[i].type_name);
+                }
+        }
+        vc_partition_table_done(&t);
+        return 0;
+}
+
+int vc_analyze(const char *path, const struct vc_analyze_opts *opts, struct vc_analysis *ret,
+               struct vc_problems *problems)
+{
+        const struct vc_analyze_opts defaults = {};
+        _cleanup_(vhd_image_freep) struct vhd_image *img = NULL;
+        int r;
+
+        if (!opts)
+                opts = &defaults;
+        r = vhd_image_open(path, opts->nolock ? VHD_OPEN_NOLOCK : 0, problems, &img);
+        if (r < 0)
+                return r;
+        return vc_analyze_image(img, opts, ret, problems);
+}
+
+int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
+                     struct vc_analysis *ret, struct vc_problems *problems)
+{
+        const struct vc_analyze_opts defaults = {};
+        _cleanup_(vc_attach_closep) struct vc_attach *att = NULL;
+        const char *path = vhd_image_path(img);
+        struct vc_analysis a = {};
+        struct vc_freemap free_map = {};
+        struct vc_source src;
+        int r;
+
+        if (!opts)
+                opts = &defaults;
+        if (vhd_image_footer(img)->disk_type == VHD_TYPE_FIXED)
+                return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP,
+                                      "footer.disk_type",
+                                      vhd_image_file_size(img) - VHD_FOOTER_SIZE + VHD_FOOTER_OFF_DISK_TYPE,
+                                      "a fixed disk has no blocks to drop; only dynamic and differencing disks can be compacted");
+
+        /* The image's own open holds the lock; the server must not take another. */
+        r = vc_attach_open(path, true, &att, &src);
+        if (r < 0)
+                return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, 0,
+                                      "cannot attach the disk read-only through nbdkit-vhd-plugin ('%s'): %s",
+                                      vc_attach_plugin_path(), strerror(-r));
+        /* Test hook: hold the attach open so a test can signal us mid-run
+         * and check that no nbdkit outlives us. */
+        const char *pause_s = getenv("VHDCOMPACT_TEST_ATTACH_PAUSE");
+        if (pause_s)
+                sleep((unsigned) atoi(pause_s));
+        if (src.size != vhd_image_virtual_size(img))
+                return vc_problem_add(problems, VC_PROBLEM_IO, -EIO, NULL, 0,
+                                      "the attached disk has %llu bytes, the image says %llu",
+                                      (unsigned long long) src.size,
+                                      (unsigned long long) vhd_image_virtual_size(img));
+
+        a.path = strdup(path);
+        a.disk_type = vhd_image_footer(img)->disk_type;
+        a.virtual_size = vhd_image_virtual_size(img);
+        a.file_size = vhd_image_file_size(img);
+        a.block_size = vhd_image_block_size(img);
+        a.n_blocks = vhd_image_n_blocks(img);
+        a.block_class = calloc(a.n_blocks ? a.n_blocks : 1, 1);
+        _cleanup_free_ bool *drop = calloc(a.n_blocks ? a.n_blocks : 1, sizeof *drop);
+        if (!a.path || !a.block_class || !drop) {
+                r = -ENOMEM;
+                goto fail;
+        }
+
+        r = list_volumes(&src, &a);
+        if (r < 0)
+                goto fail;
+        for (size_t i = 0; i < a.n_volumes; i++)
+                scan_volume(&src, &a.volumes[i], opts->force_dirty, &free_map);
+        freemap_normalize(&free_map);
+        a.free_bytes = freemap_total(&free_map);
+
+        for (uint32_t b = 0; b < a.n_blocks; b++) {
+                uint64_t start = (uint64_t) b * a.block_size;
+                uint64_t len = start < a.virtual_size ? MIN((uint64_t) a.block_size, a.virtual_size - start) : 0;
+                enum vc_block_class c;
+
+                if (vhd_image_bat_entry(img, b) == VHD_BAT_UNUSED)
+                        c = VC_BLOCK_UNALLOCATED;
+                else {
+                        uint64_t covered = len ? freemap_covered(&free_map, start, len) : 0;
+                        /* A block wholly past the virtual end holds nothing. */
+                        c = covered == len ? VC_BLOCK_FREE : covered ? VC_BLOCK_PARTIAL : VC_BLOCK_USED;
+                        a.blocks_allocated++;
+                }
+                a.block_class[b] = c;
+                a.blocks_by_class[c]++;
+                drop[b] = c == VC_BLOCK_FREE;
+        }
+        a.reclaimable_bytes = (uint64_t) a.blocks_by_class[VC_BLOCK_FREE] * vhd_image_block_stride(img);
+        a.final_size = compact_final_size(img, drop);
+        a.bytes_read = src.bytes_read;
+        freemap_done(&free_map);
+        *ret = a;
+        return 0;
+fail:
+        freemap_done(&free_map);
+        vc_analysis_done(&a);
+        return r;
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Analysis (DESIGN steps 1-4, and the size part of 5): open and validate the
+ * image, attach it read-only, read its partition table and the file
+ * systems inside, and classify every allocated block as free (every byte
+ * free per a file system), partially free, or used.  Anything not
+ * understood — an unknown partition type, an unreadable table, a volume
+ * that fails a check or was not shut down cleanly — frees nothing.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fs/ntfs.h"
+#include "fs/partition.h"
+#include "util/problem.h"
+
+enum vc_block_class {
+        VC_BLOCK_UNALLOCATED,
+        VC_BLOCK_FREE,          /* every byte free per the file systems */
+        VC_BLOCK_PARTIAL,       /* some bytes free */
+        VC_BLOCK_USED,
+        _VC_BLOCK_CLASS_MAX,
+};
+const char *vc_block_class_to_string(enum vc_block_class c);
+
+struct vc_analyze_opts {
+        bool force_dirty;       /* scan volumes that were not shut down cleanly */
+        bool nolock;            /* the caller holds the image's lock */
+};
+
+struct vc_volume {
+        unsigned partition;     /* 1-based; 0 = no partition table */
+        uint64_t start, size;
+        char type_name[32];
+        const char *fs;         /* "ntfs", or NULL when not recognised */
+        bool scanned;           /* its free space was read */
+        char note[320];         /* why it was not scanned, when it was not */
+        struct ntfs_info ntfs;
+        uint64_t free_bytes;
+};
+
+struct vc_analysis {
+        char *path;
+        uint32_t disk_type;
+        uint64_t virtual_size, file_size;
+        uint32_t block_size, n_blocks, blocks_allocated;
+        uint32_t blocks_by_class[_VC_BLOCK_CLASS_MAX];
+        uint8_t *block_class;           /* enum vc_block_class per block */
+        enum vc_part_scheme scheme;
+        bool used_backup_gpt;
+        char table_note[320];           /* set when the table could not be read */
+        size_t n_volumes;
+        struct vc_volume *volumes;
+        uint64_t free_bytes;            /* total file-system-free bytes */
+        uint64_t reclaimable_bytes;     /* file bytes the free blocks occupy */
+        uint64_t final_size;            /* file size after dropping the free blocks */
+        uint64_t bytes_read;            /* read through the attach */
+};
+
+/* Untrusted input throughout.  On failure (the image itself is invalid or
+ * cannot be attached) problems says why and *ret is untouched. */
+int vc_analyze(const char *path, const struct vc_analyze_opts *opts, struct vc_analysis *ret,
+               struct vc_problems *problems);
+/* The same on an image the caller has open (and locked). */
+struct vhd_image;
+int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
+                     struct vc_analysis *ret, struct vc_problems *problems);
+void vc_analysis_done(struct vc_analysis *a);
