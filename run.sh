@@ -12,7 +12,7 @@ DEBIAN_PACKAGES=(
   build-essential pkg-config meson ninja-build perl
   nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin
   liburing-dev libsystemd-dev
-  qemu-utils ntfs-3g fdisk libvhdi-utils
+  qemu-utils ntfs-3g fdisk libvhdi-utils fuse3 e2fsprogs
   valgrind fio
 )
 
@@ -54,20 +54,47 @@ build_sanitized() {
 
 demo() {
   local dir=build/demo vhdctl=build/client/vhdctl plugin=build/plugin/nbdkit-vhd-plugin.so
-  rm -rf "$dir" && mkdir -p "$dir"
+  export VHDCOMPACT_PLUGIN=$PWD/$plugin
+  rm -rf "$dir" && mkdir -p "$dir/mnt"
   echo "== a 4 GiB dynamic VHD made by qemu-img"
   qemu-img create -q -f vpc -o subformat=dynamic "$dir/sample.vhd" 4G
-  echo "== 24 MiB of data written through nbdkit-vhd-plugin at three places"
-  head -c $((8 << 20)) /dev/urandom > "$dir/data.bin"
-  for off in 0 1024 3000; do
-    nbdkit -U - "$plugin" file="$dir/sample.vhd" --run \
-      "qemu-io -f raw -c 'write -s $dir/data.bin ${off}M 8M' \"\$uri\" >/dev/null"
-  done
-  echo "== the disk as served read-only by the plugin"
+  local vsize
+  vsize=$(qemu-img info --output=json "$dir/sample.vhd" | sed -n 's/.*"virtual-size": \([0-9]*\).*/\1/p')
+
+  echo "== a GPT disk with an NTFS partition: 320 MiB of files written, 200 MiB deleted"
+  truncate -s "$vsize" "$dir/disk.raw"
+  printf 'label: gpt\nstart=2048, size=%d, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n' \
+    $((1024 * 2048)) | sfdisk -q "$dir/disk.raw"
+  truncate -s 1G "$dir/ntfs.raw"
+  mkntfs -q -F -f -c 4096 -s 512 -p 2048 -H 255 -S 63 -L sample "$dir/ntfs.raw" 2>/dev/null
+  # In the foreground (no_detach) so that we can wait for ntfs-3g to finish
+  # writing after the unmount, which returns before it has.
+  ntfs-3g -o no_detach "$dir/ntfs.raw" "$dir/mnt" & local ntfs3g=$!
+  until mountpoint -q "$dir/mnt"; do sleep 0.05; done
+  for i in 1 2 3 4 5 6 7 8; do head -c $((40 << 20)) /dev/urandom > "$dir/mnt/file$i"; done
+  rm "$dir/mnt/file2" "$dir/mnt/file3" "$dir/mnt/file5" "$dir/mnt/file6" "$dir/mnt/file8"
+  umount "$dir/mnt"
+  wait $ntfs3g
+  dd if="$dir/ntfs.raw" of="$dir/disk.raw" bs=1M seek=1 conv=notrunc,sparse status=none
+  rm "$dir/ntfs.raw"
+
+  echo "== the disk written into the VHD through nbdkit-vhd-plugin (holes skipped)"
+  nbdkit -U - "$plugin" file="$dir/sample.vhd" --run "nbdcopy $dir/disk.raw \"\$uri\""
+  rm "$dir/disk.raw"
+  echo "== the VHD as the plugin serves it (allocation map)"
   nbdkit -U - "$plugin" file="$dir/sample.vhd" readonly=1 --run 'nbdinfo --map "$uri"'
   echo "== vhdctl info"
   "$vhdctl" info "$dir/sample.vhd"
   echo "== vhdctl check"
+  "$vhdctl" check "$dir/sample.vhd"
+  echo "== vhdctl analyze: what compaction would reclaim"
+  "$vhdctl" analyze "$dir/sample.vhd"
+  echo "== vhdctl compact: in place"
+  local before after
+  before=$(stat -c %s "$dir/sample.vhd")
+  "$vhdctl" compact "$dir/sample.vhd"
+  after=$(stat -c %s "$dir/sample.vhd")
+  echo "file size: $before -> $after bytes"
   "$vhdctl" check "$dir/sample.vhd"
 }
 

@@ -18,6 +18,7 @@ static const struct {
         { "info", cmd_info, "FILE [--json]          describe a VHD and its parent chain" },
         { "check", cmd_check, "FILE [--json]         validate every structure (exit 0 clean, 1 problems, 2 cannot open)" },
         { "analyze", cmd_analyze, "FILE [--json] [--force-dirty]  what compaction would reclaim (changes nothing)" },
+        { "compact", cmd_compact, "FILE [--mode full|fs|zero] [--dry-run] [--json] [--no-progress]  shrink in place" },
         { "create", cmd_create, "CHILD --parent PARENT [--block-size BYTES]  make a differencing child" },
 };
 

@@ -13,6 +13,7 @@ int cmd_info(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_create(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
 
 void print_problem(const char *file, const struct vc_problem *p);
 void print_errno(const char *file, int r, const char *what);

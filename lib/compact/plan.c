@@ -8,13 +8,18 @@
 struct slot {
         uint64_t off;
         uint32_t block;
-        bool drop;
 };
 
 static int cmp_slot(const void *a, const void *b)
 {
         const struct slot *x = a, *y = b;
         return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+        return x < y ? -1 : x > y;
 }
 
 void compact_plan_done(struct compact_plan *p)
@@ -26,57 +31,108 @@ void compact_plan_done(struct compact_plan *p)
         *p = (struct compact_plan) {};
 }
 
+/*
+ * Free positions: every byte from the end of the metadata to the footer
+ * that no surviving block occupies is free (the file is validated: nothing
+ * else lives there).  That includes the slots of blocks dropped now and
+ * space left by an interrupted earlier run.  Positions are carved from
+ * the start of each gap, one stride apart: a rule that depends only on the
+ * file as it is, so a run after any interruption plans the same end as the
+ * run it finishes.  (It does not try to keep data areas 4 KiB-aligned: that
+ * depends on which blocks were dropped, which a re-run cannot know.)
+ */
+static int free_positions(const struct compact_layout *l, const struct slot *kept, uint32_t k,
+                          uint64_t **ret, uint32_t *ret_n, uint32_t want)
+{
+        uint64_t footer = l->file_size - VHD_FOOTER_SIZE, *v;
+        uint64_t lo = ROUND_UP(l->metadata_end, VHD_SECTOR_SIZE);
+        uint32_t n = 0;
+
+        v = malloc(((size_t) want + 1) * sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        for (uint32_t i = 0; i <= k && n < want; i++) {
+                uint64_t hi = i < k ? kept[i].off : footer;
+                for (uint64_t p = lo; p + l->stride <= hi && n < want; p += l->stride)
+                        v[n++] = p;
+                if (i < k)
+                        lo = MAX(lo, kept[i].off + l->stride);
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
 int compact_plan_build(const struct compact_layout *l, const bool *drop, struct compact_plan *ret)
 {
         struct compact_plan p = { .stride = l->stride, .old_size = l->file_size,
                                   .metadata_end = l->metadata_end };
-        uint32_t n = 0, k = 0;
+        uint32_t k = 0, nd = 0;
 
-        _cleanup_free_ struct slot *s = malloc(((size_t) l->n_entries + 1) * sizeof *s);
-        if (!s)
-                return -ENOMEM;
-        for (uint32_t i = 0; i < l->n_entries; i++) {
-                bool d = drop && drop[i];
-                if (l->bat[i] == VHD_BAT_UNUSED) {
-                        if (d)
-                                return -EINVAL;
-                        continue;
-                }
-                s[n++] = (struct slot) { (uint64_t) l->bat[i] * VHD_SECTOR_SIZE, i, d };
-                k += !d;
-        }
-        qsort(s, n, sizeof *s, cmp_slot);
-
-        p.survivors = k;
-        p.drops = malloc(((size_t) (n - k) + 1) * sizeof *p.drops);
-        p.moves = malloc(((size_t) k + 1) * sizeof *p.moves);
-        if (!p.drops || !p.moves) {
+        _cleanup_free_ struct slot *kept = malloc(((size_t) l->n_entries + 1) * sizeof *kept);
+        p.drops = malloc(((size_t) l->n_entries + 1) * sizeof *p.drops);
+        if (!kept || !p.drops) {
                 compact_plan_done(&p);
                 return -ENOMEM;
         }
-        for (uint32_t i = 0; i < n; i++)
-                if (s[i].drop)
-                        p.drops[p.n_drops++] = s[i].block;
+        for (uint32_t i = 0; i < l->n_entries; i++) {
+                bool d = drop && drop[i];
+                if (l->bat[i] == VHD_BAT_UNUSED) {
+                        if (d) {
+                                compact_plan_done(&p);
+                                return -EINVAL;
+                        }
+                        continue;
+                }
+                uint64_t off = (uint64_t) l->bat[i] * VHD_SECTOR_SIZE;
+                if (d)
+                        p.drops[nd++] = i;
+                else
+                        kept[k++] = (struct slot) { off, i };
+        }
+        p.n_drops = nd;
+        p.survivors = k;
+        qsort(kept, k, sizeof *kept, cmp_slot);
 
-        /* Holes: dropped slots among the k lowest, ascending.  Movers:
-         * survivors in slots k.., taken from the top.  They are equal in
-         * number, since the k lowest slots hold k minus (holes) survivors. */
-        uint32_t hole = 0, top = n;
-        while (true) {
-                while (hole < k && !s[hole].drop)
-                        hole++;
-                if (hole >= k)
-                        break;
-                do
-                        top--;
-                while (s[top].drop);
-                p.moves[p.n_moves++] = (struct compact_move) { s[top].block, s[top].off, s[hole].off };
-                hole++;
+        /* Candidates for the k final places: the survivors' own slots and
+         * the free positions.  Only free positions below the k-th lowest
+         * candidate matter, and there are at most k of them. */
+        _cleanup_free_ uint64_t *spare = NULL;
+        uint32_t nf = 0;
+        int r = free_positions(l, kept, k, &spare, &nf, k);
+        if (r < 0) {
+                compact_plan_done(&p);
+                return r;
+        }
+        qsort(spare, nf, sizeof *spare, cmp_u64);
+        p.moves = malloc(((size_t) k + 1) * sizeof *p.moves);
+        if (!p.moves) {
+                compact_plan_done(&p);
+                return -ENOMEM;
+        }
+
+        /* Merge the two sorted lists to find the k lowest places; every free
+         * place among them receives a survivor from above them, highest
+         * survivor first. */
+        uint32_t si = 0, fi = 0, taken = 0, holes = 0;
+        uint64_t last_end = 0;
+        while (taken < k) {
+                bool take_free = fi < nf && (si >= k || spare[fi] < kept[si].off);
+                uint64_t at = take_free ? spare[fi++] : kept[si++].off;
+                if (take_free)
+                        holes++;
+                last_end = at + l->stride;
+                taken++;
+        }
+        /* Survivors kept[si..k) are above: they move into spare[0..holes). */
+        for (uint32_t h = 0; h < holes; h++) {
+                const struct slot *src = &kept[k - 1 - h];
+                p.moves[p.n_moves++] = (struct compact_move) { src->block, src->off, spare[h] };
         }
 
         uint64_t end = l->metadata_end;
         if (k > 0)
-                end = MAX(end, s[k - 1].off + l->stride);
+                end = MAX(end, last_end);
         p.final_size = end + VHD_FOOTER_SIZE;
         *ret = p;
         return 0;

@@ -4,11 +4,12 @@
  * the set of blocks to drop to the list of moves and the exact final size.
  *
  * Survivors keep their slot when it lies below the new end; survivors above
- * it move, highest first, into the lowest slots freed by dropped blocks.
- * Only slots that held data blocks are ever reused (never locator or header
- * space), so the blocks that remain occupy exactly the k lowest slots the
- * file has now, k being the number of survivors.  The file then ends at the
- * furthest of the metadata and the last of those slots, plus the footer.
+ * it move, highest first, into the lowest free places: space past the
+ * metadata (header, BAT and parent-locator space, counted generously) that
+ * no surviving block occupies -- the slots of dropped blocks, and gaps an
+ * interrupted run left.  The k survivors end in the k lowest places; the
+ * file ends at the furthest of the metadata and the last of them, plus the
+ * footer.
  */
 #pragma once
 

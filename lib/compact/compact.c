@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The compaction driver.  Everything that can refuse does so before the
+ * first write: the image is opened read-write under an exclusive OFD lock
+ * (another process holding it, qemu included, means "in use"), and fixed
+ * disks, saved states and parents with children are refused with one
+ * message.  Drop decisions:
+ *   - file-system free (modes full, fs): every byte of the block is free in
+ *     the merged view, so it may always go, in a differencing disk too;
+ *   - zero (modes full, zero): the block reads as zeros, and in a
+ *     differencing disk the parent range reads as zeros too, since after
+ *     the drop the block shows the parent.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "analyze.h"
+#include "compact.h"
+#include "move.h"
+#include "plan.h"
+#include "util/macro.h"
+#include "vhd/vhd.h"
+
+const char *compact_mode_to_string(enum compact_mode m)
+{
+        static const char *const names[_COMPACT_MODE_MAX] = {
+                [COMPACT_MODE_FULL] = "full", [COMPACT_MODE_FS] = "fs", [COMPACT_MODE_ZERO] = "zero",
+        };
+        return (unsigned) m < _COMPACT_MODE_MAX ? names[m] : NULL;
+}
+
+enum compact_mode compact_mode_from_string(const char *s)
+{
+        for (int m = 0; m < _COMPACT_MODE_MAX; m++)
+                if (s && !strcmp(s, compact_mode_to_string(m)))
+                        return m;
+        return _COMPACT_MODE_INVALID;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+        /* Word-wise: buffers are malloc'ed, hence aligned for uint64_t. */
+        const uint64_t *w = (const uint64_t *) p;
+        size_t nw = n / 8;
+
+        for (size_t i = 0; i < nw; i++)
+                if (w[i])
+                        return false;
+        for (size_t i = nw * 8; i < n; i++)
+                if (p[i])
+                        return false;
+        return true;
+}
+
+/* A .vhd/.avhd beside img whose parent unique id is img's: its name in
+ * ret (empty when there is none). */
+static void find_child(struct vhd_image *img, char *ret, size_t size)
+{
+        const char *path = vhd_image_path(img), *slash = strrchr(path, '/');
+        char dir[4096];
+
+        ret[0] = 0;
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int) (slash - path) : 1, slash ? path : ".");
+        if (slash == path)
+                snprintf(dir, sizeof dir, "/");
+        DIR *d = opendir(dir);
+        if (!d)
+                return;
+        for (struct dirent *e; (e = readdir(d));) {
+                const char *dot = strrchr(e->d_name, '.');
+                char p[4096 + 256];
+                struct vhd_image *c = NULL;
+                if (!dot || (strcasecmp(dot, ".vhd") && strcasecmp(dot, ".avhd")))
+                        continue;
+                snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+                if (vhd_image_open(p, VHD_OPEN_NOLOCK | VHD_OPEN_NOPARENT, NULL, &c) < 0)
+                        continue;
+                const struct vhd_dyn_header *h = vhd_image_dyn_header(c);
+                bool mine = h && vhd_image_footer(c)->disk_type == VHD_TYPE_DIFFERENCING &&
+                            !memcmp(h->parent_uuid, vhd_image_footer(img)->unique_id, 16);
+                vhd_image_free(c);
+                if (mine) {
+                        snprintf(ret, size, "%s", p);
+                        break;
+                }
+        }
+        closedir(d);
+}
+
+static const uint32_t *sort_bat;
+
+static int cmp_by_offset(const void *a, const void *b)
+{
+        uint32_t x = sort_bat[*(const uint32_t *) a], y = sort_bat[*(const uint32_t *) b];
+        return x < y ? -1 : x > y;
+}
+
+/* Marks zero[b] for allocated blocks not yet dropped that read as zeros
+ * (and, in a differencing disk, whose parent range does too).  Blocks are
+ * read in file order, so the scan streams through the file. */
+static int scan_zero(struct vhd_image *img, const uint32_t *bat, const bool *drop, bool *zero,
+                     const struct compact_opts *o, struct compact_report *rep)
+{
+        uint32_t n = vhd_image_n_blocks(img), bs = vhd_image_block_size(img), m = 0;
+        uint64_t vsize = vhd_image_virtual_size(img), done = 0, total = 0;
+        struct vhd_image *parent = (struct vhd_image *) vhd_image_parent(img);
+        bool diff = vhd_image_footer(img)->disk_type == VHD_TYPE_DIFFERENCING;
+        _cleanup_free_ uint8_t *buf = malloc(bs);
+        _cleanup_free_ uint32_t *order = malloc(((size_t) n + 1) * sizeof *order);
+        int r;
+
+        if (!buf || !order)
+                return -ENOMEM;
+        for (uint32_t b = 0; b < n; b++)
+                if (bat[b] != VHD_BAT_UNUSED && !drop[b])
+                        order[m++] = b;
+        sort_bat = bat;
+        qsort(order, m, sizeof *order, cmp_by_offset);
+        total = (uint64_t) m * bs;
+        for (uint32_t i = 0; i < m; i++) {
+                uint32_t b = order[i];
+                uint64_t start = (uint64_t) b * bs;
+                uint64_t len = start < vsize ? MIN((uint64_t) bs, vsize - start) : 0;
+                if (len > 0) {
+                        r = vhd_image_pread(img, buf, len, start);
+                        if (r < 0)
+                                return r;
+                        rep->bytes_read += len;
+                }
+                bool z = all_zero(buf, len);
+                if (z && diff && parent && start < vhd_image_virtual_size(parent)) {
+                        uint64_t plen = MIN(len, vhd_image_virtual_size(parent) - start);
+                        r = vhd_image_pread(parent, buf, plen, start);
+                        if (r < 0)
+                                return r;
+                        z = all_zero(buf, plen);
+                }
+                zero[b] = z;
+                done += bs;
+                if (o->progress && o->progress(o->userdata, COMPACT_PHASE_SCANNING, done, total))
+                        return -ECANCELED;
+        }
+        return 0;
+}
+
+static double now_s(void)
+{
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (double) t.tv_sec + (double) t.tv_nsec / 1e9;
+}
+
+static int moving_progress(void *userdata, uint64_t done, uint64_t total)
+{
+        const struct compact_opts *o = userdata;
+        return o->progress ? o->progress(o->userdata, COMPACT_PHASE_MOVING, done, total) : 0;
+}
+
+int compact_run(const char *path, const struct compact_opts *opts, struct compact_report *ret,
+                struct vc_problems *problems)
+{
+        const struct compact_opts defaults = {};
+        _cleanup_(vhd_image_freep) struct vhd_image *img = NULL;
+        struct compact_report rep = {};
+        struct compact_layout layout = {};
+        struct compact_plan plan = {};
+        double t0 = now_s();
+        int r;
+
+        if (!opts)
+                opts = &defaults;
+        if ((unsigned) opts->mode >= _COMPACT_MODE_MAX)
+                return -EINVAL;
+        rep.dry_run = opts->dry_run;
+        /* A dry run changes nothing, so it shares the image with others. */
+        r = vhd_image_open(path, opts->dry_run ? 0 : VHD_OPEN_RDWR, problems, &img);
+        if (r < 0)
+                return r;
+        const struct vhd_footer *f = vhd_image_footer(img);
+        if (f->disk_type == VHD_TYPE_FIXED)
+                return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, "footer.disk_type",
+                                      vhd_image_file_size(img) - VHD_FOOTER_SIZE + VHD_FOOTER_OFF_DISK_TYPE,
+                                      "a fixed disk has no blocks to drop; only dynamic and differencing disks can be compacted");
+        if (f->saved_state)
+                return vc_problem_add(problems, VC_PROBLEM_SAVED_STATE, -EPERM, "footer.saved_state",
+                                      vhd_image_file_size(img) - VHD_FOOTER_SIZE + VHD_FOOTER_OFF_SAVED_STATE,
+                                      "the disk belongs to a saved virtual machine state; it must not be compacted");
+        bool fs_mode = opts->mode == COMPACT_MODE_FULL || opts->mode == COMPACT_MODE_FS;
+        bool zero_mode = opts->mode == COMPACT_MODE_FULL || opts->mode == COMPACT_MODE_ZERO;
+        if (fs_mode && !opts->force_children) {
+                char child[4352];
+                find_child(img, child, sizeof child);
+                if (child[0])
+                        return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EBUSY, NULL, 0,
+                                              "'%s' is a differencing child of this disk, which must keep reading the same; "
+                                              "only --mode zero is allowed (or force it)", child);
+        }
+
+        uint32_t n = vhd_image_n_blocks(img);
+        _cleanup_free_ bool *drop = calloc(n ? n : 1, sizeof *drop);
+        _cleanup_free_ bool *zero = calloc(n ? n : 1, sizeof *zero);
+        if (!drop || !zero)
+                return -ENOMEM;
+        rep.size_before = vhd_image_file_size(img);
+        rep.blocks_allocated = vhd_image_blocks_allocated(img);
+
+        if (fs_mode) {
+                struct vc_analyze_opts ao = { .force_dirty = opts->force_dirty, .nolock = true };
+                struct vc_analysis a;
+                if (opts->progress && opts->progress(opts->userdata, COMPACT_PHASE_SCANNING, 0, 1))
+                        return -ECANCELED;
+                r = vc_analyze_image(img, &ao, &a, problems);
+                if (r < 0)
+                        return r;
+                for (uint32_t b = 0; b < n; b++)
+                        if (a.block_class[b] == VC_BLOCK_FREE) {
+                                drop[b] = true;
+                                rep.dropped_fs++;
+                        }
+                rep.bytes_read += a.bytes_read;
+                vc_analysis_done(&a);
+        }
+        r = compact_layout_from_image(img, &layout);
+        if (r < 0)
+                return r;
+        if (zero_mode) {
+                r = scan_zero(img, layout.bat, drop, zero, opts, &rep);
+                if (r < 0) {
+                        free((void *) layout.bat);
+                        return r;
+                }
+                for (uint32_t b = 0; b < n; b++)
+                        if (zero[b] && !drop[b]) {
+                                drop[b] = true;
+                                rep.dropped_zero++;
+                        }
+        }
+
+        r = compact_plan_build(&layout, drop, &plan);
+        if (r < 0)
+                goto out;
+        rep.moved = plan.n_moves;
+        rep.bytes_moved = (uint64_t) plan.n_moves * plan.stride;
+        rep.size_after = plan.final_size;
+
+        bool nothing = plan.n_drops == 0 && plan.n_moves == 0 && plan.final_size == rep.size_before;
+        if (!opts->dry_run && !nothing) {
+                struct compact_exec_opts eo = { .queue_depth = opts->queue_depth,
+                                                .progress = moving_progress,
+                                                .userdata = (void *) opts };
+                struct compact_exec_stats st = {};
+                r = compact_execute(vhd_image_fd(img), vhd_image_dyn_header(img)->table_offset,
+                                    (uint32_t *) layout.bat, layout.n_entries, f->raw, &plan, &eo, &st);
+                rep.bytes_read += st.bytes_read;
+                rep.bytes_written += st.bytes_written;
+                if (r < 0) {
+                        vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, 0,
+                                       r == -ECANCELED ? "cancelled: the image is valid; run again to finish"
+                                                       : "moving blocks failed (%s): the image is valid; run again to finish",
+                                       strerror(-r));
+                        goto out;
+                }
+        }
+        rep.seconds = now_s() - t0;
+        *ret = rep;
+        r = 0;
+out:
+        compact_plan_done(&plan);
+        free((void *) layout.bat);
+        return r;
+}

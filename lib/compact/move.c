@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * io_uring block mover.  A fixed table of slots, each with one block buffer;
+ * the slot index travels in user_data.  A slot reads its block, then writes
+ * it; short transfers are resubmitted for the remainder and -EAGAIN is
+ * retried.  We submit once per batch and reap with "wait for one, drain the
+ * rest, advance once".  Durability never depends on completion order: the
+ * barriers are the explicit fdatasync calls of the protocol in move.h.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../util/endian.h"
+#include "../util/fault.h"
+#include "../util/fd-util.h"
+#include "../util/macro.h"
+#include "move.h"
+
+#define DEFAULT_QUEUE_DEPTH 8
+#define MAX_QUEUE_DEPTH 64
+
+enum slot_state { SLOT_FREE, SLOT_READING, SLOT_WRITING };
+
+struct slot {
+        enum slot_state state;
+        uint32_t move;          /* index into plan->moves */
+        uint64_t done;          /* bytes of the current phase transferred */
+        uint8_t *buf;
+};
+
+struct mover {
+        struct io_uring ring;
+        int fd;
+        const struct compact_plan *plan;
+        struct slot *slots;
+        unsigned n_slots, busy;
+        uint32_t next;          /* next move to start */
+        uint32_t finished;
+        bool *landed;           /* per move: its copy is complete */
+        struct compact_exec_stats *stats;
+};
+
+static int write_bat(int fd, uint64_t table_offset, const uint32_t *bat, uint32_t n)
+{
+        size_t bytes = ROUND_UP((size_t) n * 4, 512);
+        _cleanup_free_ uint8_t *raw = malloc(bytes ? bytes : 1);
+        int r;
+
+        if (!raw)
+                return -ENOMEM;
+        /* The padding after the last entry is rewritten as unused too, as
+         * Microsoft and qemu leave it. */
+        memset(raw, 0xFF, bytes);
+        for (uint32_t i = 0; i < n; i++)
+                put_be32(raw + 4 * (size_t) i, bat[i]);
+        r = pwrite_full(fd, raw, bytes, table_offset);
+        if (r < 0)
+                return r;
+        vc_fault_point("compact: BAT written");
+        return 0;
+}
+
+static int sync_point(int fd, const char *what)
+{
+        if (fdatasync(fd) < 0)
+                return -errno;
+        vc_fault_point(what);
+        return 0;
+}
+
+static int submit_io(struct mover *m, unsigned i)
+{
+        struct slot *s = &m->slots[i];
+        const struct compact_move *mv = &m->plan->moves[s->move];
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&m->ring);
+
+        if (!sqe)
+                return -EBUSY;  /* cannot happen: ring entries >= slots */
+        if (s->state == SLOT_READING)
+                io_uring_prep_read(sqe, m->fd, s->buf + s->done, (unsigned) (m->plan->stride - s->done),
+                                   mv->from + s->done);
+        else
+                io_uring_prep_write(sqe, m->fd, s->buf + s->done, (unsigned) (m->plan->stride - s->done),
+                                    mv->to + s->done);
+        io_uring_sqe_set_data64(sqe, i);
+        return 0;
+}
+
+static int start_moves(struct mover *m)
+{
+        int r;
+
+        for (unsigned i = 0; i < m->n_slots && m->next < m->plan->n_moves; i++) {
+                if (m->slots[i].state != SLOT_FREE)
+                        continue;
+                m->slots[i] = (struct slot) { SLOT_READING, m->next++, 0, m->slots[i].buf };
+                r = submit_io(m, i);
+                if (r < 0)
+                        return r;
+                m->busy++;
+        }
+        return 0;
+}
+
+/* Handles one completion; returns <0 on an I/O error. */
+static int complete(struct mover *m, unsigned i, int res)
+{
+        struct slot *s = &m->slots[i];
+
+        if (res == -EAGAIN || res == -EINTR)
+                return submit_io(m, i);
+        if (res < 0)
+                return res;
+        if (res == 0)
+                return -EIO;    /* a read past EOF: the file changed under us */
+        s->done += (uint64_t) res;
+        if (s->state == SLOT_READING)
+                m->stats->bytes_read += (uint64_t) res;
+        else
+                m->stats->bytes_written += (uint64_t) res;
+        if (s->done < m->plan->stride)
+                return submit_io(m, i);         /* short transfer: the rest */
+        if (s->state == SLOT_READING) {
+                s->state = SLOT_WRITING;
+                s->done = 0;
+                return submit_io(m, i);
+        }
+        vc_fault_point("compact: block copied");
+        m->landed[s->move] = true;
+        s->state = SLOT_FREE;
+        m->busy--;
+        m->finished++;
+        m->stats->blocks_moved++;
+        return 0;
+}
+
+/* Step 2: copies every move; stops early (returning -ECANCELED) when the
+ * progress callback asks, after the blocks in flight have landed. */
+static int copy_blocks(struct mover *m, const struct compact_exec_opts *o)
+{
+        bool stop = false;
+        int r = 0;
+
+        while (m->finished < m->plan->n_moves || m->busy > 0) {
+                if (!stop && r == 0) {
+                        r = start_moves(m);
+                        if (r < 0)
+                                stop = true;
+                }
+                if (m->busy == 0)
+                        break;
+                int sr = io_uring_submit_and_wait(&m->ring, 1);
+                if (sr < 0 && sr != -EINTR) {
+                        r = r ? r : sr;
+                        break;
+                }
+                struct io_uring_cqe *cqe;
+                unsigned head, seen = 0;
+                io_uring_for_each_cqe(&m->ring, head, cqe) {
+                        int cr = complete(m, (unsigned) io_uring_cqe_get_data64(cqe), cqe->res);
+                        if (cr < 0 && r == 0) {
+                                r = cr;
+                                stop = true;
+                        }
+                        seen++;
+                }
+                io_uring_cq_advance(&m->ring, seen);
+                if (!stop && o->progress &&
+                    o->progress(o->userdata, (uint64_t) m->finished * m->plan->stride,
+                                (uint64_t) m->plan->n_moves * m->plan->stride) != 0) {
+                        stop = true;
+                        r = -ECANCELED;
+                }
+                /* After an error or a cancel: start nothing new, let what is
+                 * in flight land, then stop. */
+                if (stop)
+                        m->next = m->plan->n_moves;
+        }
+        return r;
+}
+
+int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_entries,
+                    const uint8_t footer[512], const struct compact_plan *plan,
+                    const struct compact_exec_opts *opts, struct compact_exec_stats *ret_stats)
+{
+        const struct compact_exec_opts defaults = {};
+        struct compact_exec_stats stats = {};
+        struct mover m = { .fd = fd, .plan = plan, .stats = &stats };
+        int r, copy_r = 0;
+
+        if (!opts)
+                opts = &defaults;
+        m.n_slots = opts->queue_depth ? MIN(opts->queue_depth, MAX_QUEUE_DEPTH) : DEFAULT_QUEUE_DEPTH;
+
+        /* Step 1: release the dropped blocks, durably. */
+        if (plan->n_drops > 0) {
+                for (uint32_t i = 0; i < plan->n_drops; i++)
+                        bat[plan->drops[i]] = VHD_BAT_UNUSED;
+                r = write_bat(fd, table_offset, bat, n_entries);
+                if (r < 0)
+                        return r;
+                r = sync_point(fd, "compact: drops synced");
+                if (r < 0)
+                        return r;
+        }
+
+        /* Step 2: copy survivors into the holes. */
+        if (plan->n_moves > 0) {
+                r = io_uring_queue_init(m.n_slots * 2, &m.ring, 0);
+                if (r < 0)
+                        return r;       /* io_uring unavailable: nothing moved yet */
+                m.slots = calloc(m.n_slots, sizeof *m.slots);
+                m.landed = calloc(plan->n_moves, sizeof *m.landed);
+                r = m.slots && m.landed ? 0 : -ENOMEM;
+                for (unsigned i = 0; r == 0 && i < m.n_slots; i++)
+                        if (posix_memalign((void **) &m.slots[i].buf, 4096, plan->stride) != 0)
+                                r = -ENOMEM;
+                if (r == 0)
+                        copy_r = copy_blocks(&m, opts);
+                for (unsigned i = 0; m.slots && i < m.n_slots; i++)
+                        free(m.slots[i].buf);
+                free(m.slots);
+                io_uring_queue_exit(&m.ring);
+                if (r < 0) {
+                        free(m.landed);
+                        return r;
+                }
+                if (copy_r < 0 && copy_r != -ECANCELED) {
+                        free(m.landed);
+                        return copy_r;  /* the BAT still points at the sources */
+                }
+                r = sync_point(fd, "compact: copies synced");
+                if (r < 0) {
+                        free(m.landed);
+                        return r;
+                }
+
+                /* Step 3: point the BAT at the copies that landed (in any
+                 * order: completion order is not plan order). */
+                for (uint32_t i = 0; i < plan->n_moves; i++)
+                        if (m.landed[i])
+                                bat[plan->moves[i].block] = (uint32_t) (plan->moves[i].to / VHD_SECTOR_SIZE);
+                free(m.landed);
+                r = write_bat(fd, table_offset, bat, n_entries);
+                if (r < 0)
+                        return r;
+                r = sync_point(fd, "compact: moves synced");
+                if (r < 0)
+                        return r;
+        }
+        if (copy_r == -ECANCELED) {
+                *ret_stats = stats;
+                return -ECANCELED;
+        }
+
+        /* Step 4: footer right after the new end, then cut the file. */
+        r = pwrite_full(fd, footer, VHD_FOOTER_SIZE, plan->final_size - VHD_FOOTER_SIZE);
+        if (r < 0)
+                return r;
+        vc_fault_point("compact: footer written");
+        r = sync_point(fd, "compact: footer synced");
+        if (r < 0)
+                return r;
+        if (ftruncate(fd, (off_t) plan->final_size) < 0)
+                return -errno;
+        vc_fault_point("compact: truncated");
+        if (fsync(fd) < 0)
+                return -errno;
+        stats.truncated = true;
+        *ret_stats = stats;
+        return 0;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The executor (DESIGN step 6): carries out a compact_plan on the image file
+ * in the one order that keeps every instant crash-safe:
+ *
+ *   1. BAT with the dropped entries unused; fdatasync.  Only now may a
+ *      dropped block's slot be overwritten.
+ *   2. Each moving block (sector bitmap + data) copied into its hole,
+ *      several in flight through io_uring; fdatasync.
+ *   3. BAT entries pointed at the copies; fdatasync.
+ *   4. The footer, unchanged, right after the new end; fdatasync; ftruncate;
+ *      fsync.
+ *
+ * Sources are never overwritten: until step 4 both copies of a moved block
+ * are intact, so any mix of old and new BAT entries reads the same data,
+ * and a crash anywhere leaves a valid image that a new run finishes.
+ * Memory is queue_depth block buffers, whatever the disk's size.
+ * A fault point (lib/util/fault.h) follows every write and every sync.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "plan.h"
+
+struct compact_exec_opts {
+        unsigned queue_depth;   /* blocks in flight; 0 = default (8) */
+        /* Called now and then with bytes moved so far; non-zero stops at
+         * the next safe point (the run then ends with -ECANCELED). */
+        int (*progress)(void *userdata, uint64_t done, uint64_t total);
+        void *userdata;
+};
+
+struct compact_exec_stats {
+        uint64_t bytes_read, bytes_written;
+        uint32_t blocks_moved;
+        bool truncated;
+};
+
+/*
+ * fd: the image, opened read-write, under the caller's exclusive lock.
+ * bat: the BAT as it is on disk now (host order, n_entries); it is updated
+ * in place to the final state.  footer: the 512 bytes to write at the end.
+ * Returns 0, -ECANCELED (image valid, not yet shrunk), or -errno (image
+ * valid; a new run finishes the job).
+ */
+int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_entries,
+                    const uint8_t footer[512], const struct compact_plan *plan,
+                    const struct compact_exec_opts *opts, struct compact_exec_stats *ret_stats);

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The executor on random layouts, cut at every fault point.  Each layout is
+ * a dynamic image whose blocks sit in the file in random order, a random
+ * half of them to be dropped.  For every point n a child process runs the
+ * executor armed to die at n; the parent then requires that the image
+ * validates with no problem, that every kept block reads its own pattern,
+ * and that every dropped block reads its old pattern or zeros (both are
+ * right: dropped blocks hold nothing anyone needs).  Then it plans and runs
+ * again, as a user would, and requires the optimum size and the same
+ * contents.  A final case runs uninterrupted with a small queue depth and
+ * checks the bytes moved and written.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "compact/move.h"
+#include "compact/plan.h"
+#include "tests.h"
+#include "util/fault.h"
+#include "vhd-builder.h"
+#include "vhd/vhd.h"
+
+#define BS (64u << 10)  /* small blocks keep the test fast */
+
+static char dir[VB_PATH_MAX], path[VB_PATH_MAX];
+
+/* A child killed with writes in flight keeps the file, and so its lock,
+ * until the kernel has torn its io_uring down, a moment after it exits. */
+static void open_retry(unsigned flags, struct vhd_image **img)
+{
+        int r;
+
+        for (int i = 0; i < 200; i++) {
+                r = vhd_image_open(path, flags, NULL, img);
+                if (r != -EBUSY)
+                        break;
+                usleep(10000);
+        }
+        ASSERT_OK(r);
+}
+
+struct layout_case {
+        uint32_t n_blocks;
+        bool alloc[64];
+        bool drop[64];
+        uint8_t seed[64];
+};
+
+static void make_case(struct layout_case *c, unsigned seed)
+{
+        srandom(seed);
+        c->n_blocks = 8 + (uint32_t) (random() % 40);
+        for (uint32_t b = 0; b < c->n_blocks; b++) {
+                c->alloc[b] = random() % 4 != 0;
+                c->drop[b] = c->alloc[b] && random() % 2;
+                c->seed[b] = (uint8_t) (1 + b);
+        }
+}
+
+/* Writes the image, allocating blocks in a random order. */
+static void write_image(const struct layout_case *c, unsigned seed)
+{
+        _cleanup_vb_ struct vb_image *img = vb_dynamic((uint64_t) c->n_blocks * BS, BS, VHD_TYPE_DYNAMIC);
+        uint32_t order[64];
+
+        for (uint32_t b = 0; b < c->n_blocks; b++)
+                order[b] = b;
+        srandom(seed * 7919);
+        for (uint32_t i = c->n_blocks; i > 1; i--) {
+                uint32_t j = (uint32_t) (random() % i), t = order[i - 1];
+                order[i - 1] = order[j];
+                order[j] = t;
+        }
+        for (uint32_t i = 0; i < c->n_blocks; i++)
+                if (c->alloc[order[i]])
+                        vb_alloc_block(img, order[i], c->seed[order[i]], VB_BITMAP_FULL);
+        unlink(path);
+        vb_write_file(img, path);
+}
+
+/* Plans with drop[] limited to blocks still allocated, and executes. */
+static int plan_and_run(const struct layout_case *c, struct compact_plan *ret_plan, unsigned qd,
+                        struct compact_exec_stats *st)
+{
+        struct vhd_image *img = NULL;
+        struct compact_layout l;
+        bool drop[64] = {};
+        int r;
+
+        open_retry(VHD_OPEN_RDWR, &img);
+        ASSERT_OK(compact_layout_from_image(img, &l));
+        for (uint32_t b = 0; b < c->n_blocks; b++)
+                drop[b] = c->drop[b] && l.bat[b] != VHD_BAT_UNUSED;
+        ASSERT_OK(compact_plan_build(&l, drop, ret_plan));
+        struct compact_exec_opts o = { .queue_depth = qd };
+        r = compact_execute(vhd_image_fd(img), vhd_image_dyn_header(img)->table_offset,
+                            (uint32_t *) l.bat, l.n_entries, vhd_image_footer(img)->raw, ret_plan, &o, st);
+        free((void *) l.bat);
+        vhd_image_free(img);
+        return r;
+}
+
+static void check_contents(const struct layout_case *c, bool final)
+{
+        struct vc_problems ps = {};
+        struct vhd_image *img = NULL;
+        uint8_t *buf = malloc(BS), *want = malloc(BS), *zero = calloc(1, BS);
+
+        ASSERT_TRUE(buf && want && zero);
+        int r = vhd_check(path, &ps);
+        if (r != 0)
+                TEST_FAIL("image not clean: %s (at %" PRIu64 ")", ps.n ? ps.first.message : "?", ps.first.offset);
+        vc_problems_done(&ps);
+        open_retry(0, &img);
+        for (uint32_t b = 0; b < c->n_blocks; b++) {
+                ASSERT_OK(vhd_image_pread(img, buf, BS, (uint64_t) b * BS));
+                vb_pattern_fill(want, BS, c->seed[b], (uint64_t) b * BS);
+                if (!c->alloc[b])
+                        ASSERT_MEMEQ(buf, zero, BS);
+                else if (!c->drop[b])
+                        ASSERT_MEMEQ(buf, want, BS);
+                else if (memcmp(buf, want, BS) != 0 && memcmp(buf, zero, BS) != 0)
+                        TEST_FAIL("dropped block %u reads neither its data nor zeros", b);
+                else if (final)
+                        ASSERT_MEMEQ(buf, zero, BS);
+        }
+        vhd_image_free(img);
+        free(buf);
+        free(want);
+        free(zero);
+}
+
+static uint64_t file_size(void)
+{
+        struct stat st;
+        ASSERT_TRUE(stat(path, &st) == 0);
+        return (uint64_t) st.st_size;
+}
+
+int main(void)
+{
+        unsigned total_points = 0, cases = 0;
+
+        vb_temp_dir(dir);
+        vb_path_join(path, dir, "disk.vhd");
+        for (unsigned seed = 1; seed <= 12; seed++) {
+                struct layout_case c;
+                struct compact_plan plan = {};
+                struct compact_exec_stats st;
+
+                make_case(&c, seed);
+                /* Dry count of the points, and the optimum. */
+                write_image(&c, seed);
+                unsigned long p0 = vc_fault_count();
+                ASSERT_OK(plan_and_run(&c, &plan, 3, &st));
+                unsigned long points = vc_fault_count() - p0;
+                uint64_t optimum = plan.final_size;
+                compact_plan_done(&plan);
+                ASSERT_EQ_U64(file_size(), optimum);
+                check_contents(&c, true);
+
+                for (unsigned long n = 1; n <= points; n++) {
+                        write_image(&c, seed);
+                        pid_t pid = fork();
+                        ASSERT_TRUE(pid >= 0);
+                        if (pid == 0) {
+                                struct compact_plan p2 = {};
+                                struct compact_exec_stats s2;
+                                vc_fault_arm(vc_fault_count() + n);
+                                plan_and_run(&c, &p2, 3, &s2);
+                                _exit(0);
+                        }
+                        int status;
+                        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+                        ASSERT_TRUE(WIFEXITED(status));
+                        ASSERT_EQ_INT(WEXITSTATUS(status), VC_FAULT_EXIT);
+                        check_contents(&c, false);
+                        /* Run again to the end. */
+                        ASSERT_OK(plan_and_run(&c, &plan, 3, &st));
+                        compact_plan_done(&plan);
+                        ASSERT_EQ_U64(file_size(), optimum);
+                        check_contents(&c, true);
+                        total_points++;
+                }
+                cases++;
+                printf("layout %u: %u blocks, %lu crash points, all valid and finished to %" PRIu64 " bytes\n",
+                       seed, c.n_blocks, points, optimum);
+        }
+
+        /* Bytes: each moved block read once and written once, nothing else
+         * but the BAT and footer. */
+        struct layout_case c;
+        struct compact_plan plan = {};
+        struct compact_exec_stats st;
+        make_case(&c, 99);
+        write_image(&c, 99);
+        ASSERT_OK(plan_and_run(&c, &plan, 1, &st));
+        ASSERT_EQ_U64(st.bytes_read, (uint64_t) plan.n_moves * plan.stride);
+        ASSERT_EQ_U64(st.bytes_written, (uint64_t) plan.n_moves * plan.stride);
+        ASSERT_EQ_U64(st.blocks_moved, plan.n_moves);
+        compact_plan_done(&plan);
+        check_contents(&c, true);
+
+        unlink(path);
+        rmdir(dir);
+        printf("%u layouts, %u crash points: all safe\n", cases, total_points);
+        return 0;
+}
