@@ -59,6 +59,15 @@ static const char *probe_other_fs(struct vc_source *src, uint64_t start)
         return NULL;
 }
 
+/* The first problem a step reported, or its errno when it named none. */
+static void describe_failure(const struct vc_problems *ps, int r, char *buf, size_t size)
+{
+        if (vc_problems_any(ps))
+                vc_problem_format(&ps->first, buf, size);
+        else
+                snprintf(buf, size, "%s", strerror(-r));
+}
+
 static void scan_volume(struct vc_source *src, struct vc_volume *v, bool force_dirty,
                         struct vc_freemap *free_map)
 {
@@ -78,10 +87,7 @@ static void scan_volume(struct vc_source *src, struct vc_volume *v, bool force_d
         r = ntfs_scan(src, v->start, v->size, force_dirty, free_map, &v->ntfs, &ps);
         if (r < 0) {
                 char what[240];
-                if (vc_problems_any(&ps))
-                        vc_problem_format(&ps.first, what, sizeof what);
-                else
-                        snprintf(what, sizeof what, "%s", strerror(-r));
+                describe_failure(&ps, r, what, sizeof what);
                 snprintf(v->note, sizeof v->note, "not scanned, counted as in use: %s", what);
                 return;
         }
@@ -105,10 +111,7 @@ static int list_volumes(struct vc_source *src, struct vc_analysis *a)
         r = vc_partition_table_read(src, VHD_SECTOR_SIZE, &t, &ps);
         if (r < 0) {
                 char what[240];
-                if (vc_problems_any(&ps))
-                        vc_problem_format(&ps.first, what, sizeof what);
-                else
-                        snprintf(what, sizeof what, "%s", strerror(-r));
+                describe_failure(&ps, r, what, sizeof what);
                 snprintf(a->table_note, sizeof a->table_note,
                          "partition table not usable, whole disk counted as in use: %s", what);
                 return 0;
