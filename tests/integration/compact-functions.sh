@@ -1,0 +1,303 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
+#
+# Helpers for the compaction tests (test-compact-*.sh), sourced after
+# functions.sh and ntfs-functions.sh, once make_tmpdir has set $tmpdir.
+#
+# The oracles here are independent of our library: the VHD's own bytes
+# (footer, dynamic header and BAT read with od), qemu-img and the plugin
+# for the disk's content, cmp for zeros, ntfsclone and ntfs-3g for the
+# file systems.  Only the block classes ('F' = every byte free in the file
+# system) come from `vhdctl analyze`; they decide which blocks MAY change,
+# and the file-system oracles check that those were really free.
+
+MIB=$((1 << 20))
+
+# json_num KEY < JSON: the first number for KEY.
+json_num () { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" | head -n 1; }
+# json_str KEY < JSON: the first string for KEY.
+json_str () { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" | head -n 1; }
+
+file_sha () { sha256sum < "$1" | cut -d' ' -f1; }
+
+# poke FILE OFFSET HEXBYTES: overwrite bytes in place.
+poke ()
+{
+    local file=$1 off=$2 hex=$3
+    [[ $hex =~ ^([0-9a-fA-F]{2})+$ ]] || fail "poke: bad hex '$hex'"
+    # shellcheck disable=SC2059,SC2001  # the format is the bytes
+    printf "$(sed 's/../\\x&/g' <<<"$hex")" |
+        dd of="$file" bs=1 seek="$off" conv=notrunc status=none
+}
+
+# be FILE OFFSET NBYTES: an unsigned big-endian integer.
+be ()
+{
+    local v=0 b
+    for b in $(od -A n -t u1 -v -j "$2" -N "$3" -- "$1"); do
+        v=$(( (v << 8) | b ))
+    done
+    echo "$v"
+}
+
+hexn () { printf "%0$(( $1 * 2 ))x" "$2"; }
+
+# set_checksum FILE AT LEN CKOFF: the VHD checksum (one's complement of the
+# byte sum, the field excluded) of the LEN-byte structure at AT.
+set_checksum ()
+{
+    local file=$1 at=$2 len=$3 ck=$4 sum
+    sum=$(od -A n -t u1 -v -j "$at" -N "$len" -- "$file" | awk -v ck="$ck" '
+        { for (i = 1; i <= NF; i++) { if (n < ck || n >= ck + 4) s += $i; n++ } }
+        END { printf "%.0f\n", s }')
+    poke "$file" $(( at + ck )) "$(hexn 4 $(( ~sum & 0xffffffff )))"
+}
+
+# vhd_geometry VHD: sets vhd_type (3 dynamic, 4 differencing), vhd_bs
+# (block size), vhd_n (BAT entries), vhd_table (BAT offset), vhd_stride
+# (bitmap + block), vhd_batbytes (BAT rounded up to a sector), from the
+# file's own bytes.
+vhd_geometry ()
+{
+    local f=$1 size dyn bm
+    size=$(file_size "$f")
+    vhd_type=$(be "$f" $(( size - 512 + 60 )) 4)
+    dyn=$(be "$f" $(( size - 512 + 16 )) 8)
+    vhd_table=$(be "$f" $(( dyn + 16 )) 8)
+    vhd_n=$(be "$f" $(( dyn + 28 )) 4)
+    vhd_bs=$(be "$f" $(( dyn + 32 )) 4)
+    bm=$(( (vhd_bs / 512 + 7) / 8 ))
+    vhd_stride=$(( (bm + 511) / 512 * 512 + vhd_bs ))
+    vhd_batbytes=$(( (vhd_n * 4 + 511) / 512 * 512 ))
+}
+
+# bat_alloc VHD: "INDEX FILE-OFFSET" of every allocated BAT entry, by index.
+bat_alloc ()
+{
+    vhd_geometry "$1"
+    od -A n -v -t u4 --endian=big -j "$vhd_table" -N $(( vhd_n * 4 )) -- "$1" |
+        tr -s ' ' '\n' | awk 'NF { if ($1 != 4294967295) printf "%d %.0f\n", i, $1 * 512; i++ }'
+}
+
+# check_packed VHD FIRST_SLOT [WHAT]: the allocated blocks occupy exactly
+# the slots FIRST_SLOT + i * stride, i = 0 .. allocated - 1, one each, and
+# the footer follows the last one.
+check_packed ()
+{
+    local f=$1 first=$2 what=${3:-$1} n
+    bat_alloc "$f" > "$tmpdir/packed.bat"
+    n=$(wc -l < "$tmpdir/packed.bat")
+    awk '{ print $2 }' "$tmpdir/packed.bat" | sort -n |
+        awk -v first="$first" -v stride="$vhd_stride" '
+            $1 != first + (NR - 1) * stride { printf "slot %d at %.0f, expected %.0f\n", NR - 1, $1, first + (NR - 1) * stride; bad = 1 }
+            END { exit bad }' >&2 ||
+        fail "$what: blocks are not packed from offset $first"
+    [[ $(file_size "$f") = $(( first + n * vhd_stride + 512 )) ]] ||
+        fail "$what: file size $(file_size "$f"), $n blocks from $first end at $(( first + n * vhd_stride + 512 ))"
+}
+
+# vhd_to_raw VHD RAW: the disk's content as a raw file.  Dynamic disks are
+# read by qemu-img (an independent reader, which also proves qemu still opens
+# them); differencing disks through the plugin, since qemu does not follow
+# VHD parents.
+vhd_to_raw ()
+{
+    local f=$1 out=$2 t
+    rm -f -- "$out"
+    t=$(be "$f" $(( $(file_size "$f") - 512 + 60 )) 4)
+    if [[ $t = 4 ]]; then
+        serve "$f" readonly=1 --run "nbdcopy \"\$uri\" '$out'" ||
+            fail "$f: the plugin cannot read it"
+    else
+        qemu-img convert -f vpc -O raw -- "$f" "$out" || fail "$f: qemu-img cannot read it"
+    fi
+}
+
+# block_is_zero RAW BLOCK BS: block BLOCK of RAW reads as zeros.
+block_is_zero ()
+{
+    local raw=$1 b=$2 bs=$3 size off
+    size=$(file_size "$raw")
+    off=$(( b * bs ))
+    (( off < size )) || return 0
+    cmp -s -n $(( size - off < bs ? size - off : bs )) -i "$off:0" -- "$raw" /dev/zero
+}
+
+# block_same A B BLOCK BS: block BLOCK reads the same in raw files A and B.
+block_same ()
+{
+    local b=$3 bs=$4
+    cmp -s -n "$bs" -i "$(( b * bs )):$(( b * bs ))" -- "$1" "$2"
+}
+
+# rand_file FILE BYTES: random bytes, written 1 MiB at a time (into an
+# ntfs-3g mount, every write is a round trip through FUSE: head's 8 KiB
+# writes are several times slower).
+rand_file ()
+{
+    dd if=/dev/urandom of="$1" bs=1M count="$2" iflag=count_bytes,fullblock status=none
+}
+
+# mkfs_ntfs FILE SIZE_MIB CLUSTER START_SECTOR SEED [NFILES [MAXMIB]]: a
+# populated NTFS image (NFILES files of up to MAXMIB MiB, a directory, a
+# file of zeros), some files deleted, and the sha256 of every remaining
+# file in FILE.sums.
+mkfs_ntfs ()
+{
+    local f=$1 mib=$2 cl=$3 start=$4 seed=$5 nfiles=${6:-12} maxmib=${7:-6} m=$tmpdir/mkfs-mnt i
+    rm -f -- "$f"
+    truncate -s $(( mib * MIB )) "$f"
+    mkntfs -q -F -f -c "$cl" -s 512 -p "$start" -H 255 -S 63 -L "v$seed" "$f" 2>/dev/null ||
+        fail "mkntfs -c $cl on $f"
+    ntfs_mount "$f" "$m" big_writes || fail "cannot mount $f"
+    RANDOM=$seed
+    for (( i = 1; i <= nfiles; i++ )); do
+        rand_file "$m/file$i" $(( (RANDOM * 32768 + RANDOM) % (maxmib * MIB) + 1000 ))
+    done
+    mkdir "$m/dir"
+    rand_file "$m/dir/inner" $(( 3 * MIB ))
+    dd if=/dev/zero of="$m/dir/zeros" bs=1M count=5 status=none
+    for (( i = 2; i <= nfiles; i += 3 )); do
+        rm -- "$m/file$i"
+    done
+    (cd "$m" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$f.sums"
+    ntfs_umount "$m"
+}
+
+# The NTFS volumes of the disk under test, as "START_BYTES:SIZE_BYTES:SUMS"
+# words in $ntfs_parts (SUMS: the file with the sha256 of every file).
+
+# part_extract RAW START SIZE OUT
+part_extract ()
+{
+    dd if="$1" of="$4" bs=1M iflag=skip_bytes,count_bytes skip="$2" count="$3" \
+       conv=sparse status=none
+}
+
+# clone_sum IMG: like clone_hash (ntfs-functions.sh), with BLAKE2 (b2sum),
+# three times faster than sha256sum here, where these tests spend most of
+# their time.
+clone_sum ()
+{
+    local h
+    h=$(ntfsclone -q --save-image -o - "$1" 2>"$tmpdir/ntfsclone.err" | b2sum) ||
+        { cat "$tmpdir/ntfsclone.err" >&2; fail "ntfsclone --save-image $1"; }
+    grep -qi 'error\|inconsistent' "$tmpdir/ntfsclone.err" &&
+        { cat "$tmpdir/ntfsclone.err" >&2; fail "ntfsclone reports problems on $1"; }
+    echo "${h%% *}"
+}
+
+# ntfs_verify RAW WHAT [files]: one line per NTFS volume of $ntfs_parts:
+# its offset and the sha256 of ntfsclone's image of its used clusters; with
+# "files", also check that every file still has its sha256 (read-only
+# ntfs-3g mount).
+ntfs_verify ()
+{
+    local raw=$1 what=$2 files=${3:-} p start size sums img m=$tmpdir/files-mnt
+    for p in $ntfs_parts; do
+        IFS=: read -r start size sums <<<"$p"
+        img=$raw
+        if [[ $start != 0 ]]; then
+            img=$tmpdir/verify-part.raw
+            part_extract "$raw" "$start" "$size" "$img"
+        fi
+        echo "$start $(clone_sum "$img")"
+        if [[ -n $files ]]; then
+            [[ -s $sums ]] || fail "$what: no file list $sums"
+            ntfs_mount "$img" "$m" ro || fail "$what: cannot mount the volume at $start"
+            (cd "$m" && sha256sum --quiet --strict -c "$sums") >&2 ||
+                { ntfs_umount "$m"; fail "$what: a file changed in the volume at $start"; }
+            ntfs_umount "$m"
+        fi
+    done
+    rm -f -- "$tmpdir/verify-part.raw"
+}
+
+# block_classes VHD JSON: `vhdctl analyze --json` into JSON; prints the
+# block classes.
+block_classes ()
+{
+    vhdctl_attaching analyze --json "$1" > "$2" || fail "$1: analyze failed"
+    sed -n 's/.*"block-classes": "\([^"]*\)".*/\1/p' "$2"
+}
+
+# expected_drops VHD RAW MODE CLASSES [PARENT_RAW]: the BAT indexes of the
+# blocks a compaction in MODE must drop, one a line, each followed by its
+# reason (fs or zero):
+#   fs   (modes full, fs): the block is allocated and 'F';
+#   zero (modes full, zero): allocated, not dropped as fs, reads as zeros,
+#        and, in a differencing disk, the parent's range does too.
+expected_drops ()
+{
+    local vhd=$1 raw=$2 mode=$3 classes=$4 praw=${5:-} b off c
+    bat_alloc "$vhd" > "$tmpdir/exp.bat"
+    while read -r b off; do
+        c=${classes:b:1}
+        if [[ $mode != zero && $c = F ]]; then
+            echo "$b fs"
+        elif [[ $mode != fs ]] && block_is_zero "$raw" "$b" "$vhd_bs" &&
+             { [[ -z $praw ]] || block_is_zero "$praw" "$b" "$vhd_bs"; }; then
+            echo "$b zero"
+        fi
+    done < "$tmpdir/exp.bat"
+}
+
+# check_content_rule BEFORE AFTER CLASSES BS MODE [PARENT_RAW] WHAT: a
+# block whose content changed must be 'F' (and MODE not zero), and now read
+# as zeros (dynamic) or as the parent's range (differencing).  Everything
+# else, partition tables, other file systems and NTFS metadata included,
+# reads exactly as before.  Prints the number of changed blocks.
+check_content_rule ()
+{
+    local before=$1 after=$2 classes=$3 bs=$4 mode=$5 praw=$6 what=$7 b n changed=0
+    [[ $(file_size "$before") = $(file_size "$after") ]] ||
+        fail "$what: the virtual size changed"
+    if cmp -s -- "$before" "$after"; then
+        echo 0
+        return
+    fi
+    n=$(( ($(file_size "$before") + bs - 1) / bs ))
+    for (( b = 0; b < n; b++ )); do
+        block_same "$before" "$after" "$b" "$bs" && continue
+        changed=$((changed + 1))
+        [[ $mode != zero && ${classes:b:1} = F ]] ||
+            fail "$what: block $b (class '${classes:b:1}') changed in mode $mode"
+        if [[ -n $praw ]]; then
+            block_same "$praw" "$after" "$b" "$bs" ||
+                fail "$what: dropped block $b does not read as its parent's range"
+        else
+            block_is_zero "$after" "$b" "$bs" ||
+                fail "$what: dropped block $b does not read as zeros"
+        fi
+    done
+    echo "$changed"
+}
+
+# in_use_qemu_nbd FILE: start qemu-nbd on FILE (it takes qemu's image
+# locks); sets qnbd_pid.  stop_qemu_nbd stops it.
+start_qemu_nbd ()
+{
+    local f=$1 sock=$tmpdir/qnbd.sock i
+    rm -f -- "$sock"
+    qemu-nbd -f vpc -k "$sock" --persistent -- "$f" 2>"$tmpdir/qemu-nbd.log" &
+    qnbd_pid=$!
+    cleanup_fn _stop_pid "$qnbd_pid"
+    for (( i = 0; i < 200; i++ )); do
+        [[ -S $sock ]] && return 0
+        kill -0 "$qnbd_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    cat "$tmpdir/qemu-nbd.log" >&2
+    fail "qemu-nbd did not start on $f"
+}
+
+stop_qemu_nbd ()
+{
+    _stop_pid "$qnbd_pid"
+}
+
+_stop_pid ()
+{
+    kill "$1" 2>/dev/null && wait "$1" 2>/dev/null
+    return 0
+}

@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# A compaction interrupted at any instant leaves a valid disk with its
+# content intact, and running it again reaches the optimum.
+#
+# Fault points: VHDCOMPACT_FAULT_AT=N makes vhdctl _exit(86) right after
+# its N-th write or sync.  For a dynamic disk (whole-disk NTFS with deleted
+# files, made by qemu-img) and a differencing child (its volume changed by
+# writes through the plugin), every N is tried, from 1 until a run ends
+# normally; the points met must be, in order: BAT written, drops synced,
+# block copied (once per moved block), copies synced, BAT written, moves
+# synced, footer written, footer synced, truncated.  After each crash:
+#   - `vhdctl check` is clean, qemu-img and vhdiinfo open it (dynamic);
+#   - the disk's content differs from the original only in blocks free in
+#     the file system, which read as zeros (or as the parent); ntfsclone's
+#     image of the volume is unchanged;
+#   - a normal run then exits 0 with the file at the optimum (computed
+#     independently, as in test-compact-oracles.sh), clean, and reading
+#     exactly what an uninterrupted compaction reads.
+#
+# kill -9: a larger disk (many blocks to move) is compacted in the
+# background and killed after a random delay spread over the length of an
+# uninterrupted run; the same checks follow.  5 kills by default; 50 when
+# VHDCOMPACT_SLOW_TESTS=1.  VHDCOMPACT_SEED=N repeats a sequence of delays
+# (the seed is printed).
+#
+# Failures are collected, so that one run lists every instant that breaks.
+set -euo pipefail
+. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/ntfs-functions.sh"
+requires qemu-img qemu-io nbdkit nbdcopy mkntfs ntfs-3g ntfsclone vhdiinfo dd cmp od b2sum
+requires_env VHDCTL VHD_PLUGIN
+make_tmpdir
+. "$(dirname "$0")/compact-functions.sh"
+d=$tmpdir
+have_fuse || skip "ntfs-3g cannot mount images here (no FUSE)"
+t_start=$SECONDS
+problems=()
+
+# prepare NAME VHD [PARENT_RAW]: keeps the original of VHD, its content,
+# block classes and NTFS fingerprint, computes the optimum, then compacts
+# it once uninterrupted (checked against the same oracles) as the reference.
+# Sets per-case variables through the files $d/NAME.*.
+prepare ()
+{
+    local name=$1 vhd=$2 praw=${3:-} first classes drops kept optimum
+    cp -- "$vhd" "$d/$name.orig"
+    vhd_geometry "$vhd"
+    first=$(( vhd_table + vhd_batbytes ))
+    [[ $vhd_type = 4 ]] && first=$(( first + 1024 ))
+    check_packed "$vhd" "$first" "$name (before)"
+    vhd_to_raw "$vhd" "$d/$name.raw0"
+    classes=$(block_classes "$vhd" "$d/$name.json")
+    echo "$classes" > "$d/$name.classes"
+    ntfs_verify "$d/$name.raw0" "$name" files > "$d/$name.fp0"
+    expected_drops "$vhd" "$d/$name.raw0" full "$classes" "$praw" > "$d/$name.drops"
+    drops=$(wc -l < "$d/$name.drops")
+    kept=$(( $(bat_alloc "$vhd" | wc -l) - drops ))
+    optimum=$(( first + kept * vhd_stride + 512 ))
+    echo "$optimum" > "$d/$name.optimum"
+    echo "$first" > "$d/$name.first"
+    echo "$praw" > "$d/$name.praw"
+
+    # Timed twice (the first run finds a cold cache): the shorter counts.
+    local t0 t1 ms=0 run
+    for run in 1 2; do
+        cp -- "$d/$name.orig" "$vhd"
+        t0=$EPOCHREALTIME
+        vhdctl_attaching compact --json --no-progress "$vhd" > "$d/$name.ref.json" ||
+            fail "$name: the uninterrupted compaction failed"
+        t1=$EPOCHREALTIME
+        t1=$(( (${t1/./} - ${t0/./}) / 1000 ))
+        (( run == 1 || t1 < ms )) && ms=$t1
+    done
+    echo "$ms" > "$d/$name.ms"
+    [[ $(file_size "$vhd") = "$optimum" ]] ||
+        fail "$name: the uninterrupted compaction ends at $(file_size "$vhd"), optimum $optimum"
+    check_packed "$vhd" "$first" "$name (after)"
+    (( $(json_num blocks-moved < "$d/$name.ref.json") > 0 )) || fail "$name: test setup: nothing moves"
+    vhd_to_raw "$vhd" "$d/$name.rawref"
+    check_content_rule "$d/$name.raw0" "$d/$name.rawref" "$classes" "$vhd_bs" full "$praw" "$name" >/dev/null
+    ntfs_verify "$d/$name.rawref" "$name (after)" files > "$d/$name.fp1"
+    cmp -s "$d/$name.fp0" "$d/$name.fp1" || fail "$name: the uninterrupted compaction changed the volume"
+    echo "$name: $(file_size "$d/$name.orig") -> $optimum bytes, dropping $drops and moving" \
+         "$(json_num blocks-moved < "$d/$name.ref.json") blocks, in $(cat "$d/$name.ms") ms"
+    cp -- "$d/$name.orig" "$vhd"
+}
+
+# verify_interrupted NAME VHD WHAT: the state an interruption left.
+verify_interrupted ()
+{
+    local name=$1 vhd=$2 what=$3 praw
+    praw=$(cat "$d/$name.praw")
+    "$VHDCTL" check "$vhd" > "$d/$name.check" 2>&1 ||
+        { cat "$d/$name.check" >&2; fail "$what: vhdctl check is not clean after the interruption"; }
+    if [[ -z $praw ]]; then
+        qemu-img info -f vpc -- "$vhd" >/dev/null || fail "$what: qemu-img cannot open it"
+        vhdiinfo "$vhd" >/dev/null || fail "$what: vhdiinfo cannot open it"
+    fi
+    vhd_to_raw "$vhd" "$d/$name.rawx"
+    vhd_geometry "$vhd"
+    # Reading exactly as before, or as the uninterrupted compaction (whose
+    # volume was verified), is right; anything else is held to the block
+    # rule and to ntfsclone.
+    cmp -s "$d/$name.rawx" "$d/$name.raw0" && return
+    cmp -s "$d/$name.rawx" "$d/$name.rawref" && return
+    check_content_rule "$d/$name.raw0" "$d/$name.rawx" "$(cat "$d/$name.classes")" "$vhd_bs" full "$praw" \
+        "$what" >/dev/null
+    ntfs_verify "$d/$name.rawx" "$what" > "$d/$name.fpx"
+    cmp -s "$d/$name.fp0" "$d/$name.fpx" || fail "$what: ntfsclone sees a different volume after the interruption"
+}
+
+# verify_rerun NAME VHD WHAT: a normal run finishes the job.
+verify_rerun ()
+{
+    local name=$1 vhd=$2 what=$3
+    vhdctl_attaching compact --no-progress "$vhd" > "$d/$name.rerun" 2>&1 ||
+        { cat "$d/$name.rerun" >&2; fail "$what: the run after the interruption failed"; }
+    [[ $(file_size "$vhd") = $(cat "$d/$name.optimum") ]] ||
+        fail "$what: the run after the interruption ends at $(file_size "$vhd") bytes, optimum $(cat "$d/$name.optimum")"
+    "$VHDCTL" check "$vhd" > "$d/$name.check" 2>&1 ||
+        { cat "$d/$name.check" >&2; fail "$what: vhdctl check after the second run"; }
+    check_packed "$vhd" "$(cat "$d/$name.first")" "$what (second run)"
+    vhd_to_raw "$vhd" "$d/$name.rawx"
+    cmp -s "$d/$name.rawref" "$d/$name.rawx" ||
+        fail "$what: after the second run the disk reads differently from an uninterrupted compaction"
+}
+
+# check_state NAME VHD WHAT: both, in a child shell whose failure is
+# recorded rather than fatal.
+check_state ()
+{
+    local name=$1 vhd=$2 what=$3
+    ( verify_interrupted "$name" "$vhd" "$what"; verify_rerun "$name" "$vhd" "$what" ) &
+    wait $! || problems+=("$what")
+}
+
+# fault_loop NAME VHD: every fault point in turn.
+fault_loop ()
+{
+    local name=$1 vhd=$2 n=1 rc point moved p0=${#problems[@]}
+    local -a seen=() want=()
+    while true; do
+        cp -- "$d/$name.orig" "$vhd"
+        rc=0
+        VHDCOMPACT_FAULT_AT=$n vhdctl_attaching compact --no-progress "$vhd" >/dev/null 2>"$d/$name.fault" || rc=$?
+        (( rc != 0 )) || break
+        [[ $rc = 86 ]] || { cat "$d/$name.fault" >&2; fail "$name: fault point $n: exit status $rc, expected 86"; }
+        point=$(sed -n "s/^vhdcompact: fault point $n (\(.*\)): exiting$/\1/p" "$d/$name.fault")
+        [[ -n $point ]] || { cat "$d/$name.fault" >&2; fail "$name: fault point $n: no message"; }
+        seen+=("$point")
+        check_state "$name" "$vhd" "$name: crash at fault point $n ($point)"
+        n=$((n + 1))
+        (( n < 10000 )) || fail "$name: the run never completes"
+    done
+    [[ $(file_size "$vhd") = $(cat "$d/$name.optimum") ]] || fail "$name: the run without a fault is not at the optimum"
+    moved=$(json_num blocks-moved < "$d/$name.ref.json")
+    want=("compact: BAT written" "compact: drops synced")
+    for (( i = 0; i < moved; i++ )); do want+=("compact: block copied"); done
+    want+=("compact: copies synced" "compact: BAT written" "compact: moves synced"
+           "compact: footer written" "compact: footer synced" "compact: truncated")
+    [[ $(printf '%s\n' "${seen[@]}") = $(printf '%s\n' "${want[@]}") ]] ||
+        { diff <(printf '%s\n' "${want[@]}") <(printf '%s\n' "${seen[@]}") >&2;
+          fail "$name: the fault points met are not the protocol's"; }
+    echo "$name: crashed at each of the $((n - 1)) fault points: $(( ${#problems[@]} - p0 )) broke something"
+}
+
+# start_compact VHD: vhdctl compact VHD in the background (pid in $pid),
+# its progress lines ("scanning: N%", "moving: N%") readable on fd 3.
+start_compact ()
+{
+    local fifo=$d/progress.fifo
+    rm -f -- "$fifo"
+    mkfifo -- "$fifo"
+    (
+        export VHDCOMPACT_PLUGIN=$VHD_PLUGIN
+        [[ -z ${VHD_SANITIZER_PRELOAD:-} ]] || export LD_PRELOAD=$VHD_SANITIZER_PRELOAD
+        exec "$VHDCTL" compact "$1"
+    ) >/dev/null 2>"$fifo" &
+    pid=$!
+    exec 3<"$fifo"
+}
+
+# wait_moving: read progress until the first "moving:" line; false at EOF.
+wait_moving ()
+{
+    local line
+    while IFS= read -r -t 30 line <&3; do
+        echo "$line" >> "$d/progress.log"
+        [[ $line = moving:* ]] && return 0
+    done
+    return 1
+}
+
+now_ms () { local t=$EPOCHREALTIME; echo $(( ${t/./} / 1000 )); }
+
+sleep_ms () { (( $1 == 0 )) || sleep "$(awk -v ms="$1" 'BEGIN { printf "%.3f", ms / 1000 }')"; }
+
+# kill_loop NAME VHD COUNT: kill -9 at random instants.  Timing is
+# calibrated on an uninterrupted run: T from the start to the end, Tm from
+# the first "moving" progress line (the drops are durable, blocks are being
+# copied) to the end.  Even-numbered kills come a random time into
+# [0, T] after the start, odd-numbered ones a random time into [0, Tm]
+# after the first "moving" line, so that the move phase, short as it is,
+# is always hit.  Both are stratified: the k-th kill of a kind lands in the
+# k-th slice of its interval.
+kill_loop ()
+{
+    local name=$1 vhd=$2 count=$3 t0 tm t1 T Tm i k n delay st state kind
+    local untouched=0 partial=0 finished=0 p0=${#problems[@]}
+    cp -- "$d/$name.orig" "$vhd"
+    t0=$(now_ms)
+    start_compact "$vhd"
+    wait_moving || { cat "$d/progress.log" >&2; fail "$name: no move phase"; }
+    tm=$(now_ms)
+    wait "$pid" || fail "$name: the calibration run failed"
+    exec 3<&-
+    t1=$(now_ms)
+    T=$(( t1 - t0 > 20 ? t1 - t0 : 20 )) Tm=$(( t1 - tm > 5 ? t1 - tm : 5 ))
+    for (( i = 0; i < count; i++ )); do
+        cp -- "$d/$name.orig" "$vhd"
+        : > "$d/progress.log"
+        k=$(( i / 2 ))
+        if (( i % 2 == 0 )); then
+            kind=start n=$(( (count + 1) / 2 ))
+            delay=$(( (k * T + RANDOM % T) / n ))
+            start_compact "$vhd"
+            sleep_ms "$delay"
+        else
+            kind=moving n=$(( count / 2 ))
+            delay=$(( (k * Tm + RANDOM % Tm) / n ))
+            start_compact "$vhd"
+            wait_moving || true
+            sleep_ms "$delay"
+        fi
+        st=0
+        # (braces: bash reports the killed job on the shell's stderr)
+        { kill -9 "$pid" || true; wait "$pid" || st=$?; } 2>/dev/null
+        cat <&3 >> "$d/progress.log"
+        exec 3<&-
+        [[ $st = 0 || $st = 137 ]] || { cat "$d/progress.log" >&2; fail "$name: vhdctl exited $st"; }
+        if cmp -s "$d/$name.orig" "$vhd"; then
+            state=untouched untouched=$((untouched + 1))
+        elif [[ $(file_size "$vhd") = $(cat "$d/$name.optimum") ]]; then
+            state=finished finished=$((finished + 1))
+        else
+            state=partial partial=$((partial + 1))
+        fi
+        check_state "$name" "$vhd" "$name: kill -9 $delay ms after the $kind ($state, status $st)"
+    done
+    echo "$name: $count kills (seed $seed; T $T ms, moving $Tm ms): $untouched before any write," \
+         "$partial part-way, $finished after the truncation: $(( ${#problems[@]} - p0 )) broke something"
+}
+
+seed=${VHDCOMPACT_SEED:-$(( $(date +%s) % 32768 ))}
+RANDOM=$seed
+kills=5
+[[ ${VHDCOMPACT_SLOW_TESTS:-0} = 1 ]] && kills=50
+
+echo "== fault points: a dynamic disk"
+mkfs_ntfs "$d/dyn.ntfs" 64 4096 0 21 12 5
+qemu-img convert -f raw -O vpc -o subformat=dynamic "$d/dyn.ntfs" "$d/dyn.vhd"
+rm -f "$d/dyn.ntfs"
+ntfs_parts="0:$((64 * MIB)):$d/dyn.ntfs.sums"
+prepare dyn "$d/dyn.vhd"
+fault_loop dyn "$d/dyn.vhd"
+
+echo "== fault points: a differencing child"
+mkdir "$d/chain"
+mkfs_ntfs "$d/par.ntfs" 64 4096 0 22 8 4
+qemu-img convert -f raw -O vpc -o subformat=dynamic "$d/par.ntfs" "$d/chain/par.vhd"
+rm -f "$d/par.ntfs"
+"$VHDCTL" create "$d/chain/child.vhd" --parent "$d/chain/par.vhd" >/dev/null
+vhd_to_raw "$d/chain/par.vhd" "$d/par.raw"
+cp --sparse=always "$d/par.raw" "$d/mod.raw"
+ntfs_mount "$d/mod.raw" "$d/mnt" big_writes || fail "cannot mount the child's volume"
+rm -- "$d/mnt/file1"
+for i in 1 2 3 4 5 6; do rand_file "$d/mnt/new$i" $(( i * 700000 + 2500000 )); done
+rm -- "$d/mnt/new2" "$d/mnt/new4" "$d/mnt/new5"
+(cd "$d/mnt" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$d/mod.raw.sums"
+ntfs_umount "$d/mnt"
+vhd_geometry "$d/chain/child.vhd"
+: > "$d/child.cmds"
+for ((b = 0; b < vhd_n; b++)); do
+  block_same "$d/par.raw" "$d/mod.raw" "$b" "$vhd_bs" && continue
+  dd if="$d/mod.raw" of="$d/blk.$b" bs="$vhd_bs" skip="$b" count=1 status=none
+  echo "write -q -s $d/blk.$b $((b * vhd_bs)) $(file_size "$d/blk.$b")" >> "$d/child.cmds"
+done
+awk '{ printf "-c \"%s\" ", $0 }' "$d/child.cmds" > "$d/child.args"
+serve "$d/chain/child.vhd" --run "qemu-io -f raw $(cat "$d/child.args") \"\$uri\""
+rm -f "$d"/blk.* "$d/mod.raw"
+ntfs_parts="0:$((64 * MIB)):$d/mod.raw.sums"
+prepare child "$d/chain/child.vhd" "$d/par.raw"
+fault_loop child "$d/chain/child.vhd"
+
+echo "== kill -9 at random instants: a larger dynamic disk"
+# 30 files of 4-6 MiB, every other one deleted: about 30 blocks to drop,
+# half as many to move.
+big=$d/big.ntfs
+truncate -s $((224 * MIB)) "$big"
+mkntfs -q -F -f -c 4096 -s 512 -p 0 -H 255 -S 63 -L big "$big" 2>/dev/null || fail "mkntfs"
+ntfs_mount "$big" "$d/mnt" big_writes || fail "cannot mount the big volume"
+RANDOM=$seed
+for i in $(seq 1 30); do
+  rand_file "$d/mnt/f$i" $(( 4 * MIB + (RANDOM * 64) ))
+done
+for i in $(seq 1 2 30); do rm -- "$d/mnt/f$i"; done
+(cd "$d/mnt" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$big.sums"
+ntfs_umount "$d/mnt"
+qemu-img convert -f raw -O vpc -o subformat=dynamic "$big" "$d/big.vhd"
+rm -f "$big"
+ntfs_parts="0:$((224 * MIB)):$big.sums"
+RANDOM=$seed
+prepare big "$d/big.vhd"
+kill_loop big "$d/big.vhd" "$kills"
+
+if (( ${#problems[@]} )); then
+  echo "$testname: ${#problems[@]} interruption(s) broke something:" >&2
+  printf '  %s\n' "${problems[@]}" >&2
+  fail "${#problems[@]} interruption(s) broke something (see above)"
+fi
+echo "every interruption left a valid disk that a second run compacted to the optimum ($((SECONDS - t_start)) s)"
