@@ -1,0 +1,328 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# bench/compact: `vhdctl compact` (mode full) against what a user can do
+# today and against the physical limit (issue 4, item 7).
+#
+# Source image, built once and cached: a VIRT_GIB GiB dynamic VHD (GPT, one
+# NTFS partition with 4 KiB clusters) holding ALLOC_GIB GiB of 256 MiB files
+# of random data written through ntfs-3g, every other one then deleted.
+# Every run starts from a fresh copy of it (not timed).  Measured in one
+# run, alternating, page cache dropped before each and, as the disk may be
+# shared, after waiting for it to be idle:
+#   ours     vhdctl compact --json (mode full) on the copy, in place
+#   peer     the best pipeline a user has today, timed as a whole:
+#            qemu-img convert vpc->raw; ntfswipe on a loop device over the
+#            NTFS partition (BENCH_PEER_WIPE: unused-fast = --unused-fast,
+#            the default; unused = --unused; fill = ntfs-3g mount, a file
+#            of zeros until the volume is full, rm, umount); qemu-img
+#            convert raw->vpc dynamic; sync of the new file (ours makes its
+#            result durable, so the peer's must be too)
+#   limit-dd dd copying bytes-moved bytes, contiguous, from the end of the
+#            block area to the first block slot the plan fills, buffered,
+#            conv=fdatasync: the sequential limit
+#   limit-pipe the same bytes as limit-dd through `dd | dd`, so that reading
+#            and writing overlap
+#   limit-fio fio replaying exactly the plan's moves (read each source
+#            slot, write each destination slot, 2 MiB + 512 each, io_uring,
+#            queue depth 8 as ours, buffered, end_fsync): the limit for
+#            this move list
+#   ours-fs  (diagnostic) vhdctl compact --mode fs: no zero scan
+#   dry-run  (diagnostic) vhdctl compact --dry-run: analysis + zero scan only
+#   zero-probe (diagnostic) plan.py --probe: what a zero scan that stops at
+#            the first non-zero 4 KiB would read, cold
+#   truncate (diagnostic) truncate(1) of a cold full-size copy to the
+#            optimum size, which ours does and the limits do not
+# The limit is the fastest of limit-dd, limit-pipe and limit-fio.  The plan
+# (moves, kept blocks, the optimum size) is computed independently by
+# plan.py from the BAT, `vhdctl analyze` block classes and its own zero
+# detection.
+#
+# Reported per path: median wall time, device bytes read and written (from
+# /sys/class/block/DEV/stat around the run: everything the disk saw,
+# system-wide), the tool's own byte counters where it has them, peak RSS
+# (bench/timeit: largest resident set of any process of the run), final
+# size vs optimum.
+# Goals: ours >= 5x faster than peer; final size = optimum; bytes written
+# <= moved bytes + 1%; wall <= 1.5x the limit; peak RSS <= 64 MiB (also
+# checked at 2040 GiB, the largest VHD, with 2 MiB and 512 KiB blocks).
+#
+# Usage: bench/compact/bench-compact.sh [BUILD_DIR] [ROUNDS] [ALLOC_GIB] [VIRT_GIB]
+set -euo pipefail
+
+# Internal: the peer pipeline, timed as a whole by the caller.
+# --peer IN.vhd OUT.vhd RAW PART_OFFSET PART_SIZE WIPE
+if [ "${1:-}" = --peer ]; then
+  in=$2 out=$3 raw=$4 off=$5 size=$6 wipe=$7
+  t0=$EPOCHREALTIME
+  qemu-img convert -f vpc -O raw "$in" "$raw"
+  t1=$EPOCHREALTIME
+  case $wipe in
+    unused-fast|unused)
+      loop=$(losetup --find --show -o "$off" --sizelimit "$size" "$raw")
+      ntfswipe --"$wipe" -f -q "$loop" >/dev/null || { losetup -d "$loop"; exit 1; }
+      losetup -d "$loop" ;;
+    fill)
+      loop=$(losetup --find --show -o "$off" --sizelimit "$size" "$raw")
+      mnt=$(mktemp -d)
+      ntfs-3g "$loop" "$mnt"
+      dd if=/dev/zero of="$mnt/zero.fill" bs=4M status=none 2>/dev/null || true
+      rm -f "$mnt/zero.fill"
+      umount "$mnt"; rmdir "$mnt"; losetup -d "$loop" ;;
+    *) echo "bench-compact: unknown wipe '$wipe'" >&2; exit 2 ;;
+  esac
+  t2=$EPOCHREALTIME
+  qemu-img convert -f raw -O vpc -o subformat=dynamic "$raw" "$out"
+  t3=$EPOCHREALTIME
+  sync "$out"
+  t4=$EPOCHREALTIME
+  awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v e="$t4" \
+    'BEGIN { printf "peer-phases to-raw=%.3f wipe=%.3f to-vpc=%.3f sync=%.3f\n", b-a, c-b, d-c, e-d }' >&2
+  exit 0
+fi
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+self=$top/bench/compact/bench-compact.sh
+build=${1:-$top/build}
+rounds=${2:-3}
+alloc_gib=${3:-6}
+virt_gib=${4:-16}
+wipe=${BENCH_PEER_WIPE:-unused-fast}
+plugin=$build/plugin/nbdkit-vhd-plugin.so
+vhdctl=$build/client/vhdctl
+timeit=$build/bench/timeit
+for t in nbdkit nbdcopy qemu-img sfdisk mkntfs ntfs-3g ntfswipe losetup fio dd python3 "$plugin" "$vhdctl" "$timeit"; do
+  command -v "$t" >/dev/null || [ -x "$t" ] || { echo "bench-compact: missing $t" >&2; exit 1; }
+done
+export VHDCOMPACT_PLUGIN=$plugin
+
+work=${BENCH_DIR:-$top/bench/out/compact}
+mkdir -p "$work"
+src=$work/source-${virt_gib}g-${alloc_gib}g.vhd
+if [ ! -f "$src" ]; then
+  echo "making $src: ${virt_gib} GiB disk, NTFS, ${alloc_gib} GiB of files, half deleted"
+  raw=$work/disk.raw part=$work/part.raw mnt=$work/mnt
+  truncate -s "${virt_gib}G" "$raw"
+  printf 'label: gpt\nstart=2048, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n' | sfdisk -q "$raw"
+  psize=$(( $(stat -c %s "$raw") - 2048 * 512 - 33 * 512 ))
+  psize=$(( psize / 1048576 * 1048576 ))
+  truncate -s "$psize" "$part"
+  mkntfs -q -F -f -c 4096 -s 512 -p 2048 -H 255 -S 63 "$part" 2>/dev/null
+  mkdir -p "$mnt"; ntfs-3g "$part" "$mnt"
+  for i in $(seq 1 $((alloc_gib * 4))); do
+    head -c $((256 << 20)) /dev/urandom > "$mnt/f$i"
+  done
+  for i in $(seq 1 2 $((alloc_gib * 4))); do rm "$mnt/f$i"; done
+  umount "$mnt"
+  dd if="$part" of="$raw" bs=1M seek=1 conv=notrunc,sparse status=none
+  rm -f "$part"
+  qemu-img convert -f raw -O vpc -o subformat=dynamic "$raw" "$src.tmp"
+  rm -f "$raw"
+  mv "$src.tmp" "$src"
+fi
+
+# Independent plan of the source: what ours must do, and the optimum.
+"$vhdctl" analyze --json "$src" > "$work/analyze.json"
+copy=$work/work.vhd
+python3 "$top/bench/compact/plan.py" "$src" "$work/analyze.json" "$work" "$copy" > "$work/plan.env"
+# shellcheck disable=SC1091
+. "$work/plan.env"
+anum() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" "$work/analyze.json" | head -n 1; }
+part_off=$(python3 -c 'import json,sys; v=[v for v in json.load(open(sys.argv[1]))["volumes"] if v.get("filesystem")=="ntfs"][0]; print(v["offset"], v["size"])' "$work/analyze.json")
+part_size=${part_off#* } part_off=${part_off% *}
+if [ "$moves" -eq 0 ]; then echo "bench-compact: the plan moves nothing; a bigger image is needed" >&2; exit 1; fi
+[ "$rounds" -gt 0 ] || { cat "$work/plan.env"; exit 0; }
+
+dev=$(basename "$(df --output=source "$work" | tail -n 1)")
+diskio() { awk '{ printf "%.0f %.0f\n", $3 * 512, $7 * 512 }' "/sys/class/block/$dev/stat"; }
+drop=no
+if [ "$(id -u)" = 0 ] && sync && echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then drop=yes; fi
+dropcaches() { sync; [ $drop = no ] || echo 3 > /proc/sys/vm/drop_caches; }
+fresh() { rm -f "$copy"; cp --reflink=auto "$src" "$copy"; }
+
+# The disk may be shared: before each run, wait (up to 5 minutes) until it
+# has been idle (< 4 MiB moved) for 3 seconds; say so when it never was.
+quiet() {
+  local i a b
+  for i in $(seq 100); do
+    a=$(diskio); sleep 3; b=$(diskio)
+    if awk -v b="$a" -v a="$b" 'BEGIN { split(b, x, " "); split(a, y, " "); exit !(y[1] - x[1] + y[2] - x[2] < 4194304) }'; then
+      return 0
+    fi
+  done
+  echo "bench-compact: warning: the disk was never idle before this run" >&2
+  noisy=$((noisy + 1))
+}
+noisy=0
+
+# measure NAME PREP EXPECT CMD...: PREP (a command: fresh, full or :), drop
+# caches, wait for an idle disk, run CMD under timeit; record wall, peak RSS
+# and device bytes in $work/NAME.runs; CMD's stdout -> $work/NAME.out,
+# stderr -> $work/NAME.err.  When EXPECT (bytes CMD must write, or -) is
+# given and the disk saw more than 2% + 64 MiB beyond it, some other
+# process wrote meanwhile: the run is dropped and done again, up to 3 times
+# (then kept, and counted as disturbed).
+measure() {
+  local name=$1 prep=$2 expect=$3 attempt before after w rss
+  shift 3
+  for attempt in 1 2 3; do
+    $prep
+    dropcaches
+    quiet
+    before=$(diskio)
+    "$timeit" -- "$@" > "$work/$name.out" 2> "$work/$name.err" || {
+      echo "bench-compact: $name failed:" >&2; cat "$work/$name.err" >&2; exit 1; }
+    after=$(diskio)
+    w=$(sed -n 's/^wall=\([0-9.]*\) .*/\1/p' "$work/$name.err" | tail -n 1)
+    rss=$(sed -n 's/.*maxrss_kib=\([0-9]*\).*/\1/p' "$work/$name.err" | tail -n 1)
+    read -r rb wb <<< "$(awk -v b="$before" -v a="$after" 'BEGIN { split(b, x, " "); split(a, y, " "); printf "%.0f %.0f\n", y[1]-x[1], y[2]-x[2] }')"
+    if [ "$expect" = - ] || awk -v w="$wb" -v e="$expect" 'BEGIN { exit !(w <= e * 1.02 + 67108864) }'; then
+      break
+    fi
+    echo "  ($name: the disk wrote $wb bytes, $name writes $expect: another process was writing; again)"
+    [ "$attempt" -lt 3 ] || disturbed=$((disturbed + 1))
+  done
+  echo "$w $rss $rb $wb" >> "$work/$name.runs"
+  last="$w s, rss ${rss} KiB, disk read $rb, written $wb"
+}
+disturbed=0
+full() { [ -f "$copy" ] && [ "$(stat -c %s "$copy")" = "$(stat -c %s "$src")" ] || fresh; }
+jnum() { sed -n "s/.*\"$2\": \([0-9]*\).*/\1/p" "$1" | head -n 1; }
+
+rm -f "$work"/*.runs "$work"/ours.json.* "$work"/peer.phases "$work"/peer.sizes
+echo "source: $src ($(stat -c %s "$src") bytes); plan: $allocated allocated, $dropped_fs free in NTFS," \
+     "$dropped_zero zero, $kept kept, $moves moves ($bytes_moved bytes); optimum $optimum bytes"
+echo "peer wipe: $wipe; device: $dev; page cache dropped before each run: $drop; rounds: $rounds"
+for r in $(seq "$rounds"); do
+  measure ours fresh "$bytes_moved" "$vhdctl" compact --json --no-progress "$copy"
+  cp "$work/ours.out" "$work/ours.json.$r"
+  echo "round $r: ours      $last; size $(jnum "$work/ours.out" size-after)"
+  [ "$(stat -c %s "$copy")" = "$(jnum "$work/ours.out" size-after)" ] || { echo "size mismatch" >&2; exit 1; }
+  "$vhdctl" check "$copy" > /dev/null || { echo "bench-compact: check failed after compact" >&2; exit 1; }
+
+  rm -f "$work/peer.vhd" "$work/peer.raw"
+  measure peer : - "$self" --peer "$src" "$work/peer.vhd" "$work/peer.raw" "$part_off" "$part_size" "$wipe"
+  grep '^peer-phases' "$work/peer.err" >> "$work/peer.phases"
+  peer_size=$(stat -c %s "$work/peer.vhd")
+  echo "$peer_size" >> "$work/peer.sizes"
+  echo "round $r: peer      $last; size $peer_size"
+  rm -f "$work/peer.vhd" "$work/peer.raw"
+
+  measure limit-dd full "$bytes_moved" dd if="$copy" of="$copy" bs=2M iflag=skip_bytes,count_bytes oflag=seek_bytes \
+    skip="$tail_start" seek="$first_hole" count="$bytes_moved" conv=notrunc,fdatasync status=none
+  echo "round $r: limit-dd  $last"
+  measure limit-pipe full "$bytes_moved" bash -c 'dd if="$1" bs=2M iflag=skip_bytes,count_bytes skip="$2" count="$4" status=none |
+    dd of="$1" bs=2M iflag=fullblock oflag=seek_bytes seek="$3" conv=notrunc,fdatasync status=none' \
+    - "$copy" "$tail_start" "$first_hole" "$bytes_moved"
+  echo "round $r: limit-pipe $last"
+  measure limit-fio full "$bytes_moved" fio --name=limit --read_iolog="$work/moves.fio" --replay_no_stall=1 \
+    --ioengine=io_uring --iodepth=8 --direct=0 --end_fsync=1 --output="$work/fio.txt"
+  echo "round $r: limit-fio $last"
+  measure truncate full 0 truncate -s "$optimum" "$copy"
+  echo "round $r: truncate  $last"
+
+  measure ours-fs fresh "$bytes_moved" "$vhdctl" compact --json --no-progress --mode fs "$copy"
+  echo "round $r: ours-fs   $last"
+  measure dry-run : 0 "$vhdctl" compact --json --no-progress --dry-run "$src"
+  echo "round $r: dry-run   $last"
+  measure zero-probe : 0 python3 "$top/bench/compact/plan.py" --probe "$src" "$work/analyze.json"
+  echo "round $r: zero-probe $last; $(cat "$work/zero-probe.out")"
+done
+rm -f "$copy"
+
+# Columns of NAME.runs: wall rss read written.
+med() { awk -v c="$2" '{ print $c }' "$work/$1.runs" | sort -g |
+        awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+maxc() { awk -v c="$2" 'BEGIN { m = 0 } $c > m { m = $c } END { print m }' "$work/$1.runs"; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+j=$work/ours.json.1
+ours_after=$(jnum "$j" size-after)
+peer_size=$(sort -g "$work/peer.sizes" | tail -n 1); rm -f "$work/peer.sizes"
+t_ours=$(med ours 1) t_peer=$(med peer 1) t_fs=$(med ours-fs 1) t_dry=$(med dry-run 1) t_probe=$(med zero-probe 1) t_trunc=$(med truncate 1)
+lim_name=$(for l in limit-dd limit-pipe limit-fio; do echo "$(med $l 1) $l"; done | sort -g | head -n 1)
+t_lim=${lim_name% *} lim_name=${lim_name#* }
+mib() { calc '%.0f' "$1 / 1048576"; }
+rss_max=$(maxc ours 2)
+
+# Peak RSS at the largest size VHD allows (BENCH_SCALE_GIB, 2040 GiB; 0 to
+# skip): NTFS with 1 GiB of files, half deleted, as 2 MiB blocks (qemu-img)
+# and as 512 KiB blocks (mkvhd.py, the data written through our plugin by
+# nbdcopy): ours once each on a fresh copy, page cache dropped.
+scale_gib=${BENCH_SCALE_GIB:-2040}
+scale_line=""
+if [ "$scale_gib" -gt 0 ]; then
+  for sbs in 2097152 524288; do
+    simg=$work/scale-${scale_gib}g-$((sbs / 1024))k.vhd
+    if [ ! -f "$simg" ]; then
+      sraw=$work/scale.raw
+      if [ ! -f "$sraw" ]; then
+        echo "making $sraw: ${scale_gib} GiB disk, NTFS, 1 GiB of files, half deleted"
+        truncate -s "${scale_gib}G" "$sraw.tmp"
+        printf 'label: gpt\nstart=2048, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n' | sfdisk -q "$sraw.tmp"
+        spsize=$(( ($(stat -c %s "$sraw.tmp") - 2048 * 512 - 33 * 512) / 1048576 * 1048576 ))
+        sloop=$(losetup --find --show -o 1048576 --sizelimit "$spsize" "$sraw.tmp")
+        mkntfs -q -F -f -c 4096 -s 512 -p 2048 -H 255 -S 63 "$sloop" 2>/dev/null
+        mkdir -p "$work/mnt"; ntfs-3g "$sloop" "$work/mnt"
+        for i in 1 2 3 4; do head -c $((256 << 20)) /dev/urandom > "$work/mnt/f$i"; done
+        rm "$work/mnt/f1" "$work/mnt/f3"
+        umount "$work/mnt"; losetup -d "$sloop"
+        mv "$sraw.tmp" "$sraw"
+      fi
+      echo "making $simg"
+      if [ "$sbs" = 2097152 ]; then
+        qemu-img convert -f raw -O vpc -o subformat=dynamic,force_size=on "$sraw" "$simg.tmp"
+      else
+        python3 "$top/bench/compact/mkvhd.py" "$simg.tmp" "$(stat -c %s "$sraw")" "$sbs"
+        nbdkit -U - "$plugin" file="$simg.tmp" --run "nbdcopy --destination-is-zero '$sraw' \"\$uri\""
+      fi
+      mv "$simg.tmp" "$simg"
+    fi
+    rm -f "$copy"; cp "$simg" "$copy"
+    dropcaches
+    "$timeit" -- "$vhdctl" compact --json --no-progress "$copy" > "$work/scale.out" 2> "$work/scale.err"
+    srss=$(sed -n 's/.*maxrss_kib=\([0-9]*\).*/\1/p' "$work/scale.err" | tail -n 1)
+    sw=$(sed -n 's/^wall=\([0-9.]*\) .*/\1/p' "$work/scale.err" | tail -n 1)
+    sent=$("$vhdctl" info "$simg" | sed -n 's/^blocks: *[0-9]* allocated of \([0-9]*\).*/\1/p')
+    echo "scale: $simg: $sent BAT entries, $(jnum "$work/scale.out" blocks-allocated) allocated," \
+         "moved $(jnum "$work/scale.out" blocks-moved); ours ${sw} s, peak RSS $(calc '%.1f' "$srss / 1024") MiB"
+    scale_line+="$(calc '%.1f' "$srss / 1024") MiB at ${scale_gib} GiB with $((sbs / 1024)) KiB blocks ($sent entries); "
+    [ "$srss" -le "$rss_max" ] || rss_max=$srss
+  done
+  rm -f "$copy" "$work/scale.raw"
+fi
+
+echo
+echo "machine: $(nproc) CPU $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1), $(free -g | awk '/^Mem/ { print $2 }') GiB RAM," \
+     "$(findmnt -no FSTYPE -T "$work") on /dev/$dev, Linux $(uname -r)"
+echo "source: $(stat -c %s "$src") bytes, virtual $(anum virtual-size), $allocated blocks allocated (stride $stride)," \
+     "$dropped_fs free in NTFS, $dropped_zero all-zero, $kept kept; $moves moves = $bytes_moved bytes"
+echo "rounds: $rounds; medians; device bytes from /sys/class/block/$dev/stat around each run;" \
+     "runs started on a busy disk: $noisy; runs disturbed by other writers 3 times in a row (kept): $disturbed"
+printf '%-11s %9s %9s %9s %9s %14s\n' path wall_s read_MiB write_MiB rss_MiB final_size
+row() { printf '%-11s %9.3f %9s %9s %9.1f %14s\n' "$1" "$(med "$1" 1)" "$(mib "$(med "$1" 3)")" \
+          "$(mib "$(med "$1" 4)")" "$(calc '%.1f' "$(maxc "$1" 2) / 1024")" "$2"; }
+row ours "$ours_after"
+row peer "$peer_size"
+row limit-dd -
+row limit-pipe -
+row limit-fio -
+row ours-fs -
+row dry-run -
+row zero-probe -
+row truncate -
+echo "ours (vhdctl counters): bytes-read $(jnum "$j" bytes-read), bytes-written $(jnum "$j" bytes-written)," \
+     "bytes-moved $(jnum "$j" bytes-moved), dropped $(jnum "$j" blocks-dropped-fs) fs + $(jnum "$j" blocks-dropped-zero) zero," \
+     "moved $(jnum "$j" blocks-moved)"
+echo "peer phases (s, per round):"; sed 's/^peer-phases /  /' "$work/peer.phases"
+echo "optimum: $optimum bytes (metadata end $metadata_end + $kept x $stride + 512 footer); first block slot at $first_slot"
+echo
+ok() { if awk "BEGIN { exit !($1) }"; then echo met; else echo "NOT met"; fi; }
+written=$(jnum "$j" bytes-written)
+echo "peer / ours = $(calc '%.2f' "$t_peer / $t_ours")x (goal >= 5x: $(ok "$t_peer >= 5 * $t_ours"))"
+echo "final size: ours $ours_after, optimum $optimum, peer $peer_size (goal ours = optimum: $(ok "$ours_after == $optimum"))"
+echo "bytes written by ours: $written vs moved $bytes_moved = $(calc '%.4f' "$written / $bytes_moved") (goal <= 1.01: $(ok "$written <= 1.01 * $bytes_moved"));" \
+     "device writes (median) $(med ours 4) = $(calc '%.4f' "$(med ours 4) / $bytes_moved") of moved"
+echo "ours / limit ($lim_name) = $(calc '%.2f' "$t_ours / $t_lim") (goal <= 1.5: $(ok "$t_ours <= 1.5 * $t_lim"))"
+echo "peak RSS of ours = $(calc '%.1f' "$(maxc ours 2) / 1024") MiB here; ${scale_line}largest $(calc '%.1f' "$rss_max / 1024") MiB (goal <= 64 MiB: $(ok "$rss_max <= 65536"))"
+echo "diagnostics: ours-fs (no zero scan) $t_fs s = $(calc '%.2f' "$t_fs / $t_lim") x limit; dry-run (analysis + zero scan, no moves) $t_dry s;"
+echo "  zero-probe (4 KiB per kept block, early exit) $t_probe s: $(cat "$work/zero-probe.out"); truncate of a cold copy to the optimum $t_trunc s"
