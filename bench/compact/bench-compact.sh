@@ -7,7 +7,8 @@
 # Source image, built once and cached: a VIRT_GIB GiB dynamic VHD (GPT, one
 # NTFS partition with 4 KiB clusters) holding ALLOC_GIB GiB of 256 MiB files
 # of random data written through ntfs-3g, every other one then deleted.
-# Every run starts from a fresh copy of it (not timed).  Measured in one
+# Every run reads and writes a fresh copy of it (copied before the run, not
+# timed: a just-written file may be read faster, so every path gets one).  Measured in one
 # run, alternating, page cache dropped before each and, as the disk may be
 # shared, after waiting for it to be idle:
 #   ours     vhdctl compact --json (mode full) on the copy, in place
@@ -123,7 +124,10 @@ fi
 
 # Independent plan of the source: what ours must do, and the optimum.
 "$vhdctl" analyze --json "$src" > "$work/analyze.json"
-copy=$work/work.vhd
+# The work copy lives alone: compact (modes full and fs) opens every other
+# .vhd in the directory of its image, looking for differencing children.
+mkdir -p "$work/run" "$work/scale"
+copy=$work/run/work.vhd
 python3 "$top/bench/compact/plan.py" "$src" "$work/analyze.json" "$work" "$copy" > "$work/plan.env"
 # shellcheck disable=SC1091
 . "$work/plan.env"
@@ -201,14 +205,14 @@ for r in $(seq "$rounds"); do
   "$vhdctl" check "$copy" > /dev/null || { echo "bench-compact: check failed after compact" >&2; exit 1; }
 
   rm -f "$work/peer.vhd" "$work/peer.raw"
-  measure peer : - "$self" --peer "$src" "$work/peer.vhd" "$work/peer.raw" "$part_off" "$part_size" "$wipe"
+  measure peer fresh - "$self" --peer "$copy" "$work/peer.vhd" "$work/peer.raw" "$part_off" "$part_size" "$wipe"
   grep '^peer-phases' "$work/peer.err" >> "$work/peer.phases"
   peer_size=$(stat -c %s "$work/peer.vhd")
   echo "$peer_size" >> "$work/peer.sizes"
   echo "round $r: peer      $last; size $peer_size"
   rm -f "$work/peer.vhd" "$work/peer.raw"
 
-  measure limit-dd full "$bytes_moved" dd if="$copy" of="$copy" bs=2M iflag=skip_bytes,count_bytes oflag=seek_bytes \
+  measure limit-dd fresh "$bytes_moved" dd if="$copy" of="$copy" bs=2M iflag=skip_bytes,count_bytes oflag=seek_bytes \
     skip="$tail_start" seek="$first_hole" count="$bytes_moved" conv=notrunc,fdatasync status=none
   echo "round $r: limit-dd  $last"
   measure limit-pipe full "$bytes_moved" bash -c 'dd if="$1" bs=2M iflag=skip_bytes,count_bytes skip="$2" count="$4" status=none |
@@ -223,9 +227,9 @@ for r in $(seq "$rounds"); do
 
   measure ours-fs fresh "$bytes_moved" "$vhdctl" compact --json --no-progress --mode fs "$copy"
   echo "round $r: ours-fs   $last"
-  measure dry-run : 0 "$vhdctl" compact --json --no-progress --dry-run "$src"
+  measure dry-run fresh 0 "$vhdctl" compact --json --no-progress --dry-run "$copy"
   echo "round $r: dry-run   $last"
-  measure zero-probe : 0 python3 "$top/bench/compact/plan.py" --probe "$src" "$work/analyze.json"
+  measure zero-probe full 0 python3 "$top/bench/compact/plan.py" --probe "$copy" "$work/analyze.json"
   echo "round $r: zero-probe $last; $(cat "$work/zero-probe.out")"
 done
 rm -f "$copy"
@@ -252,9 +256,9 @@ scale_gib=${BENCH_SCALE_GIB:-2040}
 scale_line=""
 if [ "$scale_gib" -gt 0 ]; then
   for sbs in 2097152 524288; do
-    simg=$work/scale-${scale_gib}g-$((sbs / 1024))k.vhd
+    simg=$work/scale/scale-${scale_gib}g-$((sbs / 1024))k.vhd
     if [ ! -f "$simg" ]; then
-      sraw=$work/scale.raw
+      sraw=$work/scale/scale.raw
       if [ ! -f "$sraw" ]; then
         echo "making $sraw: ${scale_gib} GiB disk, NTFS, 1 GiB of files, half deleted"
         truncate -s "${scale_gib}G" "$sraw.tmp"
@@ -288,7 +292,7 @@ if [ "$scale_gib" -gt 0 ]; then
     scale_line+="$(calc '%.1f' "$srss / 1024") MiB at ${scale_gib} GiB with $((sbs / 1024)) KiB blocks ($sent entries); "
     [ "$srss" -le "$rss_max" ] || rss_max=$srss
   done
-  rm -f "$copy" "$work/scale.raw"
+  rm -f "$copy" "$work/scale/scale.raw"
 fi
 
 echo
