@@ -217,6 +217,9 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         rep.dry_run = opts->dry_run;
         /* A dry run changes nothing, so it shares the image with others. */
         r = vhd_image_open(path, opts->dry_run ? 0 : VHD_OPEN_RDWR, problems, &img);
+        if ((r == -EACCES || r == -EPERM || r == -EROFS) && !vc_problems_any(problems))
+                return vc_problem_add(problems, VC_PROBLEM_ACCESS_DENIED, r, NULL, 0, "cannot open it for %s: %s",
+                                      opts->dry_run ? "reading" : "writing", strerror(-r));
         if (r < 0)
                 return r;
         const struct vhd_footer *f = vhd_image_footer(img);

@@ -39,6 +39,7 @@ enum vc_problem_id {
         VC_PROBLEM_NOT_SUPPORTED,
         VC_PROBLEM_SAVED_STATE,
         VC_PROBLEM_IN_USE,
+        VC_PROBLEM_ACCESS_DENIED,       /* no permission to open it as needed */
         /* Inside the virtual disk: partition tables and file systems.  For
          * these, offset is a byte offset of the *virtual disk*. */
         VC_PROBLEM_PART_TABLE,          /* partition table damaged or inconsistent */

@@ -100,7 +100,7 @@ n_ro=0
 cp "$d/base.vhd" "$d/immutable.vhd"
 if (( EUID == 0 )) && chattr +i "$d/immutable.vhd" 2>/dev/null; then
   cleanup_fn chattr -i "$d/immutable.vhd"
-  DRY_OK=1 refused immutable "$d/immutable.vhd" -
+  DRY_OK=1 refused immutable "$d/immutable.vhd" access-denied
   chattr -i "$d/immutable.vhd"
   n_ro=$((n_ro + 1))
 else
@@ -110,7 +110,7 @@ if (( EUID == 0 )) && mkdir "$d/romnt" && mount --bind "$d/romnt" "$d/romnt" 2>/
   cleanup_fn _ntfs_umount_quiet "$d/romnt"
   cp "$d/base.vhd" "$d/romnt/ro.vhd"
   if mount -o remount,bind,ro "$d/romnt" 2>/dev/null; then
-    DRY_OK=1 refused robind "$d/romnt/ro.vhd" -
+    DRY_OK=1 refused robind "$d/romnt/ro.vhd" access-denied
     grep -qi 'read-only' "$d/robind.err" || fail "robind: the message does not say read-only"
     n_ro=$((n_ro + 1))
   else
@@ -138,7 +138,7 @@ if (( EUID == 0 )) && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1
         "$VHDCTL" compact --no-progress $dry "$d/pub/ro.vhd" >"$d/nobody.out" 2>"$d/nobody.err" || rc=$?
     fi
     if [[ -z $dry ]]; then
-      check_refusal nobody "$d/pub/ro.vhd" - "$rc"
+      check_refusal nobody "$d/pub/ro.vhd" access-denied "$rc"
       grep -qi 'permission denied' "$d/nobody.err" || fail "nobody: the message does not say permission denied"
     else
       # A dry run needs only read access: it runs, changing nothing.
@@ -152,7 +152,7 @@ if (( EUID == 0 )) && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1
 elif (( EUID != 0 )); then
   cp "$d/base.vhd" "$d/ro.vhd"
   chmod 0444 "$d/ro.vhd"
-  DRY_OK=1 refused readonly "$d/ro.vhd" -
+  DRY_OK=1 refused readonly "$d/ro.vhd" access-denied
   n_ro=$((n_ro + 1))
 else
   echo "nobody: skipped: no setpriv or no user nobody"
