@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vhd-compactd's state: one manager, a list of jobs.  A job is a request
+ * to compact (an object on the bus) or to analyse (no object: the method
+ * call waits for its reply); both run in a worker process that parses the
+ * disk with no privileges beyond the descriptors it is given.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#define MANAGER_PATH "/org/vhd/Compact"
+#define JOB_PREFIX "/org/vhd/Compact/job"
+#define BUS_NAME "org.vhd.Compact"
+#define MANAGER_IFACE "org.vhd.Compact.Manager"
+#define JOB_IFACE "org.vhd.Compact.Job"
+#define POLKIT_ACTION "org.vhd.compact"
+
+enum job_state {
+        JOB_QUEUED,
+        JOB_ATTACHING,
+        JOB_SCANNING,
+        JOB_MOVING,
+        JOB_TRUNCATING,
+        JOB_DONE,
+        JOB_FAILED,
+        JOB_CANCELLED,
+        _JOB_STATE_MAX,
+};
+
+struct job_request {
+        char *mode;             /* "full", "fs" or "zero" */
+        bool force_dirty, force_children;
+        bool dry_run;           /* Analyze: no object, reply with a report */
+};
+
+struct job {
+        struct manager *m;
+        struct job *next;
+        uint32_t id;
+        char *object;           /* NULL for an analysis */
+        char *path;
+        struct job_request req;
+        uid_t owner;
+        gid_t owner_gid;
+        bool as_owner;          /* open parents with the owner's rights (CompactFd) */
+        int disk_fd, dir_fd;
+        dev_t dev;
+        ino_t ino;
+
+        enum job_state state;
+        uint64_t done, total, rate, end_usec, size_before, size_after;
+        uint64_t phase_start;   /* CLOCK_MONOTONIC µs */
+        char *error, *error_name, *summary;
+
+        pid_t pid;
+        int ctl_fd;
+        sd_event_source *ctl_src, *child_src, *emit_timer, *expire_timer;
+        bool cancel_requested, got_result;
+        uint64_t last_emit;
+        sd_bus_message *reply_to;       /* an analysis's pending call */
+        char *report;                   /* "k=v k=v" of a successful result */
+};
+
+struct manager {
+        sd_event *event;
+        sd_bus *bus;
+        bool user_bus;
+        unsigned max_jobs, running;
+        uint64_t idle_usec, keep_usec;
+        const char *worker_path;
+        uid_t worker_uid;
+        gid_t worker_gid;
+        bool drop_privileges;
+        struct job *jobs;
+        uint32_t next_id;
+        sd_event_source *idle_timer;
+        uint64_t last_activity;
+};
+
+/* job.c */
+extern const sd_bus_vtable job_vtable[];
+int job_find(sd_bus *bus, const char *path, const char *iface, void *userdata, void **ret, sd_bus_error *e);
+int job_enumerate(sd_bus *bus, const char *path, void *userdata, char ***ret, sd_bus_error *e);
+int job_new(struct manager *m, const char *path, const struct job_request *req, uid_t owner, gid_t owner_gid,
+            int disk_fd, int dir_fd, struct job **ret);
+void job_free(struct job *j);
+const char *job_state_to_string(enum job_state s);
+bool job_is_active(const struct job *j);
+void job_set_state(struct job *j, enum job_state s);
+void job_progress(struct job *j, uint64_t done, uint64_t total);
+void job_finish(struct job *j, bool ok, const char *error_name, const char *error);
+void job_start_queued(struct manager *m);
+
+/* spawn.c */
+int worker_start(struct job *j);
+void worker_cancel(struct job *j);
+
+/* broker.c */
+int broker_open(const struct job *j, const char *path, int flags);
+/* open(2) with uid/gid's rights (a short-lived child when they are not
+ * ours): the descriptor or -errno. */
+int open_as_user(uid_t uid, gid_t gid, const char *path, int flags);
+
+/* polkit.c */
+typedef void (*polkit_done_t)(sd_bus_message *call, bool allowed, const sd_bus_error *error, void *userdata);
+int polkit_check(struct manager *m, sd_bus_message *call, polkit_done_t done, void *userdata);
+
+/* errors.c */
+const char *error_name_for_problem(const char *id, int err);
+
+/* manager.c */
+extern const sd_bus_vtable manager_vtable[];
+void manager_touch(struct manager *m);
+uint64_t now_usec(clockid_t c);

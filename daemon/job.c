@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Job objects (org.vhd.Compact.Job at /org/vhd/Compact/job/N): their
+ * properties, Cancel, the Completed signal, rate-limited PropertiesChanged,
+ * and removal a while after they end.  Jobs live in one list on the
+ * manager; the bus finds them through a fallback vtable and a node
+ * enumerator, so the ObjectManager lists them without per-job slots.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+/* PropertiesChanged at most this often while a job runs. */
+#define EMIT_INTERVAL_USEC (250 * 1000)
+
+static const char *const state_names[_JOB_STATE_MAX] = {
+        [JOB_QUEUED] = "queued",         [JOB_ATTACHING] = "attaching", [JOB_SCANNING] = "scanning",
+        [JOB_MOVING] = "moving",         [JOB_TRUNCATING] = "truncating", [JOB_DONE] = "done",
+        [JOB_FAILED] = "failed",         [JOB_CANCELLED] = "cancelled",
+};
+
+const char *job_state_to_string(enum job_state s)
+{
+        return (unsigned) s < _JOB_STATE_MAX ? state_names[s] : "unknown";
+}
+
+bool job_is_active(const struct job *j)
+{
+        return j->state < JOB_DONE;
+}
+
+static struct job *job_by_object(struct manager *m, const char *path)
+{
+        for (struct job *j = m->jobs; j; j = j->next)
+                if (j->object && !strcmp(j->object, path))
+                        return j;
+        return NULL;
+}
+
+int job_find(sd_bus *bus, const char *path, const char *iface, void *userdata, void **ret, sd_bus_error *e)
+{
+        struct job *j = job_by_object(userdata, path);
+
+        if (!j)
+                return 0;
+        *ret = j;
+        return 1;
+}
+
+int job_enumerate(sd_bus *bus, const char *path, void *userdata, char ***ret, sd_bus_error *e)
+{
+        struct manager *m = userdata;
+        size_t n = 0, i = 0;
+        char **v;
+
+        for (struct job *j = m->jobs; j; j = j->next)
+                n += !!j->object;
+        v = calloc(n + 1, sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        for (struct job *j = m->jobs; j; j = j->next)
+                if (j->object && !(v[i++] = strdup(j->object))) {
+                        for (size_t k = 0; k < i; k++)
+                                free(v[k]);
+                        free(v);
+                        return -ENOMEM;
+                }
+        *ret = v;
+        return 0;
+}
+
+static int property_state(sd_bus *bus, const char *path, const char *iface, const char *property,
+                          sd_bus_message *reply, void *userdata, sd_bus_error *e)
+{
+        const struct job *j = userdata;
+        return sd_bus_message_append(reply, "s", job_state_to_string(j->state));
+}
+
+static int property_progress(sd_bus *bus, const char *path, const char *iface, const char *property,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *e)
+{
+        const struct job *j = userdata;
+        double p = j->state == JOB_DONE ? 1.0 : j->total ? (double) j->done / (double) j->total : 0.0;
+        return sd_bus_message_append(reply, "d", p > 1.0 ? 1.0 : p);
+}
+
+static int property_string(sd_bus *bus, const char *path, const char *iface, const char *property,
+                           sd_bus_message *reply, void *userdata, sd_bus_error *e)
+{
+        const char *const *s = userdata;
+        return sd_bus_message_append(reply, "s", *s ? *s : "");
+}
+
+static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *e)
+{
+        struct job *j = userdata;
+        sd_bus_creds *creds = NULL;
+        uid_t uid;
+        int r;
+
+        r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_AUGMENT, &creds);
+        if (r < 0)
+                return r;
+        r = sd_bus_creds_get_euid(creds, &uid);
+        sd_bus_creds_unref(creds);
+        if (r < 0)
+                return r;
+        if (uid != 0 && uid != j->owner && uid != geteuid())
+                return sd_bus_reply_method_errorf(msg, "org.vhd.Compact.Error.AccessDenied",
+                                                  "only the job's owner (uid %u) or root may cancel it",
+                                                  (unsigned) j->owner);
+        manager_touch(j->m);
+        if (!job_is_active(j))
+                return sd_bus_reply_method_return(msg, NULL);
+        if (j->state == JOB_QUEUED)
+                job_finish(j, false, "org.vhd.Compact.Error.Cancelled", "cancelled before it started");
+        else
+                worker_cancel(j);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+const sd_bus_vtable job_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Path", "s", property_string, offsetof(struct job, path), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Mode", "s", NULL, offsetof(struct job, req.mode), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Owner", "u", NULL, offsetof(struct job, owner), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("State", "s", property_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Progress", "d", property_progress, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("BytesDone", "t", NULL, offsetof(struct job, done), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("BytesTotal", "t", NULL, offsetof(struct job, total), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Rate", "t", NULL, offsetof(struct job, rate), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ExpectedEndTime", "t", NULL, offsetof(struct job, end_usec), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("SizeBefore", "t", NULL, offsetof(struct job, size_before), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("SizeAfter", "t", NULL, offsetof(struct job, size_after), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Error", "s", property_string, offsetof(struct job, error), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ErrorName", "s", property_string, offsetof(struct job, error_name), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD("Cancel", "", "", method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_NAMES("Completed", "bs", SD_BUS_PARAM(success) SD_BUS_PARAM(message), 0),
+        SD_BUS_VTABLE_END,
+};
+
+static void emit_changes(struct job *j)
+{
+        if (!j->object)
+                return;
+        j->last_emit = now_usec(CLOCK_MONOTONIC);
+        (void) sd_bus_emit_properties_changed(j->m->bus, j->object, JOB_IFACE, "State", "Progress", "BytesDone",
+                                              "BytesTotal", "Rate", "ExpectedEndTime", "SizeBefore",
+                                              "SizeAfter", "Error", "ErrorName", NULL);
+}
+
+static int on_emit_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct job *j = userdata;
+        j->emit_timer = sd_event_source_disable_unref(j->emit_timer);
+        emit_changes(j);
+        return 0;
+}
+
+/* Emits now if the last emission is old enough, else once, later. */
+static void emit_soon(struct job *j)
+{
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+        if (!j->object || j->emit_timer)
+                return;
+        if (now >= j->last_emit + EMIT_INTERVAL_USEC) {
+                emit_changes(j);
+                return;
+        }
+        if (sd_event_add_time(j->m->event, &j->emit_timer, CLOCK_MONOTONIC, j->last_emit + EMIT_INTERVAL_USEC, 0,
+                              on_emit_timer, j) < 0)
+                emit_changes(j);
+}
+
+void job_set_state(struct job *j, enum job_state s)
+{
+        if (j->state == s)
+                return;
+        j->state = s;
+        j->done = j->total = j->rate = j->end_usec = 0;
+        j->phase_start = now_usec(CLOCK_MONOTONIC);
+        j->emit_timer = sd_event_source_disable_unref(j->emit_timer);
+        emit_changes(j);
+}
+
+void job_progress(struct job *j, uint64_t done, uint64_t total)
+{
+        uint64_t now = now_usec(CLOCK_MONOTONIC), el = now - j->phase_start;
+
+        j->done = done;
+        j->total = total;
+        /* The rate needs a moment of history to mean anything. */
+        j->rate = el > 200000 ? (uint64_t) ((double) done * 1e6 / (double) el) : 0;
+        j->end_usec = j->rate && total >= done
+                ? now_usec(CLOCK_REALTIME) + (uint64_t) ((double) (total - done) * 1e6 / (double) j->rate)
+                : 0;
+        emit_soon(j);
+}
+
+static int on_expire(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct job *j = userdata;
+        struct manager *m = j->m;
+
+        for (struct job **p = &m->jobs; *p; p = &(*p)->next)
+                if (*p == j) {
+                        *p = j->next;
+                        break;
+                }
+        if (j->object)
+                (void) sd_bus_emit_object_removed(m->bus, j->object);
+        job_free(j);
+        return 0;
+}
+
+static void reply_analysis(struct job *j, bool ok, const char *error_name, const char *error)
+{
+        sd_bus_message *reply = NULL;
+        sd_bus_message *call = j->reply_to;
+
+        j->reply_to = NULL;
+        if (!call)
+                return;
+        if (!ok) {
+                (void) sd_bus_reply_method_errorf(call, error_name, "%s", error);
+                sd_bus_message_unref(call);
+                return;
+        }
+        if (sd_bus_message_new_method_return(call, &reply) < 0 ||
+            sd_bus_message_open_container(reply, 'a', "{sv}") < 0)
+                goto fail;
+        /* "k=v k=v ...": u for block counts, t for bytes, s for the mode. */
+        char *copy = strdup(j->report ? j->report : ""), *save = NULL;
+        for (char *kv = copy ? strtok_r(copy, " ", &save) : NULL; kv; kv = strtok_r(NULL, " ", &save)) {
+                char *eq = strchr(kv, '=');
+                int r = 0;
+                if (!eq)
+                        continue;
+                *eq = 0;
+                if (!strcmp(kv, "mode"))
+                        r = sd_bus_message_append(reply, "{sv}", kv, "s", eq + 1);
+                else if (!strncmp(kv, "blocks-", 7))
+                        r = sd_bus_message_append(reply, "{sv}", kv, "u", (uint32_t) strtoul(eq + 1, NULL, 10));
+                else if (!strncmp(kv, "size-", 5) || !strncmp(kv, "bytes-", 6))
+                        r = sd_bus_message_append(reply, "{sv}", kv, "t", (uint64_t) strtoull(eq + 1, NULL, 10));
+                if (r < 0) {
+                        free(copy);
+                        goto fail;
+                }
+        }
+        free(copy);
+        if (sd_bus_message_close_container(reply) < 0 || sd_bus_send(NULL, reply, NULL) < 0)
+                goto fail;
+        sd_bus_message_unref(reply);
+        sd_bus_message_unref(call);
+        return;
+fail:
+        sd_bus_message_unref(reply);
+        (void) sd_bus_reply_method_errorf(call, "org.vhd.Compact.Error.Failed", "cannot build the report");
+        sd_bus_message_unref(call);
+}
+
+void job_finish(struct job *j, bool ok, const char *error_name, const char *error)
+{
+        struct manager *m = j->m;
+        bool was_running = j->state > JOB_QUEUED && job_is_active(j);
+
+        if (!job_is_active(j))
+                return;
+        free(j->error_name);
+        free(j->error);
+        j->error_name = ok ? NULL : strdup(error_name);
+        j->error = ok ? NULL : strdup(error);
+        enum job_state s = ok ? JOB_DONE
+                : error_name && !strcmp(error_name, "org.vhd.Compact.Error.Cancelled") ? JOB_CANCELLED
+                                                                                     : JOB_FAILED;
+        uint64_t keep_done = j->done, keep_total = j->total;
+        job_set_state(j, s);
+        j->done = keep_done;
+        j->total = keep_total;
+        if (was_running)
+                m->running--;
+        if (j->disk_fd >= 0)
+                close(j->disk_fd);
+        if (j->dir_fd >= 0)
+                close(j->dir_fd);
+        j->disk_fd = j->dir_fd = -1;
+        if (j->object) {
+                emit_changes(j);
+                (void) sd_bus_emit_signal(m->bus, j->object, JOB_IFACE, "Completed", "bs", ok,
+                                          ok ? (j->summary ? j->summary : "done") : error);
+        } else
+                reply_analysis(j, ok, error_name, error);
+        (void) sd_event_add_time_relative(m->event, &j->expire_timer, CLOCK_MONOTONIC,
+                                          j->object ? m->keep_usec : 0, 0, on_expire, j);
+        manager_touch(m);
+        job_start_queued(m);
+}
+
+void job_start_queued(struct manager *m)
+{
+        /* Oldest first: jobs are prepended, so walk to the end. */
+        for (;;) {
+                struct job *pick = NULL;
+                if (m->running >= m->max_jobs)
+                        return;
+                for (struct job *j = m->jobs; j; j = j->next)
+                        if (j->state == JOB_QUEUED)
+                                pick = j;
+                if (!pick)
+                        return;
+                m->running++;
+                job_set_state(pick, JOB_ATTACHING);
+                int r = worker_start(pick);
+                if (r < 0) {
+                        char msg[512];
+                        snprintf(msg, sizeof msg, "'%s': cannot start the worker: %s", pick->path, strerror(-r));
+                        job_finish(pick, false, "org.vhd.Compact.Error.Failed", msg);
+                }
+        }
+}
+
+int job_new(struct manager *m, const char *path, const struct job_request *req, uid_t owner, gid_t owner_gid,
+            int disk_fd, int dir_fd, struct job **ret)
+{
+        struct job *j = calloc(1, sizeof *j);
+
+        if (!j)
+                return -ENOMEM;
+        *j = (struct job) { .m = m, .id = ++m->next_id, .owner = owner, .owner_gid = owner_gid,
+                            .disk_fd = disk_fd, .dir_fd = dir_fd, .ctl_fd = -1, .pid = 0,
+                            .state = JOB_QUEUED, .req = *req };
+        j->path = strdup(path);
+        j->req.mode = strdup(req->mode);
+        if (!req->dry_run && asprintf(&j->object, JOB_PREFIX "/%" PRIu32, j->id) < 0)
+                j->object = NULL;
+        if (!j->path || !j->req.mode || (!req->dry_run && !j->object)) {
+                j->disk_fd = j->dir_fd = -1;    /* still the caller's */
+                job_free(j);
+                return -ENOMEM;
+        }
+        j->next = m->jobs;
+        m->jobs = j;
+        if (j->object)
+                (void) sd_bus_emit_object_added(m->bus, j->object);
+        *ret = j;
+        return 0;
+}
+
+void job_free(struct job *j)
+{
+        if (!j)
+                return;
+        sd_event_source_disable_unref(j->ctl_src);
+        sd_event_source_disable_unref(j->child_src);
+        sd_event_source_disable_unref(j->emit_timer);
+        sd_event_source_disable_unref(j->expire_timer);
+        if (j->ctl_fd >= 0)
+                close(j->ctl_fd);
+        if (j->disk_fd >= 0)
+                close(j->disk_fd);
+        if (j->dir_fd >= 0)
+                close(j->dir_fd);
+        sd_bus_message_unref(j->reply_to);
+        free(j->object);
+        free(j->path);
+        free(j->req.mode);
+        free(j->error);
+        free(j->error_name);
+        free(j->summary);
+        free(j->report);
+        free(j);
+}

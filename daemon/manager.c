@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * org.vhd.Compact.Manager on /org/vhd/Compact.  Each handler reads and
+ * validates its arguments, authorises (root, our own user, or polkit for
+ * the path methods; holding a descriptor for the Fd methods), refuses what
+ * cannot start (busy here, locked by another process, not a regular file),
+ * then creates the job.  Problems inside the disk are the worker's to find.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+
+#define ERR(x) "org.vhd.Compact.Error." x
+
+uint64_t now_usec(clockid_t c)
+{
+        struct timespec t;
+        clock_gettime(c, &t);
+        return (uint64_t) t.tv_sec * 1000000 + (uint64_t) t.tv_nsec / 1000;
+}
+
+void manager_touch(struct manager *m)
+{
+        m->last_activity = now_usec(CLOCK_MONOTONIC);
+}
+
+static int parse_options(sd_bus_message *msg, struct job_request *req, sd_bus_error *e)
+{
+        const char *key;
+        int r;
+
+        *req = (struct job_request) { .mode = (char *) "full" };
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+                r = sd_bus_message_read(msg, "s", &key);
+                if (r < 0)
+                        return r;
+                if (!strcmp(key, "mode")) {
+                        const char *mode;
+                        r = sd_bus_message_read(msg, "v", "s", &mode);
+                        if (r < 0)
+                                return sd_bus_error_setf(e, SD_BUS_ERROR_INVALID_ARGS, "option 'mode' must be a string");
+                        if (strcmp(mode, "full") && strcmp(mode, "fs") && strcmp(mode, "zero"))
+                                return sd_bus_error_setf(e, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "mode '%s' is not one of full, fs, zero", mode);
+                        req->mode = (char *) mode;      /* lives in msg; job_new copies it */
+                } else if (!strcmp(key, "force-dirty") || !strcmp(key, "force-children")) {
+                        int b;
+                        r = sd_bus_message_read(msg, "v", "b", &b);
+                        if (r < 0)
+                                return sd_bus_error_setf(e, SD_BUS_ERROR_INVALID_ARGS, "option '%s' must be a boolean", key);
+                        if (key[6] == 'd')
+                                req->force_dirty = b;
+                        else
+                                req->force_children = b;
+                } else
+                        return sd_bus_error_setf(e, SD_BUS_ERROR_INVALID_ARGS, "unknown option '%s'", key);
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(msg);
+}
+
+static int sender_ids(sd_bus_message *msg, uid_t *ret_uid, gid_t *ret_gid)
+{
+        sd_bus_creds *c = NULL;
+        int r;
+
+        r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_AUGMENT, &c);
+        if (r >= 0)
+                r = sd_bus_creds_get_euid(c, ret_uid);
+        if (r >= 0 && sd_bus_creds_get_egid(c, ret_gid) < 0)
+                *ret_gid = (gid_t) -1;
+        sd_bus_creds_unref(c);
+        return r;
+}
+
+/* A job of ours on the same file, still queued or running. */
+static struct job *busy_with(struct manager *m, const struct stat *st)
+{
+        for (struct job *j = m->jobs; j; j = j->next)
+                if (job_is_active(j) && j->dev == st->st_dev && j->ino == st->st_ino)
+                        return j;
+        return NULL;
+}
+
+/* Validates the descriptor, refuses busy or locked files, starts the job and
+ * replies (an analysis replies when its worker ends).  Takes fd. */
+static int start_job(struct manager *m, sd_bus_message *call, int fd, const char *path,
+                     const struct job_request *req, uid_t uid, gid_t gid, bool as_owner)
+{
+        struct stat st;
+        struct job *j, *other;
+        int r, dir_fd = -1;
+
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                close(fd);
+                return sd_bus_reply_method_errorf(call, ERR("NotSupported"), "'%s': not a regular file", path);
+        }
+        other = busy_with(m, &st);
+        if (other) {
+                close(fd);
+                return sd_bus_reply_method_errorf(call, ERR("Busy"), "'%s': job %s is already working on it", path,
+                                                  other->object ? other->object : "(an analysis)");
+        }
+        /* The worker would find the same; saying it now spares a job object. */
+        struct flock fl = { .l_type = req->dry_run ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
+        if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+                close(fd);
+                return sd_bus_reply_method_errorf(call, ERR("InUse"),
+                                                  "'%s': in use by another process (it holds a lock on the file)", path);
+        }
+        char *copy = strdup(path);
+        if (!copy) {
+                close(fd);
+                return -ENOMEM;
+        }
+        const char *dir = dirname(copy);
+        dir_fd = as_owner ? open_as_user(uid, gid, dir, O_RDONLY | O_DIRECTORY)
+                          : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        free(copy);
+        if (dir_fd < 0)
+                dir_fd = -1;    /* no child search then; the worker copes */
+
+        r = job_new(m, path, req, uid, gid, fd, dir_fd, &j);
+        if (r < 0) {
+                close(fd);
+                if (dir_fd >= 0)
+                        close(dir_fd);
+                return r;
+        }
+        j->dev = st.st_dev;
+        j->ino = st.st_ino;
+        j->as_owner = as_owner;
+        manager_touch(m);
+        if (req->dry_run)
+                j->reply_to = sd_bus_message_ref(call);
+        else {
+                r = sd_bus_reply_method_return(call, "o", j->object);
+                if (r < 0)
+                        return r;
+        }
+        job_start_queued(m);
+        return 1;
+}
+
+static int open_path_and_start(struct manager *m, sd_bus_message *call, const char *path,
+                               const struct job_request *req, uid_t uid, gid_t gid)
+{
+        int fd;
+
+        fd = open(path, (req->dry_run ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+                int e = errno;
+                if (e == ENOENT)
+                        return sd_bus_reply_method_errorf(call, SD_BUS_ERROR_FILE_NOT_FOUND, "'%s': %s", path, strerror(e));
+                if (e == EACCES || e == EPERM || e == EROFS)
+                        return sd_bus_reply_method_errorf(call, ERR("AccessDenied"), "'%s': cannot open it for %s: %s",
+                                                          path, req->dry_run ? "reading" : "writing", strerror(e));
+                return sd_bus_reply_method_errorf(call, ERR("Failed"), "'%s': %s", path, strerror(e));
+        }
+        /* O_NONBLOCK only kept a FIFO from blocking the open; io_uring would
+         * honour it. */
+        (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        return start_job(m, call, fd, path, req, uid, gid, false);
+}
+
+struct path_call {
+        struct manager *m;
+        char *path, *mode;
+        struct job_request req;
+        uid_t uid;
+        gid_t gid;
+};
+
+static void on_polkit(sd_bus_message *call, bool allowed, const sd_bus_error *error, void *userdata)
+{
+        struct path_call *pc = userdata;
+        int r;
+
+        if (!allowed)
+                r = sd_bus_reply_method_errorf(call, ERR("AccessDenied"),
+                                               "'%s': not authorised to compact it (polkit action " POLKIT_ACTION "%s%s)",
+                                               pc->path, error ? ": " : "", error ? error->message : "");
+        else {
+                pc->req.mode = pc->mode;
+                r = open_path_and_start(pc->m, call, pc->path, &pc->req, pc->uid, pc->gid);
+        }
+        if (r < 0)
+                (void) sd_bus_reply_method_errorf(call, ERR("Failed"), "%s", strerror(-r));
+        free(pc->path);
+        free(pc->mode);
+        free(pc);
+}
+
+static int path_method(sd_bus_message *msg, struct manager *m, bool dry_run, sd_bus_error *e)
+{
+        struct job_request req;
+        const char *path;
+        uid_t uid;
+        gid_t gid;
+        int r;
+
+        manager_touch(m);
+        r = sd_bus_message_read(msg, "s", &path);
+        if (r < 0)
+                return r;
+        r = parse_options(msg, &req, e);
+        if (r < 0)
+                return r;
+        req.dry_run = dry_run;
+        if (path[0] != '/')
+                return sd_bus_error_setf(e, SD_BUS_ERROR_INVALID_ARGS, "'%s' is not an absolute path", path);
+        r = sender_ids(msg, &uid, &gid);
+        if (r < 0)
+                return r;
+        if (uid == 0 || uid == geteuid())
+                return open_path_and_start(m, msg, path, &req, uid, gid);
+
+        struct path_call *pc = calloc(1, sizeof *pc);
+        if (!pc)
+                return -ENOMEM;
+        *pc = (struct path_call) { .m = m, .path = strdup(path), .mode = strdup(req.mode), .req = req,
+                                   .uid = uid, .gid = gid };
+        if (!pc->path || !pc->mode) {
+                free(pc->path);
+                free(pc->mode);
+                free(pc);
+                return -ENOMEM;
+        }
+        r = polkit_check(m, msg, on_polkit, pc);
+        if (r < 0) {
+                free(pc->path);
+                free(pc->mode);
+                free(pc);
+                return r;
+        }
+        return 1;       /* the reply comes with polkit's answer */
+}
+
+static int fd_method(sd_bus_message *msg, struct manager *m, bool dry_run, sd_bus_error *e)
+{
+        struct job_request req;
+        char link[64], path[4096];
+        uid_t uid;
+        gid_t gid;
+        int fd, r;
+
+        manager_touch(m);
+        r = sd_bus_message_read(msg, "h", &fd);
+        if (r < 0)
+                return r;
+        r = parse_options(msg, &req, e);
+        if (r < 0)
+                return r;
+        req.dry_run = dry_run;
+        r = sender_ids(msg, &uid, &gid);
+        if (r < 0)
+                return r;
+        int flags = fcntl(fd, F_GETFL);
+        if (flags < 0)
+                return sd_bus_error_setf(e, SD_BUS_ERROR_INVALID_ARGS, "not a usable descriptor");
+        if (!dry_run && (flags & O_ACCMODE) != O_RDWR)
+                return sd_bus_error_setf(e, ERR("AccessDenied"),
+                                         "the descriptor is not open for reading and writing");
+        if (dry_run && (flags & O_ACCMODE) == O_WRONLY)
+                return sd_bus_error_setf(e, ERR("AccessDenied"), "the descriptor is not open for reading");
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, path, sizeof path - 1);
+        if (n <= 0)
+                snprintf(path, sizeof path, "(descriptor)");
+        else
+                path[n] = 0;
+        /* The message owns fd; the job needs one of its own. */
+        int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (own < 0)
+                return -errno;
+        return start_job(m, msg, own, path, &req, uid, gid, uid != 0 && uid != geteuid());
+}
+
+static int method_compact(sd_bus_message *msg, void *userdata, sd_bus_error *e)
+{
+        return path_method(msg, userdata, false, e);
+}
+
+static int method_analyze(sd_bus_message *msg, void *userdata, sd_bus_error *e)
+{
+        return path_method(msg, userdata, true, e);
+}
+
+static int method_compact_fd(sd_bus_message *msg, void *userdata, sd_bus_error *e)
+{
+        return fd_method(msg, userdata, false, e);
+}
+
+static int method_analyze_fd(sd_bus_message *msg, void *userdata, sd_bus_error *e)
+{
+        return fd_method(msg, userdata, true, e);
+}
+
+static int method_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *e)
+{
+        struct manager *m = userdata;
+        sd_bus_message *reply = NULL;
+        int r;
+
+        manager_touch(m);
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "o");
+        /* Oldest first: the list is newest first. */
+        size_t n = 0;
+        for (struct job *j = m->jobs; j; j = j->next)
+                n++;
+        for (size_t k = n; r >= 0 && k > 0; k--) {
+                struct job *j = m->jobs;
+                for (size_t i = 1; i < k; i++)
+                        j = j->next;
+                if (j->object)
+                        r = sd_bus_message_append(reply, "o", j->object);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        sd_bus_message_unref(reply);
+        return r < 0 ? r : 1;
+}
+
+static int property_version(sd_bus *bus, const char *path, const char *iface, const char *property,
+                            sd_bus_message *reply, void *userdata, sd_bus_error *e)
+{
+        return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
+}
+
+const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", property_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxConcurrentJobs", "u", NULL, offsetof(struct manager, max_jobs),
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_NAMES("Compact", "sa{sv}", SD_BUS_PARAM(path) SD_BUS_PARAM(options), "o",
+                                 SD_BUS_PARAM(job), method_compact, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("CompactFd", "ha{sv}", SD_BUS_PARAM(fd) SD_BUS_PARAM(options), "o",
+                                 SD_BUS_PARAM(job), method_compact_fd, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Analyze", "sa{sv}", SD_BUS_PARAM(path) SD_BUS_PARAM(options), "a{sv}",
+                                 SD_BUS_PARAM(report), method_analyze, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("AnalyzeFd", "ha{sv}", SD_BUS_PARAM(fd) SD_BUS_PARAM(options), "a{sv}",
+                                 SD_BUS_PARAM(report), method_analyze_fd, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListJobs", "", , "ao", SD_BUS_PARAM(jobs), method_list_jobs,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
