@@ -14,7 +14,7 @@ DEBIAN_PACKAGES=(
   liburing-dev libsystemd-dev
   qemu-utils ntfs-3g fdisk libvhdi-utils fuse3 e2fsprogs
   valgrind fio
-  dbus-daemon polkitd systemd util-linux passwd
+  dbus-daemon polkitd systemd util-linux passwd python3-dbus
 )
 
 as_root() {
