@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# vhd-compactd on a private system bus (bus-functions.sh), with the real
+# polkitd granting org.vhd.compact to one throwaway user only, and a second
+# throwaway user without that grant:
+# - root, with exactly the documented command
+#     busctl call org.vhd.Compact /org/vhd/Compact org.vhd.Compact.Manager \
+#         Compact 'sa{sv}' FILE 0
+#   gets a job that ends "done"; the file shrinks to the job's SizeAfter and
+#   reads the same (qemu-img compare against a copy made before);
+# - the user without the grant is refused Compact and Analyze on a file of
+#   its own (AccessDenied, nothing changes), but compacts that file through
+#   CompactFd with a descriptor it opened read-write (its job's Owner is the
+#   user), and AnalyzeFd answers it;
+# - that user cannot touch a root-only file: Compact is refused, the file
+#   cannot be opened, and a read-only descriptor of a root-owned readable
+#   file is refused by CompactFd; those files stay byte-identical;
+# - the granted user compacts a file of its own by path.
+# The disks: a 64 MiB dynamic VHD, 2 MiB blocks: data in blocks 0 and 5,
+# zeros written over blocks 2-3, so that two blocks go.
+set -euo pipefail
+. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/bus-functions.sh"
+(( EUID == 0 )) || skip "needs root (the daemon on a private system bus, test users, polkitd)"
+requires dbus-daemon busctl qemu-img qemu-io cmp
+requires_env VHD_COMPACTD VHD_WORKER
+make_tmpdir
+d=$tmpdir
+py=$(_bus_python)
+
+start_test_bus
+make_test_user
+granted=$test_user
+make_test_user
+user=$test_user user_uid=$test_uid user_home=$test_home
+start_polkitd "$granted"
+
+# The daemon is ours: in sanitizer builds it and its worker are instrumented
+# themselves, nothing to preload.
+VHDCOMPACT_WORKER=$VHD_WORKER "$VHD_COMPACTD" --idle-timeout 0 --keep-finished 120 \
+  2>"$d/daemon.log" &
+daemon_pid=$!
+cleanup_fn _bus_stop_pid "$daemon_pid" vhd-compactd
+wait_bus_name org.vhd.Compact 20 "$daemon_pid"
+# On failure, the daemon's log ($status: the exit status, in _run_cleanups).
+show_daemon_log_on_failure ()
+{
+  [[ ${status:-0} = 0 || ${status:-0} = 77 ]] || { echo "--- daemon log:" >&2; cat "$d/daemon.log" >&2; }
+  return 0
+}
+cleanup_fn show_daemon_log_on_failure
+
+# make_disk FILE: the test disk (see above), and FILE.orig, a copy.
+make_disk ()
+{
+  qemu-img create -q -f vpc -o subformat=dynamic "$1" 64M
+  qemu-io -f vpc -c 'write -q -P 0x11 0 1M' -c 'write -q -P 0 4M 4M' -c 'write -q -P 0x22 10M 2M' "$1" >/dev/null
+  cp -- "$1" "$1.orig"
+}
+
+# job_prop JOB NAME: one property of a job, as busctl prints its value.
+job_prop ()
+{
+  busctl --system get-property org.vhd.Compact "$1" org.vhd.Compact.Job "$2" | cut -d' ' -f2-
+}
+
+# wait_job JOB [SECONDS]: wait until the job has ended; print its State.
+wait_job ()
+{
+  local job=$1 secs=${2:-60} i state
+  for ((i = 0; i < secs * 10; i++)); do
+    state=$(job_prop "$job" State)
+    case $state in
+    '"done"' | '"failed"' | '"cancelled"') echo "${state//\"/}"; return 0 ;;
+    esac
+    sleep 0.1
+  done
+  fail "$job: still '$state' after ${secs}s"
+}
+
+# compacted NAME FILE JOB: the job ended done, FILE shrank to its SizeAfter
+# and reads as FILE.orig does.
+compacted ()
+{
+  local name=$1 f=$2 job=$3 state
+  state=$(wait_job "$job")
+  [[ $state = done ]] || fail "$name: job $job ended '$state': $(job_prop "$job" Error)"
+  local before after
+  before=$(file_size "$f.orig") after=$(file_size "$f")
+  (( after < before )) || fail "$name: the file did not shrink ($before -> $after bytes)"
+  [[ $(job_prop "$job" SizeAfter) = "$after" ]] ||
+    fail "$name: SizeAfter is $(job_prop "$job" SizeAfter), the file has $after bytes"
+  [[ $(job_prop "$job" SizeBefore) = "$before" ]] ||
+    fail "$name: SizeBefore is $(job_prop "$job" SizeBefore), the file had $before bytes"
+  qemu-img compare -q -f vpc -F vpc "$f.orig" "$f" || fail "$name: the content changed"
+  echo "$name: $before -> $after bytes, content intact"
+}
+
+# Calls as a user, with python3-dbus (busctl cannot pass a descriptor):
+#   client.py METHOD FILE|- [OPENMODE]
+# METHOD Compact/Analyze take FILE as a path; CompactFd/AnalyzeFd open FILE
+# (OPENMODE "rw" or "ro") and pass the descriptor.  Prints the job path or
+# the report as "key=value" lines, or "error NAME: MESSAGE" (exit 1).
+cat > "$d/client.py" <<'PY'
+import dbus, os, sys
+method, target = sys.argv[1], sys.argv[2]
+mgr = dbus.Interface(dbus.SystemBus().get_object("org.vhd.Compact", "/org/vhd/Compact"),
+                     "org.vhd.Compact.Manager")
+try:
+    if method.endswith("Fd"):
+        fd = os.open(target, os.O_RDWR if sys.argv[3] == "rw" else os.O_RDONLY)
+        arg = dbus.types.UnixFd(fd)
+    else:
+        arg = target
+    r = getattr(mgr, method)(arg, dbus.Dictionary({}, signature="sv"))
+except dbus.exceptions.DBusException as e:
+    print("error %s: %s" % (e.get_dbus_name(), e.get_dbus_message()))
+    sys.exit(1)
+if isinstance(r, dict):
+    for k, v in sorted(r.items()):
+        print("%s=%s" % (k, v))
+else:
+    print(r)
+PY
+chmod 0644 "$d/client.py"
+
+# refused NAME ERROR USER METHOD FILE [OPENMODE]: the call is refused with
+# org.vhd.Compact.Error.ERROR and FILE is unchanged.
+refused ()
+{
+  local name=$1 err=$2 u=$3 out rc=0
+  shift 3
+  cp -- "$2" "$d/$name.copy"
+  out=$(AS_USER_PRELOAD=0 as_user -u "$u" "$py" "$d/client.py" "$@") || rc=$?
+  [[ $rc = 1 && $out = "error org.vhd.Compact.Error.$err: "* ]] ||
+    fail "$name: expected org.vhd.Compact.Error.$err, got (exit $rc) '$out'"
+  cmp -s -- "$d/$name.copy" "$2" || fail "$name: the file changed"
+  echo "$name: refused: ${out#error }"
+}
+
+echo "== root, with the documented busctl command"
+make_disk "$d/root.vhd"
+out=$(busctl call org.vhd.Compact /org/vhd/Compact org.vhd.Compact.Manager Compact 'sa{sv}' "$d/root.vhd" 0)
+job=$(sed -n 's/^o "\(.*\)"$/\1/p' <<<"$out")
+[[ $job = /org/vhd/Compact/job/* ]] || fail "root: Compact answered '$out', not a job"
+compacted root "$d/root.vhd" "$job"
+[[ $(job_prop "$job" Owner) = 0 ]] || fail "root: the job's Owner is $(job_prop "$job" Owner)"
+
+echo "== a user without the polkit grant, on its own file"
+make_disk "$user_home/own.vhd"
+chown "$user:" "$user_home/own.vhd"
+refused user-compact AccessDenied "$user" Compact "$user_home/own.vhd"
+refused user-analyze AccessDenied "$user" Analyze "$user_home/own.vhd"
+out=$(AS_USER_PRELOAD=0 as_user -u "$user" "$py" "$d/client.py" AnalyzeFd "$user_home/own.vhd" ro) ||
+  fail "user: AnalyzeFd: $out"
+grep -qx "size-before=$(file_size "$user_home/own.vhd")" <<<"$out" || fail "user: AnalyzeFd: no size-before in '$out'"
+planned=$(sed -n 's/^size-after=//p' <<<"$out")
+cmp -s "$user_home/own.vhd" "$user_home/own.vhd.orig" || fail "user: AnalyzeFd changed the file"
+echo "user: AnalyzeFd: would go to $planned bytes"
+job=$(AS_USER_PRELOAD=0 as_user -u "$user" "$py" "$d/client.py" CompactFd "$user_home/own.vhd" rw) ||
+  fail "user: CompactFd: $job"
+[[ $job = /org/vhd/Compact/job/* ]] || fail "user: CompactFd answered '$job', not a job"
+compacted user-fd "$user_home/own.vhd" "$job"
+[[ $(job_prop "$job" Owner) = "$user_uid" ]] || fail "user: the job's Owner is $(job_prop "$job" Owner), not $user_uid"
+[[ $(file_size "$user_home/own.vhd") = "$planned" ]] || fail "user: AnalyzeFd planned $planned bytes"
+[[ $(stat -c %U "$user_home/own.vhd") = "$user" ]] || fail "user: the file is no longer the user's"
+
+echo "== that user and root's files"
+mkdir -m 0700 "$d/rootonly"
+make_disk "$d/rootonly/disk.vhd"
+refused user-rootonly AccessDenied "$user" Compact "$d/rootonly/disk.vhd"
+refused user-rootonly-analyze AccessDenied "$user" Analyze "$d/rootonly/disk.vhd"
+if AS_USER_PRELOAD=0 as_user -u "$user" "$py" "$d/client.py" CompactFd "$d/rootonly/disk.vhd" rw 2>/dev/null; then
+  fail "user: opened a file in a root-only directory"
+fi
+mkdir -m 0755 "$d/pub"
+make_disk "$d/pub/ro.vhd"
+chmod 0644 "$d/pub/ro.vhd"
+refused user-readonly-fd AccessDenied "$user" CompactFd "$d/pub/ro.vhd" ro
+refused user-readonly-path AccessDenied "$user" Compact "$d/pub/ro.vhd"
+
+echo "== the user with the polkit grant, by path"
+granted_home=$(getent passwd "$granted" | cut -d: -f6)
+make_disk "$granted_home/own.vhd"
+chown "$granted:" "$granted_home/own.vhd"
+job=$(AS_USER_PRELOAD=0 as_user -u "$granted" "$py" "$d/client.py" Compact "$granted_home/own.vhd") ||
+  fail "granted: Compact: $job"
+compacted granted-path "$granted_home/own.vhd" "$job"
+kill -0 "$daemon_pid" || fail "the daemon died"
+echo ok
