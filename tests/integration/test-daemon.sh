@@ -13,6 +13,8 @@
 #   its own (AccessDenied, nothing changes), but compacts that file through
 #   CompactFd with a descriptor it opened read-write (its job's Owner is the
 #   user), and AnalyzeFd answers it;
+# - that user may not Cancel root's job, and cancelling its own ended job
+#   changes nothing;
 # - that user cannot touch a root-only file: Compact is refused, the file
 #   cannot be opened, and a read-only descriptor of a root-owned readable
 #   file is refused by CompactFd; those files stay byte-identical;
@@ -98,9 +100,9 @@ compacted ()
 }
 
 # Calls as a user, with python3-dbus (busctl cannot pass a descriptor):
-#   client.py METHOD FILE|- [OPENMODE]
+#   client.py METHOD FILE [OPENMODE]  |  client.py Cancel JOB
 # METHOD Compact/Analyze take FILE as a path; CompactFd/AnalyzeFd open FILE
-# (OPENMODE "rw" or "ro") and pass the descriptor.  Prints the job path or
+# (OPENMODE "rw" or "ro") and pass the descriptor; Cancel cancels JOB.  Prints the job path or
 # the report as "key=value" lines, or "error NAME: MESSAGE" (exit 1).
 cat > "$d/client.py" <<'PY'
 import dbus, os, sys
@@ -108,6 +110,10 @@ method, target = sys.argv[1], sys.argv[2]
 mgr = dbus.Interface(dbus.SystemBus().get_object("org.vhd.Compact", "/org/vhd/Compact"),
                      "org.vhd.Compact.Manager")
 try:
+    if method == "Cancel":
+        dbus.Interface(dbus.SystemBus().get_object("org.vhd.Compact", target),
+                       "org.vhd.Compact.Job").Cancel()
+        sys.exit(0)
     if method.endswith("Fd"):
         fd = os.open(target, os.O_RDWR if sys.argv[3] == "rw" else os.O_RDONLY)
         arg = dbus.types.UnixFd(fd)
@@ -146,6 +152,7 @@ job=$(sed -n 's/^o "\(.*\)"$/\1/p' <<<"$out")
 [[ $job = /org/vhd/Compact/job/* ]] || fail "root: Compact answered '$out', not a job"
 compacted root "$d/root.vhd" "$job"
 [[ $(job_prop "$job" Owner) = 0 ]] || fail "root: the job's Owner is $(job_prop "$job" Owner)"
+root_job=$job
 
 echo "== a user without the polkit grant, on its own file"
 make_disk "$user_home/own.vhd"
@@ -165,6 +172,15 @@ compacted user-fd "$user_home/own.vhd" "$job"
 [[ $(job_prop "$job" Owner) = "$user_uid" ]] || fail "user: the job's Owner is $(job_prop "$job" Owner), not $user_uid"
 [[ $(file_size "$user_home/own.vhd") = "$planned" ]] || fail "user: AnalyzeFd planned $planned bytes"
 [[ $(stat -c %U "$user_home/own.vhd") = "$user" ]] || fail "user: the file is no longer the user's"
+# Cancel: only the owner (or root) may, even once the job has ended; then
+# it does nothing.
+out=$(AS_USER_PRELOAD=0 as_user -u "$user" "$py" "$d/client.py" Cancel "$root_job") &&
+  fail "user: cancelled root's job $root_job"
+[[ $out = "error org.vhd.Compact.Error.AccessDenied: "* ]] || fail "user: Cancel of root's job: '$out'"
+AS_USER_PRELOAD=0 as_user -u "$user" "$py" "$d/client.py" Cancel "$job" ||
+  fail "user: cannot cancel its own (ended) job"
+[[ $(job_prop "$job" State) = '"done"' ]] || fail "user: cancelling an ended job changed its State"
+echo "user: Cancel of root's job refused; of its own ended job, nothing"
 
 echo "== that user and root's files"
 mkdir -m 0700 "$d/rootonly"
