@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * `vhdctl compact`: cmd-compact.c parses the command line, compact-local.c
+ * runs the library in this process, compact-output.c prints the summary
+ * line or JSON object, with room for numbers an engine does not report.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compact/compact.h"
+
+/* The command line, as both engines need it. */
+struct compact_args {
+        const char *file;
+        struct compact_opts opts;       /* mode, dry_run, force_*, queue_depth */
+        bool json, progress;
+};
+
+/* A number the engine did not report. */
+#define COMPACT_UNKNOWN UINT64_MAX
+
+/* What is printed at the end.  Counts are COMPACT_UNKNOWN when not known;
+ * seconds is negative when not known. */
+struct compact_summary {
+        const char *file;
+        const char *mode;
+        bool dry_run;
+        uint64_t size_before, size_after;
+        uint64_t blocks_allocated, dropped_fs, dropped_zero, moved;
+        uint64_t bytes_moved, bytes_read, bytes_written;
+        double seconds;
+};
+
+/* Every count COMPACT_UNKNOWN, seconds -1. */
+void compact_summary_init(struct compact_summary *s, const char *file, const char *mode, bool dry_run);
+
+/* The summary line on stdout, or with json the JSON object (unknown
+ * numbers are null there). */
+void compact_summary_print(const struct compact_summary *s, bool json);
+
+/* Run the compaction (or dry run) and print; return the exit status. */
+int compact_local(const struct compact_args *a);
