@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * `vhdctl compact FILE [--mode full|fs|zero] [--dry-run] [--json]
- * [--no-progress] [--force-dirty] [--force-children] [--queue-depth N]`:
- * the command line; the engine runs in compact-local.c.
+ * [--no-progress] [--force-dirty] [--force-children] [--local | --bus]
+ * [--user] [--wait | --no-wait] [--queue-depth N]`.
+ *
+ * Which engine runs: --local, the library in this process; --bus, a job of
+ * the daemon (org.vhd.Compact on the system bus, or with --user the session
+ * bus), an error when it cannot be reached; neither, the daemon when its
+ * name is on the bus (owned or activatable), else in-process.  --queue-depth
+ * tunes the in-process executor only, so it implies --local unless --bus is
+ * given (then it is refused).  Both engines show the same progress and end
+ * with the same summary (compact-output.c).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -13,10 +21,14 @@
 
 #define USAGE                                                                                         \
         "vhdctl compact FILE [--mode full|fs|zero] [--dry-run] [--json] [--no-progress]\n"              \
-        "                    [--force-dirty] [--force-children] [--queue-depth N]"
+        "                    [--force-dirty] [--force-children] [--local | --bus] [--user]\n"           \
+        "                    [--wait | --no-wait] [--queue-depth N]"
+
+enum { ROUTE_AUTO, ROUTE_LOCAL, ROUTE_BUS };
 
 int cmd_compact(int argc, char **argv)
 {
+        enum { OPT_LOCAL = 0x100, OPT_BUS, OPT_USER, OPT_WAIT, OPT_NO_WAIT };
         static const struct option opts[] = {
                 { "mode", required_argument, NULL, 'm' },
                 { "dry-run", no_argument, NULL, 'n' },
@@ -25,14 +37,21 @@ int cmd_compact(int argc, char **argv)
                 { "force-dirty", no_argument, NULL, 'f' },
                 { "force-children", no_argument, NULL, 'c' },
                 { "queue-depth", required_argument, NULL, 'q' },
+                { "local", no_argument, NULL, OPT_LOCAL },
+                { "bus", no_argument, NULL, OPT_BUS },
+                { "user", no_argument, NULL, OPT_USER },
+                { "wait", no_argument, NULL, OPT_WAIT },
+                { "no-wait", no_argument, NULL, OPT_NO_WAIT },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
         struct compact_args a = {
                 .opts = { .mode = COMPACT_MODE_FULL },
                 .progress = true,
+                .wait = true,
         };
-        int c;
+        int route = ROUTE_AUTO, c, r;
+        bool no_wait = false;
 
         optind = 1;
         while ((c = getopt_long(argc, argv, "m:njPfcq:h", opts, NULL)) != -1)
@@ -50,6 +69,11 @@ int cmd_compact(int argc, char **argv)
                 case 'f': a.opts.force_dirty = true; break;
                 case 'c': a.opts.force_children = true; break;
                 case 'q': a.opts.queue_depth = (unsigned) atoi(optarg); break;
+                case OPT_LOCAL: route = ROUTE_LOCAL; break;
+                case OPT_BUS: route = ROUTE_BUS; break;
+                case OPT_USER: a.user_bus = true; break;
+                case OPT_WAIT: no_wait = false; break;
+                case OPT_NO_WAIT: no_wait = true; break;
                 case 'h': printf("Usage: %s\n", USAGE); return 0;
                 default: fprintf(stderr, "Usage: %s\n", USAGE); return 2;
                 }
@@ -58,5 +82,28 @@ int cmd_compact(int argc, char **argv)
                 return 2;
         }
         a.file = argv[optind];
+        a.wait = !no_wait;
+        if (a.opts.queue_depth) {
+                if (route == ROUTE_BUS) {
+                        fprintf(stderr, "vhdctl: --queue-depth tunes the in-process engine; it cannot go with --bus\n");
+                        return 2;
+                }
+                route = ROUTE_LOCAL;
+        }
+        if (no_wait && route == ROUTE_LOCAL) {
+                fprintf(stderr, "vhdctl: --no-wait needs the daemon; it cannot go with --local%s\n",
+                        a.opts.queue_depth ? " (implied by --queue-depth)" : "");
+                return 2;
+        }
+        if (no_wait && a.opts.dry_run) {
+                fprintf(stderr, "vhdctl: --no-wait starts a job; a --dry-run has none\n");
+                return 2;
+        }
+
+        if (route != ROUTE_LOCAL) {
+                r = compact_bus(&a, route == ROUTE_BUS || no_wait);
+                if (r != COMPACT_BUS_ABSENT)
+                        return r;
+        }
         return compact_local(&a);
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * `vhdctl compact`: cmd-compact.c parses the command line, compact-local.c
- * runs the library in this process, compact-output.c prints the summary
- * line or JSON object, with room for numbers an engine does not report.
+ * `vhdctl compact` has two engines behind one face: the library in this
+ * process (compact-local.c) and a job of the daemon vhd-compactd over D-Bus
+ * (compact-bus.c).  cmd-compact.c parses the command line and picks one;
+ * both end with the same summary line or JSON object (compact-output.c).
  */
 #pragma once
 
@@ -16,9 +17,11 @@ struct compact_args {
         const char *file;
         struct compact_opts opts;       /* mode, dry_run, force_*, queue_depth */
         bool json, progress;
+        bool user_bus;                  /* --user: the session bus */
+        bool wait;                      /* --wait (default) / --no-wait */
 };
 
-/* A number the engine did not report. */
+/* A number the engine did not report (over the bus, some are not sent). */
 #define COMPACT_UNKNOWN UINT64_MAX
 
 /* What is printed at the end.  Counts are COMPACT_UNKNOWN when not known;
@@ -42,3 +45,8 @@ void compact_summary_print(const struct compact_summary *s, bool json);
 
 /* Run the compaction (or dry run) and print; return the exit status. */
 int compact_local(const struct compact_args *a);
+int compact_bus(const struct compact_args *a, bool must);
+
+/* Returned by compact_bus() when the daemon is not on the bus and !must:
+ * the caller runs the engine in-process instead. */
+#define COMPACT_BUS_ABSENT (-1)

@@ -85,3 +85,9 @@ void json_begin_object(struct json *j, const char *key) { open_(j, key, '{'); }
 void json_end_object(struct json *j) { close_(j, '}'); }
 void json_begin_array(struct json *j, const char *key) { open_(j, key, '['); }
 void json_end_array(struct json *j) { close_(j, ']'); }
+
+void json_double(struct json *j, const char *key, double value)
+{
+        prefix(j, key);
+        fprintf(j->f, "%.6g", value);
+}

@@ -13,20 +13,39 @@
 static const struct {
         const char *name;
         int (*run)(int argc, char **argv);
-        const char *help;
+        const char *args, *help;
 } verbs[] = {
-        { "info", cmd_info, "FILE [--json]          describe a VHD and its parent chain" },
-        { "check", cmd_check, "FILE [--json]         validate every structure (exit 0 clean, 1 problems, 2 cannot open)" },
-        { "analyze", cmd_analyze, "FILE [--json] [--force-dirty]  what compaction would reclaim (changes nothing)" },
-        { "compact", cmd_compact, "FILE [--mode full|fs|zero] [--dry-run] [--json] [--no-progress]  shrink in place" },
-        { "create", cmd_create, "CHILD --parent PARENT [--block-size BYTES]  make a differencing child" },
+        { "info", cmd_info, "FILE [--json]",
+          "describe a VHD and its parent chain" },
+        { "check", cmd_check, "FILE [--json]",
+          "validate every structure (exit 0 clean, 1 problems, 2 cannot open)" },
+        { "analyze", cmd_analyze, "FILE [--json] [--force-dirty]",
+          "what compaction would reclaim (changes nothing)" },
+        { "compact", cmd_compact,
+          "FILE [--mode full|fs|zero] [--dry-run] [--json] [--no-progress]\n"
+          "          [--force-dirty] [--force-children] [--local | --bus] [--user] [--no-wait]",
+          "shrink in place: through vhd-compactd when org.vhd.Compact is on the\n"
+          "system bus (--user: the session bus), else in this process" },
+        { "jobs", cmd_jobs, "[--json] [--user]",
+          "list vhd-compactd's jobs" },
+        { "cancel", cmd_cancel, "JOB [--user]",
+          "stop a vhd-compactd job (its path or number) at its next safe point" },
+        { "create", cmd_create, "CHILD --parent PARENT [--block-size BYTES]",
+          "make a differencing child" },
 };
 
 static void usage(FILE *f)
 {
         fprintf(f, "Usage: vhdctl VERB [OPTIONS]\n\nVerbs:\n");
-        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-                fprintf(f, "  %-7s %s\n", verbs[i].name, verbs[i].help);
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+                fprintf(f, "  %s %s\n", verbs[i].name, verbs[i].args);
+                /* The help, indented under the verb, line by line. */
+                for (const char *h = verbs[i].help; *h;) {
+                        size_t n = strcspn(h, "\n");
+                        fprintf(f, "        %.*s\n", (int) n, h);
+                        h += n + (h[n] == '\n');
+                }
+        }
         fprintf(f, "\nvhdctl --help | --version\n");
 }
 

@@ -14,6 +14,8 @@ int cmd_check(int argc, char **argv);
 int cmd_create(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
+int cmd_jobs(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
 
 void print_problem(const char *file, const struct vc_problem *p);
 void print_errno(const char *file, int r, const char *what);

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Following one daemon job to its end: progress on the way, the Completed
+ * signal at the end, Cancel on SIGINT/SIGTERM.
+ *
+ * The subscriptions are made by job_follow_new(), before the caller starts
+ * the job, for every job object (path_namespace): a short job may end before
+ * the method that started it has even returned, and its Completed signal
+ * must not be lost.  Signals of other jobs are ignored.  SIGINT and SIGTERM
+ * are blocked from then on and handled by the event loop, so that a Ctrl-C
+ * while the job is being created still cancels it.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <systemd/sd-bus.h>
+
+#include "job-state.h"
+#include "progress.h"
+
+struct job_follow;
+
+/* How a job ended, as far as the client saw it. */
+struct job_outcome {
+        struct job_state props;         /* the last properties seen */
+        bool completed;                 /* Completed arrived */
+        bool success;                   /* its first argument */
+        char *message;                  /* its second argument */
+        bool cancel_sent;               /* we asked for Cancel (a signal) */
+        bool detached;                  /* a second signal: stopped waiting */
+        bool daemon_gone;               /* the daemon left the bus first */
+        bool job_gone;                  /* the job object could not be read */
+};
+
+void job_outcome_done(struct job_outcome *o);
+
+/*
+ * job_follow_new - subscribe on BUS to every job's PropertiesChanged and
+ * Completed, and to the daemon leaving the bus; block SIGINT and SIGTERM.
+ * BAR (may be NULL) is drawn as the job progresses; WHAT names the file in
+ * error lines.
+ *
+ * Returns 0 with *ret set, or a negative errno (nothing changed).
+ */
+int job_follow_new(sd_bus *bus, struct progress_bar *bar, const char *what, struct job_follow **ret);
+
+/* Drops the subscriptions, restores the signal mask.  Takes NULL. */
+struct job_follow *job_follow_free(struct job_follow *f);
+static inline void job_follow_freep(struct job_follow **f) { *f = job_follow_free(*f); }
+
+/*
+ * job_follow_run - wait until JOB ends (or the daemon goes, or a second
+ * signal asks to stop waiting) and describe how in *ret.
+ *
+ * Returns 0 with *ret filled (even for a job that failed), or a negative
+ * errno when the wait itself failed.
+ */
+int job_follow_run(struct job_follow *f, const char *job, struct job_outcome *ret);
