@@ -27,8 +27,9 @@ bool progress_bar_phase(struct progress_bar *b, const char *phase)
 {
         if (!strcmp(b->phase, phase))
                 return false;
-        if (b->enabled && b->tty && b->phase[0])
+        if (b->enabled && b->tty && b->line == LINE_BAR)
                 fputc('\n', stderr);
+        b->line = LINE_EMPTY;
         snprintf(b->phase, sizeof b->phase, "%s", phase);
         b->last_decile = -1;
         b->last_draw = 0;
@@ -48,6 +49,7 @@ void progress_bar_draw(struct progress_bar *b, uint64_t done, uint64_t total, do
                 int filled = (int) (pct / 5);
                 fprintf(stderr, "\r%-8s [%.*s%*s] %5.1f%% %8.1f MiB/s ETA %4.0fs", b->phase, filled,
                         "####################", 20 - filled, "", pct, rate / 1048576, eta);
+                b->line = LINE_BAR;
         } else if ((int) (pct / 10) != b->last_decile) {
                 b->last_decile = (int) (pct / 10);
                 fprintf(stderr, "%s: %.0f%%\n", b->phase, pct);
@@ -56,12 +58,20 @@ void progress_bar_draw(struct progress_bar *b, uint64_t done, uint64_t total, do
 
 void progress_bar_label(struct progress_bar *b)
 {
-        if (b->enabled && b->tty)
+        if (b->enabled && b->tty && b->line != LINE_BAR) {
+                /* As wide as a bar, so that a bar overwrites it all. */
                 fprintf(stderr, "\r%-8s%52s", b->phase, "");
+                b->line = LINE_LABEL;
+        }
 }
 
 void progress_bar_end(struct progress_bar *b)
 {
-        if (b->enabled && b->tty && b->phase[0])
+        if (!b->enabled || !b->tty)
+                return;
+        if (b->line == LINE_BAR)
                 fputc('\n', stderr);
+        else if (b->line == LINE_LABEL)
+                fprintf(stderr, "\r%60s\r", "");
+        b->line = LINE_EMPTY;
 }

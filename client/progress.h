@@ -16,6 +16,7 @@ struct progress_bar {
         int last_decile;
         double last_draw;
         char phase[16];         /* the phase on screen, "" before the first */
+        enum { LINE_EMPTY, LINE_LABEL, LINE_BAR } line;  /* what the terminal line holds */
 };
 
 /* CLOCK_MONOTONIC in seconds. */
@@ -24,7 +25,8 @@ double progress_now(void);
 void progress_bar_init(struct progress_bar *b, bool enabled);
 
 /* Enters PHASE; returns true when it differs from the phase on screen (a
- * terminal line is then ended, and the tenths start again). */
+ * terminal line with a bar is then ended, one with only a label is
+ * overwritten, and the tenths start again). */
 bool progress_bar_phase(struct progress_bar *b, const char *phase);
 
 /* Draws DONE of TOTAL bytes of the current phase, with RATE in bytes/s and
@@ -35,5 +37,5 @@ void progress_bar_draw(struct progress_bar *b, uint64_t done, uint64_t total, do
  * queued, attaching, truncating); prints nothing unless on a terminal. */
 void progress_bar_label(struct progress_bar *b);
 
-/* Ends the terminal line, if one was drawn. */
+/* Ends the terminal line if it holds a bar, clears it if only a label. */
 void progress_bar_end(struct progress_bar *b);
