@@ -274,10 +274,14 @@ void job_finish(struct job *j, bool ok, const char *error_name, const char *erro
 
         if (!job_is_active(j))
                 return;
+        /* The arguments may be j's own strings (a worker's result). */
+        char *name = ok ? NULL : strdup(error_name), *text = ok ? NULL : strdup(error);
         free(j->error_name);
         free(j->error);
-        j->error_name = ok ? NULL : strdup(error_name);
-        j->error = ok ? NULL : strdup(error);
+        j->error_name = name;
+        j->error = text;
+        error_name = name;
+        error = text ? text : "failed";
         enum job_state s = ok ? JOB_DONE
                 : error_name && !strcmp(error_name, "org.vhd.Compact.Error.Cancelled") ? JOB_CANCELLED
                                                                                      : JOB_FAILED;
