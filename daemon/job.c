@@ -97,6 +97,36 @@ static int property_string(sd_bus *bus, const char *path, const char *iface, con
         return sd_bus_message_append(reply, "s", *s ? *s : "");
 }
 
+/* The worker's "k=v k=v ..." report as a{sv}: u for block counts, t for
+ * sizes and byte counts, s for the mode; other keys are left out. */
+static int append_report(sd_bus_message *reply, const char *report)
+{
+        char *copy = strdup(report ? report : ""), *save = NULL;
+        int r = copy ? sd_bus_message_open_container(reply, 'a', "{sv}") : -ENOMEM;
+
+        for (char *kv = r >= 0 ? strtok_r(copy, " ", &save) : NULL; kv && r >= 0; kv = strtok_r(NULL, " ", &save)) {
+                char *eq = strchr(kv, '=');
+                if (!eq)
+                        continue;
+                *eq = 0;
+                if (!strcmp(kv, "mode"))
+                        r = sd_bus_message_append(reply, "{sv}", kv, "s", eq + 1);
+                else if (!strncmp(kv, "blocks-", 7))
+                        r = sd_bus_message_append(reply, "{sv}", kv, "u", (uint32_t) strtoul(eq + 1, NULL, 10));
+                else if (!strncmp(kv, "size-", 5) || !strncmp(kv, "bytes-", 6))
+                        r = sd_bus_message_append(reply, "{sv}", kv, "t", (uint64_t) strtoull(eq + 1, NULL, 10));
+        }
+        free(copy);
+        return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+static int property_report(sd_bus *bus, const char *path, const char *iface, const char *property,
+                           sd_bus_message *reply, void *userdata, sd_bus_error *e)
+{
+        const struct job *j = userdata;
+        return append_report(reply, j->state == JOB_DONE ? j->report : NULL);
+}
+
 static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *e)
 {
         struct job *j = userdata;
@@ -140,6 +170,7 @@ const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("SizeAfter", "t", NULL, offsetof(struct job, size_after), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Error", "s", property_string, offsetof(struct job, error), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ErrorName", "s", property_string, offsetof(struct job, error_name), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Report", "a{sv}", property_report, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD("Cancel", "", "", method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES("Completed", "bs", SD_BUS_PARAM(success) SD_BUS_PARAM(message), 0),
         SD_BUS_VTABLE_END,
@@ -152,7 +183,7 @@ static void emit_changes(struct job *j)
         j->last_emit = now_usec(CLOCK_MONOTONIC);
         (void) sd_bus_emit_properties_changed(j->m->bus, j->object, JOB_IFACE, "State", "Progress", "BytesDone",
                                               "BytesTotal", "Rate", "ExpectedEndTime", "SizeBefore",
-                                              "SizeAfter", "Error", "ErrorName", NULL);
+                                              "SizeAfter", "Error", "ErrorName", "Report", NULL);
 }
 
 static int on_emit_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -233,30 +264,11 @@ static void reply_analysis(struct job *j, bool ok, const char *error_name, const
                 sd_bus_message_unref(call);
                 return;
         }
-        if (sd_bus_message_new_method_return(call, &reply) < 0 ||
-            sd_bus_message_open_container(reply, 'a', "{sv}") < 0)
+        if (sd_bus_message_new_method_return(call, &reply) < 0)
                 goto fail;
-        /* "k=v k=v ...": u for block counts, t for bytes, s for the mode. */
-        char *copy = strdup(j->report ? j->report : ""), *save = NULL;
-        for (char *kv = copy ? strtok_r(copy, " ", &save) : NULL; kv; kv = strtok_r(NULL, " ", &save)) {
-                char *eq = strchr(kv, '=');
-                int r = 0;
-                if (!eq)
-                        continue;
-                *eq = 0;
-                if (!strcmp(kv, "mode"))
-                        r = sd_bus_message_append(reply, "{sv}", kv, "s", eq + 1);
-                else if (!strncmp(kv, "blocks-", 7))
-                        r = sd_bus_message_append(reply, "{sv}", kv, "u", (uint32_t) strtoul(eq + 1, NULL, 10));
-                else if (!strncmp(kv, "size-", 5) || !strncmp(kv, "bytes-", 6))
-                        r = sd_bus_message_append(reply, "{sv}", kv, "t", (uint64_t) strtoull(eq + 1, NULL, 10));
-                if (r < 0) {
-                        free(copy);
-                        goto fail;
-                }
-        }
-        free(copy);
-        if (sd_bus_message_close_container(reply) < 0 || sd_bus_send(NULL, reply, NULL) < 0)
+        if (append_report(reply, j->report) < 0)
+                goto fail;
+        if (sd_bus_send(NULL, reply, NULL) < 0)
                 goto fail;
         sd_bus_message_unref(reply);
         sd_bus_message_unref(call);
