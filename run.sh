@@ -13,7 +13,7 @@ DEBIAN_PACKAGES=(
   nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin
   liburing-dev libsystemd-dev
   qemu-utils ntfs-3g fdisk libvhdi-utils fuse3 e2fsprogs
-  valgrind fio
+  valgrind fio libxml2-utils
   dbus-daemon polkitd systemd util-linux passwd python3-dbus
 )
 
