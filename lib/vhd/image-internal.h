@@ -56,6 +56,14 @@ int vhd_block_read(struct vhd_image *img, uint32_t blk, uint32_t e, uint8_t *buf
 int vhd_bitmap_learn(struct vhd_image *img, uint32_t blk, uint32_t e);
 int vhd_image_open_depth(const char *path, unsigned flags, int depth, struct vc_problems *problems,
                          struct vhd_image **ret);
+/* image.c: the same on fd, which it takes over (closed on failure too). */
+int vhd_image_open_fd_depth(int fd, const char *path, unsigned flags, int depth,
+                            struct vc_problems *problems, struct vhd_image **ret);
+
+/* opener.c: opens path through the hook when set, else open(2);
+ * returns a descriptor or a negative errno. */
+int vhd_open_path(const char *path, bool rdwr);
+bool vhd_opener_is_set(void);
 
 static inline bool bitmap_bit(const uint8_t *bm, uint64_t sector)
 {

@@ -313,18 +313,19 @@ static int validate_layout(struct vhd_image *img, struct vc_problems *problems)
         return r;
 }
 
-int vhd_image_open_depth(const char *path, unsigned flags, int depth, struct vc_problems *problems,
-                         struct vhd_image **ret)
+int vhd_image_open_fd_depth(int fd, const char *path, unsigned flags, int depth,
+                            struct vc_problems *problems, struct vhd_image **ret)
 {
+        _cleanup_close_ int owned = fd;
         bool collect = problems && problems->collect;
         bool rdwr = flags & VHD_OPEN_RDWR;
         struct stat st;
-        int r, first_error = 0;
+        int r, fl, first_error = 0;
 
         _cleanup_(vhd_image_freep) struct vhd_image *img = calloc(1, sizeof *img);
         if (!img)
                 return -ENOMEM;
-        img->fd = -1;
+        img->fd = TAKE_FD(owned);
         img->readonly = !rdwr;
         img->path = strdup(path);
         if (!img->path)
@@ -333,9 +334,13 @@ int vhd_image_open_depth(const char *path, unsigned flags, int depth, struct vc_
                 return -ENOMEM;
         img->lock_init = true;
 
-        img->fd = open(path, (rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
-        if (img->fd < 0)
+        /* A descriptor from a caller or an opener hook may not allow what
+         * we are asked to do; say so now rather than fail the first write. */
+        fl = fcntl(img->fd, F_GETFL);
+        if (fl < 0)
                 return -errno;
+        if (rdwr && (fl & O_ACCMODE) == O_RDONLY)
+                return -EBADF;
         if (fstat(img->fd, &st) < 0)
                 return -errno;
         if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
@@ -391,10 +396,36 @@ int vhd_image_open_depth(const char *path, unsigned flags, int depth, struct vc_
         return 0;
 }
 
+int vhd_image_open_depth(const char *path, unsigned flags, int depth, struct vc_problems *problems,
+                         struct vhd_image **ret)
+{
+        int fd = vhd_open_path(path, flags & VHD_OPEN_RDWR);
+
+        if (fd < 0)
+                return fd;
+        return vhd_image_open_fd_depth(fd, path, flags, depth, problems, ret);
+}
+
 int vhd_image_open(const char *path, unsigned flags, struct vc_problems *problems,
                    struct vhd_image **ret)
 {
         return vhd_image_open_depth(path, flags, 0, problems, ret);
+}
+
+int vhd_image_open_fd(int fd, const char *path, unsigned flags, struct vc_problems *problems,
+                      struct vhd_image **ret)
+{
+        int copy;
+
+        if (!path)
+                return -EINVAL;
+        if (fd < 0)
+                return -EBADF;
+        /* Our own copy: the image closes it, the caller closes theirs. */
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (copy < 0)
+                return -errno;
+        return vhd_image_open_fd_depth(copy, path, flags, 0, problems, ret);
 }
 
 /* Reads the merged view where this image has nothing of its own: the

@@ -9,7 +9,9 @@
  * '/' and resolving relative ones against the child's folder.  A candidate is
  * accepted only when its footer's unique id equals the child's parent unique
  * id, so a locator pointing at the wrong file can never bind.  The chain is
- * capped in depth and a file appearing twice is a loop.
+ * capped in depth and a file appearing twice is a loop.  Candidates are
+ * opened through the process's opener hook when one is set (opener.c):
+ * a sandboxed caller then sees exactly the parents it is handed.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -155,19 +157,45 @@ int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth, struct vc_
         for (size_t k = 0; k < nc; k++) {
                 struct vc_problems quiet = { .collect = false };
                 struct vhd_image *p = NULL;
+                _cleanup_close_ int fd = -1;
+                int err = 0;
                 struct stat st;
                 bool dup = false;
 
                 for (size_t j = 0; j < k; j++)
                         dup |= strcmp(cand[j], cand[k]) == 0;
-                if (dup || stat(cand[k], &st) < 0)
+                if (dup)
+                        continue;
+                if (vhd_opener_is_set()) {
+                        /* Whoever opens for us may see files we cannot even
+                         * stat: ask, and look at what we were given.  Only
+                         * "no such file" moves on to the next candidate;
+                         * any other refusal is this parent's problem, as
+                         * when open(2) fails below. */
+                        r = vhd_open_path(cand[k], false);
+                        if (r == -ENOENT || r == -ENOTDIR)
+                                continue;
+                        if (r < 0)
+                                err = r;
+                        else {
+                                fd = r;
+                                if (fstat(fd, &st) < 0)
+                                        err = -errno;
+                        }
+                } else if (stat(cand[k], &st) < 0)
                         continue;
                 /* Longer loops end at the depth cap. */
-                if (img->dev == st.st_dev && img->ino == st.st_ino)
+                if (err == 0 && img->dev == st.st_dev && img->ino == st.st_ino)
                         return vc_problem_add(problems, VC_PROBLEM_PARENT_LOOP, -ELOOP, NULL, 0,
                                               "parent '%s' is the disk itself", cand[k]);
                 /* Parents are only ever read. */
-                r = vhd_image_open_depth(cand[k], flags & ~VHD_OPEN_RDWR, depth + 1, &quiet, &p);
+                if (err < 0)
+                        r = err;
+                else if (fd >= 0)
+                        r = vhd_image_open_fd_depth(TAKE_FD(fd), cand[k], flags & ~VHD_OPEN_RDWR,
+                                                    depth + 1, &quiet, &p);
+                else
+                        r = vhd_image_open_depth(cand[k], flags & ~VHD_OPEN_RDWR, depth + 1, &quiet, &p);
                 if (r < 0) {
                         char what[300] = "";
                         if (vc_problems_any(&quiet))

@@ -94,6 +94,22 @@ uint64_t vhd_footer_qemu_size(const struct vhd_footer *f);
 /* image.c */
 int vhd_image_open(const char *path, unsigned flags, struct vc_problems *problems,
                    struct vhd_image **ret);
+/*
+ * vhd_image_open_fd - open and validate the image behind a descriptor
+ * @fd:       the image file, open read-write when @flags has VHD_OPEN_RDWR;
+ *            duplicated (F_DUPFD_CLOEXEC), so the caller keeps and closes its own
+ * @path:     the file's name: for messages, and to resolve relative parent
+ *            locators and the parent name against its folder
+ * @flags, @problems, @ret: as vhd_image_open()
+ *
+ * The same validation as vhd_image_open(), OFD lock included (taken on the
+ * shared open file description).  Parents are opened by name, through the
+ * opener hook when one is set.  Returns 0, -EBADF when @fd is not open or
+ * is read-only while VHD_OPEN_RDWR is asked, -EINVAL without @path, or what
+ * vhd_image_open() returns; *ret is written on success only.
+ */
+int vhd_image_open_fd(int fd, const char *path, unsigned flags, struct vc_problems *problems,
+                      struct vhd_image **ret);
 struct vhd_image *vhd_image_free(struct vhd_image *img);
 static inline void vhd_image_freep(struct vhd_image **p) { vhd_image_free(*p); }
 
@@ -136,6 +152,15 @@ typedef int (*vhd_extent_func_t)(uint64_t offset, uint64_t length, enum vhd_exte
                                  void *userdata);
 int vhd_image_extents(struct vhd_image *img, uint64_t offset, uint64_t count,
                       vhd_extent_func_t f, void *userdata);
+
+/* opener.c: how files are opened by name (vhd_image_open(), parents of
+ * differencing disks, vhd_check()).  open_fn returns a new descriptor
+ * (O_CLOEXEC, read-write when rdwr) or a negative errno; -ENOENT and
+ * -ENOTDIR mean "no such file", so that the next parent candidate is
+ * tried.  NULL restores open(2).  Process-wide: set it before opening
+ * images.  vhd_create_differencing() still creates its file with open(2). */
+typedef int (*vhd_opener_t)(const char *path, bool rdwr, void *userdata);
+void vhd_set_opener(vhd_opener_t open_fn, void *userdata);
 
 /* create.c: a new differencing child of parent_path (absolute and relative
  * locators).  Fails with -EEXIST rather than overwrite. */
