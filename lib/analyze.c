@@ -4,7 +4,9 @@
  * the guest's partition table and file systems are read through the
  * read-only NBD attach, so a differencing disk is seen merged, exactly as a
  * VM sees it.  The attach is closed before we return: no caller may move
- * blocks while a reader with a cached BAT is alive.
+ * blocks while a reader with a cached BAT is alive.  A caller that cannot
+ * attach (the daemon's worker: nbdkit could not open the path) reads the
+ * same merged view in-process through the open image instead.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +148,35 @@ static int list_volumes(struct vc_source *src, struct vc_analysis *a)
         return 0;
 }
 
+/* The read-only attach of img's path, checked against img. */
+static int attach(struct vhd_image *img, struct vc_attach **ret, struct vc_source *ret_src,
+                  struct vc_problems *problems)
+{
+        _cleanup_(vc_attach_closep) struct vc_attach *att = NULL;
+        struct vc_source src;
+        int r;
+
+        /* The image's own open holds the lock; the server must not take another. */
+        r = vc_attach_open(vhd_image_path(img), true, &att, &src);
+        if (r < 0)
+                return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, 0,
+                                      "cannot attach the disk read-only through nbdkit-vhd-plugin ('%s'): %s",
+                                      vc_attach_plugin_path(), strerror(-r));
+        /* Test hook: hold the attach open so a test can signal us mid-run
+         * and check that no nbdkit outlives us. */
+        const char *pause_s = getenv("VHDCOMPACT_TEST_ATTACH_PAUSE");
+        if (pause_s)
+                sleep((unsigned) atoi(pause_s));
+        if (src.size != vhd_image_virtual_size(img))
+                return vc_problem_add(problems, VC_PROBLEM_IO, -EIO, NULL, 0,
+                                      "the attached disk has %llu bytes, the image says %llu",
+                                      (unsigned long long) src.size,
+                                      (unsigned long long) vhd_image_virtual_size(img));
+        *ret_src = src;
+        *ret = TAKE_PTR(att);
+        return 0;
+}
+
 int vc_analyze(const char *path, const struct vc_analyze_opts *opts, struct vc_analysis *ret,
                struct vc_problems *problems)
 {
@@ -180,22 +211,13 @@ int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
                                       vhd_image_file_size(img) - VHD_FOOTER_SIZE + VHD_FOOTER_OFF_DISK_TYPE,
                                       "a fixed disk has no blocks to drop; only dynamic and differencing disks can be compacted");
 
-        /* The image's own open holds the lock; the server must not take another. */
-        r = vc_attach_open(path, true, &att, &src);
-        if (r < 0)
-                return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, 0,
-                                      "cannot attach the disk read-only through nbdkit-vhd-plugin ('%s'): %s",
-                                      vc_attach_plugin_path(), strerror(-r));
-        /* Test hook: hold the attach open so a test can signal us mid-run
-         * and check that no nbdkit outlives us. */
-        const char *pause_s = getenv("VHDCOMPACT_TEST_ATTACH_PAUSE");
-        if (pause_s)
-                sleep((unsigned) atoi(pause_s));
-        if (src.size != vhd_image_virtual_size(img))
-                return vc_problem_add(problems, VC_PROBLEM_IO, -EIO, NULL, 0,
-                                      "the attached disk has %llu bytes, the image says %llu",
-                                      (unsigned long long) src.size,
-                                      (unsigned long long) vhd_image_virtual_size(img));
+        if (opts->in_process)
+                vc_source_image(&src, img);
+        else {
+                r = attach(img, &att, &src, problems);
+                if (r < 0)
+                        return r;
+        }
 
         a.path = strdup(path);
         a.disk_type = vhd_image_footer(img)->disk_type;

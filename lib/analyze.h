@@ -28,6 +28,11 @@ const char *vc_block_class_to_string(enum vc_block_class c);
 struct vc_analyze_opts {
         bool force_dirty;       /* scan volumes that were not shut down cleanly */
         bool nolock;            /* the caller holds the image's lock */
+        /* Read the guest's disk in-process, through the open image
+         * (vc_source_image), instead of a read-only nbdkit attach of its
+         * path: for the sandboxed worker, which can hand nbdkit no path it
+         * could open.  The same bytes, so the same analysis. */
+        bool in_process;
 };
 
 struct vc_volume {

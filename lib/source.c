@@ -6,6 +6,7 @@
 #include "source.h"
 #include "util/fd-util.h"
 #include "util/overflow.h"
+#include "vhd/vhd.h"
 
 int vc_source_pread(struct vc_source *s, void *buf, size_t count, uint64_t offset)
 {
@@ -48,6 +49,17 @@ int vc_source_fd(struct vc_source *s, int fd)
         *s = (struct vc_source) { .size = (uint64_t) st.st_size, .pread = fd_pread,
                                   .ctx = (void *) (intptr_t) fd };
         return 0;
+}
+
+static int image_pread(void *ctx, void *buf, size_t count, uint64_t offset)
+{
+        return vhd_image_pread(ctx, buf, count, offset);
+}
+
+void vc_source_image(struct vc_source *s, struct vhd_image *img)
+{
+        *s = (struct vc_source) { .size = vhd_image_virtual_size(img), .pread = image_pread,
+                                  .ctx = img };
 }
 
 void vc_source_close(struct vc_source *s)

@@ -2,7 +2,8 @@
 /*
  * A "block source": where the file-system scanners read the virtual disk
  * from.  In production that is the read-only NBD attach of the image (so a
- * differencing disk is read merged with its parents); in tests it is a
+ * differencing disk is read merged with its parents), or, in the daemon's
+ * sandboxed worker, the same merged view read in-process; in tests it is a
  * memory buffer or a raw file.  Scanners never see which.
  *
  * Reads past the end of the source fail with -EIO.  The source counts the
@@ -29,4 +30,9 @@ int vc_source_pread(struct vc_source *s, void *buf, size_t count, uint64_t offse
 void vc_source_memory(struct vc_source *s, const void *buf, size_t size);
 /* A source over a file descriptor (not closed); size from fstat. */
 int vc_source_fd(struct vc_source *s, int fd);
+/* A source over the merged view of an image the caller has open (not
+ * closed): what the read-only attach serves, read in-process through
+ * vhd_image_pread(), for callers that cannot start nbdkit on a path. */
+struct vhd_image;
+void vc_source_image(struct vc_source *s, struct vhd_image *img);
 void vc_source_close(struct vc_source *s);
