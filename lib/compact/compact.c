@@ -10,6 +10,10 @@
  *   - zero (modes full, zero): the block reads as zeros, and in a
  *     differencing disk the parent range reads as zeros too, since after
  *     the drop the block shows the parent.
+ * A sandboxed caller (the daemon's worker) hands in the image and its
+ * folder as descriptors, reads the file systems in-process, and opens
+ * everything else through the opener hook of lib/vhd; the decisions are
+ * the same.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "analyze.h"
 #include "compact.h"
@@ -41,6 +46,16 @@ enum compact_mode compact_mode_from_string(const char *s)
         return _COMPACT_MODE_INVALID;
 }
 
+const char *compact_phase_to_string(enum compact_phase p)
+{
+        static const char *const names[_COMPACT_PHASE_MAX] = {
+                [COMPACT_PHASE_SCANNING] = "scanning",
+                [COMPACT_PHASE_MOVING] = "moving",
+                [COMPACT_PHASE_TRUNCATING] = "truncating",
+        };
+        return (unsigned) p < _COMPACT_PHASE_MAX ? names[p] : NULL;
+}
+
 static bool all_zero(const uint8_t *p, size_t n)
 {
         /* Word-wise: buffers are malloc'ed, hence aligned for uint64_t. */
@@ -56,9 +71,34 @@ static bool all_zero(const uint8_t *p, size_t n)
         return true;
 }
 
+/* The folder to search for children: dir_fd when the caller gave one
+ * (use_dir_fd; none when it is negative), else opened by name. */
+static DIR *open_dir(const char *dir, const struct compact_opts *o)
+{
+        DIR *d;
+        int fd;
+
+        if (!o->use_dir_fd)
+                return opendir(dir);
+        if (o->dir_fd < 0)
+                return NULL;
+        fd = fcntl(o->dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return NULL;
+        d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return NULL;
+        }
+        /* A duplicate shares the caller's position in the listing. */
+        rewinddir(d);
+        return d;
+}
+
 /* A .vhd/.avhd beside img whose parent unique id is img's: its name in
- * ret (empty when there is none). */
-static void find_child(struct vhd_image *img, char *ret, size_t size)
+ * ret (empty when there is none).  Candidates are opened by name, which
+ * goes through the opener hook when one is set. */
+static void find_child(struct vhd_image *img, const struct compact_opts *o, char *ret, size_t size)
 {
         const char *path = vhd_image_path(img), *slash = strrchr(path, '/');
         char dir[4096];
@@ -67,7 +107,7 @@ static void find_child(struct vhd_image *img, char *ret, size_t size)
         snprintf(dir, sizeof dir, "%.*s", slash ? (int) (slash - path) : 1, slash ? path : ".");
         if (slash == path)
                 snprintf(dir, sizeof dir, "/");
-        DIR *d = opendir(dir);
+        DIR *d = open_dir(dir, o);
         if (!d)
                 return;
         for (struct dirent *e; (e = readdir(d));) {
@@ -199,6 +239,39 @@ static int moving_progress(void *userdata, uint64_t done, uint64_t total)
         return o->progress ? o->progress(o->userdata, COMPACT_PHASE_MOVING, done, total) : 0;
 }
 
+static void enter_phase(const struct compact_opts *o, enum compact_phase p)
+{
+        if (o->phase)
+                o->phase(o->userdata, p);
+}
+
+static void truncating(void *userdata)
+{
+        enter_phase(userdata, COMPACT_PHASE_TRUNCATING);
+}
+
+/* The image, from the caller's descriptor or by name; a read-only file,
+ * or descriptor, while writing is asked is refused as access-denied. */
+static int open_image(const char *path, const struct compact_opts *o, struct vc_problems *problems,
+                      struct vhd_image **ret)
+{
+        /* A dry run changes nothing, so it shares the image with others. */
+        unsigned flags = o->dry_run ? 0 : VHD_OPEN_RDWR;
+        int r;
+
+        r = o->use_fd ? vhd_image_open_fd(o->fd, path, flags, problems, ret)
+                      : vhd_image_open(path, flags, problems, ret);
+        if (o->use_fd && r == -EBADF && !vc_problems_any(problems))
+                return vc_problem_add(problems, VC_PROBLEM_ACCESS_DENIED, r, NULL, 0, "%s",
+                                      o->fd < 0 || fcntl(o->fd, F_GETFD) < 0
+                                              ? "the descriptor given is not open"
+                                              : "cannot write through the descriptor given: it is read-only");
+        if ((r == -EACCES || r == -EPERM || r == -EROFS) && !vc_problems_any(problems))
+                return vc_problem_add(problems, VC_PROBLEM_ACCESS_DENIED, r, NULL, 0, "cannot open it for %s: %s",
+                                      o->dry_run ? "reading" : "writing", strerror(-r));
+        return r;
+}
+
 int compact_run(const char *path, const struct compact_opts *opts, struct compact_report *ret,
                 struct vc_problems *problems)
 {
@@ -215,11 +288,7 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         if ((unsigned) opts->mode >= _COMPACT_MODE_MAX)
                 return -EINVAL;
         rep.dry_run = opts->dry_run;
-        /* A dry run changes nothing, so it shares the image with others. */
-        r = vhd_image_open(path, opts->dry_run ? 0 : VHD_OPEN_RDWR, problems, &img);
-        if ((r == -EACCES || r == -EPERM || r == -EROFS) && !vc_problems_any(problems))
-                return vc_problem_add(problems, VC_PROBLEM_ACCESS_DENIED, r, NULL, 0, "cannot open it for %s: %s",
-                                      opts->dry_run ? "reading" : "writing", strerror(-r));
+        r = open_image(path, opts, problems, &img);
         if (r < 0)
                 return r;
         const struct vhd_footer *f = vhd_image_footer(img);
@@ -235,7 +304,7 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         bool zero_mode = opts->mode == COMPACT_MODE_FULL || opts->mode == COMPACT_MODE_ZERO;
         if (fs_mode && !opts->force_children) {
                 char child[4352];
-                find_child(img, child, sizeof child);
+                find_child(img, opts, child, sizeof child);
                 if (child[0])
                         return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EBUSY, NULL, 0,
                                               "'%s' is a differencing child of this disk, which must keep reading the same; "
@@ -250,8 +319,10 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         rep.size_before = vhd_image_file_size(img);
         rep.blocks_allocated = vhd_image_blocks_allocated(img);
 
+        enter_phase(opts, COMPACT_PHASE_SCANNING);
         if (fs_mode) {
-                struct vc_analyze_opts ao = { .force_dirty = opts->force_dirty, .nolock = true };
+                struct vc_analyze_opts ao = { .force_dirty = opts->force_dirty, .nolock = true,
+                                              .in_process = opts->in_process };
                 struct vc_analysis a;
                 if (opts->progress && opts->progress(opts->userdata, COMPACT_PHASE_SCANNING, 0, 1))
                         return -ECANCELED;
@@ -288,12 +359,16 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         rep.moved = plan.n_moves;
         rep.bytes_moved = (uint64_t) plan.n_moves * plan.stride;
         rep.size_after = plan.final_size;
+        if (opts->planned)
+                opts->planned(opts->userdata, rep.size_before, rep.size_after);
 
         bool nothing = plan.n_drops == 0 && plan.n_moves == 0 && plan.final_size == rep.size_before;
         if (!opts->dry_run && !nothing) {
                 struct compact_exec_opts eo = { .queue_depth = opts->queue_depth,
                                                 .progress = moving_progress,
+                                                .truncating = truncating,
                                                 .userdata = (void *) opts };
+                enter_phase(opts, COMPACT_PHASE_MOVING);
                 struct compact_exec_stats st = {};
                 r = compact_execute(vhd_image_fd(img), vhd_image_dyn_header(img)->table_offset,
                                     (uint32_t *) layout.bat, layout.n_entries, f->raw, &plan, &eo, &st);

@@ -21,16 +21,47 @@ enum compact_mode {
 const char *compact_mode_to_string(enum compact_mode m);
 enum compact_mode compact_mode_from_string(const char *s);
 
-enum compact_phase { COMPACT_PHASE_SCANNING, COMPACT_PHASE_MOVING };
+enum compact_phase {
+        COMPACT_PHASE_SCANNING,         /* file-system bitmaps, zero blocks */
+        COMPACT_PHASE_MOVING,           /* releasing, copying, repointing blocks */
+        COMPACT_PHASE_TRUNCATING,       /* footer at the new end, truncate, fsync */
+        _COMPACT_PHASE_MAX,
+        _COMPACT_PHASE_INVALID = -22,
+};
+const char *compact_phase_to_string(enum compact_phase p);
 
+/* All zero is today's vhdctl: open path, list its folder, attach through
+ * nbdkit, no callbacks. */
 struct compact_opts {
         enum compact_mode mode;
         bool dry_run;
         bool force_dirty;       /* scan volumes not cleanly shut down */
         bool force_children;    /* allow file-system drops on a disk with children */
         unsigned queue_depth;
-        /* Progress, now and then; non-zero asks to stop at a safe point. */
+        /* With use_fd, the image is fd (duplicated: the caller keeps its
+         * own; read-write unless dry_run) and path only names it, in
+         * messages and to resolve relative parent locators. */
+        bool use_fd;
+        int fd;
+        /* With use_dir_fd, the search for differencing children lists
+         * dir_fd (the image's folder, duplicated) instead of opening the
+         * folder by name; dir_fd < 0 means there is no folder to search,
+         * so no child is found.  Candidates are opened by name either way,
+         * through the opener hook when one is set (vhd_set_opener). */
+        bool use_dir_fd;
+        int dir_fd;
+        /* Read the file systems in-process instead of through the nbdkit
+         * attach (vc_analyze_opts.in_process). */
+        bool in_process;
+        /* Progress, now and then, in phases scanning and moving (never
+         * truncating); non-zero asks to stop at a safe point. */
         int (*progress)(void *userdata, enum compact_phase phase, uint64_t done, uint64_t total);
+        /* Optional: once as each phase begins (a dry run has scanning
+         * only; a run with nothing to do has no moving or truncating). */
+        void (*phase)(void *userdata, enum compact_phase phase);
+        /* Optional: once, when the plan is known: the file's size now and
+         * after the run (also in a dry run). */
+        void (*planned)(void *userdata, uint64_t size_before, uint64_t size_after);
         void *userdata;
 };
 
@@ -42,7 +73,8 @@ struct compact_report {
         double seconds;
 };
 
-/* Returns 0; -ECANCELED (image valid, unfinished: run again); or a negative
+/* path: the image (with opts->use_fd, only its name).  Untrusted input
+ * throughout.  Returns 0; -ECANCELED (image valid, unfinished: run again); or a negative
  * errno with the reason in problems (image byte-identical when refused
  * before any write). */
 int compact_run(const char *path, const struct compact_opts *opts, struct compact_report *ret,

@@ -257,6 +257,8 @@ int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_ent
         }
 
         /* Step 4: footer right after the new end, then cut the file. */
+        if (opts->truncating)
+                opts->truncating(opts->userdata);
         r = pwrite_full(fd, footer, VHD_FOOTER_SIZE, plan->final_size - VHD_FOOTER_SIZE);
         if (r < 0)
                 return r;

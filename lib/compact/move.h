@@ -29,6 +29,9 @@ struct compact_exec_opts {
         /* Called now and then with bytes moved so far; non-zero stops at
          * the next safe point (the run then ends with -ECANCELED). */
         int (*progress)(void *userdata, uint64_t done, uint64_t total);
+        /* Optional: called as step 4 (footer, truncate) begins, which is
+         * not interruptible: it only reports. */
+        void (*truncating)(void *userdata);
         void *userdata;
 };
 
