@@ -9,10 +9,8 @@
  *
  * A job is then followed to its end (job-follow.c) unless --no-wait, which
  * prints the job's object path and returns.  The summary takes SizeBefore
- * and SizeAfter from the job's properties and the block counts from the
- * Completed message when it is the daemon's summary line; what the bus
- * does not carry (bytes read and written, and for a job whose message is
- * not a summary line also the counts) is left unknown, never made up.
+ * and SizeAfter from the job's properties and the counts from its Report
+ * property; what the daemon does not give is left unknown, never made up.
  * The time shown is the client's own wall time from the call to the end.
  */
 #include <errno.h>
@@ -184,33 +182,24 @@ static int analyze(sd_bus *bus, const char *abs, const struct compact_args *a)
         return 0;
 }
 
-/*
- * The block counts of a summary line "...; dropped N blocks (F free in the
- * file system, Z zero); moved M blocks (B bytes); ..." (the one the
- * in-process engine prints, and the daemon's Completed message when it
- * follows it).  Leaves S unchanged for any other text.
- */
-static void parse_summary_message(const char *msg, struct compact_summary *s)
+/* The finished job's Report property (its counts); S unchanged when the
+ * daemon has none to give.  On a connection of its own: sd-bus closes a
+ * connection attached to an event loop when that loop exits, as the
+ * follow loop just did. */
+static void read_job_report(bool user_bus, const char *job, struct compact_summary *s)
 {
-        uint64_t n, fs, zero, moved, bytes;
-        const char *p;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 
-        if (!msg)
+        if ((user_bus ? sd_bus_open_user(&bus) : sd_bus_open_system(&bus)) < 0)
                 return;
-        p = strstr(msg, "dropped ");
-        if (p && sscanf(p, "dropped %" SCNu64 " blocks (%" SCNu64 " free in the file system, %" SCNu64 " zero)",
-                        &n, &fs, &zero) == 3 && n == fs + zero) {
-                s->dropped_fs = fs;
-                s->dropped_zero = zero;
-        }
-        p = strstr(msg, "moved ");
-        if (p && sscanf(p, "moved %" SCNu64 " blocks (%" SCNu64 " bytes)", &moved, &bytes) == 2) {
-                s->moved = moved;
-                s->bytes_moved = bytes;
-        }
+        if (sd_bus_get_property(bus, VC_BUS_NAME, job, VC_BUS_JOB, "Report", &error, &reply, "a{sv}") >= 0)
+                (void) read_report(reply, s);
 }
 
-static int report_outcome(const struct compact_args *a, const char *abs, const char *job, const struct job_outcome *o, double t0)
+static int report_outcome(const struct compact_args *a, const char *abs, const char *job,
+                          const struct job_outcome *o, double t0)
 {
         const struct job_state *p = &o->props;
         struct compact_summary s;
@@ -247,7 +236,7 @@ static int report_outcome(const struct compact_args *a, const char *abs, const c
                 s.size_before = p->size_before;
         if (p->size_after)
                 s.size_after = p->size_after;
-        parse_summary_message(o->message, &s);
+        read_job_report(a->user_bus, job, &s);
         s.seconds = progress_now() - t0;
         compact_summary_print(&s, a->json);
         return 0;

@@ -96,10 +96,15 @@ int broker_open(const struct job *j, const char *path, int flags)
 
         if (!vhd_name(path))
                 return -EPERM;
-        fd = j->as_owner ? open_as_user(j->owner, j->owner_gid, path, flags | O_NONBLOCK)
-                         : open(path, flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (j->as_owner)
+                fd = open_as_user(j->owner, j->owner_gid, path, flags | O_NONBLOCK);
+        else {
+                fd = open(path, flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0)
+                        fd = -errno;
+        }
         if (fd < 0)
-                return fd == -1 ? -errno : fd;
+                return fd;
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
                 close(fd);
                 return -EPERM;

@@ -132,10 +132,13 @@ predicted=$(json_num size-after < "$d/a.local.json")
 [[ $(file_size "$d/a.vhd") = "$predicted" ]] ||
     fail "a.vhd is $(file_size "$d/a.vhd") bytes, the in-process dry run predicted $predicted"
 job_states | grep -q " done $d/a.vhd\$" || { job_states >&2; fail "no finished daemon job for a.vhd"; }
-for k in size-before size-after blocks-dropped-fs blocks-dropped-zero blocks-moved bytes-moved; do
+for k in size-before size-after blocks-allocated blocks-dropped-fs blocks-dropped-zero blocks-moved bytes-moved; do
     [[ $(json_num "$k" < "$d/a.bus.json") = $(json_num "$k" < "$d/a.local.json") ]] ||
         fail "$k: $(json_num "$k" < "$d/a.bus.json") over the bus, $(json_num "$k" < "$d/a.local.json") in-process"
 done
+# The job's Report carries what the job itself read and wrote.
+(( $(json_num bytes-written < "$d/a.bus.json") >= $(json_num bytes-moved < "$d/a.local.json") )) ||
+    fail "bytes-written over the bus: '$(json_num bytes-written < "$d/a.bus.json")'"
 [[ $(json_str file < "$d/a.bus.json") = "$d/a.vhd" && $(json_str mode < "$d/a.bus.json") = full ]] ||
     fail "--json over the bus: wrong file or mode"
 grep -q '"dry-run": false' "$d/a.bus.json" || fail "--json over the bus: dry-run is not false"
