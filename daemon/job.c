@@ -217,8 +217,9 @@ void job_set_state(struct job *j, enum job_state s)
         j->state = s;
         j->done = j->total = j->rate = j->end_usec = 0;
         j->phase_start = now_usec(CLOCK_MONOTONIC);
-        j->emit_timer = sd_event_source_disable_unref(j->emit_timer);
-        emit_changes(j);
+        /* Under the same limit as progress: phases can follow each other
+         * quickly (job_finish emits its final state itself). */
+        emit_soon(j);
 }
 
 void job_progress(struct job *j, uint64_t done, uint64_t total)
@@ -309,6 +310,7 @@ void job_finish(struct job *j, bool ok, const char *error_name, const char *erro
                 close(j->dir_fd);
         j->disk_fd = j->dir_fd = -1;
         if (j->object) {
+                j->emit_timer = sd_event_source_disable_unref(j->emit_timer);
                 emit_changes(j);
                 (void) sd_bus_emit_signal(m->bus, j->object, JOB_IFACE, "Completed", "bs", ok,
                                           ok ? (j->summary ? j->summary : "done") : error);

@@ -12,6 +12,9 @@
  * worker waits, as it enters PHASE, for one message from the daemon.  A
  * test sends "cancel" there and so cancels at a known point instead of
  * racing the engine (compare VHDCOMPACT_TEST_ATTACH_PAUSE in lib/analyze.c).
+ * With VHDCOMPACT_TEST_WORKER_SLOW_MS=N it pauses N ms at each progress
+ * call while moving, so that a small disk makes a job long enough to watch
+ * its progress, cancel it or kill its daemon mid-move.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -54,6 +57,8 @@ static int on_progress(void *userdata, enum compact_phase phase, uint64_t done, 
                 p->last_sent = now;
                 (void) channel_send(p->channel, "progress %" PRIu64 " %" PRIu64, done, total);
         }
+        if (p->slow_ms && phase == COMPACT_PHASE_MOVING && done < total)
+                nanosleep(&(struct timespec) { p->slow_ms / 1000, (long) (p->slow_ms % 1000) * 1000000 }, NULL);
         return channel_poll_cancel(p->channel);
 }
 
@@ -67,8 +72,10 @@ static void on_planned(void *userdata, uint64_t size_before, uint64_t size_after
 void worker_progress_init(struct worker_progress *p, struct channel *c)
 {
         const char *hold = getenv("VHDCOMPACT_TEST_WORKER_HOLD");
+        const char *slow = getenv("VHDCOMPACT_TEST_WORKER_SLOW_MS");
 
-        *p = (struct worker_progress) { .channel = c, .phase = -1, .hold = -1 };
+        *p = (struct worker_progress) { .channel = c, .phase = -1, .hold = -1,
+                                        .slow_ms = slow ? (unsigned) strtoul(slow, NULL, 10) : 0 };
         for (int i = 0; hold && i < _COMPACT_PHASE_MAX; i++)
                 if (!strcmp(hold, compact_phase_to_string(i)))
                         p->hold = i;

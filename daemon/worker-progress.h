@@ -15,6 +15,7 @@ struct worker_progress {
         int phase;              /* enum compact_phase being reported, -1 before */
         double last_sent;       /* CLOCK_MONOTONIC seconds of the last "progress" */
         int hold;               /* test hook: phase to hold in, or -1 */
+        unsigned slow_ms;       /* test hook: pause per progress call while moving */
 };
 
 void worker_progress_init(struct worker_progress *p, struct channel *c);

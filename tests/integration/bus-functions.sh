@@ -497,3 +497,54 @@ sys.stdin.read()
     *) fail "polkit_check: CheckAuthorization for $u ($name): $reply" ;;
     esac
 }
+
+# --- the daemon under test ---
+
+# start_daemon [VAR=VALUE...] [-- DAEMON-ARGS...]: vhd-compactd ($VHD_COMPACTD,
+# worker $VHD_WORKER) on the test bus, with VAR=VALUE in its environment
+# (the worker inherits them: test hooks), --idle-timeout 0 unless
+# DAEMON-ARGS say otherwise; its stderr goes to $tmpdir/daemon.log; its pid
+# is $daemon_pid.  Stopped (SIGTERM) at exit.
+start_daemon ()
+{
+    local -a envs=()
+    while (( $# )) && [[ $1 != -- ]]; do envs+=("$1"); shift; done
+    [[ ${1:-} != -- ]] || shift
+    env "${envs[@]}" VHDCOMPACT_WORKER="$VHD_WORKER" "$VHD_COMPACTD" --idle-timeout 0 "$@" \
+        2>>"$tmpdir/daemon.log" &
+    daemon_pid=$!
+    cleanup_fn _bus_stop_pid "$daemon_pid" vhd-compactd
+    wait_bus_name org.vhd.Compact 20 "$daemon_pid"
+}
+
+# stop_daemon: SIGTERM, and wait until the name is free.
+stop_daemon ()
+{
+    _bus_stop_pid "$daemon_pid" vhd-compactd
+    local i
+    for ((i = 0; i < 100; i++)); do
+        bus_name_has_owner org.vhd.Compact || return 0
+        sleep 0.05
+    done
+    fail "org.vhd.Compact still owned after the daemon was stopped"
+}
+
+# job_prop JOB NAME: one property of a job, as busctl prints its value.
+job_prop ()
+{
+    busctl --system get-property org.vhd.Compact "$1" org.vhd.Compact.Job "$2" | cut -d' ' -f2-
+}
+
+# wait_job JOB [SECONDS]: wait until the job has ended; print its State.
+wait_job ()
+{
+    local job=$1 secs=${2:-60} i state
+    for ((i = 0; i < secs * 10; i++)); do
+        state=$(job_prop "$job" State)
+        case $state in
+        '"done"' | '"failed"' | '"cancelled"') echo "${state//\"/}"; return 0 ;;
+        esac
+        sleep 0.1
+    done
+    fail "$job: still '$state' after ${secs}s"
+}

@@ -59,28 +59,6 @@ one_line ()
     [[ $(wc -l < "$1") = 1 ]] || { cat "$1" >&2; fail "$2: expected one line on stderr"; }
 }
 
-daemon_pid=
-# start_daemon [VAR=VALUE...]: vhd-compactd as root on the test bus.
-start_daemon ()
-{
-    env "$@" VHDCOMPACT_WORKER="$VHD_WORKER" "$VHD_COMPACTD" --idle-timeout 0 \
-        2>>"$d/daemon.log" &
-    daemon_pid=$!
-    cleanup_fn _bus_stop_pid "$daemon_pid" vhd-compactd
-    wait_bus_name org.vhd.Compact 20 "$daemon_pid"
-}
-
-stop_daemon ()
-{
-    _bus_stop_pid "$daemon_pid" vhd-compactd
-    local i
-    for ((i = 0; i < 100; i++)); do
-        bus_name_has_owner org.vhd.Compact || return 0
-        sleep 0.05
-    done
-    fail "org.vhd.Compact still owned after the daemon was stopped"
-}
-
 # job_states: "OBJECT STATE PATH" per job, from `vhdctl jobs --json`.
 job_states ()
 {

@@ -61,26 +61,6 @@ make_disk ()
   cp -- "$1" "$1.orig"
 }
 
-# job_prop JOB NAME: one property of a job, as busctl prints its value.
-job_prop ()
-{
-  busctl --system get-property org.vhd.Compact "$1" org.vhd.Compact.Job "$2" | cut -d' ' -f2-
-}
-
-# wait_job JOB [SECONDS]: wait until the job has ended; print its State.
-wait_job ()
-{
-  local job=$1 secs=${2:-60} i state
-  for ((i = 0; i < secs * 10; i++)); do
-    state=$(job_prop "$job" State)
-    case $state in
-    '"done"' | '"failed"' | '"cancelled"') echo "${state//\"/}"; return 0 ;;
-    esac
-    sleep 0.1
-  done
-  fail "$job: still '$state' after ${secs}s"
-}
-
 # compacted NAME FILE JOB: the job ended done, FILE shrank to its SizeAfter
 # and reads as FILE.orig does.
 compacted ()

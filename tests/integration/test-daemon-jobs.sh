@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# vhd-compactd's jobs, as root on a private system bus (bus-functions.sh).
+# The disks are 128 MiB dynamic VHDs (2 MiB blocks): zeros written over
+# blocks 0-31, data in blocks 32-63, so a compaction drops 32 zero blocks
+# and moves 32 (64 MiB); the worker's test hook VHDCOMPACT_TEST_WORKER_SLOW_MS
+# makes the move last a few seconds.  Checked:
+# - progress: during a slowed job BytesDone takes several values on the way
+#   up and Progress reaches 1; PropertiesChanged of the job (dbus-monitor)
+#   come at most 5 in any second; Completed(true, ...) is sent once;
+# - Cancel mid-move: the job ends "cancelled" with ErrorName ...Cancelled,
+#   the image passes `vhdctl check` and reads as before, and a new job
+#   finishes it to the size the dry run (Analyze) predicted;
+# - a second Compact of a file being compacted is refused as Busy; a file
+#   qemu-io holds open (its lock) is refused as InUse; both unchanged;
+# - kill -9 of the daemon mid-move: no worker outlives it (nothing holds
+#   the file), the image is valid and reads as before, and a new daemon
+#   compacts it to the predicted size;
+# - --max-jobs 1: of two jobs on different files the second waits "queued"
+#   and both end "done"; with --max-jobs 2 two slowed jobs run at once;
+# - --keep-finished 1: an ended job's object goes (InterfacesRemoved);
+# - SIGTERM mid-job: the job is cancelled at a safe point, the daemon
+#   exits, the image is valid;
+# - --idle-timeout 1: the daemon exits by itself once idle.
+set -euo pipefail
+. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/bus-functions.sh"
+(( EUID == 0 )) || skip "needs root (the daemon on a private system bus)"
+requires dbus-daemon dbus-monitor busctl qemu-img qemu-io cmp
+requires_env VHD_COMPACTD VHD_WORKER VHDCTL
+make_tmpdir
+d=$tmpdir
+MIB=$((1 << 20))
+
+show_daemon_log_on_failure ()
+{
+  [[ ${status:-0} = 0 || ${status:-0} = 77 ]] || { echo "--- daemon log:" >&2; cat "$d/daemon.log" >&2 || true; }
+  return 0
+}
+cleanup_fn show_daemon_log_on_failure
+
+# make_disk FILE: the disk described above, FILE.orig a copy.
+make_disk ()
+{
+  qemu-img create -q -f vpc -o subformat=dynamic "$1" 128M
+  qemu-io -f vpc -c "write -q -P 0 0 64M" -c "write -q -P 0x5a 64M 64M" "$1" >/dev/null
+  cp -- "$1" "$1.orig"
+}
+
+# call METHOD ARGS...: a Manager method; prints busctl's reply.
+call ()
+{
+  busctl --system call org.vhd.Compact /org/vhd/Compact org.vhd.Compact.Manager "$@"
+}
+
+# compact FILE: start a job on FILE; prints its object path.
+compact ()
+{
+  call Compact 'sa{sv}' "$1" 0 | sed -n 's/^o "\(.*\)"$/\1/p'
+}
+
+# predicted FILE: Analyze's size-after.
+predicted ()
+{
+  call Analyze 'sa{sv}' "$1" 0 | grep -o '"size-after" t [0-9]*' | awk '{ print $3 }'
+}
+
+# wait_state JOB STATE [SECONDS]: until JOB's State is STATE.
+wait_state ()
+{
+  local i s
+  for ((i = 0; i < ${3:-20} * 20; i++)); do
+    s=$(job_prop "$1" State)
+    [[ $s = "\"$2\"" ]] && return 0
+    sleep 0.05
+  done
+  fail "$1: State $s after ${3:-20} s, expected $2"
+}
+
+# intact NAME FILE: a valid image that reads as FILE.orig.
+intact ()
+{
+  "$VHDCTL" check "$2" >/dev/null || fail "$1: vhdctl check finds problems"
+  qemu-img compare -q -f vpc -F vpc "$2.orig" "$2" || fail "$1: the content changed"
+}
+
+start_test_bus
+
+echo "== progress of a slowed job, rate-limited signals, Completed once"
+start_daemon VHDCOMPACT_TEST_WORKER_SLOW_MS=150 -- --keep-finished 60
+make_disk "$d/a.vhd"
+want=$(predicted "$d/a.vhd")
+(( want < $(file_size "$d/a.vhd") )) || fail "test setup: nothing to compact"
+dbus-monitor --address "$DBUS_SYSTEM_BUS_ADDRESS" \
+  "type='signal',sender='org.vhd.Compact'" > "$d/monitor.log" 2>&1 &
+mon=$!
+cleanup_fn _bus_stop_pid "$mon" dbus-monitor
+sleep 0.5
+job=$(compact "$d/a.vhd")
+[[ $job = /org/vhd/Compact/job/* ]] || fail "Compact returned '$job'"
+seen=()
+for ((i = 0; i < 400; i++)); do
+  s=$(job_prop "$job" State) b=$(job_prop "$job" BytesDone)
+  [[ $s = '"moving"' && ${#seen[@]} -eq 0 || $s = '"moving"' && ${seen[-1]} != "$b" ]] && seen+=("$b")
+  [[ $s = '"done"' || $s = '"failed"' || $s = '"cancelled"' ]] && break
+  sleep 0.05
+done
+[[ $s = '"done"' ]] || fail "a.vhd: job ended $s: $(job_prop "$job" Error)"
+(( ${#seen[@]} >= 3 )) || fail "a.vhd: BytesDone took ${#seen[@]} values while moving (${seen[*]}), expected 3 or more"
+prev=-1
+for b in "${seen[@]}"; do (( b >= prev )) || fail "a.vhd: BytesDone went down (${seen[*]})"; prev=$b; done
+[[ $(job_prop "$job" Progress) = 1 ]] || fail "a.vhd: Progress $(job_prop "$job" Progress) at the end"
+[[ $(file_size "$d/a.vhd") = "$want" ]] || fail "a.vhd: $(file_size "$d/a.vhd") bytes, Analyze predicted $want"
+intact a.vhd "$d/a.vhd"
+sleep 0.3
+kill "$mon"
+wait "$mon" 2>/dev/null || true
+# "signal time=T sender=... path=JOB; interface=...Properties; member=PropertiesChanged"
+awk -v job="$job" '$1 == "signal" && index($0, "path=" job ";") && /member=PropertiesChanged/ {
+    split($2, t, "="); n[int(t[2])]++; total++ }
+  END { for (s in n) if (n[s] > max) max = n[s]; print total + 0, max + 0 }' "$d/monitor.log" > "$d/rate"
+read -r n_changed max_per_s < "$d/rate"
+(( n_changed >= 3 )) || fail "a.vhd: only $n_changed PropertiesChanged for the job"
+(( max_per_s <= 5 )) || fail "a.vhd: $max_per_s PropertiesChanged in one second (at most a few a second)"
+n_completed=$(grep -c "path=$job; interface=org.vhd.Compact.Job; member=Completed" "$d/monitor.log" || true)
+[[ $n_completed = 1 ]] || fail "a.vhd: Completed sent $n_completed times"
+echo "a.vhd: BytesDone took ${#seen[@]} values; $n_changed PropertiesChanged, at most $max_per_s a second"
+
+echo "== Cancel mid-move, busy and in-use refusals"
+make_disk "$d/b.vhd"
+want=$(predicted "$d/b.vhd")
+job=$(compact "$d/b.vhd")
+wait_state "$job" moving
+rc=0
+call Compact 'sa{sv}' "$d/b.vhd" 0 >/dev/null 2>"$d/busy.err" || rc=$?
+(( rc != 0 )) && grep -q 'already working on it' "$d/busy.err" || fail "a second job on b.vhd was not refused as busy"
+busctl --system call org.vhd.Compact "$job" org.vhd.Compact.Job Cancel
+[[ $(wait_job "$job") = cancelled ]] || fail "b.vhd: the cancelled job ended $(job_prop "$job" State)"
+[[ $(job_prop "$job" ErrorName) = '"org.vhd.Compact.Error.Cancelled"' ]] ||
+  fail "b.vhd: ErrorName $(job_prop "$job" ErrorName)"
+intact b.vhd-cancelled "$d/b.vhd"
+job=$(compact "$d/b.vhd")
+[[ $(wait_job "$job") = done ]] || fail "b.vhd: the job after the cancel ended $(job_prop "$job" State)"
+[[ $(file_size "$d/b.vhd") = "$want" ]] || fail "b.vhd: $(file_size "$d/b.vhd") bytes after the re-run, predicted $want"
+intact b.vhd "$d/b.vhd"
+
+make_disk "$d/c.vhd"
+qemu-io -f vpc -c "sleep 5000" "$d/c.vhd" >/dev/null &
+holder=$!
+cleanup_fn _bus_stop_pid "$holder" qemu-io
+sleep 1
+rc=0
+call Compact 'sa{sv}' "$d/c.vhd" 0 >/dev/null 2>"$d/inuse.err" || rc=$?
+(( rc != 0 )) && grep -q 'in use by another process' "$d/inuse.err" ||
+  { cat "$d/inuse.err" >&2; fail "c.vhd, held by qemu-io: not refused as in use"; }
+kill "$holder"; wait "$holder" 2>/dev/null || true
+cmp -s "$d/c.vhd" "$d/c.vhd.orig" || fail "c.vhd: changed by a refused call"
+stop_daemon
+
+echo "== kill -9 of the daemon mid-move; a new daemon finishes"
+start_daemon VHDCOMPACT_TEST_WORKER_SLOW_MS=150
+make_disk "$d/k.vhd"
+want=$(predicted "$d/k.vhd")
+job=$(compact "$d/k.vhd")
+wait_state "$job" moving
+for ((i = 0; i < 100; i++)); do
+  (( $(job_prop "$job" BytesDone) > 0 )) && break
+  sleep 0.05
+done
+kill -KILL "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null || true
+for ((i = 0; i < 100; i++)); do
+  pgrep -f "vhd-compact-worker --path $d/k.vhd" >/dev/null || break
+  sleep 0.05
+done
+! pgrep -f "vhd-compact-worker --path $d/k.vhd" >/dev/null || fail "k.vhd: a worker outlived its daemon"
+intact k.vhd-killed "$d/k.vhd"
+start_daemon
+job=$(compact "$d/k.vhd")
+[[ $(wait_job "$job") = done ]] || fail "k.vhd: the new daemon's job ended $(job_prop "$job" State): $(job_prop "$job" Error)"
+[[ $(file_size "$d/k.vhd") = "$want" ]] || fail "k.vhd: $(file_size "$d/k.vhd") bytes, predicted $want"
+intact k.vhd "$d/k.vhd"
+stop_daemon
+
+echo "== --max-jobs 1 queues; --max-jobs 2 runs two at once"
+start_daemon VHDCOMPACT_TEST_WORKER_SLOW_MS=100 -- --max-jobs 1
+make_disk "$d/q1.vhd"
+make_disk "$d/q2.vhd"
+j1=$(compact "$d/q1.vhd")
+j2=$(compact "$d/q2.vhd")
+[[ $(job_prop "$j2" State) = '"queued"' ]] || fail "q2.vhd: State $(job_prop "$j2" State) while q1 runs, expected queued"
+[[ $(wait_job "$j1") = done && $(wait_job "$j2") = done ]] || fail "queued jobs did not both finish"
+intact q1.vhd "$d/q1.vhd"
+intact q2.vhd "$d/q2.vhd"
+stop_daemon
+start_daemon VHDCOMPACT_TEST_WORKER_SLOW_MS=150 -- --max-jobs 2 --keep-finished 1
+make_disk "$d/p1.vhd"
+make_disk "$d/p2.vhd"
+j1=$(compact "$d/p1.vhd")
+j2=$(compact "$d/p2.vhd")
+wait_state "$j1" moving
+wait_state "$j2" moving
+[[ $(job_prop "$j1" State) = '"moving"' ]] || fail "p1.vhd and p2.vhd were not moving at the same time"
+[[ $(wait_job "$j1") = done && $(wait_job "$j2") = done ]] || fail "concurrent jobs did not both finish"
+intact p1.vhd "$d/p1.vhd"
+intact p2.vhd "$d/p2.vhd"
+echo "== --keep-finished 1: ended jobs go"
+for ((i = 0; i < 60; i++)); do
+  call ListJobs | grep -q "$j1" || break
+  sleep 0.1
+done
+! call ListJobs | grep -q "$j1" || fail "$j1 still listed 6 s after it ended"
+! busctl --system get-property org.vhd.Compact "$j1" org.vhd.Compact.Job State >/dev/null 2>&1 ||
+  fail "$j1 still answers after it was removed"
+stop_daemon
+
+echo "== SIGTERM mid-job cancels it; --idle-timeout 1 exits when idle"
+start_daemon VHDCOMPACT_TEST_WORKER_SLOW_MS=150
+make_disk "$d/t.vhd"
+job=$(compact "$d/t.vhd")
+wait_state "$job" moving
+kill -TERM "$daemon_pid"
+for ((i = 0; i < 200; i++)); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.05; done
+! kill -0 "$daemon_pid" 2>/dev/null || fail "the daemon did not exit within 10 s of SIGTERM"
+intact t.vhd "$d/t.vhd"
+start_daemon -- --idle-timeout 1
+make_disk "$d/i.vhd"
+job=$(compact "$d/i.vhd")
+[[ $(wait_job "$job") = done ]] || fail "i.vhd: job ended $(job_prop "$job" State)"
+for ((i = 0; i < 100; i++)); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.05; done
+! kill -0 "$daemon_pid" 2>/dev/null || fail "the daemon did not exit within 5 s of going idle (--idle-timeout 1)"
+wait "$daemon_pid" || fail "the idle daemon exited with status $?"
+echo "all job checks passed"
