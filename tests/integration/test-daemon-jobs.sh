@@ -9,6 +9,8 @@
 # - progress: during a slowed job BytesDone takes several values on the way
 #   up and Progress reaches 1; PropertiesChanged of the job (dbus-monitor)
 #   come at most 5 in any second; Completed(true, ...) is sent once;
+# - the worker runs as nobody with no_new_privs, no capabilities and only
+#   descriptors 0-5;
 # - Cancel mid-move: the job ends "cancelled" with ErrorName ...Cancelled,
 #   the image passes `vhdctl check` and reads as before, and a new job
 #   finishes it to the size the dry run (Analyze) predicted;
@@ -132,6 +134,22 @@ make_disk "$d/b.vhd"
 want=$(predicted "$d/b.vhd")
 job=$(compact "$d/b.vhd")
 wait_state "$job" moving
+# The worker that parses the disk: user nobody, no_new_privs, no capabilities.
+wpid=$(pgrep -f "vhd-compact-worker --path $d/b.vhd" | head -n 1)
+[[ -n $wpid ]] || fail "b.vhd: no worker process"
+[[ $(awk '/^Uid:/ { print $2 $3 $4 $5 }' "/proc/$wpid/status") = "$(id -u nobody)$(id -u nobody)$(id -u nobody)$(id -u nobody)" ]] ||
+  fail "b.vhd: the worker runs as uid $(awk '/^Uid:/ { print $2 }' "/proc/$wpid/status"), not nobody"
+[[ $(awk '/^NoNewPrivs:/ { print $2 }' "/proc/$wpid/status") = 1 ]] || fail "b.vhd: the worker has no_new_privs unset"
+[[ $(awk '/^CapEff:/ { print $2 }' "/proc/$wpid/status") = 0000000000000000 ]] || fail "b.vhd: the worker has capabilities"
+# Beyond 0-5 (stdio, control, disk, directory) only what the engine opened
+# itself: copies of the disk and its io_uring.
+for fd in /proc/"$wpid"/fd/*; do
+  n=${fd##*/} target=$(readlink "$fd")
+  (( n <= 5 )) || [[ $target = "$d/b.vhd" || $target = "anon_inode:[io_uring]" ]] ||
+    fail "b.vhd: the worker holds descriptor $n: $target"
+done
+[[ $(readlink "/proc/$wpid/fd/4") = "$d/b.vhd" && $(readlink "/proc/$wpid/fd/5") = "$d" ]] ||
+  fail "b.vhd: the worker's fds 4 and 5 are not the disk and its directory"
 rc=0
 call Compact 'sa{sv}' "$d/b.vhd" 0 >/dev/null 2>"$d/busy.err" || rc=$?
 (( rc != 0 )) && grep -q 'already working on it' "$d/busy.err" || fail "a second job on b.vhd was not refused as busy"
