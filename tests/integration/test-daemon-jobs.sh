@@ -6,6 +6,11 @@
 # blocks 0-31, data in blocks 32-63, so a compaction drops 32 zero blocks
 # and moves 32 (64 MiB); the worker's test hook VHDCOMPACT_TEST_WORKER_SLOW_MS
 # makes the move last a few seconds.  Checked:
+# - an NTFS disk with deleted files, compacted with the documented
+#   `busctl call ... Compact 'sa{sv}' FILE 0`, passes the compaction tests'
+#   oracles: ntfsclone's image of the volume and every file's hash are
+#   unchanged, only blocks free in NTFS changed (and now read as zeros),
+#   and the file has exactly the size `vhdctl analyze` promised;
 # - progress: during a slowed job BytesDone takes several values on the way
 #   up and Progress reaches 1; PropertiesChanged of the job (dbus-monitor)
 #   come at most 5 in any second; Completed(true, ...) is sent once;
@@ -21,7 +26,8 @@
 #   compacts it to the predicted size;
 # - --max-jobs 1: of two jobs on different files the second waits "queued"
 #   and both end "done"; with --max-jobs 2 two slowed jobs run at once;
-# - --keep-finished 1: an ended job's object goes (InterfacesRemoved);
+# - jobs appear with InterfacesAdded; with --keep-finished 1 an ended
+#   job's object goes, with InterfacesRemoved;
 # - SIGTERM mid-job: the job is cancelled at a safe point, the daemon
 #   exits, the image is valid;
 # - --idle-timeout 1: the daemon exits by itself once idle.
@@ -29,11 +35,12 @@ set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 . "$(dirname "$0")/bus-functions.sh"
 (( EUID == 0 )) || skip "needs root (the daemon on a private system bus)"
-requires dbus-daemon dbus-monitor busctl qemu-img qemu-io cmp
-requires_env VHD_COMPACTD VHD_WORKER VHDCTL
+requires dbus-daemon dbus-monitor busctl qemu-img qemu-io cmp mkntfs ntfs-3g ntfsclone b2sum nbdkit nbdcopy
+requires_env VHD_COMPACTD VHD_WORKER VHDCTL VHD_PLUGIN
 make_tmpdir
 d=$tmpdir
-MIB=$((1 << 20))
+. "$(dirname "$0")/ntfs-functions.sh"
+. "$(dirname "$0")/compact-functions.sh"
 
 show_daemon_log_on_failure ()
 {
@@ -88,6 +95,34 @@ intact ()
 }
 
 start_test_bus
+
+echo "== an NTFS disk through the documented busctl call, held to the compaction oracles"
+if have_fuse; then
+  start_daemon
+  mkfs_ntfs "$d/vol.ntfs" 48 4096 0 7 12 4
+  qemu-img convert -f raw -O vpc -o subformat=dynamic "$d/vol.ntfs" "$d/n.vhd"
+  ntfs_parts="0:$((48 * MIB)):$d/vol.ntfs.sums"
+  vhd_geometry "$d/n.vhd"
+  classes=$(block_classes "$d/n.vhd" "$d/n.json")
+  want=$(json_num final-size < "$d/n.json")
+  (( want < $(file_size "$d/n.vhd") )) || fail "n.vhd: test setup: nothing to compact"
+  vhd_to_raw "$d/n.vhd" "$d/n0.raw"
+  ntfs_verify "$d/n0.raw" n.vhd > "$d/n0.clone"
+  job=$(busctl call org.vhd.Compact /org/vhd/Compact org.vhd.Compact.Manager Compact 'sa{sv}' "$d/n.vhd" 0 |
+        sed -n 's/^o "\(.*\)"$/\1/p')
+  [[ $(wait_job "$job") = done ]] || fail "n.vhd: job ended $(job_prop "$job" State): $(job_prop "$job" Error)"
+  [[ $(file_size "$d/n.vhd") = "$want" ]] || fail "n.vhd: $(file_size "$d/n.vhd") bytes, analyze promised $want"
+  "$VHDCTL" check "$d/n.vhd" >/dev/null || fail "n.vhd: vhdctl check finds problems"
+  vhd_to_raw "$d/n.vhd" "$d/n1.raw"
+  ntfs_verify "$d/n1.raw" n.vhd files > "$d/n1.clone"
+  cmp -s "$d/n0.clone" "$d/n1.clone" || fail "n.vhd: ntfsclone's image of the volume changed"
+  changed=$(check_content_rule "$d/n0.raw" "$d/n1.raw" "$classes" "$vhd_bs" full "" n.vhd)
+  echo "n.vhd: -> $want bytes (analyze's estimate); volume and files intact; $changed free blocks now read as zeros"
+  rm -f "$d"/n0.raw "$d"/n1.raw "$d/vol.ntfs"
+  stop_daemon
+else
+  echo "n.vhd: skipped: ntfs-3g cannot mount here (no FUSE)"
+fi
 
 echo "== progress of a slowed job, rate-limited signals, Completed once"
 start_daemon VHDCOMPACT_TEST_WORKER_SLOW_MS=150 -- --keep-finished 60
@@ -213,6 +248,11 @@ intact q1.vhd "$d/q1.vhd"
 intact q2.vhd "$d/q2.vhd"
 stop_daemon
 start_daemon VHDCOMPACT_TEST_WORKER_SLOW_MS=150 -- --max-jobs 2 --keep-finished 1
+dbus-monitor --address "$DBUS_SYSTEM_BUS_ADDRESS" \
+  "type='signal',sender='org.vhd.Compact',interface='org.freedesktop.DBus.ObjectManager'" > "$d/om.log" 2>&1 &
+om=$!
+cleanup_fn _bus_stop_pid "$om" dbus-monitor
+sleep 0.5
 make_disk "$d/p1.vhd"
 make_disk "$d/p2.vhd"
 j1=$(compact "$d/p1.vhd")
@@ -231,6 +271,9 @@ done
 ! call ListJobs | grep -q "$j1" || fail "$j1 still listed 6 s after it ended"
 ! busctl --system get-property org.vhd.Compact "$j1" org.vhd.Compact.Job State >/dev/null 2>&1 ||
   fail "$j1 still answers after it was removed"
+sleep 0.3
+grep -A1 'member=InterfacesAdded' "$d/om.log" | grep -q "object path \"$j1\"" || fail "no InterfacesAdded for $j1"
+grep -A1 'member=InterfacesRemoved' "$d/om.log" | grep -q "object path \"$j1\"" || fail "no InterfacesRemoved for $j1"
 stop_daemon
 
 echo "== SIGTERM mid-job cancels it; --idle-timeout 1 exits when idle"
