@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../util/macro.h"
 #include "plan.h"
@@ -38,9 +39,14 @@ void compact_plan_done(struct compact_plan *p)
  * space left by an interrupted earlier run.  Positions are carved from
  * the start of each gap, one stride apart: a rule that depends only on the
  * file as it is, so a run after any interruption plans the same end as the
- * run it finishes.  (It does not try to keep data areas 4 KiB-aligned: that
- * depends on which blocks were dropped, which a re-run cannot know.)
+ * run it finishes.  In an aligned layout each next position is the first
+ * aligned one: still a function of the file alone.
  */
+static uint64_t place_from(const struct compact_layout *l, uint64_t p)
+{
+        return l->align ? ROUND_UP(p + l->data_skew, l->align) - l->data_skew : p;
+}
+
 static int free_positions(const struct compact_layout *l, const struct slot *kept, uint32_t k,
                           uint64_t **ret, uint32_t *ret_n, uint32_t want)
 {
@@ -53,7 +59,7 @@ static int free_positions(const struct compact_layout *l, const struct slot *kep
                 return -ENOMEM;
         for (uint32_t i = 0; i <= k && n < want; i++) {
                 uint64_t hi = i < k ? kept[i].off : footer;
-                for (uint64_t p = lo; p + l->stride <= hi && n < want; p += l->stride)
+                for (uint64_t p = place_from(l, lo); p + l->stride <= hi && n < want; p = place_from(l, p + l->stride))
                         v[n++] = p;
                 if (i < k)
                         lo = MAX(lo, kept[i].off + l->stride);
@@ -183,8 +189,15 @@ int compact_layout_from_image(struct vhd_image *img, struct compact_layout *l)
 
         if (!bat)
                 return -ENOMEM;
-        for (uint32_t i = 0; i < n; i++)
+        uint64_t skew = vhd_image_block_stride(img) - vhd_image_block_size(img);
+        uint32_t aligned = 0, allocated = 0;
+        for (uint32_t i = 0; i < n; i++) {
                 bat[i] = vhd_image_bat_entry(img, i);
+                if (bat[i] != VHD_BAT_UNUSED) {
+                        allocated++;
+                        aligned += ((uint64_t) bat[i] * VHD_SECTOR_SIZE + skew) % 4096 == 0;
+                }
+        }
         *l = (struct compact_layout) {
                 .n_entries = n,
                 .bat = bat,
@@ -192,6 +205,12 @@ int compact_layout_from_image(struct vhd_image *img, struct compact_layout *l)
                 .metadata_end = compact_metadata_end(img),
                 .file_size = vhd_image_file_size(img),
         };
+        /* Only Windows makes aligned images on purpose; elsewhere a few
+         * blocks may be aligned by chance, and packing them tight is better. */
+        if (!strcmp(vhd_image_footer(img)->creator_app, "win ") && allocated > 0 && aligned == allocated) {
+                l->align = 4096;
+                l->data_skew = skew;
+        }
         return 0;
 }
 

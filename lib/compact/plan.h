@@ -42,6 +42,11 @@ struct compact_layout {
         uint64_t stride;
         uint64_t metadata_end;  /* no block slot starts below this */
         uint64_t file_size;
+        /* Windows' "4 KiB-aligned" images keep every block's data area on
+         * a 4 KiB boundary; such a layout stays so when align is 4096:
+         * places are then only positions p with (p + data_skew) % align
+         * == 0 (data_skew: the sector bitmap's size).  0: any sector. */
+        uint64_t align, data_skew;
 };
 
 /* drop[i] (may be NULL: nothing dropped) marks allocated blocks to drop.
