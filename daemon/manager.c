@@ -187,6 +187,13 @@ struct path_call {
         gid_t gid;
 };
 
+static void path_call_free(struct path_call *pc)
+{
+        free(pc->path);
+        free(pc->mode);
+        free(pc);
+}
+
 static void on_polkit(sd_bus_message *call, bool allowed, const sd_bus_error *error, void *userdata)
 {
         struct path_call *pc = userdata;
@@ -202,9 +209,7 @@ static void on_polkit(sd_bus_message *call, bool allowed, const sd_bus_error *er
         }
         if (r < 0)
                 (void) sd_bus_reply_method_errorf(call, ERR("Failed"), "%s", strerror(-r));
-        free(pc->path);
-        free(pc->mode);
-        free(pc);
+        path_call_free(pc);
 }
 
 static int path_method(sd_bus_message *msg, struct manager *m, bool dry_run, sd_bus_error *e)
@@ -237,16 +242,12 @@ static int path_method(sd_bus_message *msg, struct manager *m, bool dry_run, sd_
         *pc = (struct path_call) { .m = m, .path = strdup(path), .mode = strdup(req.mode), .req = req,
                                    .uid = uid, .gid = gid };
         if (!pc->path || !pc->mode) {
-                free(pc->path);
-                free(pc->mode);
-                free(pc);
+                path_call_free(pc);
                 return -ENOMEM;
         }
         r = polkit_check(m, msg, on_polkit, pc);
         if (r < 0) {
-                free(pc->path);
-                free(pc->mode);
-                free(pc);
+                path_call_free(pc);
                 return r;
         }
         return 1;       /* the reply comes with polkit's answer */

@@ -20,39 +20,6 @@ json_str () { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" | head -n 1; }
 
 file_sha () { sha256sum < "$1" | cut -d' ' -f1; }
 
-# poke FILE OFFSET HEXBYTES: overwrite bytes in place.
-poke ()
-{
-    local file=$1 off=$2 hex=$3
-    [[ $hex =~ ^([0-9a-fA-F]{2})+$ ]] || fail "poke: bad hex '$hex'"
-    # shellcheck disable=SC2059,SC2001  # the format is the bytes
-    printf "$(sed 's/../\\x&/g' <<<"$hex")" |
-        dd of="$file" bs=1 seek="$off" conv=notrunc status=none
-}
-
-# be FILE OFFSET NBYTES: an unsigned big-endian integer.
-be ()
-{
-    local v=0 b
-    for b in $(od -A n -t u1 -v -j "$2" -N "$3" -- "$1"); do
-        v=$(( (v << 8) | b ))
-    done
-    echo "$v"
-}
-
-hexn () { printf "%0$(( $1 * 2 ))x" "$2"; }
-
-# set_checksum FILE AT LEN CKOFF: the VHD checksum (one's complement of the
-# byte sum, the field excluded) of the LEN-byte structure at AT.
-set_checksum ()
-{
-    local file=$1 at=$2 len=$3 ck=$4 sum
-    sum=$(od -A n -t u1 -v -j "$at" -N "$len" -- "$file" | awk -v ck="$ck" '
-        { for (i = 1; i <= NF; i++) { if (n < ck || n >= ck + 4) s += $i; n++ } }
-        END { printf "%.0f\n", s }')
-    poke "$file" $(( at + ck )) "$(hexn 4 $(( ~sum & 0xffffffff )))"
-}
-
 # vhd_geometry VHD: sets vhd_type (3 dynamic, 4 differencing), vhd_bs
 # (block size), vhd_n (BAT entries), vhd_table (BAT offset), vhd_stride
 # (bitmap + block), vhd_batbytes (BAT rounded up to a sector), from the

@@ -177,6 +177,44 @@ vpc_virtual_size ()
         sed -n 's/^ *"virtual-size": *\([0-9]*\),*$/\1/p'
 }
 
+# --- bytes of a file, for tests that corrupt VHD structures ---
+
+# poke FILE OFFSET HEXBYTES: overwrite bytes in place, e.g. poke f 60 00000007
+poke ()
+{
+    local file=$1 off=$2 hex=$3
+    [[ $hex =~ ^([0-9a-fA-F]{2})+$ ]] || fail "poke: bad hex '$hex'"
+    # shellcheck disable=SC2059,SC2001  # the format is the bytes
+    printf "$(sed 's/../\\x&/g' <<<"$hex")" |
+        dd of="$file" bs=1 seek="$off" conv=notrunc status=none
+}
+
+# be FILE OFFSET NBYTES: an unsigned big-endian integer (up to 2^63 - 1;
+# all ones reads as -1).
+be ()
+{
+    local v=0 b
+    for b in $(od -A n -t u1 -v -j "$2" -N "$3" -- "$1"); do
+        v=$(( (v << 8) | b ))
+    done
+    echo "$v"
+}
+
+# hexn WIDTH_BYTES VALUE: VALUE as big-endian hex bytes.
+hexn () { printf "%0$(( $1 * 2 ))x" "$2"; }
+
+# set_checksum FILE AT LEN CKOFF: recompute the checksum of the LEN-byte
+# structure at AT whose 4-byte checksum field is at AT + CKOFF: the one's
+# complement of the byte sum, the field itself excluded.
+set_checksum ()
+{
+    local file=$1 at=$2 len=$3 ck=$4 sum
+    sum=$(od -A n -t u1 -v -j "$at" -N "$len" -- "$file" | awk -v ck="$ck" '
+        { for (i = 1; i <= NF; i++) { if (n < ck || n >= ck + 4) s += $i; n++ } }
+        END { printf "%.0f\n", s }')
+    poke "$file" $(( at + ck )) "$(hexn 4 $(( ~sum & 0xffffffff )))"
+}
+
 # file_size FILE
 file_size ()
 {
