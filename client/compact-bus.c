@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "bus-client.h"
+#include "bus-dict.h"
 #include "compact-client.h"
 #include "job-follow.h"
 #include "progress.h"
@@ -94,59 +95,24 @@ static int call_manager(sd_bus *bus, const char *method, const char *abs, const 
         return sd_bus_call(bus, m, timeout, error, ret_reply);
 }
 
-/* Analyze's report (a{sv}) into the summary; unknown keys are skipped. */
+/* A report (Analyze's, a job's Report) into the summary; unknown keys are
+ * skipped. */
 static int read_report(sd_bus_message *m, struct compact_summary *s)
 {
-        static const struct {
-                const char *key;
-                size_t off;
-        } keys[] = {
-                { "size-before", offsetof(struct compact_summary, size_before) },
-                { "size-after", offsetof(struct compact_summary, size_after) },
-                { "blocks-allocated", offsetof(struct compact_summary, blocks_allocated) },
-                { "blocks-dropped-fs", offsetof(struct compact_summary, dropped_fs) },
-                { "blocks-dropped-zero", offsetof(struct compact_summary, dropped_zero) },
-                { "blocks-moved", offsetof(struct compact_summary, moved) },
-                { "bytes-moved", offsetof(struct compact_summary, bytes_moved) },
-                { "bytes-read", offsetof(struct compact_summary, bytes_read) },
-                { "bytes-written", offsetof(struct compact_summary, bytes_written) },
+#define F(key, type, field) { key, BUS_FIELD_##type, offsetof(struct compact_summary, field) }
+        static const struct bus_field fields[] = {
+                F("size-before", U64, size_before),
+                F("size-after", U64, size_after),
+                F("blocks-allocated", U32_AS_U64, blocks_allocated),
+                F("blocks-dropped-fs", U32_AS_U64, dropped_fs),
+                F("blocks-dropped-zero", U32_AS_U64, dropped_zero),
+                F("blocks-moved", U32_AS_U64, moved),
+                F("bytes-moved", U64, bytes_moved),
+                F("bytes-read", U64, bytes_read),
+                F("bytes-written", U64, bytes_written),
         };
-        const char *key, *contents;
-        char type;
-        int r;
-
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                uint64_t *field = NULL;
-
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_peek_type(m, &type, &contents);
-                if (r < 0)
-                        return r;
-                for (size_t i = 0; i < ELEMENTSOF(keys); i++)
-                        if (!strcmp(key, keys[i].key))
-                                field = (uint64_t *) ((char *) s + keys[i].off);
-                if (field && !strcmp(contents, "t"))
-                        r = sd_bus_message_read(m, "v", "t", field);
-                else if (field && !strcmp(contents, "u")) {
-                        uint32_t u;
-                        r = sd_bus_message_read(m, "v", "u", &u);
-                        *field = u;
-                } else
-                        r = sd_bus_message_skip(m, "v");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
+#undef F
+        return bus_read_dict(m, fields, ELEMENTSOF(fields), s, NULL);
 }
 
 static void print_call_error(const char *file, const char *abs, const sd_bus_error *e, int r)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bus-client.h"
+#include "bus-dict.h"
 #include "job-state.h"
 #include "util/macro.h"
 
@@ -29,97 +30,26 @@ bool job_state_is_final(const char *state)
         return state && (!strcmp(state, "done") || !strcmp(state, "failed") || !strcmp(state, "cancelled"));
 }
 
-static int read_string(sd_bus_message *m, char **field)
-{
-        const char *v;
-        char *copy;
-        int r;
-
-        r = sd_bus_message_read(m, "v", "s", &v);
-        if (r < 0)
-                return r;
-        copy = strdup(v);
-        if (!copy)
-                return -ENOMEM;
-        free(*field);
-        *field = copy;
-        return 0;
-}
-
 int job_state_update(struct job_state *s, sd_bus_message *m)
 {
-        static const struct {
-                const char *name;
-                size_t off;
-        } strings[] = {
-                { "Path", offsetof(struct job_state, path) },
-                { "Mode", offsetof(struct job_state, mode) },
-                { "State", offsetof(struct job_state, state) },
-                { "Error", offsetof(struct job_state, error) },
-                { "ErrorName", offsetof(struct job_state, error_name) },
-        }, numbers[] = {
-                { "BytesDone", offsetof(struct job_state, bytes_done) },
-                { "BytesTotal", offsetof(struct job_state, bytes_total) },
-                { "Rate", offsetof(struct job_state, rate) },
-                { "ExpectedEndTime", offsetof(struct job_state, expected_end) },
-                { "SizeBefore", offsetof(struct job_state, size_before) },
-                { "SizeAfter", offsetof(struct job_state, size_after) },
+#define F(key, type, field) { key, BUS_FIELD_##type, offsetof(struct job_state, field) }
+        static const struct bus_field fields[] = {
+                F("Path", STRING, path),          F("Mode", STRING, mode),
+                F("State", STRING, state),        F("Error", STRING, error),
+                F("ErrorName", STRING, error_name), F("BytesDone", U64, bytes_done),
+                F("BytesTotal", U64, bytes_total), F("Rate", U64, rate),
+                F("ExpectedEndTime", U64, expected_end), F("SizeBefore", U64, size_before),
+                F("SizeAfter", U64, size_after),  F("Progress", DOUBLE, progress),
+                F("Owner", U32, owner),
         };
-        const char *name, *contents;
-        char type;
+#undef F
+        bool seen[ELEMENTSOF(fields)] = {};
         int r;
 
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                bool done = false;
-
-                r = sd_bus_message_read(m, "s", &name);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_peek_type(m, &type, &contents);
-                if (r < 0)
-                        return r;
-                for (size_t i = 0; i < ELEMENTSOF(strings) && !done; i++)
-                        if (!strcmp(name, strings[i].name) && !strcmp(contents, "s")) {
-                                r = read_string(m, (char **) ((char *) s + strings[i].off));
-                                if (r < 0)
-                                        return r;
-                                done = true;
-                        }
-                for (size_t i = 0; i < ELEMENTSOF(numbers) && !done; i++)
-                        if (!strcmp(name, numbers[i].name) && !strcmp(contents, "t")) {
-                                r = sd_bus_message_read(m, "v", "t", (uint64_t *) ((char *) s + numbers[i].off));
-                                if (r < 0)
-                                        return r;
-                                done = true;
-                        }
-                if (!done && !strcmp(name, "Progress") && !strcmp(contents, "d")) {
-                        r = sd_bus_message_read(m, "v", "d", &s->progress);
-                        if (r < 0)
-                                return r;
-                        done = true;
-                }
-                if (!done && !strcmp(name, "Owner") && !strcmp(contents, "u")) {
-                        r = sd_bus_message_read(m, "v", "u", &s->owner);
-                        if (r < 0)
-                                return r;
-                        s->have_owner = true;
-                        done = true;
-                }
-                if (!done) {
-                        r = sd_bus_message_skip(m, "v");
-                        if (r < 0)
-                                return r;
-                }
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
+        r = bus_read_dict(m, fields, ELEMENTSOF(fields), s, seen);
+        if (seen[ELEMENTSOF(fields) - 1])
+                s->have_owner = true;
+        return r;
 }
 
 int job_state_get(sd_bus *bus, const char *job, struct job_state *s, sd_bus_error *error)

@@ -73,10 +73,14 @@ int compact_plan_build(const struct compact_layout *l, const bool *drop, struct 
 {
         struct compact_plan p = { .stride = l->stride, .old_size = l->file_size,
                                   .metadata_end = l->metadata_end };
-        uint32_t k = 0, nd = 0;
+        uint32_t k = 0, nd = 0, allocated = 0;
 
-        _cleanup_free_ struct slot *kept = malloc(((size_t) l->n_entries + 1) * sizeof *kept);
-        p.drops = malloc(((size_t) l->n_entries + 1) * sizeof *p.drops);
+        /* Sized by the allocated blocks, not the BAT: a 2040 GiB disk with
+         * small blocks has millions of entries, mostly unused. */
+        for (uint32_t i = 0; i < l->n_entries; i++)
+                allocated += l->bat[i] != VHD_BAT_UNUSED;
+        _cleanup_free_ struct slot *kept = malloc(((size_t) allocated + 1) * sizeof *kept);
+        p.drops = malloc(((size_t) allocated + 1) * sizeof *p.drops);
         if (!kept || !p.drops) {
                 compact_plan_done(&p);
                 return -ENOMEM;

@@ -285,8 +285,8 @@ kill -TERM "$daemon_pid"
 for ((i = 0; i < 200; i++)); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.05; done
 ! kill -0 "$daemon_pid" 2>/dev/null || fail "the daemon did not exit within 10 s of SIGTERM"
 intact t.vhd "$d/t.vhd"
+make_disk "$d/i.vhd"        # first: the daemon may go idle within a second
 start_daemon -- --idle-timeout 1
-make_disk "$d/i.vhd"
 job=$(compact "$d/i.vhd")
 [[ $(wait_job "$job") = done ]] || fail "i.vhd: job ended $(job_prop "$job" State)"
 for ((i = 0; i < 100; i++)); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.05; done
