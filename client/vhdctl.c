@@ -23,7 +23,8 @@ static const struct {
           "what compaction would reclaim (changes nothing)" },
         { "compact", cmd_compact,
           "FILE [--mode full|fs|zero] [--dry-run] [--json] [--no-progress]\n"
-          "          [--force-dirty] [--force-children] [--local | --bus] [--user] [--no-wait]",
+          "          [--force-dirty] [--force-children] [--local | --bus] [--user]\n"
+          "          [--wait | --no-wait] [--queue-depth N]",
           "shrink in place: through vhd-compactd when org.vhd.Compact is on the\n"
           "system bus (--user: the session bus), else in this process" },
         { "jobs", cmd_jobs, "[--json] [--user]",
