@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -125,6 +126,8 @@ int main(int argc, char **argv)
         char why[256];
         int r;
 
+        /* Freed per-block tables go back to the system (see vhdctl.c). */
+        mallopt(M_MMAP_THRESHOLD, 1 << 20);
         r = guard_std_fds();
         if (r < 0)
                 return 1;       /* not even stderr to say so */

@@ -186,22 +186,19 @@ uint64_t compact_metadata_end(struct vhd_image *img)
         return end;
 }
 
-int compact_layout_from_image(struct vhd_image *img, struct compact_layout *l)
+/* Everything of l but a table of its own: l->bat is the image's. */
+static void layout_describe(struct vhd_image *img, struct compact_layout *l)
 {
+        const uint32_t *bat = vhd_image_bat_table(img);
         uint32_t n = vhd_image_n_blocks(img);
-        uint32_t *bat = malloc(((size_t) n + 1) * sizeof *bat);
-
-        if (!bat)
-                return -ENOMEM;
         uint64_t skew = vhd_image_block_stride(img) - vhd_image_block_size(img);
         uint32_t aligned = 0, allocated = 0;
-        for (uint32_t i = 0; i < n; i++) {
-                bat[i] = vhd_image_bat_entry(img, i);
+
+        for (uint32_t i = 0; i < n; i++)
                 if (bat[i] != VHD_BAT_UNUSED) {
                         allocated++;
                         aligned += ((uint64_t) bat[i] * VHD_SECTOR_SIZE + skew) % 4096 == 0;
                 }
-        }
         *l = (struct compact_layout) {
                 .n_entries = n,
                 .bat = bat,
@@ -215,6 +212,19 @@ int compact_layout_from_image(struct vhd_image *img, struct compact_layout *l)
                 l->align = 4096;
                 l->data_skew = skew;
         }
+}
+
+int compact_layout_from_image(struct vhd_image *img, struct compact_layout *l)
+{
+        uint32_t n = vhd_image_n_blocks(img);
+        uint32_t *bat = malloc(((size_t) n + 1) * sizeof *bat);
+
+        if (!bat)
+                return -ENOMEM;
+        layout_describe(img, l);
+        if (n)
+                memcpy(bat, l->bat, (size_t) n * sizeof *bat);
+        l->bat = bat;
         return 0;
 }
 
@@ -226,10 +236,9 @@ uint64_t compact_final_size(struct vhd_image *img, const bool *drop)
 
         if (!vhd_image_dyn_header(img))
                 return vhd_image_file_size(img);
-        if (compact_layout_from_image(img, &l) < 0)
-                return 0;
+        /* Planning only reads the table: the image's own will do. */
+        layout_describe(img, &l);
         size = compact_plan_build(&l, drop, &p) < 0 ? 0 : p.final_size;
         compact_plan_done(&p);
-        free((void *) l.bat);
         return size;
 }

@@ -127,6 +127,10 @@ uint64_t vhd_image_block_stride(const struct vhd_image *img);
 uint32_t vhd_image_blocks_allocated(const struct vhd_image *img);
 /* File sector of block n's bitmap, or VHD_BAT_UNUSED. */
 uint32_t vhd_image_bat_entry(struct vhd_image *img, uint32_t n);
+/* All vhd_image_n_blocks() entries at once (host order; NULL for a fixed
+ * disk), without the lock vhd_image_bat_entry takes: for callers that do
+ * not write through the image meanwhile. */
+const uint32_t *vhd_image_bat_table(const struct vhd_image *img);
 bool vhd_image_is_readonly(const struct vhd_image *img);
 /* The image file's descriptor, for the compaction executor, which writes
  * through it under the exclusive lock the image holds. */
