@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fuzz-plan: the compaction planner, fed a BAT and a random set of drops.
+ *
+ * Input: [0] mode, [1..8] seed for the drops, then
+ *   mode even: a VHD file, opened as fuzz-vhd does (checksums fixed, the
+ *              fixed parent); its layout comes from compact_layout_from_image()
+ *              - the parsed BAT, the metadata end with the locators' space;
+ *   mode odd:  a layout spelled out directly, so the planner's edge cases are
+ *              reached without a valid VHD around them: [9] stride in
+ *              sectors - 1, [10..11] metadata end in sectors, [12..13]
+ *              entries, [14..15] slack sectors before the footer, then one
+ *              byte per entry: 0xFF unallocated, else the slot index the
+ *              block takes (slots that two entries want go to the first);
+ *              the layout is valid by construction (no overlaps, every block
+ *              between the metadata and the footer).
+ * Each allocated block is dropped with a probability drawn from the seed.
+ *
+ * Invariants checked with abort(): the drops are exactly the blocks asked
+ * for; survivors + drops = allocated blocks; every move takes a survivor
+ * from its slot downwards into a place past the metadata that no other
+ * survivor (staying or moved) occupies; after the moves every survivor
+ * ends inside the final file, the final size is the furthest of the
+ * metadata end and the last survivor, plus the footer, and never more than
+ * the old size; and the same plan comes out twice (it is a function of
+ * the file alone).
+ */
+#include "compact/plan.h"
+#include "fuzz-vhd-open.h"
+
+struct placed {
+        uint64_t off;
+        uint32_t block;
+};
+
+static int cmp_placed(const void *a, const void *b)
+{
+        const struct placed *x = a, *y = b;
+        return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static void check(const struct compact_layout *l, const bool *drop)
+{
+        struct compact_plan p = {}, q = {};
+        uint32_t allocated = 0, want_drops = 0, k = 0;
+        uint64_t footer = l->file_size - VHD_FOOTER_SIZE, end;
+        struct placed *fin;
+        int r;
+
+        for (uint32_t i = 0; i < l->n_entries; i++)
+                if (l->bat[i] != VHD_BAT_UNUSED) {
+                        allocated++;
+                        want_drops += drop[i];
+                }
+        r = compact_plan_build(l, drop, &p);
+        if (r == -ENOMEM)
+                return;
+        FUZZ_CHECK(r == 0);
+        FUZZ_CHECK(p.n_drops == want_drops && p.survivors + p.n_drops == allocated);
+        for (uint32_t d = 0; d < p.n_drops; d++) {
+                FUZZ_CHECK(p.drops[d] < l->n_entries && drop[p.drops[d]]);
+                FUZZ_CHECK(l->bat[p.drops[d]] != VHD_BAT_UNUSED);
+                if (d > 0)
+                        FUZZ_CHECK(p.drops[d] > p.drops[d - 1]);
+        }
+
+        /* Where every survivor ends. */
+        fin = malloc(((size_t) p.survivors + 1) * sizeof *fin);
+        if (!fin)
+                abort();
+        for (uint32_t i = 0; i < l->n_entries; i++)
+                if (l->bat[i] != VHD_BAT_UNUSED && !drop[i])
+                        fin[k++] = (struct placed) { (uint64_t) l->bat[i] * VHD_SECTOR_SIZE, i };
+        FUZZ_CHECK(k == p.survivors);
+        for (uint32_t m = 0; m < p.n_moves; m++) {
+                const struct compact_move *mv = &p.moves[m];
+                bool found = false;
+                FUZZ_CHECK(mv->block < l->n_entries && !drop[mv->block]);
+                FUZZ_CHECK(mv->from == (uint64_t) l->bat[mv->block] * VHD_SECTOR_SIZE);
+                FUZZ_CHECK(mv->to < mv->from);
+                FUZZ_CHECK(mv->to >= l->metadata_end && mv->to % VHD_SECTOR_SIZE == 0);
+                FUZZ_CHECK(mv->to + l->stride <= footer);
+                if (m > 0)
+                        FUZZ_CHECK(mv->from < p.moves[m - 1].from);
+                for (uint32_t j = 0; j < k; j++)
+                        if (fin[j].block == mv->block) {
+                                FUZZ_CHECK(!found && fin[j].off == mv->from);
+                                fin[j].off = mv->to;
+                                found = true;
+                        }
+                FUZZ_CHECK(found);
+        }
+        qsort(fin, k, sizeof *fin, cmp_placed);
+        end = l->metadata_end;
+        for (uint32_t j = 0; j < k; j++) {
+                if (j > 0)
+                        FUZZ_CHECK(fin[j - 1].off + l->stride <= fin[j].off);
+                FUZZ_CHECK(fin[j].off + l->stride > fin[j].off);
+                if (fin[j].off + l->stride > end)
+                        end = fin[j].off + l->stride;
+        }
+        /* Blocks that stay where they were may lie inside the metadata
+         * counted generously; moved ones may not (checked above). */
+        FUZZ_CHECK(p.final_size == end + VHD_FOOTER_SIZE);
+        FUZZ_CHECK(p.final_size <= l->file_size || k == 0 || l->metadata_end + VHD_FOOTER_SIZE > l->file_size);
+        free(fin);
+
+        FUZZ_CHECK(compact_plan_build(l, drop, &q) == 0);
+        FUZZ_CHECK(q.final_size == p.final_size && q.n_moves == p.n_moves && q.n_drops == p.n_drops);
+        FUZZ_CHECK(p.n_moves == 0 || memcmp(q.moves, p.moves, p.n_moves * sizeof *p.moves) == 0);
+        compact_plan_done(&q);
+        compact_plan_done(&p);
+}
+
+static bool *draw_drops(const struct compact_layout *l, uint64_t seed)
+{
+        bool *drop = calloc((size_t) l->n_entries + 1, sizeof *drop);
+        uint64_t s = seed | 1, pct = seed % 101;
+
+        if (!drop)
+                abort();
+        for (uint32_t i = 0; i < l->n_entries; i++)
+                drop[i] = l->bat[i] != VHD_BAT_UNUSED && fuzz_rnd(&s) % 100 < pct;
+        return drop;
+}
+
+static void from_vhd(const uint8_t *data, size_t size, uint64_t seed)
+{
+        struct vhd_image *img = NULL;
+        struct compact_layout l = {};
+        bool *drop;
+
+        if (fuzz_vhd_open(data, size, false, &img) < 0)
+                return;
+        if (vhd_image_dyn_header(img) && compact_layout_from_image(img, &l) == 0) {
+                FUZZ_CHECK(l.metadata_end <= l.file_size);
+                drop = draw_drops(&l, seed);
+                check(&l, drop);
+                free(drop);
+                free((void *) l.bat);
+        }
+        vhd_image_free(img);
+}
+
+static void from_bytes(const uint8_t *data, size_t size, uint64_t seed)
+{
+        struct compact_layout l = {};
+        uint64_t stride, meta, slack, top = 0;
+        uint32_t n, *bat;
+        bool *drop, *taken;
+
+        if (size < 7)
+                return;
+        stride = (uint64_t) (data[0] + 1) * VHD_SECTOR_SIZE;
+        meta = (uint64_t) (get_le16(data + 1) + 1) * VHD_SECTOR_SIZE;
+        n = get_le16(data + 3);
+        slack = (uint64_t) get_le16(data + 5) * VHD_SECTOR_SIZE;
+        data += 7;
+        size -= 7;
+        if (n > size)
+                n = (uint32_t) size;
+        bat = malloc(((size_t) n + 1) * sizeof *bat);
+        taken = calloc(256, sizeof *taken);
+        if (!bat || !taken)
+                abort();
+        for (uint32_t i = 0; i < n; i++) {
+                uint8_t s = data[i];
+                if (s == 0xFF || taken[s]) {
+                        bat[i] = VHD_BAT_UNUSED;
+                        continue;
+                }
+                taken[s] = true;
+                bat[i] = (uint32_t) ((meta + s * stride) / VHD_SECTOR_SIZE);
+                if (s + 1 > top)
+                        top = s + 1;
+        }
+        l = (struct compact_layout) {
+                .n_entries = n,
+                .bat = bat,
+                .stride = stride,
+                .metadata_end = meta,
+                .file_size = meta + top * stride + slack + VHD_FOOTER_SIZE,
+        };
+        drop = draw_drops(&l, seed);
+        check(&l, drop);
+        free(drop);
+        free(taken);
+        free(bat);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        uint64_t seed;
+
+        if (size < 9 || size > (4u << 20))
+                return 0;
+        seed = get_le64(data + 1);
+        if (data[0] & 1)
+                from_bytes(data + 9, size - 9, seed);
+        else
+                from_vhd(data + 9, size - 9, seed);
+        return 0;
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Opening fuzz input as a VHD, shared by fuzz-vhd and fuzz-plan: the bytes
+ * (checksums recomputed) go into a memfd opened with vhd_image_open_fd(),
+ * and the parent of a differencing input is the fixed image of
+ * fuzz-vhd-parent.h, served by the opener hook.
+ */
+#pragma once
+
+#include <fcntl.h>
+
+#include "fuzz-common.h"
+#include "fuzz-vhd-parent.h"
+
+static int fuzz_parent_fd = -1;
+
+static int fuzz_opener(const char *path, bool rdwr, void *userdata)
+{
+        int fd;
+
+        if (rdwr)
+                return -EACCES;
+        fd = fcntl(fuzz_parent_fd, F_DUPFD_CLOEXEC, 3);
+        return fd < 0 ? -errno : fd;
+}
+
+static void fuzz_vhd_init(void)
+{
+        struct vb_image *p;
+
+        if (fuzz_parent_fd >= 0)
+                return;
+        p = fuzz_vhd_parent();
+        fuzz_parent_fd = fuzz_memfd("parent", p->buf, p->len);
+        vb_free(p);
+        if (fuzz_parent_fd < 0)
+                abort();
+        vhd_set_opener(fuzz_opener, NULL);
+}
+
+/* Opens @data (copied, checksums fixed) as an image; < 0 when refused. */
+static int fuzz_vhd_open(const uint8_t *data, size_t size, bool collect, struct vhd_image **ret)
+{
+        struct vc_problems ps = { .collect = collect };
+        uint8_t *copy;
+        int fd, r;
+
+        fuzz_vhd_init();
+        copy = malloc(size ? size : 1);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, data, size);
+        fuzz_vhd_fix_checksums(copy, size);
+        fd = fuzz_memfd("child", copy, size);
+        free(copy);
+        if (fd < 0)
+                return fd;
+        r = vhd_image_open_fd(fd, FUZZ_CHILD_PATH, VHD_OPEN_NOLOCK, &ps, ret);
+        close(fd);
+        /* A refusal always says why. */
+        FUZZ_CHECK(r >= 0 || r == -ENOMEM || vc_problems_any(&ps));
+        vc_problems_done(&ps);
+        return r;
+}
