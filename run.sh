@@ -3,7 +3,8 @@
 #
 # The project's two commands (see README.md):
 #   ./run.sh demo   install dependencies, build, and run the main job on a sample disk
-#   ./run.sh test   install dependencies, build (plain and ASan+UBSan), run every test
+#   ./run.sh test   install dependencies, build (plain, ASan+UBSan, and the clang
+#                   libFuzzer tree), run every test and a short run of each fuzz target
 # Both are idempotent and need root (or sudo) only to install missing packages.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
@@ -15,6 +16,7 @@ DEBIAN_PACKAGES=(
   qemu-utils ntfs-3g fdisk libvhdi-utils fuse3 e2fsprogs
   valgrind fio libxml2-utils
   dbus-daemon polkitd systemd util-linux passwd python3-dbus
+  clang libclang-rt-14-dev
 )
 
 as_root() {
@@ -51,6 +53,19 @@ build() {
 build_sanitized() {
   # -Db_lundef=false: the nbdkit plugin is a module with undefined nbdkit_* symbols.
   build_tree build-san -Db_sanitize=address,undefined -Db_lundef=false
+}
+
+# The libFuzzer targets (fuzz/): clang only, in a tree that holds just lib/
+# and fuzz/.  Skipped, with a note, where clang is missing.
+build_fuzz() {
+  if ! command -v clang >/dev/null; then
+    echo "run.sh: clang not found, the fuzz targets are not built" >&2
+    return 0
+  fi
+  if [ ! -f build-fuzz/build.ninja ]; then
+    CC=clang meson setup build-fuzz -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false
+  fi
+  ninja -C build-fuzz
 }
 
 demo() {
@@ -102,11 +117,16 @@ demo() {
 run_tests() {
   meson test -C build --print-errorlogs "$@"
   meson test -C build-san --print-errorlogs "$@"
+  # Every seed and kept crasher replayed, then each target fuzzed for a few
+  # seconds (FUZZ_SECONDS): only in a full run, not for a chosen suite/test.
+  if [ $# -eq 0 ] && [ -f build-fuzz/build.ninja ]; then
+    meson test -C build-fuzz --suite fuzz --print-errorlogs
+  fi
 }
 
 case "${1:-}" in
   demo) install_deps; build; demo ;;
-  test) shift; install_deps; build; build_sanitized; run_tests "$@" ;;
+  test) shift; install_deps; build; build_sanitized; build_fuzz; run_tests "$@" ;;
   build) install_deps; build ;;
   *) echo "usage: $0 demo|test|build" >&2; exit 2 ;;
 esac
