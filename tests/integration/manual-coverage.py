@@ -291,7 +291,11 @@ def check_dbus(page, src):
     tags = Page.items(sec) if sec is not None else []
     for key, typ in opts:
         need("%s (%s)" % (key, typ) in tags, page.name, "option %s (%s) is not an item of OPTIONS" % (key, typ))
-    errors = sorted(set(re.findall(r"org\.vhd\.Compact\.Error\.[A-Za-z]+", xml_text)))
+    # The contract's error names, and any the daemon's sources use.
+    daemon_src = "".join(read(f) for f in sorted(glob.glob(os.path.join(src, "daemon/*.c"))))
+    errors = set(re.findall(r"org\.vhd\.Compact\.Error\.[A-Za-z]+", xml_text + daemon_src))
+    errors |= {"org.vhd.Compact.Error." + e for e in re.findall(r'\b(?:E|ERR)\("([A-Za-z]+)"\)', daemon_src)}
+    errors = sorted(errors)
     sec = page.section("ERRORS")
     tags = Page.items(sec) if sec is not None else []
     for e in errors:

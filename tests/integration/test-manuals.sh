@@ -13,8 +13,9 @@
 #                    method, property, signal, option and error of
 #                    dbus/org.vhd.Compact.xml, every plugin config key and
 #                    debug flag is in its page as pod2text renders it
-#   the check bites  a page with one option or member taken out, and a
-#                    source or contract with one added, must each fail it
+#   the check bites  a page with one option or member taken out, and the
+#                    sources or contract with an option, a property and an
+#                    error name added, must each fail it
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 requires pod2text podchecker python3 perl
@@ -126,15 +127,16 @@ cp -r "$TOP_SRCDIR/client" "$TOP_SRCDIR/daemon" "$TOP_SRCDIR/dbus" "$TOP_SRCDIR/
       "$TOP_SRCDIR/systemd" "$src/"
 mkdir -p "$src/lib/util"
 cp "$TOP_SRCDIR/lib/util/problem.c" "$src/lib/util/"
-perl -0pi -e 's/(\{ "help", no_argument, NULL, .h. \},)/{ "frobnicate", no_argument, NULL, 0x1ff },\n                $1/' \
-     "$src/daemon/main.c"
+echo 'static const struct option frob[] = { { "frobnicate", no_argument, NULL, 0 }, {} };' >> "$src/daemon/main.c"
 perl -0pi -e 's/(<property name="Rate")/<property name="Frobs" type="t" access="read"\/>\n    $1/' \
      "$src/dbus/org.vhd.Compact.xml"
+echo 'static const char *const frobbed = E("Frobnicated");' >> "$src/daemon/errors.c"
 if out=$(coverage "$tmpdir/pages" "$src"); then
   echo "$out" >&2
-  fail "the check passed with a new daemon option and a new property undocumented"
+  fail "the check passed with a new daemon option, property and error undocumented"
 fi
-for want in "option --frobnicate is not an item" "property org.vhd.Compact.Job.Frobs"; do
+for want in "option --frobnicate is not an item" "property org.vhd.Compact.Job.Frobs" \
+            "error org.vhd.Compact.Error.Frobnicated"; do
   grep -qF -- "$want" <<<"$out" || { echo "$out" >&2; fail "the failure does not name '$want'"; }
 done
-echo "$out" | grep -e frobnicate -e Frobs
+echo "$out" | grep -i -e frob
