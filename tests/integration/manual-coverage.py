@@ -15,8 +15,9 @@ list kept here:
                        and vhdctl's own ids (client/*.c); the environment
                        variables client/ and lib/ read
   vhd-compactd(8)      the long options of `vhd-compactd --help` and
-                       daemon/main.c's table, each an item of OPTIONS; its
-                       environment variables, the signals it handles, the
+                       daemon/main.c's table, each an item of OPTIONS; the
+                       worker's options (daemon/worker.c); its environment
+                       variables, the signals it handles, the
                        polkit action, the units in systemd/
   org.vhd.Compact(5)   from dbus/org.vhd.Compact.xml: every interface (a
                        section), method "Name (IN t arg, ..., OUT t arg)",
@@ -228,6 +229,13 @@ def check_daemon(page, src, daemon):
     tags = Page.items(sec)
     for o in sorted(opts):
         need(has_item(tags, "--" + o), page.name, "option --%s is not an item of OPTIONS" % o)
+    # The worker's command line, which the daemon builds (not for users).
+    worker = os.path.join(src, "daemon/worker.c")
+    sec = page.section("WORKER ISOLATION")
+    need(sec is not None, page.name, "no WORKER ISOLATION section")
+    for o in sorted(long_options_of_table(read(worker)) if os.path.exists(worker) else ()):
+        need(sec is not None and "--" + o in norm("\n".join(sec)), page.name,
+             "worker option --%s (daemon/worker.c) is not in WORKER ISOLATION" % o)
     check_env(page, env_vars(glob.glob(os.path.join(src, "daemon/*.c"))))
     sigs = set(re.findall(r"sd_event_add_signal\([^;]*?\b(SIG[A-Z]+)\b", main_c))
     sec = page.section("SIGNALS")
