@@ -63,12 +63,26 @@ int vc_problem_add(struct vc_problems *ps, enum vc_problem_id id, int error,
         if (ps->n == 0)
                 ps->first = p;
         if (ps->collect) {
-                struct vc_problem *nv = realloc(ps->v, (ps->n + 1) * sizeof *nv);
-                if (!nv) {
-                        ps->oom = true;
+                /* A hostile image can hold a problem per BAT entry: keep
+                 * the list bounded, and grow it geometrically (one
+                 * realloc per problem was quadratic). */
+                if (ps->n >= VC_PROBLEMS_MAX)
                         return error;
+                if (ps->n == VC_PROBLEMS_MAX - 1) {
+                        p.field = NULL;
+                        snprintf(p.message, sizeof p.message,
+                                 "more problems follow from here on; only the first %u are listed",
+                                 VC_PROBLEMS_MAX - 1);
                 }
-                ps->v = nv;
+                if (ps->n == 0 || (ps->n >= 8 && (ps->n & (ps->n - 1)) == 0)) {
+                        size_t cap = ps->n ? 2 * ps->n : 8;
+                        struct vc_problem *nv = realloc(ps->v, cap * sizeof *nv);
+                        if (!nv) {
+                                ps->oom = true;
+                                return error;
+                        }
+                        ps->v = nv;
+                }
                 ps->v[ps->n] = p;
         }
         ps->n++;

@@ -62,9 +62,13 @@ struct vc_problem {
 
 /*
  * A sink for problems.  With collect == false the first problem is kept and
- * validators stop; with collect == true every problem is appended.
+ * validators stop; with collect == true every problem is appended, up to
+ * VC_PROBLEMS_MAX: the last one kept then says that more follow, and n
+ * stays at VC_PROBLEMS_MAX (a hostile image could otherwise cost memory in
+ * proportion to its BAT).
  */
 struct vc_problems {
+#define VC_PROBLEMS_MAX 1024u
         bool collect;
         size_t n;
         struct vc_problem *v;

@@ -545,6 +545,36 @@ static void check_bases(void)
         printf("ok base images are clean\n");
 }
 
+/*
+ * A BAT in which every entry points past the footer: one problem per entry.
+ * vhd_check keeps the first VC_PROBLEMS_MAX - 1 and a last one saying more
+ * follow, instead of memory in proportion to the BAT (found by fuzz-vhd,
+ * which spent most of its time growing that list one entry at a time).
+ */
+static void check_many_problems(void)
+{
+        const uint32_t entries = 3 * VC_PROBLEMS_MAX;
+        struct vb_image *b = vb_dynamic((uint64_t) entries * 512, 512, VHD_TYPE_DYNAMIC);
+        struct vc_problems ps = {};
+        char path[VB_PATH_MAX];
+
+        for (uint32_t i = 0; i < entries; i++)
+                vb_set_bat(b, i, 0x00F00000u + i * 2);
+        vb_path_join(path, dir, "many.vhd");
+        vb_write_file(b, path);
+        ASSERT_EQ_INT(vhd_check(path, &ps), 1);
+        ASSERT_EQ_U64(ps.n, VC_PROBLEMS_MAX);
+        ASSERT_EQ_INT(ps.v[0].id, VC_PROBLEM_BAT_OUT_OF_FILE);
+        ASSERT_EQ_INT(ps.v[VC_PROBLEMS_MAX - 2].id, VC_PROBLEM_BAT_OUT_OF_FILE);
+        ASSERT_TRUE(strstr(ps.v[VC_PROBLEMS_MAX - 1].message, "more problems follow") != NULL);
+        ASSERT_TRUE(!ps.oom);
+        vc_problems_done(&ps);
+        unlink(path);
+        vb_free(b);
+        printf("ok %u bad BAT entries: %u problems listed, the last says more follow\n", entries,
+               VC_PROBLEMS_MAX);
+}
+
 int main(void)
 {
         size_t n = sizeof table / sizeof table[0];
@@ -556,6 +586,7 @@ int main(void)
         vb_write_file(parent, parent_path);
 
         check_bases();
+        check_many_problems();
         for (size_t i = 0; i < n; i++)
                 run_case(i, &table[i]);
         printf("%zu corruptions refused with the expected problem, files unchanged\n", n);
