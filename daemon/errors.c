@@ -16,6 +16,8 @@ const char *error_name_for_problem(const char *id, int err)
                 const char *id, *name;
         } table[] = {
                 { "in-use", E("InUse") },
+                /* Another writer, one that ignores the lock. */
+                { "file-changed", E("InUse") },
                 { "access-denied", E("AccessDenied") },
                 { "not-supported", E("NotSupported") },
                 { "fs-unsupported", E("NotSupported") },

@@ -14,9 +14,19 @@
  * folder as descriptors, reads the file systems in-process, and opens
  * everything else through the opener hook of lib/vhd; the decisions are
  * the same.
+ *
+ * The plan is only as good as the file it was made from.  The OFD lock
+ * keeps out every writer that takes locks (qemu, us), but not one that
+ * ignores them; so right before the first write the file's size, its
+ * footer and its BAT are read again and compared with what was planned,
+ * and any difference refuses the run with file-changed, nothing written.
+ * (A writer that strikes after that check is beyond what a lock-ignoring
+ * file can be protected from.)
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +37,8 @@
 #include "compact.h"
 #include "move.h"
 #include "plan.h"
+#include "util/endian.h"
+#include "util/fd-util.h"
 #include "util/macro.h"
 #include "vhd/vhd.h"
 
@@ -182,7 +194,7 @@ static void announce(struct vhd_image *img, uint32_t sector, uint64_t len)
  * (and, in a differencing disk, whose parent range does too).  Blocks are
  * visited in file order, so the scan streams through the file. */
 static int scan_zero(struct vhd_image *img, const uint32_t *bat, const bool *drop, bool *zero,
-                     const struct compact_opts *o, struct compact_report *rep)
+                     const struct compact_opts *o, struct compact_report *rep, struct vc_problems *problems)
 {
         uint32_t n = vhd_image_n_blocks(img), bs = vhd_image_block_size(img), m = 0;
         uint64_t vsize = vhd_image_virtual_size(img), done = 0, total = 0;
@@ -190,11 +202,17 @@ static int scan_zero(struct vhd_image *img, const uint32_t *bat, const bool *dro
         struct vhd_image *parent = (struct vhd_image *) vhd_image_parent(img);
         bool diff = vhd_image_footer(img)->disk_type == VHD_TYPE_DIFFERENCING;
         _cleanup_free_ uint8_t *buf = malloc(bs);
-        _cleanup_free_ uint32_t *order = malloc(((size_t) n + 1) * sizeof *order);
+        _cleanup_free_ uint32_t *order = NULL;
         int r;
 
+        /* Sized by the blocks to scan, not the BAT: memory must not grow
+         * with the virtual size. */
+        for (uint32_t b = 0; b < n; b++)
+                m += bat[b] != VHD_BAT_UNUSED && !drop[b];
+        order = malloc(((size_t) m + 1) * sizeof *order);
         if (!buf || !order)
                 return -ENOMEM;
+        m = 0;
         for (uint32_t b = 0; b < n; b++)
                 if (bat[b] != VHD_BAT_UNUSED && !drop[b])
                         order[m++] = b;
@@ -210,12 +228,17 @@ static int scan_zero(struct vhd_image *img, const uint32_t *bat, const bool *dro
                         announce(img, bat[order[j]], stride - bs + ZERO_PROBE);
                 r = read_is_zero(img, buf, start, len, rep);
                 if (r < 0)
-                        return r;
+                        return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, (uint64_t) bat[b] * VHD_SECTOR_SIZE,
+                                              "scanning for zero blocks: reading block %" PRIu32 " failed: %s; "
+                                              "nothing was written", b, strerror(-r));
                 bool z = r;
                 if (z && diff && parent && start < vhd_image_virtual_size(parent)) {
                         r = read_is_zero(parent, buf, start, MIN(len, vhd_image_virtual_size(parent) - start), rep);
                         if (r < 0)
-                                return r;
+                                return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, start,
+                                                      "scanning for zero blocks: reading the parent's range of "
+                                                      "block %" PRIu32 " failed: %s; nothing was written",
+                                                      b, strerror(-r));
                         z = r;
                 }
                 zero[b] = z;
@@ -248,6 +271,73 @@ static void enter_phase(const struct compact_opts *o, enum compact_phase p)
 static void truncating(void *userdata)
 {
         enter_phase(userdata, COMPACT_PHASE_TRUNCATING);
+}
+
+/* Test hook: with VHDCOMPACT_TEST_MOVE_PAUSE=FILE, creates FILE once the
+ * plan is made and waits (up to a minute) until someone removes it, so
+ * that a test can change the image behind our back right then. */
+static void test_pause_before_move(void)
+{
+        const char *flag = getenv("VHDCOMPACT_TEST_MOVE_PAUSE");
+        int fd;
+
+        if (!flag || !*flag)
+                return;
+        fd = open(flag, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return;
+        close(fd);
+        for (int i = 0; i < 6000 && access(flag, F_OK) == 0; i++)
+                usleep(10000);
+}
+
+/* Right before the first write: is the file still the one the plan was
+ * made from?  Its size, its footer and its BAT are read again (through
+ * the image's descriptor) and compared with the planned ones.  Returns 0,
+ * or -ESTALE with a file-changed problem, or an io-error. */
+static int check_unchanged(struct vhd_image *img, const struct compact_layout *layout, uint64_t size_planned,
+                           struct vc_problems *problems)
+{
+        int fd = vhd_image_fd(img);
+        uint64_t table = vhd_image_dyn_header(img)->table_offset;
+        size_t bytes = (size_t) layout->n_entries * 4;
+        uint8_t footer[VHD_FOOTER_SIZE];
+        struct stat st;
+        int r;
+
+        if (fstat(fd, &st) < 0)
+                return vc_problem_add(problems, VC_PROBLEM_IO, -errno, NULL, 0,
+                                      "before moving: fstat failed: %m; nothing was written");
+        if ((uint64_t) st.st_size != size_planned)
+                return vc_problem_add(problems, VC_PROBLEM_CHANGED, -ESTALE, NULL, 0,
+                                      "the file changed during the run (%" PRIu64 " bytes when scanned, %" PRIu64
+                                      " now): another program writes to it without taking its lock; nothing was written",
+                                      size_planned, (uint64_t) st.st_size);
+        r = pread_full(fd, footer, sizeof footer, size_planned - VHD_FOOTER_SIZE);
+        if (r < 0)
+                return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, size_planned - VHD_FOOTER_SIZE,
+                                      "before moving: reading the footer again failed: %s; nothing was written",
+                                      strerror(-r));
+        if (memcmp(footer, vhd_image_footer(img)->raw, sizeof footer))
+                return vc_problem_add(problems, VC_PROBLEM_CHANGED, -ESTALE, "footer", size_planned - VHD_FOOTER_SIZE,
+                                      "the footer changed during the run: another program writes to the file "
+                                      "without taking its lock; nothing was written");
+        _cleanup_free_ uint8_t *raw = malloc(bytes ? bytes : 1);
+        if (!raw)
+                return -ENOMEM;
+        r = pread_full(fd, raw, bytes, table);
+        if (r < 0)
+                return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, table,
+                                      "before moving: reading the BAT again failed: %s; nothing was written",
+                                      strerror(-r));
+        for (uint32_t i = 0; i < layout->n_entries; i++)
+                if (get_be32(raw + 4 * (size_t) i) != layout->bat[i])
+                        return vc_problem_add(problems, VC_PROBLEM_CHANGED, -ESTALE, "bat", table + 4 * (uint64_t) i,
+                                              "BAT entry %" PRIu32 " changed during the run (0x%08" PRIx32 " when scanned, "
+                                              "0x%08" PRIx32 " now): another program writes to the file without "
+                                              "taking its lock; nothing was written",
+                                              i, layout->bat[i], get_be32(raw + 4 * (size_t) i));
+        return 0;
 }
 
 /* The image, from the caller's descriptor or by name; a read-only file,
@@ -341,7 +431,7 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         if (r < 0)
                 return r;
         if (zero_mode) {
-                r = scan_zero(img, layout.bat, drop, zero, opts, &rep);
+                r = scan_zero(img, layout.bat, drop, zero, opts, &rep, problems);
                 if (r < 0) {
                         free((void *) layout.bat);
                         return r;
@@ -367,7 +457,12 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                 struct compact_exec_opts eo = { .queue_depth = opts->queue_depth,
                                                 .progress = moving_progress,
                                                 .truncating = truncating,
-                                                .userdata = (void *) opts };
+                                                .userdata = (void *) opts,
+                                                .problems = problems };
+                test_pause_before_move();
+                r = check_unchanged(img, &layout, rep.size_before, problems);
+                if (r < 0)
+                        goto out;
                 enter_phase(opts, COMPACT_PHASE_MOVING);
                 struct compact_exec_stats st = {};
                 r = compact_execute(vhd_image_fd(img), vhd_image_dyn_header(img)->table_offset,
@@ -375,10 +470,9 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                 rep.bytes_read += st.bytes_read;
                 rep.bytes_written += st.bytes_written;
                 if (r < 0) {
-                        vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, 0,
-                                       r == -ECANCELED ? "cancelled: the image is valid; run again to finish"
-                                                       : "moving blocks failed (%s): the image is valid; run again to finish",
-                                       strerror(-r));
+                        if (r == -ECANCELED)
+                                vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, 0,
+                                               "cancelled: the image is valid; run again to finish");
                         goto out;
                 }
         }

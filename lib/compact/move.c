@@ -6,9 +6,19 @@
  * retried.  We submit once per batch and reap with "wait for one, drain the
  * rest, advance once".  Durability never depends on completion order: the
  * barriers are the explicit fdatasync calls of the protocol in move.h.
+ *
+ * Every failure is reported once, as an io-error problem that names the
+ * operation, the block and the offset; whatever step fails, nothing after
+ * it is written, so the image stays valid (see move.h).  Each I/O first
+ * asks vc_io_fault() (lib/util/fault.h), so tests can fail or shorten any
+ * one of them; an injected failure is submitted as a no-op, so that the
+ * completion path is the real one.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <liburing.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,6 +39,7 @@ struct slot {
         uint32_t move;          /* index into plan->moves */
         uint64_t done;          /* bytes of the current phase transferred */
         uint8_t *buf;
+        int injected;           /* an injected error, for the no-op in flight */
 };
 
 struct mover {
@@ -41,9 +52,28 @@ struct mover {
         uint32_t finished;
         bool *landed;           /* per move: its copy is complete */
         struct compact_exec_stats *stats;
+        struct vc_problems *problems;
 };
 
-static int write_bat(int fd, uint64_t table_offset, const uint32_t *bat, uint32_t n)
+#define RUN_AGAIN "; nothing after it was written and the image is valid: run again to finish"
+
+/* Records the failure of one operation (printf-style what) at offset in
+ * the file, and returns r. */
+_printf_(4, 5)
+static int failed(struct vc_problems *problems, int r, uint64_t offset, const char *fmt, ...)
+{
+        char what[160];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof what, fmt, ap);
+        va_end(ap);
+        return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, offset, "%s failed: %s" RUN_AGAIN,
+                              what, strerror(-r));
+}
+
+static int write_bat(int fd, uint64_t table_offset, const uint32_t *bat, uint32_t n, const char *step,
+                     struct vc_problems *problems)
 {
         size_t bytes = ROUND_UP((size_t) n * 4, 512);
         _cleanup_free_ uint8_t *raw = malloc(bytes ? bytes : 1);
@@ -58,16 +88,23 @@ static int write_bat(int fd, uint64_t table_offset, const uint32_t *bat, uint32_
                 put_be32(raw + 4 * (size_t) i, bat[i]);
         r = pwrite_full(fd, raw, bytes, table_offset);
         if (r < 0)
-                return r;
+                return failed(problems, r, table_offset, "%s: writing the BAT (%zu bytes)", step, bytes);
         vc_fault_point("compact: BAT written");
         return 0;
 }
 
-static int sync_point(int fd, const char *what)
+/* fdatasync (fsync with full) after step, then the crash point what (none
+ * when NULL: the last fsync ends the run anyway). */
+static int sync_point(int fd, bool full, const char *step, const char *what, struct vc_problems *problems)
 {
-        if (fdatasync(fd) < 0)
-                return -errno;
-        vc_fault_point(what);
+        int r = vc_io_fault(VC_IO_SYNC, NULL);
+
+        if (r == 0 && (full ? fsync(fd) : fdatasync(fd)) < 0)
+                r = -errno;
+        if (r < 0)
+                return failed(problems, r, 0, "%s: %s", step, full ? "fsync" : "fdatasync");
+        if (what)
+                vc_fault_point(what);
         return 0;
 }
 
@@ -79,12 +116,15 @@ static int submit_io(struct mover *m, unsigned i)
 
         if (!sqe)
                 return -EBUSY;  /* cannot happen: ring entries >= slots */
-        if (s->state == SLOT_READING)
-                io_uring_prep_read(sqe, m->fd, s->buf + s->done, (unsigned) (m->plan->stride - s->done),
-                                   mv->from + s->done);
+        size_t len = (size_t) (m->plan->stride - s->done);
+        bool rd = s->state == SLOT_READING;
+        s->injected = vc_io_fault(rd ? VC_IO_READ : VC_IO_WRITE, &len);
+        if (s->injected < 0)
+                io_uring_prep_nop(sqe);
+        else if (rd)
+                io_uring_prep_read(sqe, m->fd, s->buf + s->done, (unsigned) len, mv->from + s->done);
         else
-                io_uring_prep_write(sqe, m->fd, s->buf + s->done, (unsigned) (m->plan->stride - s->done),
-                                    mv->to + s->done);
+                io_uring_prep_write(sqe, m->fd, s->buf + s->done, (unsigned) len, mv->to + s->done);
         io_uring_sqe_set_data64(sqe, i);
         return 0;
 }
@@ -96,7 +136,7 @@ static int start_moves(struct mover *m)
         for (unsigned i = 0; i < m->n_slots && m->next < m->plan->n_moves; i++) {
                 if (m->slots[i].state != SLOT_FREE)
                         continue;
-                m->slots[i] = (struct slot) { SLOT_READING, m->next++, 0, m->slots[i].buf };
+                m->slots[i] = (struct slot) { .state = SLOT_READING, .move = m->next++, .buf = m->slots[i].buf };
                 r = submit_io(m, i);
                 if (r < 0)
                         return r;
@@ -105,17 +145,32 @@ static int start_moves(struct mover *m)
         return 0;
 }
 
-/* Handles one completion; returns <0 on an I/O error. */
-static int complete(struct mover *m, unsigned i, int res)
+/* Handles one completion; returns <0 on an I/O error, recorded once (the
+ * first error stops the run: later ones are only returned). */
+static int complete(struct mover *m, unsigned i, int res, bool first)
 {
         struct slot *s = &m->slots[i];
+        const struct compact_move *mv = &m->plan->moves[s->move];
+        bool rd = s->state == SLOT_READING;
 
+        if (s->injected < 0)
+                res = s->injected;
         if (res == -EAGAIN || res == -EINTR)
                 return submit_io(m, i);
-        if (res < 0)
-                return res;
-        if (res == 0)
-                return -EIO;    /* a read past EOF: the file changed under us */
+        if (res <= 0) {
+                /* 0: a read past EOF, or a write of nothing: the file
+                 * changed under us, or its file system is failing. */
+                int r = res < 0 ? res : -EIO;
+                /* The slot is done with: nothing waits for it any more. */
+                s->state = SLOT_FREE;
+                m->busy--;
+                if (!first)
+                        return r;
+                return failed(m->problems, r, (rd ? mv->from : mv->to) + s->done,
+                              "copying block %" PRIu32 ": %s %" PRIu64 " bytes%s", mv->block,
+                              rd ? "reading" : "writing", m->plan->stride - s->done,
+                              res == 0 ? (rd ? " (end of file)" : " (nothing written)") : "");
+        }
         s->done += (uint64_t) res;
         if (s->state == SLOT_READING)
                 m->stats->bytes_read += (uint64_t) res;
@@ -154,13 +209,14 @@ static int copy_blocks(struct mover *m, const struct compact_exec_opts *o)
                         break;
                 int sr = io_uring_submit_and_wait(&m->ring, 1);
                 if (sr < 0 && sr != -EINTR) {
-                        r = r ? r : sr;
+                        if (r == 0)
+                                r = failed(m->problems, sr, 0, "copying blocks: io_uring_submit_and_wait");
                         break;
                 }
                 struct io_uring_cqe *cqe;
                 unsigned head, seen = 0;
                 io_uring_for_each_cqe(&m->ring, head, cqe) {
-                        int cr = complete(m, (unsigned) io_uring_cqe_get_data64(cqe), cqe->res);
+                        int cr = complete(m, (unsigned) io_uring_cqe_get_data64(cqe), cqe->res, r == 0);
                         if (cr < 0 && r == 0) {
                                 r = cr;
                                 stop = true;
@@ -193,16 +249,18 @@ int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_ent
 
         if (!opts)
                 opts = &defaults;
+        struct vc_problems *problems = opts->problems;
+        m.problems = problems;
         m.n_slots = opts->queue_depth ? MIN(opts->queue_depth, MAX_QUEUE_DEPTH) : DEFAULT_QUEUE_DEPTH;
 
         /* Step 1: release the dropped blocks, durably. */
         if (plan->n_drops > 0) {
                 for (uint32_t i = 0; i < plan->n_drops; i++)
                         bat[plan->drops[i]] = VHD_BAT_UNUSED;
-                r = write_bat(fd, table_offset, bat, n_entries);
+                r = write_bat(fd, table_offset, bat, n_entries, "releasing blocks", problems);
                 if (r < 0)
                         return r;
-                r = sync_point(fd, "compact: drops synced");
+                r = sync_point(fd, false, "releasing blocks", "compact: drops synced", problems);
                 if (r < 0)
                         return r;
         }
@@ -210,8 +268,8 @@ int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_ent
         /* Step 2: copy survivors into the holes. */
         if (plan->n_moves > 0) {
                 r = io_uring_queue_init(m.n_slots * 2, &m.ring, 0);
-                if (r < 0)
-                        return r;       /* io_uring unavailable: nothing moved yet */
+                if (r < 0)      /* io_uring unavailable: nothing moved yet */
+                        return failed(problems, r, 0, "copying blocks: io_uring_queue_init");
                 m.slots = calloc(m.n_slots, sizeof *m.slots);
                 m.landed = calloc(plan->n_moves, sizeof *m.landed);
                 r = m.slots && m.landed ? 0 : -ENOMEM;
@@ -226,13 +284,13 @@ int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_ent
                 io_uring_queue_exit(&m.ring);
                 if (r < 0) {
                         free(m.landed);
-                        return r;
+                        return failed(problems, r, 0, "copying blocks: allocating %u block buffers", m.n_slots);
                 }
                 if (copy_r < 0 && copy_r != -ECANCELED) {
                         free(m.landed);
                         return copy_r;  /* the BAT still points at the sources */
                 }
-                r = sync_point(fd, "compact: copies synced");
+                r = sync_point(fd, false, "copying blocks", "compact: copies synced", problems);
                 if (r < 0) {
                         free(m.landed);
                         return r;
@@ -244,10 +302,10 @@ int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_ent
                         if (m.landed[i])
                                 bat[plan->moves[i].block] = (uint32_t) (plan->moves[i].to / VHD_SECTOR_SIZE);
                 free(m.landed);
-                r = write_bat(fd, table_offset, bat, n_entries);
+                r = write_bat(fd, table_offset, bat, n_entries, "pointing the BAT at the copies", problems);
                 if (r < 0)
                         return r;
-                r = sync_point(fd, "compact: moves synced");
+                r = sync_point(fd, false, "pointing the BAT at the copies", "compact: moves synced", problems);
                 if (r < 0)
                         return r;
         }
@@ -259,18 +317,24 @@ int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_ent
         /* Step 4: footer right after the new end, then cut the file. */
         if (opts->truncating)
                 opts->truncating(opts->userdata);
-        r = pwrite_full(fd, footer, VHD_FOOTER_SIZE, plan->final_size - VHD_FOOTER_SIZE);
+        uint64_t end = plan->final_size - VHD_FOOTER_SIZE;
+        r = pwrite_full(fd, footer, VHD_FOOTER_SIZE, end);
         if (r < 0)
-                return r;
+                return failed(problems, r, end, "truncating: writing the footer at the new end");
         vc_fault_point("compact: footer written");
-        r = sync_point(fd, "compact: footer synced");
+        r = sync_point(fd, false, "truncating", "compact: footer synced", problems);
         if (r < 0)
                 return r;
-        if (ftruncate(fd, (off_t) plan->final_size) < 0)
-                return -errno;
+        r = vc_io_fault(VC_IO_TRUNCATE, NULL);
+        if (r == 0 && ftruncate(fd, (off_t) plan->final_size) < 0)
+                r = -errno;
+        if (r < 0)
+                return failed(problems, r, plan->final_size, "truncating: ftruncate to %" PRIu64 " bytes",
+                              plan->final_size);
         vc_fault_point("compact: truncated");
-        if (fsync(fd) < 0)
-                return -errno;
+        r = sync_point(fd, true, "truncating", NULL, problems);
+        if (r < 0)
+                return r;
         stats.truncated = true;
         *ret_stats = stats;
         return 0;

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util/problem.h"
 #include "plan.h"
 
 struct compact_exec_opts {
@@ -33,6 +34,8 @@ struct compact_exec_opts {
          * not interruptible: it only reports. */
         void (*truncating)(void *userdata);
         void *userdata;
+        /* Optional: where a failure is described (an io-error problem). */
+        struct vc_problems *problems;
 };
 
 struct compact_exec_stats {
@@ -46,7 +49,10 @@ struct compact_exec_stats {
  * bat: the BAT as it is on disk now (host order, n_entries); it is updated
  * in place to the final state.  footer: the 512 bytes to write at the end.
  * Returns 0, -ECANCELED (image valid, not yet shrunk), or -errno (image
- * valid; a new run finishes the job).
+ * valid; a new run finishes the job) with one io-error problem in
+ * opts->problems that names the operation that failed and its offset in
+ * the file.  Short reads and writes are not failures: the rest is
+ * resubmitted.
  */
 int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_entries,
                     const uint8_t footer[512], const struct compact_plan *plan,

@@ -1,6 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Crash points and injected I/O faults; see fault.h.  Counters are atomic
+ * because the plugin's threads share them; tests arm them before any I/O.
+ */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -33,4 +39,87 @@ void vc_fault_point(const char *what)
                 fprintf(stderr, "vhdcompact: fault point %lu (%s): exiting\n", n, what);
                 _exit(VC_FAULT_EXIT);
         }
+}
+
+enum io_kind { KIND_NONE, KIND_ERROR, KIND_SHORT };
+
+/* The rule; io_state: 0 environment not read yet, 1 disarmed, 2 armed. */
+static int io_state;
+static enum vc_io_op io_op;
+static unsigned long io_nth;    /* 0: every one */
+static enum io_kind io_kind;
+static int io_errno;
+static unsigned long io_counts[_VC_IO_OP_MAX];
+
+static int parse_rule(const char *rule)
+{
+        static const char *const ops[_VC_IO_OP_MAX] = { "read", "write", "sync", "truncate" };
+        const char *c1 = strchr(rule, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        char *end;
+        int op = -1;
+
+        if (!c2)
+                return -EINVAL;
+        for (int i = 0; i < _VC_IO_OP_MAX; i++)
+                if ((size_t) (c1 - rule) == strlen(ops[i]) && !strncmp(rule, ops[i], (size_t) (c1 - rule)))
+                        op = i;
+        if (op < 0)
+                return -EINVAL;
+        if (c1[1] == '*' && c1 + 2 == c2)
+                io_nth = 0;
+        else {
+                errno = 0;
+                io_nth = strtoul(c1 + 1, &end, 10);
+                if (errno || end != c2 || io_nth == 0)
+                        return -EINVAL;
+        }
+        if (!strcmp(c2 + 1, "eio"))
+                io_kind = KIND_ERROR, io_errno = EIO;
+        else if (!strcmp(c2 + 1, "enospc"))
+                io_kind = KIND_ERROR, io_errno = ENOSPC;
+        else if (!strcmp(c2 + 1, "short") && (op == VC_IO_READ || op == VC_IO_WRITE))
+                io_kind = KIND_SHORT;
+        else
+                return -EINVAL;
+        io_op = (enum vc_io_op) op;
+        return 0;
+}
+
+int vc_io_fault_set(const char *rule)
+{
+        int r = 0;
+
+        memset(io_counts, 0, sizeof io_counts);
+        io_kind = KIND_NONE;
+        if (rule && *rule)
+                r = parse_rule(rule);
+        __atomic_store_n(&io_state, r == 0 && io_kind != KIND_NONE ? 2 : 1, __ATOMIC_RELEASE);
+        return r;
+}
+
+int vc_io_fault(enum vc_io_op op, size_t *len)
+{
+        int state = __atomic_load_n(&io_state, __ATOMIC_ACQUIRE);
+
+        if (state == 0) {
+                const char *e = getenv("VHDCOMPACT_IO_FAULT");
+                if (vc_io_fault_set(e) < 0)
+                        fprintf(stderr, "vhdcompact: VHDCOMPACT_IO_FAULT='%s' is not OP:N:KIND, ignoring\n", e);
+                state = __atomic_load_n(&io_state, __ATOMIC_ACQUIRE);
+        }
+        if (state != 2 || (unsigned) op >= _VC_IO_OP_MAX)
+                return 0;
+        unsigned long n = __atomic_add_fetch(&io_counts[op], 1, __ATOMIC_SEQ_CST);
+        if (op != io_op || (io_nth && n != io_nth))
+                return 0;
+        if (io_kind == KIND_ERROR)
+                return -io_errno;
+        if (len && *len > 1)
+                *len /= 2;
+        return 0;
+}
+
+unsigned long vc_io_fault_count(enum vc_io_op op)
+{
+        return (unsigned) op < _VC_IO_OP_MAX ? __atomic_load_n(&io_counts[op], __ATOMIC_SEQ_CST) : 0;
 }

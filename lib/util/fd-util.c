@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "fd-util.h"
 
 int pread_full(int fd, void *buf, size_t n, uint64_t off)
@@ -10,7 +11,11 @@ int pread_full(int fd, void *buf, size_t n, uint64_t off)
         uint8_t *p = buf;
 
         while (n > 0) {
-                ssize_t r = pread(fd, p, n, (off_t) off);
+                size_t len = n;
+                int f = vc_io_fault(VC_IO_READ, &len);
+                if (f < 0)
+                        return f;
+                ssize_t r = pread(fd, p, len, (off_t) off);
                 if (r < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -30,7 +35,11 @@ int pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
         const uint8_t *p = buf;
 
         while (n > 0) {
-                ssize_t r = pwrite(fd, p, n, (off_t) off);
+                size_t len = n;
+                int f = vc_io_fault(VC_IO_WRITE, &len);
+                if (f < 0)
+                        return f;
+                ssize_t r = pwrite(fd, p, len, (off_t) off);
                 if (r < 0) {
                         if (errno == EINTR)
                                 continue;
