@@ -101,8 +101,37 @@ done
 "$VHDCTL" info --json "$c2" | grep -q '"file": "'"$d"'/parent.vhd"' || \
   "$VHDCTL" info --json "$c2" | grep -q 'parent.vhd' || fail "info does not show the chain"
 
+# compact_refused FILE ID: `vhdctl compact` of FILE, in every mode and as a
+# dry run, exits 1 with one line naming FILE and ID, and no file of the
+# chain changes (compared byte for byte).
+compact_refused ()
+{
+    local f=$1 id=$2 mode dry rc g
+    local -a files=("$c1" "$c2")
+    [[ -e $par ]] && files+=("$par")
+    for g in "${files[@]}"; do cp -- "$g" "$g.before"; done
+    for mode in full fs zero; do
+      for dry in "" --dry-run; do
+        rc=0
+        vhdctl_attaching compact --local --no-progress --mode "$mode" $dry "$f" >"$d/out" 2>"$d/err" || rc=$?
+        [[ $rc = 1 ]] || { cat "$d/err" >&2; fail "compact --mode $mode $dry $f: exit status $rc, expected 1"; }
+        [[ ! -s $d/out && $(wc -l < "$d/err") = 1 ]] ||
+          { cat "$d/out" "$d/err" >&2; fail "compact --mode $mode $dry $f: expected one line on stderr, nothing else"; }
+        grep -qF "vhdctl: '$f': $id: " "$d/err" ||
+          { cat "$d/err" >&2; fail "compact --mode $mode $dry $f: expected $id"; }
+        for g in "${files[@]}"; do
+          cmp -s -- "$g" "$g.before" || fail "compact --mode $mode $dry $f: $g changed"
+        done
+      done
+    done
+    for g in "${files[@]}"; do rm -f -- "$g.before"; done
+    echo "compact $f: refused in every mode: $(cat "$d/err")"
+}
+
 echo "a missing parent is refused"
 mv "$par" "$d/elsewhere.vhd"
+compact_refused "$c1" parent-not-found
+compact_refused "$c2" parent-not-found
 if "$VHDCTL" info "$c2" 2>"$d/err"; then fail "info succeeded without the parent"; fi
 grep -q 'parent-not-found' "$d/err" || fail "no parent-not-found: $(cat "$d/err")"
 if serve "$c2" readonly=1 --run true 2>"$d/err"; then fail "plugin served a child without parent"; fi
@@ -112,4 +141,6 @@ echo "another disk under the parent's name is refused"
 qemu-img create -q -f vpc -o subformat=dynamic "$par" $size
 if "$VHDCTL" info "$c2" 2>"$d/err"; then fail "info accepted an impostor parent"; fi
 grep -q 'parent-mismatch' "$d/err" || fail "no parent-mismatch: $(cat "$d/err")"
+compact_refused "$c1" parent-mismatch
+compact_refused "$c2" parent-mismatch
 echo ok
