@@ -322,21 +322,27 @@ static int check_unchanged(struct vhd_image *img, const struct compact_layout *l
                 return vc_problem_add(problems, VC_PROBLEM_CHANGED, -ESTALE, "footer", size_planned - VHD_FOOTER_SIZE,
                                       "the footer changed during the run: another program writes to the file "
                                       "without taking its lock; nothing was written");
-        _cleanup_free_ uint8_t *raw = malloc(bytes ? bytes : 1);
+        /* A piece at a time: memory must not grow with the table. */
+        const size_t chunk = 64 << 10;
+        _cleanup_free_ uint8_t *raw = malloc(chunk);
         if (!raw)
                 return -ENOMEM;
-        r = pread_full(fd, raw, bytes, table);
-        if (r < 0)
-                return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, table,
-                                      "before moving: reading the BAT again failed: %s; nothing was written",
-                                      strerror(-r));
-        for (uint32_t i = 0; i < layout->n_entries; i++)
-                if (get_be32(raw + 4 * (size_t) i) != layout->bat[i])
-                        return vc_problem_add(problems, VC_PROBLEM_CHANGED, -ESTALE, "bat", table + 4 * (uint64_t) i,
-                                              "BAT entry %" PRIu32 " changed during the run (0x%08" PRIx32 " when scanned, "
-                                              "0x%08" PRIx32 " now): another program writes to the file without "
-                                              "taking its lock; nothing was written",
-                                              i, layout->bat[i], get_be32(raw + 4 * (size_t) i));
+        for (size_t at = 0; at < bytes; at += chunk) {
+                size_t len = MIN(chunk, bytes - at);
+                r = pread_full(fd, raw, len, table + at);
+                if (r < 0)
+                        return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, table + at,
+                                              "before moving: reading the BAT again failed: %s; nothing was written",
+                                              strerror(-r));
+                for (uint32_t i = (uint32_t) (at / 4); i < (at + len) / 4; i++)
+                        if (get_be32(raw + 4 * (size_t) i - at) != layout->bat[i])
+                                return vc_problem_add(problems, VC_PROBLEM_CHANGED, -ESTALE, "bat",
+                                                      table + 4 * (uint64_t) i,
+                                                      "BAT entry %" PRIu32 " changed during the run (0x%08" PRIx32
+                                                      " when scanned, 0x%08" PRIx32 " now): another program writes "
+                                                      "to the file without taking its lock; nothing was written",
+                                                      i, layout->bat[i], get_be32(raw + 4 * (size_t) i - at));
+        }
         return 0;
 }
 

@@ -31,6 +31,7 @@
 
 #define DEFAULT_QUEUE_DEPTH 8
 #define MAX_QUEUE_DEPTH 64
+#define BAT_CHUNK (64u << 10)
 
 enum slot_state { SLOT_FREE, SLOT_READING, SLOT_WRITING };
 
@@ -76,19 +77,27 @@ static int write_bat(int fd, uint64_t table_offset, const uint32_t *bat, uint32_
                      struct vc_problems *problems)
 {
         size_t bytes = ROUND_UP((size_t) n * 4, 512);
-        _cleanup_free_ uint8_t *raw = malloc(bytes ? bytes : 1);
+        _cleanup_free_ uint8_t *raw = malloc(BAT_CHUNK);
         int r;
 
         if (!raw)
                 return -ENOMEM;
-        /* The padding after the last entry is rewritten as unused too, as
-         * Microsoft and qemu leave it. */
-        memset(raw, 0xFF, bytes);
-        for (uint32_t i = 0; i < n; i++)
-                put_be32(raw + 4 * (size_t) i, bat[i]);
-        r = pwrite_full(fd, raw, bytes, table_offset);
-        if (r < 0)
-                return failed(problems, r, table_offset, "%s: writing the BAT (%zu bytes)", step, bytes);
+        /* A piece at a time, so that memory does not grow with the table
+         * (16 MiB for 2040 GiB of 512 KiB blocks).  No atomicity is lost:
+         * entries change from one valid value to another, and sectors are
+         * the unit a crash can tear in any case.  The padding after the
+         * last entry is rewritten as unused too, as Microsoft and qemu
+         * leave it. */
+        for (size_t at = 0; at < bytes; at += BAT_CHUNK) {
+                size_t len = MIN((size_t) BAT_CHUNK, bytes - at);
+                memset(raw, 0xFF, len);
+                for (size_t i = at / 4; i < n && i < (at + len) / 4; i++)
+                        put_be32(raw + 4 * i - at, bat[i]);
+                r = pwrite_full(fd, raw, len, table_offset + at);
+                if (r < 0)
+                        return failed(problems, r, table_offset + at, "%s: writing the BAT (%zu bytes at %zu)", step,
+                                      len, at);
+        }
         vc_fault_point("compact: BAT written");
         return 0;
 }
