@@ -38,8 +38,10 @@ static void fuzz_vhd_init(void)
         vhd_set_opener(fuzz_opener, NULL);
 }
 
-/* Opens @data (copied, checksums fixed) as an image; < 0 when refused. */
-static int fuzz_vhd_open(const uint8_t *data, size_t size, bool collect, struct vhd_image **ret)
+/* Opens @data (copied, checksums fixed) as an image; < 0 when refused.
+ * With @ret_bytes, the bytes as opened are handed back (free() them). */
+static int fuzz_vhd_open_bytes(const uint8_t *data, size_t size, bool collect, struct vhd_image **ret,
+                               uint8_t **ret_bytes)
 {
         struct vc_problems ps = { .collect = collect };
         uint8_t *copy;
@@ -52,7 +54,10 @@ static int fuzz_vhd_open(const uint8_t *data, size_t size, bool collect, struct 
         memcpy(copy, data, size);
         fuzz_vhd_fix_checksums(copy, size);
         fd = fuzz_memfd("child", copy, size);
-        free(copy);
+        if (ret_bytes)
+                *ret_bytes = copy;
+        else
+                free(copy);
         if (fd < 0)
                 return fd;
         r = vhd_image_open_fd(fd, FUZZ_CHILD_PATH, VHD_OPEN_NOLOCK, &ps, ret);
@@ -61,4 +66,9 @@ static int fuzz_vhd_open(const uint8_t *data, size_t size, bool collect, struct 
         FUZZ_CHECK(r >= 0 || r == -ENOMEM || vc_problems_any(&ps));
         vc_problems_done(&ps);
         return r;
+}
+
+static inline int fuzz_vhd_open(const uint8_t *data, size_t size, bool collect, struct vhd_image **ret)
+{
+        return fuzz_vhd_open_bytes(data, size, collect, ret, NULL);
 }

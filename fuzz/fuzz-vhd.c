@@ -12,8 +12,10 @@
  * after a problem.
  *
  * Invariants: every allocated block lies between the metadata and the
- * footer; reads inside the disk succeed; the extents are contiguous and
- * cover exactly what was asked.
+ * footer; reads inside the disk succeed and return what a byte-at-a-time
+ * reading of the file says (BAT entry, sector bitmap bit, data, else the
+ * parent or zeros); the extents are contiguous and cover exactly what was
+ * asked.
  */
 #include "fuzz-vhd-open.h"
 
@@ -34,7 +36,41 @@ static int on_extent(uint64_t offset, uint64_t length, enum vhd_extent_kind kind
         return ++c->calls > 4096;
 }
 
-static void read_through(struct vhd_image *img)
+static struct vhd_image *parent_ref;
+
+/* The byte at virtual offset @o, read the simple way from the file. */
+static uint8_t ref_byte(struct vhd_image *img, const uint8_t *raw, size_t size, uint64_t o)
+{
+        const struct vhd_dyn_header *h = vhd_image_dyn_header(img);
+        uint64_t bs, bitmap, blk, in, e, at;
+        uint8_t v = 0;
+
+        if (!h) {
+                FUZZ_CHECK(o < size);
+                return raw[o];
+        }
+        bs = vhd_image_block_size(img);
+        bitmap = vhd_image_block_stride(img) - bs;
+        blk = o / bs;
+        in = o % bs;
+        FUZZ_CHECK(h->table_offset + 4 * blk + 4 <= size);
+        e = get_be32(raw + h->table_offset + 4 * blk);
+        if (e != VHD_BAT_UNUSED) {
+                at = e * 512 + (in / 512) / 8;
+                FUZZ_CHECK(at < size);
+                if ((raw[at] >> (7 - (in / 512) % 8)) & 1) {
+                        at = e * 512 + bitmap + in;
+                        FUZZ_CHECK(at < size);
+                        return raw[at];
+                }
+        }
+        if (vhd_image_footer(img)->disk_type == VHD_TYPE_DIFFERENCING &&
+            o < vhd_image_virtual_size(parent_ref))
+                FUZZ_CHECK(vhd_image_pread(parent_ref, &v, 1, o) == 0);
+        return v;
+}
+
+static void read_through(struct vhd_image *img, const uint8_t *raw, size_t size)
 {
         uint64_t vsize = vhd_image_virtual_size(img);
         uint64_t fsize = vhd_image_file_size(img);
@@ -68,6 +104,8 @@ static void read_through(struct vhd_image *img)
                         if (at[k] >= vsize || vsize - at[k] < len)
                                 continue;
                         FUZZ_CHECK(vhd_image_pread(img, buf, len, at[k]) == 0);
+                        for (size_t i = 0; i < len; i++)
+                                FUZZ_CHECK(buf[i] == ref_byte(img, raw, size, at[k] + i));
                 }
         }
         /* Reads past the end fail. */
@@ -86,14 +124,22 @@ static void read_through(struct vhd_image *img)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         struct vhd_image *img = NULL;
+        uint8_t *raw = NULL;
 
         if (size > (4u << 20))
                 return 0;
-        if (fuzz_vhd_open(data, size, false, &img) == 0) {
-                read_through(img);
+        if (!parent_ref) {
+                fuzz_vhd_init();
+                if (vhd_image_open_fd(fuzz_parent_fd, FUZZ_PARENT_PATH, VHD_OPEN_NOLOCK, NULL,
+                                      &parent_ref) < 0)
+                        abort();
+        }
+        if (fuzz_vhd_open_bytes(data, size, false, &img, &raw) == 0) {
+                read_through(img, raw, size);
                 vhd_image_free(img);
                 img = NULL;
         }
+        free(raw);
         if (fuzz_vhd_open(data, size, true, &img) == 0)
                 vhd_image_free(img);
         return 0;
