@@ -4,7 +4,8 @@
 # The project's two commands (see README.md):
 #   ./run.sh demo   install dependencies, build, and run the main job on a sample disk
 #   ./run.sh test   install dependencies, build (plain, ASan+UBSan, and the clang
-#                   libFuzzer tree), run every test and a short run of each fuzz target
+#                   libFuzzer tree), run every test, the C unit tests again under
+#                   valgrind memcheck, and a short run of each fuzz target
 # Both are idempotent and need root (or sudo) only to install missing packages.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
@@ -117,6 +118,11 @@ demo() {
 run_tests() {
   meson test -C build --print-errorlogs "$@"
   meson test -C build-san --print-errorlogs "$@"
+  # The C unit tests once more under valgrind memcheck (any error or leak
+  # fails; tests/meson.build has the setup): only in a full run.
+  if [ $# -eq 0 ]; then
+    meson test -C build --setup valgrind --suite unit --print-errorlogs
+  fi
   # Every seed and kept crasher replayed, then each target fuzzed for a few
   # seconds (FUZZ_SECONDS): only in a full run, not for a chosen suite/test.
   if [ $# -eq 0 ] && [ -f build-fuzz/build.ninja ]; then

@@ -29,6 +29,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define VC_FAULT_EXIT 86
@@ -38,6 +39,12 @@ void vc_fault_point(const char *what);
 void vc_fault_arm(unsigned long n);
 /* Points reached so far in this process. */
 unsigned long vc_fault_count(void);
+/* Whether a child's wait status is that of a crash point: exit status
+ * VC_FAULT_EXIT; or, when this process runs under valgrind, also
+ * valgrind_exitcode (its --error-exitcode), which memcheck's leak check
+ * gives a process that exits with allocations live, as a crash does.  A
+ * point reached after memcheck reported a memory error aborts instead. */
+bool vc_fault_exited(int status, int valgrind_exitcode);
 
 enum vc_io_op {
         VC_IO_READ,

@@ -16,6 +16,8 @@
 # or a BAT entry changes.  The run is refused with file-changed and writes
 # nothing: the file is byte-identical to what the other writer left.
 #
+# Last, vhdctl runs these paths under valgrind memcheck (plain build).
+#
 # The disk is made by qemu-img and qemu-io: data blocks, blocks written with
 # zeros (allocated), holes; --mode zero needs no attach, so every read and
 # write counted is vhdctl's own.
@@ -197,4 +199,43 @@ wait_for "$d/pause"
 rm -f "$d/pause"
 wait "$pid" || { cat "$d/err" >&2; fail "paused, untouched: failed"; }
 cmp -s "$vhd" "$d/ref.vhd" || fail "paused, untouched: not the file of the uninterrupted run"
+
+echo "== vhdctl under valgrind memcheck"
+# The paths above, once each, with every memory error or leaked block an
+# error: a compaction, one that fails mid-copy, one refused as changed,
+# and check/info.  Not in a sanitizer build (ASan and valgrind exclude
+# each other).
+if [[ -n ${VHD_SANITIZER_PRELOAD:-} ]]; then
+  echo "skipped: sanitizer build"
+elif ! command -v valgrind >/dev/null; then
+  echo "skipped: no valgrind"
+else
+  vg=(valgrind --quiet --error-exitcode=98 --leak-check=full --show-leak-kinds=definite,indirect
+      --errors-for-leak-kinds=definite,indirect --suppressions="$TOP_SRCDIR/tests/valgrind.supp")
+  # vg_run EXPECTED-RC ARGS...
+  vg_run ()
+  {
+      local want=$1 rc=0
+      shift
+      "${vg[@]}" "$@" >"$d/out" 2>"$d/err" || rc=$?
+      [[ $rc = "$want" ]] || { cat "$d/err" >&2; fail "valgrind $*: exit status $rc, expected $want"; }
+      ! grep -q '^==[0-9]*==' "$d/err" || { cat "$d/err" >&2; fail "valgrind $*: memcheck reports"; }
+  }
+  cp "$d/orig.vhd" "$vhd"
+  vg_run 0 "$VHDCTL" compact --local --no-progress --mode zero --json "$vhd"
+  cmp -s "$vhd" "$d/ref.vhd" || fail "valgrind: not the file of the uninterrupted run"
+  vg_run 0 "$VHDCTL" check "$vhd"
+  vg_run 0 "$VHDCTL" info --json "$vhd"
+  cp "$d/orig.vhd" "$vhd"
+  VHDCOMPACT_IO_FAULT=write:3:eio vg_run 1 "$VHDCTL" compact --local --no-progress --mode zero "$vhd"
+  clean_and_same "valgrind, write:3:eio"
+  cp "$d/orig.vhd" "$vhd"
+  rm -f "$d/pause"
+  VHDCOMPACT_TEST_MOVE_PAUSE=$d/pause vg_run 1 "$VHDCTL" compact --local --no-progress --mode zero "$vhd" & pid=$!
+  wait_for "$d/pause"
+  grow
+  rm -f "$d/pause"
+  wait "$pid"
+  echo "vhdctl compact (done, failed, refused), check, info: no memcheck report"
+fi
 echo ok
