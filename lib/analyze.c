@@ -237,6 +237,15 @@ int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
                 goto fail;
         for (size_t i = 0; i < a.n_volumes; i++)
                 scan_volume(&src, &a.volumes[i], opts->force_dirty, &free_map);
+        /* A damaged structure makes its volume count as in use; a disk
+         * that cannot be read stops here: nothing about it can be trusted,
+         * and a compaction would go on to write to it. */
+        if (src.medium_error) {
+                r = vc_problem_add(problems, VC_PROBLEM_IO, src.medium_error, NULL, 0,
+                                   "scanning the file systems: reading the disk failed (%s); nothing was written",
+                                   strerror(-src.medium_error));
+                goto fail;
+        }
         freemap_normalize(&free_map);
         a.free_bytes = freemap_total(&free_map);
 

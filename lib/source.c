@@ -17,8 +17,11 @@ int vc_source_pread(struct vc_source *s, void *buf, size_t count, uint64_t offse
         if (count == 0)
                 return 0;
         r = s->pread(s->ctx, buf, count, offset);
-        if (r < 0)
+        if (r < 0) {
+                if (!s->medium_error)
+                        s->medium_error = r;
                 return r;
+        }
         s->bytes_read += count;
         s->reads++;
         return 0;

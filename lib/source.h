@@ -18,12 +18,18 @@ struct vc_source {
         uint64_t size;                  /* bytes of virtual disk */
         uint64_t bytes_read;            /* statistics, updated by vc_source_pread */
         uint64_t reads;
+        /* The first failure of the medium itself (the backend's pread:
+         * the image file, the NBD connection), as opposed to a read that a
+         * damaged structure sends outside the source: a scanner counts
+         * both as "in use", but a failing medium must stop the job. */
+        int medium_error;
         int (*pread)(void *ctx, void *buf, size_t count, uint64_t offset);
         void (*close)(void *ctx);
         void *ctx;
 };
 
-/* Reads exactly count bytes at offset; -EIO when outside the source. */
+/* Reads exactly count bytes at offset; -EIO when outside the source; the
+ * backend's error (also kept in medium_error) when it fails. */
 int vc_source_pread(struct vc_source *s, void *buf, size_t count, uint64_t offset);
 
 /* A source over a caller-owned buffer (not copied). */
