@@ -13,7 +13,9 @@
  * Invariants: on success the runs are gap-free from the first VCN, end at
  * highest + 1, have positive lengths, lie inside the volume and are found
  * by ntfs_runlist_lookup(); on failure there is a problem and the runlist
- * is exactly as it was.
+ * is exactly as it was.  And a reference decoder written from the format
+ * description (ntfs-internal.h's contract) must accept exactly the same
+ * extents and find exactly the same runs.
  */
 #include "fs/ntfs-internal.h"
 #include "fuzz-common.h"
@@ -40,6 +42,52 @@ static void check_runs(const struct ntfs_runlist *rl, uint64_t first, uint64_t t
         FUZZ_CHECK(ntfs_runlist_lookup(rl, vcn) == NULL);
 }
 
+/* The reference: one run at a time, the rules spelled out.  Appends to
+ * @rl (merging like ntfs_runlist_append) and returns whether the extent is
+ * valid; @rl is then only meaningful when it is. */
+static bool ref_decode(struct ntfs_runlist *rl, const uint8_t *mp, size_t len, uint64_t lowest,
+                       uint64_t highest, uint64_t total)
+{
+        uint64_t vcn = lowest, stop = highest + 1;
+        __int128 lcn = 0;
+        size_t off = 0;
+
+        if (ntfs_runlist_vcn_end(rl) != lowest || stop < lowest)
+                return false;
+        for (;;) {
+                unsigned lw, dw;
+                __int128 l = 0, d = 0;
+                if (off >= len)
+                        return false;
+                if (mp[off] == 0)
+                        break;
+                lw = mp[off] & 15;
+                dw = mp[off] >> 4;
+                if (lw < 1 || lw > 8 || dw > 8 || len - off - 1 < lw + dw)
+                        return false;
+                for (unsigned i = lw; i-- > 0;)
+                        l = l * 256 + mp[off + 1 + i];
+                if (mp[off + lw] & 0x80)
+                        l -= (__int128) 1 << (8 * lw);
+                if (l <= 0 || (unsigned __int128) vcn + (unsigned __int128) l > stop)
+                        return false;
+                if (dw) {
+                        for (unsigned i = dw; i-- > 0;)
+                                d = d * 256 + mp[off + 1 + lw + i];
+                        if (mp[off + lw + dw] & 0x80)
+                                d -= (__int128) 1 << (8 * dw);
+                        lcn += d;
+                        if (lcn < 0 || lcn > INT64_MAX || lcn + l > (__int128) total)
+                                return false;
+                }
+                if (ntfs_runlist_append(rl, vcn, dw ? (uint64_t) lcn : NTFS_LCN_HOLE, (uint64_t) l) < 0)
+                        return false;
+                vcn += (uint64_t) l;
+                off += 1 + lw + dw;
+        }
+        return vcn == stop;
+}
+
 /* Decodes one extent; returns whether it was accepted. */
 static bool extent(struct ntfs_runlist *rl, const uint8_t *mp, size_t len, uint64_t lowest,
                    uint64_t highest, uint64_t total, uint64_t first)
@@ -53,10 +101,27 @@ static bool extent(struct ntfs_runlist *rl, const uint8_t *mp, size_t len, uint6
 
         if (!saved || !copy)
                 abort();
-        memcpy(saved, rl->v, n0 * sizeof *saved);
-        memcpy(copy, mp, len);
+        if (n0)
+                memcpy(saved, rl->v, n0 * sizeof *saved);
+        if (len)
+                memcpy(copy, mp, len);
         s = SPAN(copy, len);
-        r = ntfs_runlist_decode(rl, &s, lowest, highest, total, 4096, &ps);
+        {
+                struct ntfs_runlist ref = {};
+                bool ok;
+                for (size_t i = 0; i < n0; i++)
+                        if (ntfs_runlist_append(&ref, rl->v[i].vcn, rl->v[i].lcn, rl->v[i].len) < 0)
+                                abort();
+                ok = ref_decode(&ref, mp, len, lowest, highest, total);
+                r = ntfs_runlist_decode(rl, &s, lowest, highest, total, 4096, &ps);
+                if (r != -ENOMEM) {
+                        FUZZ_CHECK(ok == (r >= 0));
+                        if (ok)
+                                FUZZ_CHECK(ref.n == rl->n &&
+                                           (!ref.n || memcmp(ref.v, rl->v, ref.n * sizeof *ref.v) == 0));
+                }
+                ntfs_runlist_done(&ref);
+        }
         if (r < 0) {
                 FUZZ_CHECK(r == -ENOMEM || vc_problems_any(&ps));
                 FUZZ_CHECK(rl->n == n0);
