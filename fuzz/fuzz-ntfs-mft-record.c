@@ -14,8 +14,9 @@
  * for directories an $I30 lookup of an ASCII and a non-ASCII name (the
  * latter loads $UpCase from record 10 of the input).
  *
- * Invariants: a record read names itself and keeps its attributes inside
- * it; every attribute's spans lie inside the record; a stream's runs start
+ * Invariants: a record read is the bytes on the disk with the fixups
+ * undone (each stride ended with the update sequence number, which the
+ * saved bytes replace), names itself and keeps its attributes inside it; every attribute's spans lie inside the record; a stream's runs start
  * at VCN 0, are gap-free and cover allocated_size, and its sizes are
  * ordered; every refusal names a problem.
  */
@@ -83,6 +84,16 @@ static void one_record(struct ntfs_volume *v, uint64_t recno)
                 return;
         }
         FUZZ_CHECK(rec.recno == recno);
+        {       /* the fixups, the simple way */
+                const uint8_t *raw = disk + nb_off(&base, 4) + recno * NB_RS;
+                uint16_t usa = get_le16(raw + 4);
+                FUZZ_CHECK(get_le16(raw + 6) == NB_RS / 512 + 1);
+                for (uint32_t k = 1; k <= NB_RS / 512; k++) {
+                        FUZZ_CHECK(memcmp(raw + k * 512 - 2, raw + usa, 2) == 0);
+                        FUZZ_CHECK(memcmp(rec.buf + k * 512 - 2, raw + usa + 2 * k, 2) == 0);
+                        FUZZ_CHECK(memcmp(rec.buf + (k - 1) * 512, raw + (k - 1) * 512, 510) == 0);
+                }
+        }
         FUZZ_CHECK(rec.blk.size == v->boot.mft_record_size);
         FUZZ_CHECK(rec.attrs_offset < rec.bytes_used && rec.bytes_used <= rec.blk.size);
 
