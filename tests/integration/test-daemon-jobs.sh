@@ -138,8 +138,11 @@ job=$(compact "$d/a.vhd")
 [[ $job = /org/vhd/Compact/job/* ]] || fail "Compact returned '$job'"
 seen=()
 for ((i = 0; i < 400; i++)); do
-  s=$(job_prop "$job" State) b=$(job_prop "$job" BytesDone)
-  [[ $s = '"moving"' && ${#seen[@]} -eq 0 || $s = '"moving"' && ${seen[-1]} != "$b" ]] && seen+=("$b")
+  # BytesDone starts again at 0 in the next phase: keep a value only if
+  # the State read after it still says moving.
+  s=$(job_prop "$job" State) b=$(job_prop "$job" BytesDone) s2=$(job_prop "$job" State)
+  [[ $s = '"moving"' && $s2 = '"moving"' ]] && [[ ${#seen[@]} -eq 0 || ${seen[-1]} != "$b" ]] && seen+=("$b")
+  s=$s2
   [[ $s = '"done"' || $s = '"failed"' || $s = '"cancelled"' ]] && break
   sleep 0.05
 done
