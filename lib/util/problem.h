@@ -68,8 +68,8 @@ struct vc_problem {
  * stays at VC_PROBLEMS_MAX (a hostile image could otherwise cost memory in
  * proportion to its BAT).
  */
-struct vc_problems {
 #define VC_PROBLEMS_MAX 1024u
+struct vc_problems {
         bool collect;
         size_t n;
         struct vc_problem *v;
