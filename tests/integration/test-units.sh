@@ -29,6 +29,7 @@
 # nobody); without it the rest runs and the test reports a skip.
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/bus-functions.sh"
 requires systemd-analyze systemd-escape xmllint
 requires_env BUS_OWNER
 make_tmpdir
@@ -314,26 +315,7 @@ start_bus ()
   <servicedir>$servicedir</servicedir>
 EOF
         if [[ $type = system ]]; then
-            cat <<'EOF'
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus"
-           send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus"
-           send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus"
-           send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-EOF
+            bus_default_policy
         fi
         echo "$policy"
         echo "</busconfig>"
