@@ -118,19 +118,6 @@ static uint64_t file_size(void)
         return (uint64_t) st.st_size;
 }
 
-static uint8_t *slurp(size_t *ret_len)
-{
-        size_t n = (size_t) file_size();
-        uint8_t *p = malloc(n);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-        ASSERT_TRUE(p && fd >= 0);
-        ASSERT_TRUE(read(fd, p, n) == (ssize_t) n);
-        close(fd);
-        *ret_len = n;
-        return p;
-}
-
 /* What each failing operation must be called in the message. */
 static const char *const op_words[_VC_IO_OP_MAX] = { "reading", "writing", "sync", "ftruncate" };
 
@@ -242,7 +229,7 @@ static unsigned driver_faults(void)
 
                 snprintf(rule, sizeof rule, "read:%lu:eio", n);
                 write_image();
-                _cleanup_free_ uint8_t *before = slurp(&len0);
+                _cleanup_free_ uint8_t *before = vb_read_file(path, &len0);
                 int r = run_zero(rule, &ps, &rep, NULL);
                 if (r >= 0) {
                         /* lib/vhd reads a block's sector bitmap once more
@@ -259,7 +246,7 @@ static unsigned driver_faults(void)
                         TEST_FAIL("%s: %zu problems, first '%s'", rule, ps.n, ps.n ? ps.first.message : "");
                 /* A read that fails before the first write leaves the file
                  * byte-identical; one in the executor, a valid image. */
-                _cleanup_free_ uint8_t *after = slurp(&len1);
+                _cleanup_free_ uint8_t *after = vb_read_file(path, &len1);
                 bool same = len0 == len1 && !memcmp(before, after, len0);
                 if (strstr(ps.first.message, "nothing was written") && !same)
                         TEST_FAIL("%s: '%s', but the file changed", rule, ps.first.message);
