@@ -215,6 +215,23 @@ set_checksum ()
     poke "$file" $(( at + ck )) "$(hexn 4 $(( ~sum & 0xffffffff )))"
 }
 
+# is_dynamic FILE: the footer copy at offset 0 is there.
+is_dynamic () { [[ $(od -A n -c -N 8 -- "$1" | tr -d ' ') = conectix ]]; }
+
+# footer_set FILE FIELD_OFFSET HEX: change a footer field in both copies (the
+# end one only for fixed disks) and recompute their checksums.
+footer_set ()
+{
+    local file=$1 end
+    end=$(( $(file_size "$file") - 512 ))
+    if is_dynamic "$file"; then
+        poke "$file" "$2" "$3"
+        set_checksum "$file" 0 512 64
+    fi
+    poke "$file" $(( end + $2 )) "$3"
+    set_checksum "$file" "$end" 512 64
+}
+
 # file_size FILE
 file_size ()
 {

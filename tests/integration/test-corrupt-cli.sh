@@ -22,23 +22,6 @@ requires_env VHDCTL VHD_PLUGIN
 
 d=$(make_tmpdir)
 
-# is_dynamic FILE: the footer copy at offset 0 is there.
-is_dynamic () { [[ $(od -A n -c -N 8 -- "$1" | tr -d ' ') = conectix ]]; }
-
-# footer_set FILE FIELD_OFFSET HEX: change a footer field in both copies (the
-# end one only for fixed disks) and recompute their checksums.
-footer_set ()
-{
-    local file=$1 end
-    end=$(( $(file_size "$file") - 512 ))
-    if is_dynamic "$file"; then
-        poke "$file" "$2" "$3"
-        set_checksum "$file" 0 512 64
-    fi
-    poke "$file" $(( end + $2 )) "$3"
-    set_checksum "$file" "$end" 512 64
-}
-
 # header_set FILE FIELD_OFFSET HEX: change a dynamic header field and
 # recompute the header checksum.
 header_set ()
