@@ -5,7 +5,8 @@
  * AccessDenied (polkit said no) and this user can open the file itself
  * (read-write to compact, read-only to analyse), it goes again as a
  * descriptor (CompactFd / AnalyzeFd): holding the descriptor is the proof
- * of access, which is how unprivileged users compact their own files.
+ * of access, which is how unprivileged users compact their own files.  A
+ * path that is not UTF-8 goes as a descriptor at once.
  *
  * A job is then followed to its end (job-follow.c) unless --no-wait, which
  * prints the job's object path and returns.  The summary takes SizeBefore
@@ -27,6 +28,7 @@
 #include "job-follow.h"
 #include "progress.h"
 #include "util/macro.h"
+#include "util/text.h"
 #include "vhdctl.h"
 
 static int append_options(sd_bus_message *m, const struct compact_args *a)
@@ -55,31 +57,36 @@ static int append_options(sd_bus_message *m, const struct compact_args *a)
 }
 
 /* Calls METHOD (Compact or Analyze) with the path, or METHOD"Fd" with a
- * descriptor when the path is refused and we can open the file. */
+ * descriptor when the path is refused and we can open the file.  A path
+ * that is not UTF-8 cannot be a D-Bus string: such a file always goes as a
+ * descriptor. */
 static int call_manager(sd_bus *bus, const char *method, const char *abs, const struct compact_args *a,
                         uint64_t timeout, sd_bus_error *error, sd_bus_message **ret_reply)
 {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_close_ int fd = -1;
+        bool by_name = utf8_is_valid(abs);
         char fd_method[32];
-        int r;
+        int r = 0;
 
-        r = sd_bus_message_new_method_call(bus, &m, VC_BUS_NAME, VC_BUS_PATH, VC_BUS_MANAGER, method);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "s", abs);
-        if (r < 0)
-                return r;
-        r = append_options(m, a);
-        if (r < 0)
-                return r;
-        r = sd_bus_call(bus, m, timeout, error, ret_reply);
-        if (r >= 0 || !bus_error_is_access_denied(error->name))
-                return r;
+        if (by_name) {
+                r = sd_bus_message_new_method_call(bus, &m, VC_BUS_NAME, VC_BUS_PATH, VC_BUS_MANAGER, method);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append(m, "s", abs);
+                if (r < 0)
+                        return r;
+                r = append_options(m, a);
+                if (r < 0)
+                        return r;
+                r = sd_bus_call(bus, m, timeout, error, ret_reply);
+                if (r >= 0 || !bus_error_is_access_denied(error->name))
+                        return r;
+        }
 
         fd = open(abs, (a->opts.dry_run ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
-                return r;       /* we cannot open it either: the refusal stands */
+                return by_name ? r : -errno;    /* by name, the refusal stands */
         sd_bus_error_free(error);
         m = sd_bus_message_unref(m);
         snprintf(fd_method, sizeof fd_method, "%sFd", method);

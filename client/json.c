@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
 #include "json.h"
+#include "util/text.h"
 
 static void prefix(struct json *j, const char *key)
 {
@@ -17,16 +20,25 @@ static void prefix(struct json *j, const char *key)
         }
 }
 
+/* Controls (C0, DEL, C1) as \\uXXXX, so that output needs no filtering
+ * (safe-output.h); bytes that are not UTF-8 (Linux file names are bytes)
+ * as U+FFFD, the one thing JSON can say for them. */
 static void put_escaped(FILE *f, const char *s)
 {
         fputc('"', f);
-        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-                if (*p == '"' || *p == '\\')
-                        fprintf(f, "\\%c", *p);
-                else if (*p < 0x20)
-                        fprintf(f, "\\u%04x", *p);
+        for (size_t n = strlen(s); n > 0;) {
+                uint32_t c;
+                int l = utf8_decode(s, n, &c);
+                if (l <= 0) {
+                        fputs("\\ufffd", f);
+                        l = 1;
+                } else if (c == '"' || c == '\\')
+                        fprintf(f, "\\%c", (char) c);
+                else if (text_is_control(c))
+                        fprintf(f, "\\u%04x", (unsigned) c);
                 else
-                        fputc(*p, f);
+                        fwrite(s, 1, (size_t) l, f);
+                s += l, n -= (size_t) l;
         }
         fputc('"', f);
 }

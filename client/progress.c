@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "progress.h"
+#include "safe-output.h"
 
 double progress_now(void)
 {
@@ -28,7 +29,7 @@ bool progress_bar_phase(struct progress_bar *b, const char *phase)
         if (!strcmp(b->phase, phase))
                 return false;
         if (b->enabled && b->tty && b->line == LINE_BAR)
-                fputc('\n', stderr);
+                fputc('\n', safe_output_terminal());
         b->line = LINE_EMPTY;
         snprintf(b->phase, sizeof b->phase, "%s", phase);
         b->last_decile = -1;
@@ -47,7 +48,7 @@ void progress_bar_draw(struct progress_bar *b, uint64_t done, uint64_t total, do
                         return;
                 b->last_draw = now;
                 int filled = (int) (pct / 5);
-                fprintf(stderr, "\r%-8s [%.*s%*s] %5.1f%% %8.1f MiB/s ETA %4.0fs", b->phase, filled,
+                fprintf(safe_output_terminal(), "\r%-8s [%.*s%*s] %5.1f%% %8.1f MiB/s ETA %4.0fs", b->phase, filled,
                         "####################", 20 - filled, "", pct, rate / 1048576, eta);
                 b->line = LINE_BAR;
         } else if ((int) (pct / 10) != b->last_decile) {
@@ -60,7 +61,7 @@ void progress_bar_label(struct progress_bar *b)
 {
         if (b->enabled && b->tty && b->line != LINE_BAR) {
                 /* As wide as a bar, so that a bar overwrites it all. */
-                fprintf(stderr, "\r%-8s%52s", b->phase, "");
+                fprintf(safe_output_terminal(), "\r%-8s%52s", b->phase, "");
                 b->line = LINE_LABEL;
         }
 }
@@ -70,8 +71,8 @@ void progress_bar_end(struct progress_bar *b)
         if (!b->enabled || !b->tty)
                 return;
         if (b->line == LINE_BAR)
-                fputc('\n', stderr);
+                fputc('\n', safe_output_terminal());
         else if (b->line == LINE_LABEL)
-                fprintf(stderr, "\r%60s\r", "");
+                fprintf(safe_output_terminal(), "\r%60s\r", "");
         b->line = LINE_EMPTY;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "safe-output.h"
 #include "vhdctl.h"
 
 static const struct {
@@ -99,6 +100,7 @@ int main(int argc, char **argv)
          * keep the first one freed in the heap, and peak memory would
          * grow with the disk's size. */
         mallopt(M_MMAP_THRESHOLD, 1 << 20);
+        safe_output_install();
         if (argc < 2) {
                 usage(stderr);
                 return 2;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "util/text.h"
 
 /* PropertiesChanged at most this often while a job runs. */
 #define EMIT_INTERVAL_USEC (250 * 1000)
@@ -90,11 +91,24 @@ static int property_progress(sd_bus *bus, const char *path, const char *iface, c
         return sd_bus_message_append(reply, "d", p > 1.0 ? 1.0 : p);
 }
 
+/* D-Bus strings must be UTF-8, and file names are bytes (a CompactFd job's
+ * path comes from the descriptor): what is not safe text goes out escaped
+ * (util/text.h). */
+static int append_text(sd_bus_message *reply, const char *s)
+{
+        if (!s || text_is_safe(s))
+                return sd_bus_message_append(reply, "s", s ? s : "");
+        char *t = text_escape_dup(s);
+        int r = t ? sd_bus_message_append(reply, "s", t) : -ENOMEM;
+        free(t);
+        return r;
+}
+
 static int property_string(sd_bus *bus, const char *path, const char *iface, const char *property,
                            sd_bus_message *reply, void *userdata, sd_bus_error *e)
 {
         const char *const *s = userdata;
-        return sd_bus_message_append(reply, "s", *s ? *s : "");
+        return append_text(reply, *s);
 }
 
 /* The worker's "k=v k=v ..." report as a{sv}: u for block counts, t for
@@ -109,8 +123,16 @@ static int append_report(sd_bus_message *reply, const char *report)
                 if (!eq)
                         continue;
                 *eq = 0;
-                if (!strcmp(kv, "mode"))
-                        r = sd_bus_message_append(reply, "{sv}", kv, "s", eq + 1);
+                if (!text_is_safe(kv))
+                        continue;       /* not one of ours: a worker gone wrong */
+                if (!strcmp(kv, "mode")) {
+                        r = sd_bus_message_open_container(reply, 'e', "sv");
+                        r = r < 0 ? r : sd_bus_message_append(reply, "s", kv);
+                        r = r < 0 ? r : sd_bus_message_open_container(reply, 'v', "s");
+                        r = r < 0 ? r : append_text(reply, eq + 1);
+                        r = r < 0 ? r : sd_bus_message_close_container(reply);
+                        r = r < 0 ? r : sd_bus_message_close_container(reply);
+                }
                 else if (!strncmp(kv, "blocks-", 7))
                         r = sd_bus_message_append(reply, "{sv}", kv, "u", (uint32_t) strtoul(eq + 1, NULL, 10));
                 else if (!strncmp(kv, "size-", 5) || !strncmp(kv, "bytes-", 6))
@@ -287,8 +309,9 @@ void job_finish(struct job *j, bool ok, const char *error_name, const char *erro
 
         if (!job_is_active(j))
                 return;
-        /* The arguments may be j's own strings (a worker's result). */
-        char *name = ok ? NULL : strdup(error_name), *text = ok ? NULL : strdup(error);
+        /* The arguments may be j's own strings (a worker's result).  The
+         * text goes out in replies and signals: made safe once, here. */
+        char *name = ok ? NULL : strdup(error_name), *text = ok ? NULL : text_escape_dup(error);
         free(j->error_name);
         free(j->error);
         j->error_name = name;

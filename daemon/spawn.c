@@ -25,6 +25,7 @@
 
 #include "daemon.h"
 #include "fd-pass.h"
+#include "util/text.h"
 #include "worker-protocol.h"
 
 static _Noreturn void exec_worker(const struct job *j, int ctl, pid_t parent)
@@ -117,6 +118,12 @@ static void on_result(struct job *j, char *rest)
                              report_value(kv, "blocks-dropped-fs"), report_value(kv, "blocks-dropped-zero"),
                              report_value(kv, "blocks-moved"), report_value(kv, "bytes-moved")) < 0)
                         j->summary = NULL;
+                /* It names the file, whose name is bytes. */
+                if (j->summary && !text_is_safe(j->summary)) {
+                        char *t = text_escape_dup(j->summary);
+                        free(j->summary);
+                        j->summary = t;
+                }
                 return;
         }
         /* "fail ERRNO ID MESSAGE" */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "problem.h"
+#include "text.h"
 
 static const char *const problem_names[_VC_PROBLEM_MAX] = {
         [VC_PROBLEM_IO] = "io-error",
@@ -53,11 +54,16 @@ int vc_problem_add(struct vc_problems *ps, enum vc_problem_id id, int error,
                    const char *field, uint64_t offset, const char *fmt, ...)
 {
         struct vc_problem p = { .id = id, .error = error, .field = field, .offset = offset };
+        char raw[4 * sizeof p.message];
         va_list ap;
 
+        /* Messages quote what images hold (parent paths, names): made safe
+         * once here, for terminals, JSON and D-Bus alike, and cut at a
+         * character boundary rather than inside one. */
         va_start(ap, fmt);
-        vsnprintf(p.message, sizeof p.message, fmt, ap);
+        vsnprintf(raw, sizeof raw, fmt, ap);
         va_end(ap);
+        text_escape(p.message, sizeof p.message, raw);
 
         if (!ps)
                 return error;

@@ -220,9 +220,14 @@ int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth, struct vc_
                                       img->footer.data_offset + VHD_DYN_OFF_PARENT_UUID,
                                       "'%s' is not the parent: its unique id differs from the one recorded in the child",
                                       mismatch);
-        for (size_t k = 0; k < nc && strlen(tried) + strlen(cand[k]) + 4 < sizeof tried; k++)
-                snprintf(tried + strlen(tried), sizeof tried - strlen(tried), "%s'%s'",
-                         k ? ", " : "", cand[k]);
+        for (size_t k = 0; k < nc && strlen(tried) + strlen(cand[k]) + 4 < sizeof tried; k++) {
+                bool dup = false;
+                for (size_t j = 0; j < k; j++)
+                        dup |= strcmp(cand[j], cand[k]) == 0;
+                if (!dup)
+                        snprintf(tried + strlen(tried), sizeof tried - strlen(tried), "%s'%s'",
+                                 tried[0] ? ", " : "", cand[k]);
+        }
         return vc_problem_add(problems, VC_PROBLEM_PARENT_NOT_FOUND, -ENOENT,
                               "header.parent_locator",
                               img->footer.data_offset + VHD_DYN_OFF_LOCATORS,
