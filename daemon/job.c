@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "rate.h"
 #include "util/text.h"
 
 /* PropertiesChanged at most this often while a job runs. */
@@ -251,9 +252,9 @@ void job_progress(struct job *j, uint64_t done, uint64_t total)
         j->done = done;
         j->total = total;
         /* The rate needs a moment of history to mean anything. */
-        j->rate = el > 200000 ? (uint64_t) ((double) done * 1e6 / (double) el) : 0;
+        j->rate = el > 200000 ? rate_per_second(done, el) : 0;
         j->end_usec = j->rate && total >= done
-                ? now_usec(CLOCK_REALTIME) + (uint64_t) ((double) (total - done) * 1e6 / (double) j->rate)
+                ? rate_add(now_usec(CLOCK_REALTIME), rate_usec_for(total - done, j->rate))
                 : 0;
         emit_soon(j);
 }

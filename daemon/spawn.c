@@ -25,6 +25,8 @@
 
 #include "daemon.h"
 #include "fd-pass.h"
+#include "rate.h"
+#include "worker-msg.h"
 #include "util/text.h"
 #include "worker-protocol.h"
 
@@ -91,92 +93,91 @@ static void on_open_request(struct job *j, const char *path)
         close(fd);
 }
 
-static uint64_t report_value(const char *report, const char *key)
+static void on_result_ok(struct job *j, const char *kv)
 {
-        size_t kl = strlen(key);
-        for (const char *p = report; p && *p; p = strchr(p, ' ') ? strchr(p, ' ') + 1 : NULL)
-                if (!strncmp(p, key, kl) && p[kl] == '=')
-                        return strtoull(p + kl + 1, NULL, 10);
-        return 0;
+        j->report = strdup(kv);
+        j->size_before = worker_report_value(kv, "size-before");
+        j->size_after = worker_report_value(kv, "size-after");
+        uint64_t fs = worker_report_value(kv, "blocks-dropped-fs"), zero = worker_report_value(kv, "blocks-dropped-zero");
+        if (asprintf(&j->summary,
+                     "%s: %s%" PRIu64 " -> %" PRIu64 " bytes; dropped %" PRIu64 " blocks (%" PRIu64
+                     " free in the file system, %" PRIu64 " zero); moved %" PRIu64 " blocks (%" PRIu64 " bytes)",
+                     j->path, j->req.dry_run ? "would go " : "", j->size_before, j->size_after, rate_add(fs, zero),
+                     fs, zero, worker_report_value(kv, "blocks-moved"), worker_report_value(kv, "bytes-moved")) < 0)
+                j->summary = NULL;
+        /* It names the file, whose name is bytes. */
+        if (j->summary && !text_is_safe(j->summary)) {
+                char *t = text_escape_dup(j->summary);
+                free(j->summary);
+                j->summary = t;
+        }
 }
 
-static void on_result(struct job *j, char *rest)
+static void on_result_fail(struct job *j, const struct worker_msg *w)
 {
-        if (j->got_result)
-                return;
-        j->got_result = true;
-        if (!strncmp(rest, "ok", 2) && (rest[2] == ' ' || rest[2] == 0)) {
-                const char *kv = rest[2] ? rest + 3 : "";
-                j->report = strdup(kv);
-                j->size_before = report_value(kv, "size-before");
-                j->size_after = report_value(kv, "size-after");
-                if (asprintf(&j->summary,
-                             "%s: %s%" PRIu64 " -> %" PRIu64 " bytes; dropped %" PRIu64 " blocks (%" PRIu64
-                             " free in the file system, %" PRIu64 " zero); moved %" PRIu64 " blocks (%" PRIu64 " bytes)",
-                             j->path, j->req.dry_run ? "would go " : "", j->size_before, j->size_after,
-                             report_value(kv, "blocks-dropped-fs") + report_value(kv, "blocks-dropped-zero"),
-                             report_value(kv, "blocks-dropped-fs"), report_value(kv, "blocks-dropped-zero"),
-                             report_value(kv, "blocks-moved"), report_value(kv, "bytes-moved")) < 0)
-                        j->summary = NULL;
-                /* It names the file, whose name is bytes. */
-                if (j->summary && !text_is_safe(j->summary)) {
-                        char *t = text_escape_dup(j->summary);
-                        free(j->summary);
-                        j->summary = t;
-                }
-                return;
-        }
-        /* "fail ERRNO ID MESSAGE" */
-        int err = 0, off = 0;
-        char id[64] = "-";
-        if (sscanf(rest, "fail %d %63s %n", &err, id, &off) < 2 || off == 0)
-                off = (int) strlen(rest);
-        const char *msg = rest + off;
-        size_t il = strlen(id);
+        const char *msg = w->text;
+        size_t il = strlen(w->id);
         free(j->error_name);
-        j->error_name = strdup(error_name_for_problem(id, err));
+        j->error_name = strdup(error_name_for_problem(w->id, w->error));
         free(j->error);
         j->error = NULL;
         /* Name the problem id once, whether the worker's line has it or not. */
         char *e = NULL;
         int r;
-        if (strcmp(id, "-") && !(strncmp(msg, id, il) == 0 && msg[il] == ':'))
-                r = asprintf(&e, "'%s': %s: %s", j->path, id, *msg ? msg : "failed");
+        if (strcmp(w->id, "-") && !(strncmp(msg, w->id, il) == 0 && msg[il] == ':'))
+                r = asprintf(&e, "'%s': %s: %s", j->path, w->id, *msg ? msg : "failed");
         else
-                r = asprintf(&e, "'%s': %s", j->path, *msg ? msg : strerror(err));
+                r = asprintf(&e, "'%s': %s", j->path, *msg ? msg : strerror(w->error));
         j->error = r < 0 ? NULL : e;
 }
 
-static void on_line(struct job *j, char *line, int fd)
+static void on_line(struct job *j, const char *line, int fd)
 {
-        uint64_t a, b;
-        char word[32];
+        static const enum job_state states[] = {
+                [WORKER_PHASE_ATTACHING] = JOB_ATTACHING, [WORKER_PHASE_SCANNING] = JOB_SCANNING,
+                [WORKER_PHASE_MOVING] = JOB_MOVING, [WORKER_PHASE_TRUNCATING] = JOB_TRUNCATING,
+        };
+        struct worker_msg w;
 
         if (fd >= 0)
                 close(fd);      /* the worker has nothing to hand us */
-        if (!strncmp(line, "phase ", 6)) {
-                const char *p = line + 6;
-                enum job_state s = !strcmp(p, "attaching") ? JOB_ATTACHING
-                        : !strcmp(p, "scanning")           ? JOB_SCANNING
-                        : !strcmp(p, "moving")             ? JOB_MOVING
-                        : !strcmp(p, "truncating")         ? JOB_TRUNCATING
-                                                           : j->state;
+        worker_msg_parse(line, &w);
+        switch (w.kind) {
+        case WORKER_MSG_PHASE:
+                if (w.phase != WORKER_PHASE_UNKNOWN && job_is_active(j))
+                        job_set_state(j, states[w.phase]);
+                break;
+        case WORKER_MSG_PROGRESS:
                 if (job_is_active(j))
-                        job_set_state(j, s);
-        } else if (sscanf(line, "progress %" SCNu64 " %" SCNu64, &a, &b) == 2) {
-                if (job_is_active(j))
-                        job_progress(j, a, b);
-        } else if (sscanf(line, "planned %" SCNu64 " %" SCNu64, &a, &b) == 2) {
-                j->size_before = a;
-                j->size_after = b;
+                        job_progress(j, w.a, w.b);
+                break;
+        case WORKER_MSG_PLANNED:
+                j->size_before = w.a;
+                j->size_after = w.b;
                 if (job_is_active(j))
                         job_progress(j, j->done, j->total);
-        } else if (!strncmp(line, "open ", 5)) {
-                on_open_request(j, line + 5);
-        } else if (!strncmp(line, "result ", 7)) {
-                on_result(j, line + 7);
-        } else if (sscanf(line, "%31s", word) == 1)
+                break;
+        case WORKER_MSG_OPEN:
+                on_open_request(j, w.text);
+                break;
+        case WORKER_MSG_OK:
+        case WORKER_MSG_FAIL:
+                if (j->got_result)
+                        break;
+                j->got_result = true;
+                if (w.kind == WORKER_MSG_OK)
+                        on_result_ok(j, w.text);
+                else
+                        on_result_fail(j, &w);
+                break;
+        case WORKER_MSG_UNKNOWN: {
+                char word[32];
+                text_escape(word, sizeof word, line);
+                word[strcspn(word, " ")] = 0;
                 fprintf(stderr, "vhd-compactd: job %" PRIu32 ": unknown worker message '%s'\n", j->id, word);
+                break;
+        }
+        }
 }
 
 /* Reads one message; false at end of stream or on an error. */

@@ -337,6 +337,26 @@ static void gen_bitmap(void)
         put("ntfs-bitmap", "empty", p, sizeof p);
 }
 
+/* What a worker says (daemon/worker-protocol.h), one message per seed. */
+static void gen_worker_msg(void)
+{
+        static const char *const lines[] = {
+                "phase attaching", "phase moving", "progress 1048576 268435456", "planned 352418304 146847232",
+                "open /srv/vm/parent.vhd",
+                "result ok mode=full size-before=352418304 size-after=146847232 blocks-allocated=168 "
+                "blocks-dropped-fs=90 blocks-dropped-zero=8 blocks-moved=40 bytes-moved=83906560 "
+                "bytes-read=11534336 bytes-written=83906560 seconds=0.84",
+                "result fail 2 parent-not-found parent not found (tried '/srv/vm/p.vhd')",
+                "result fail 125 - cancelled at a safe point; the image is valid",
+                "result fail 5 io-error io-error: read failed at offset 512 (\xff\x1b)",
+        };
+        char name[16];
+        for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+                snprintf(name, sizeof name, "line-%zu", i);
+                put("worker-msg", name, lines[i], strlen(lines[i]));
+        }
+}
+
 int main(int argc, char **argv)
 {
         if (argc != 2) {
@@ -355,5 +375,6 @@ int main(int argc, char **argv)
         gen_ntfs();
         gen_runlist();
         gen_bitmap();
+        gen_worker_msg();
         return 0;
 }
