@@ -16,7 +16,9 @@
 # or a BAT entry changes.  The run is refused with file-changed and writes
 # nothing: the file is byte-identical to what the other writer left.
 #
-# Last, vhdctl runs these paths under valgrind memcheck (plain build).
+# Then vhdctl runs these paths under valgrind memcheck (plain build).
+# Last, as root with dbus-daemon, faults and the other writer hit a job of
+# vhd-compactd (its worker).
 #
 # A read error while nbdkit serves the file-system scan fails the run too.
 #
@@ -303,3 +305,60 @@ else
   echo "vhdctl compact (done, failed, refused), check, info: no memcheck report"
 fi
 echo ok
+
+echo "== through vhd-compactd"
+# The same faults and the same other writer when the job runs in the
+# daemon's worker (which inherits the daemon's environment, so the rules
+# count the worker's own I/O): `vhdctl compact --bus` exits 1 with one
+# line naming the problem id, the image stays valid and reads as before,
+# and a daemon without the fault then finishes the job.
+if (( EUID != 0 )) || ! have_env VHD_COMPACTD VHD_WORKER || ! command -v dbus-daemon >/dev/null; then
+  echo "skipped: needs root, dbus-daemon and the daemon"
+  exit 0
+fi
+. "$(dirname "$0")/bus-functions.sh"
+start_test_bus
+bus () { "$VHDCTL" compact --bus --no-progress --mode zero "$@"; }
+for c in "write:1:eio writing the BAT" "write:3:enospc writing" "sync:2:eio fdatasync" "truncate:1:eio ftruncate" \
+         "read:8:eio scanning for zero blocks: reading block"; do
+  read -r rule words <<<"$c"
+  cp "$d/orig.vhd" "$vhd"
+  start_daemon VHDCOMPACT_IO_FAULT="$rule"
+  rc=0
+  bus "$vhd" >"$d/out" 2>"$d/err" || rc=$?
+  stop_daemon
+  [[ $rc = 1 ]] || { cat "$d/err" >&2; fail "daemon, $rule: exit status $rc, expected 1"; }
+  one_line "daemon, $rule" io-error
+  grep -qF "$words" "$d/err" || { cat "$d/err" >&2; fail "daemon, $rule: the message does not say '$words'"; }
+  clean_and_same "daemon, $rule"
+  echo "daemon, $rule: $(cat "$d/err")"
+  start_daemon
+  bus "$vhd" >/dev/null 2>"$d/err" || { cat "$d/err" >&2; fail "daemon, $rule: the job after it failed"; }
+  stop_daemon
+  [[ $(file_size "$vhd") = "$optimum" ]] || fail "daemon, $rule: the job after it ended at $(file_size "$vhd"), not $optimum"
+  clean_and_same "daemon, $rule, then a job"
+done
+# The worker runs as an unprivileged user: the pause flag lives where it
+# may create it.
+mkdir -m 1777 "$d/flags"
+daemon_stale ()
+{
+    local name=$1 action=$2 rc=0 pid
+    cp "$d/orig.vhd" "$vhd"
+    start_daemon VHDCOMPACT_TEST_MOVE_PAUSE="$d/flags/pause"
+    bus "$vhd" >"$d/out" 2>"$d/err" & pid=$!
+    wait_for "$d/flags/pause"
+    [[ -e $d/flags/pause ]] || { kill "$pid"; fail "daemon, $name: the job never paused"; }
+    $action
+    cp "$vhd" "$d/$name.expected"
+    rm "$d/flags/pause"
+    wait "$pid" || rc=$?
+    stop_daemon
+    [[ $rc = 1 ]] || { cat "$d/err" >&2; fail "daemon, $name: exit status $rc, expected 1"; }
+    one_line "daemon, $name" file-changed
+    cmp -s "$vhd" "$d/$name.expected" || fail "daemon, $name: the file was written"
+    echo "daemon, $name: $(cat "$d/err")"
+}
+daemon_stale grown grow
+daemon_stale bat unmap
+grep -qF "BAT entry $first changed" "$d/err" || fail "daemon, bat: the message does not name the entry"
