@@ -551,3 +551,11 @@ uint8_t *vb_read_file(const char *path, size_t *ret_len)
         *ret_len = done;
         return buf;
 }
+
+uint64_t vb_file_size(const char *path)
+{
+        struct stat st;
+        if (stat(path, &st) < 0)
+                TEST_FAIL("stat '%s': %s", path, strerror(errno));
+        return (uint64_t) st.st_size;
+}

@@ -144,3 +144,5 @@ void vb_remove_dir(const char *path);
 
 /* Reads a whole file into a malloc()ed buffer. */
 uint8_t *vb_read_file(const char *path, size_t *ret_len);
+/* The size of a file, failing the test when it cannot be had. */
+uint64_t vb_file_size(const char *path);

@@ -11,7 +11,6 @@
  * contents.  A final case runs uninterrupted with a small queue depth and
  * checks the bytes moved and written.
  */
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -132,13 +131,6 @@ static void check_contents(const struct layout_case *c, bool final)
         free(zero);
 }
 
-static uint64_t file_size(void)
-{
-        struct stat st;
-        ASSERT_TRUE(stat(path, &st) == 0);
-        return (uint64_t) st.st_size;
-}
-
 int main(void)
 {
         unsigned total_points = 0, cases = 0;
@@ -158,7 +150,7 @@ int main(void)
                 unsigned long points = vc_fault_count() - p0;
                 uint64_t optimum = plan.final_size;
                 compact_plan_done(&plan);
-                ASSERT_EQ_U64(file_size(), optimum);
+                ASSERT_EQ_U64(vb_file_size(path), optimum);
                 check_contents(&c, true);
 
                 for (unsigned long n = 1; n <= points; n++) {
@@ -182,7 +174,7 @@ int main(void)
                         /* Run again to the end. */
                         ASSERT_OK(plan_and_run(&c, &plan, 3, &st));
                         compact_plan_done(&plan);
-                        ASSERT_EQ_U64(file_size(), optimum);
+                        ASSERT_EQ_U64(vb_file_size(path), optimum);
                         check_contents(&c, true);
                         total_points++;
                 }

@@ -12,7 +12,6 @@
  * moved.
  */
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "compact/compact.h"
@@ -111,13 +110,6 @@ static void check_contents(bool final)
         free(zero);
 }
 
-static uint64_t file_size(void)
-{
-        struct stat st;
-        ASSERT_TRUE(stat(path, &st) == 0);
-        return (uint64_t) st.st_size;
-}
-
 /* What each failing operation must be called in the message. */
 static const char *const op_words[_VC_IO_OP_MAX] = { "reading", "writing", "sync", "ftruncate" };
 
@@ -160,7 +152,7 @@ static unsigned executor_faults(uint64_t optimum, const unsigned long counts[_VC
                         /* Again, without the fault: to the optimum. */
                         ASSERT_OK(execute_with(NULL, NULL, &plan, &st, NULL));
                         compact_plan_done(&plan);
-                        ASSERT_EQ_U64(file_size(), optimum);
+                        ASSERT_EQ_U64(vb_file_size(path), optimum);
                         check_contents(true);
                         n_cases++;
                 }
@@ -182,7 +174,7 @@ static void executor_short(const char *rule, uint64_t optimum, const struct comp
         if (r < 0)
                 TEST_FAIL("%s: failed: %s", rule, ps.n ? ps.first.message : strerror(-r));
         compact_plan_done(&plan);
-        ASSERT_EQ_U64(file_size(), optimum);
+        ASSERT_EQ_U64(vb_file_size(path), optimum);
         check_contents(true);
         ASSERT_EQ_U64(st.bytes_read, want->bytes_read);
         ASSERT_EQ_U64(st.bytes_written, want->bytes_written);
@@ -219,7 +211,7 @@ static unsigned driver_faults(void)
         write_image();
         ASSERT_OK(run_zero("read:999999999:eio", NULL, &want, &reads));
         ASSERT_TRUE(want.dropped_zero > 0 && want.moved > 0);
-        uint64_t optimum = file_size();
+        uint64_t optimum = vb_file_size(path);
         ASSERT_EQ_U64(optimum, want.size_after);
 
         for (unsigned long n = 1; n <= reads; n++) {
@@ -237,7 +229,7 @@ static unsigned driver_faults(void)
                          * failure there is absorbed, and the run must be
                          * as good as one without it. */
                         ASSERT_EQ_INT(ps.n, 0);
-                        ASSERT_EQ_U64(file_size(), optimum);
+                        ASSERT_EQ_U64(vb_file_size(path), optimum);
                         check_contents(true);
                         absorbed++;
                         continue;
@@ -255,21 +247,21 @@ static unsigned driver_faults(void)
                 check_contents(false);
                 vc_problems_done(&ps);
                 ASSERT_OK(run_zero(NULL, NULL, &rep, NULL));
-                ASSERT_EQ_U64(file_size(), optimum);
+                ASSERT_EQ_U64(vb_file_size(path), optimum);
                 check_contents(true);
                 n_cases++;
         }
 
         write_image();
         ASSERT_OK(run_zero("read:*:short", NULL, &rep, NULL));
-        ASSERT_EQ_U64(file_size(), optimum);
+        ASSERT_EQ_U64(vb_file_size(path), optimum);
         ASSERT_EQ_INT(rep.dropped_zero, want.dropped_zero);
         ASSERT_EQ_INT(rep.moved, want.moved);
         ASSERT_EQ_U64(rep.bytes_read, want.bytes_read);
         check_contents(true);
         write_image();
         ASSERT_OK(run_zero("write:*:short", NULL, &rep, NULL));
-        ASSERT_EQ_U64(file_size(), optimum);
+        ASSERT_EQ_U64(vb_file_size(path), optimum);
         ASSERT_EQ_U64(rep.bytes_written, want.bytes_written);
         check_contents(true);
         printf("compact_run --mode zero: %lu reads failed in turn (%u absorbed by a second read), "
@@ -317,7 +309,7 @@ int main(void)
         uint64_t optimum = plan.final_size;
         ASSERT_TRUE(plan.n_moves > 0 && plan.n_drops > 0);
         compact_plan_done(&plan);
-        ASSERT_EQ_U64(file_size(), optimum);
+        ASSERT_EQ_U64(vb_file_size(path), optimum);
         check_contents(true);
         printf("executor: %lu reads, %lu writes, %lu syncs, %lu truncates\n", counts[VC_IO_READ],
                counts[VC_IO_WRITE], counts[VC_IO_SYNC], counts[VC_IO_TRUNCATE]);
