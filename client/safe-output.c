@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The output filter (safe-output.h): stdout and stderr become fopencookie
- * streams over the original descriptors.  A stream hands us its buffer in
- * arbitrary pieces, so a character cut at the end of one piece is held
- * until the next; one still held at exit is shown escaped.
+ * streams over the original descriptors, escaping with text_stream_feed().
+ * A character still cut short at exit is shown escaped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,8 +16,7 @@
 
 struct filter {
         int fd;
-        char held[4];
-        size_t n_held;
+        struct text_stream stream;
 };
 
 static struct filter filters[2] = { { .fd = STDOUT_FILENO }, { .fd = STDERR_FILENO } };
@@ -37,49 +35,22 @@ static int write_all(int fd, const char *p, size_t n)
         return 0;
 }
 
-/* Filters n bytes of p (held bytes first), writing what is complete;
- * with at_end, a cut character is written escaped instead of held. */
+#define PIECE 4096
+
+/* A stream may hand over any size at once (fwrite of a large buffer goes
+ * straight through): escaped a piece at a time. */
 static int filter_bytes(struct filter *f, const char *p, size_t n, bool at_end)
 {
-        char out[4096 + 64];
-        size_t o = 0;
+        char out[TEXT_STREAM_OUT_SIZE(PIECE)];
 
-        while (n > 0 || (at_end && f->n_held > 0)) {
-                /* The next character: held bytes, topped up from p. */
-                char c4[4];
-                size_t have = f->n_held, take = n < 4 - have ? n : 4 - have;
-                memcpy(c4, f->held, have);
-                memcpy(c4 + have, p, take);
-                uint32_t c;
-                int l = utf8_decode(c4, have + take, &c);
-                if (l == 0 && !at_end) {
-                        /* Cut short: hold it (it is all of p). */
-                        memcpy(f->held + have, p, take);
-                        f->n_held = have + take;
-                        n = 0;
-                        break;
-                }
-                if (l > 0 && (!text_is_control(c) || c == '\n' || c == '\t')) {
-                        memcpy(out + o, c4, (size_t) l);
-                        o += (size_t) l;
-                } else {
-                        l = 1;  /* one bad byte; the next may start a good character */
-                        static const char hex[] = "0123456789abcdef";
-                        unsigned char b = (unsigned char) c4[0];
-                        out[o++] = '\\', out[o++] = 'x', out[o++] = hex[b >> 4], out[o++] = hex[b & 15];
-                }
-                /* Consume l bytes: held ones first. */
-                size_t from_held = (size_t) l < have ? (size_t) l : have;
-                memmove(f->held, f->held + from_held, have - from_held);
-                f->n_held = have - from_held;
-                p += (size_t) l - from_held, n -= (size_t) l - from_held;
-                if (o >= 4096) {
-                        if (write_all(f->fd, out, o) < 0)
-                                return -1;
-                        o = 0;
-                }
-        }
-        return write_all(f->fd, out, o);
+        do {
+                size_t k = n < PIECE ? n : PIECE;
+                size_t o = text_stream_feed(&f->stream, p, k, at_end && k == n, out);
+                if (write_all(f->fd, out, o) < 0)
+                        return -1;
+                p += k, n -= k;
+        } while (n > 0);
+        return 0;
 }
 
 static ssize_t filter_write(void *cookie, const char *buf, size_t size)

@@ -4,6 +4,7 @@
  * (daemon/worker-msg.c, daemon/rate.c) and the safe text its strings go
  * out as (lib/util/text.c).  The worker parses hostile disks; if one took
  * it over, these bytes are what it could send the daemon, which is root.
+ * The same bytes go through text_stream_feed(), vhdctl's output filter.
  *
  * Input: one message as the daemon receives it (at most WORKER_MSG_MAX
  * bytes, cut at a NUL like the daemon's C string).  Its first 16 bytes are
@@ -14,7 +15,9 @@
  * in range and its id is "-" or [a-z0-9-]); a report value found is
  * printed in the report as key=value; rates are exact floors or saturated
  * (checked by multiplying back, in 128 bits); escaping makes safe text,
- * never more than 4 bytes per byte, and is idempotent.
+ * never more than 4 bytes per byte, and is idempotent; the stream form
+ * (vhdctl's output filter) gives the same output in pieces of any size as
+ * in one, safe but for newlines and tabs.
  */
 #include <inttypes.h>
 
@@ -65,6 +68,48 @@ static void check_rates(uint64_t n, uint64_t d)
         }
         uint64_t s = rate_add(n, d);
         FUZZ_CHECK(s == ((unsigned __int128) n + d > UINT64_MAX ? UINT64_MAX : n + d));
+}
+
+/* The stream form (vhdctl's output filter): pieces cut where the input's
+ * own bytes say give the same output as one piece, and that output is
+ * safe text but for newlines and tabs (text_escape's, when there are none). */
+static size_t stream(const char *in, size_t n, const uint8_t *cuts, size_t n_cuts, char *out)
+{
+        struct text_stream st = { 0 };
+        size_t o = 0, i = 0, c = 0;
+
+        while (i < n) {
+                size_t k = n_cuts ? 1 + cuts[c++ % n_cuts] % 7 : n;
+                k = k < n - i ? k : n - i;
+                o += text_stream_feed(&st, in + i, k, false, out + o);
+                FUZZ_CHECK(st.n_held < 4);
+                i += k;
+        }
+        o += text_stream_feed(&st, "", 0, true, out + o);
+        FUZZ_CHECK(st.n_held == 0);
+        out[o] = 0;
+        return o;
+}
+
+static void check_stream(const char *line, const uint8_t *data, size_t size)
+{
+        size_t n = strlen(line);
+        char *whole = malloc(TEXT_STREAM_OUT_SIZE(n) + 1), *pieces = malloc(TEXT_STREAM_OUT_SIZE(n) + 1);
+
+        FUZZ_CHECK(whole && pieces);
+        size_t o = stream(line, n, NULL, 0, whole);
+        FUZZ_CHECK(stream(line, n, data, size < 32 ? size : 32, pieces) == o && !strcmp(pieces, whole));
+        FUZZ_CHECK(o <= 4 * n);
+        for (char *t = whole; (t = strpbrk(t, "\n\t")); t++)
+                *t = ' ';
+        FUZZ_CHECK(text_is_safe(whole));
+        if (!strpbrk(line, "\n\t")) {
+                char *e = text_escape_dup(line);
+                FUZZ_CHECK(e && !strcmp(e, pieces));
+                free(e);
+        }
+        free(whole);
+        free(pieces);
 }
 
 static void check_text(const char *line)
@@ -129,5 +174,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         check_report(line);
         check_text(line);
+        check_stream(line, data, size);
         return 0;
 }

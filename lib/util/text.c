@@ -109,3 +109,39 @@ char *text_escape_dup(const char *s)
                 text_escape(out, size, s);
         return out;
 }
+
+size_t text_stream_feed(struct text_stream *s, const char *p, size_t n, bool at_end, char *out)
+{
+        static const char hex[] = "0123456789abcdef";
+        size_t o = 0;
+
+        while (n > 0 || (at_end && s->n_held > 0)) {
+                /* The next character: held bytes, topped up from p. */
+                char c4[4];
+                size_t have = s->n_held, take = n < 4 - have ? n : 4 - have;
+                uint32_t c;
+                memcpy(c4, s->held, have);
+                memcpy(c4 + have, p, take);
+                int l = utf8_decode(c4, have + take, &c);
+                if (l == 0 && !at_end) {
+                        /* Cut short, which means all of p was taken. */
+                        memcpy(s->held + have, p, take);
+                        s->n_held = have + take;
+                        break;
+                }
+                if (l > 0 && (!text_is_control(c) || c == '\n' || c == '\t')) {
+                        memcpy(out + o, c4, (size_t) l);
+                        o += (size_t) l;
+                } else {
+                        unsigned char b = (unsigned char) c4[0];
+                        out[o++] = '\\', out[o++] = 'x', out[o++] = hex[b >> 4], out[o++] = hex[b & 15];
+                        l = 1;  /* one bad byte: the next may start a good character */
+                }
+                /* Consume l bytes, the held ones first. */
+                size_t from_held = (size_t) l < have ? (size_t) l : have;
+                memmove(s->held, s->held + from_held, have - from_held);
+                s->n_held = have - from_held;
+                p += (size_t) l - from_held, n -= (size_t) l - from_held;
+        }
+        return o;
+}

@@ -31,3 +31,17 @@ bool text_is_safe(const char *s);
 size_t text_escape(char *out, size_t out_size, const char *s);
 /* text_escape into a new string (NULL when out of memory). */
 char *text_escape_dup(const char *s);
+
+/* The same escaping for a stream of text with lines (vhdctl's output):
+ * newline and tab pass, and bytes come in any pieces, so a character cut
+ * at the end of one piece is held for the next. */
+struct text_stream {
+        char held[4];
+        size_t n_held;
+};
+#define TEXT_STREAM_OUT_SIZE(n) (4 * ((n) + 3))
+/* Escapes n bytes of p, after what s holds, into out (at least
+ * TEXT_STREAM_OUT_SIZE(n) bytes; not NUL-terminated); with at_end, a
+ * character still cut short is escaped instead of held.  Returns the
+ * number of bytes written to out. */
+size_t text_stream_feed(struct text_stream *s, const char *p, size_t n, bool at_end, char *out);

@@ -4,7 +4,8 @@
  * (a byte string is valid when it is the shortest encoding of a scalar
  * value, checked by re-encoding), exhaustively for one to three bytes and
  * on every lead byte with boundary continuations for four; text_escape on
- * controls, bad bytes and cuts; problem messages made safe at the source.
+ * controls, bad bytes and cuts; the streaming form the same in pieces of
+ * any size; problem messages made safe at the source.
  */
 #include <errno.h>
 
@@ -155,6 +156,65 @@ static void test_escape_cuts(void)
         printf("ok text_escape cuts at boundaries\n");
 }
 
+/* All of in through a stream, in pieces of the sizes that cuts gives (0:
+ * one piece), then the end. */
+static size_t stream_all(const char *in, size_t n, unsigned seed, char *out)
+{
+        struct text_stream st = { 0 };
+        size_t o = 0, i = 0;
+
+        srandom(seed);
+        while (i < n) {
+                size_t k = seed ? 1 + (size_t) random() % 5 : n;
+                if (k > n - i)
+                        k = n - i;
+                o += text_stream_feed(&st, in + i, k, false, out + o);
+                ASSERT_TRUE(st.n_held < 4);
+                i += k;
+        }
+        o += text_stream_feed(&st, "", 0, true, out + o);
+        ASSERT_EQ_U64(st.n_held, 0);
+        out[o] = 0;
+        return o;
+}
+
+static void test_stream(void)
+{
+        static const char *const cases[] = {
+                "plain", "line\nand\ttab\n", "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", "\x1b[31m\xff",
+                "cut\xe2\x82", "\xf0\x9f\x98", "\xe2\xc3\xa9", "csi\xc2\x9b", "\xed\xa0\x80\r",
+        };
+        char whole[256], pieces[256], esc[256];
+
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+                const char *in = cases[i];
+                size_t n = strlen(in);
+                stream_all(in, n, 0, whole);
+                /* Pieces of any size give the same output. */
+                for (unsigned seed = 1; seed < 50; seed++) {
+                        stream_all(in, n, seed, pieces);
+                        ASSERT_STREQ(pieces, whole);
+                }
+                /* Lines and tabs pass; otherwise it is text_escape. */
+                text_escape(esc, sizeof esc, in);
+                if (!strpbrk(in, "\n\t"))
+                        ASSERT_STREQ(whole, esc);
+        }
+        stream_all("a\nb\tc", 5, 0, whole);
+        ASSERT_STREQ(whole, "a\nb\tc");
+        /* A cut character is held, then escaped at the end. */
+        struct text_stream st = { 0 };
+        char out[64];
+        ASSERT_EQ_U64(text_stream_feed(&st, "x\xe2\x82", 3, false, out), 1);
+        ASSERT_EQ_U64(st.n_held, 2);
+        ASSERT_EQ_U64(text_stream_feed(&st, "\xac", 1, false, out), 3);
+        ASSERT_MEMEQ(out, "\xe2\x82\xac", 3);
+        ASSERT_EQ_U64(text_stream_feed(&st, "\xe2", 1, false, out), 0);
+        ASSERT_EQ_U64(text_stream_feed(&st, "", 0, true, out), 4);
+        ASSERT_MEMEQ(out, "\\xe2", 4);
+        printf("ok text_stream_feed: pieces of any size, held characters\n");
+}
+
 static void test_problem_messages(void)
 {
         struct vc_problems ps = { 0 };
@@ -177,6 +237,7 @@ int main(void)
         test_escape();
         test_escape_cuts();
         test_valid();
+        test_stream();
         test_problem_messages();
         return 0;
 }
