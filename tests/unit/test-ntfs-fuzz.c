@@ -37,48 +37,6 @@ static uint64_t rnd(void)
         return rng_state;
 }
 
-/* The volume: hiberfil.sys ("wake") under a two-level root, $Bitmap behind
- * an attribute list, clean restart pages, bad clusters. */
-static void build(struct nb *b)
-{
-        const struct nb_name left[] = { { "a.txt", 21 } }, right[] = { { "hiberfil.sys", 20 }, { "zz", 24 } };
-        struct nb_name key = { "file.txt", 25 };
-        const uint8_t wake[4] = { 'w', 'a', 'k', 'e' };
-        uint8_t list[256], si[0x48] = {};
-        size_t n = 0;
-        uint16_t id_fn, id_d0, id_d1;
-        struct nb_run r0, r1 = { 180, 1 };
-        const struct nb_run badruns[] = { { NB_HOLE, 230 }, { 230, 3 }, { NB_HOLE, 23 } };
-
-        nb_default(b);
-        nb_file(b, 20, "hiberfil.sys", NB_LCN_DATA, 2, wake, 4);
-        nb_root_tree(b, left, 1, key, right, 2);
-
-        /* $Bitmap: 2 clusters, VCN 1 in record 19 */
-        r0 = (struct nb_run) { b->bitmap_lcn, 1 };
-        nb_rec_init(b, 6, NTFS_MFT_FLAG_IN_USE, 6, 0);
-        nb_add_resident(b, 6, NTFS_AT_STANDARD_INFORMATION, NULL, si, sizeof si);
-        id_fn = get_le16(b->rec[6] + nb_add_filename(b, 6, NTFS_REC_ROOT, "$Bitmap") + 0x0E);
-        nb_rec_init(b, 18, NTFS_MFT_FLAG_IN_USE, 18, 6 | (uint64_t) 6 << 48);
-        nb_rec_init(b, 19, NTFS_MFT_FLAG_IN_USE, 19, 6 | (uint64_t) 6 << 48);
-        id_d0 = get_le16(b->rec[18] + nb_add_nonresident(b, 18, NTFS_AT_DATA, NULL, &r0, 1, 0, 8192, 32, 32, 0) + 0x0E);
-        id_d1 = get_le16(b->rec[19] + nb_add_nonresident(b, 19, NTFS_AT_DATA, NULL, &r1, 1, 1, 0, 0, 0, 0) + 0x0E);
-        n = nb_al_entry(list, n, NTFS_AT_FILE_NAME, NULL, 0, 6, 6, id_fn);
-        n = nb_al_entry(list, n, NTFS_AT_DATA, NULL, 0, 18, 18, id_d0);
-        n = nb_al_entry(list, n, NTFS_AT_DATA, NULL, 1, 19, 19, id_d1);
-        nb_add_resident(b, 6, NTFS_AT_ATTRIBUTE_LIST, NULL, list, (uint32_t) n);
-        nb_mark(b, 180, 1, true);
-
-        nb_remove(b, 8, nb_find(b, 8, NTFS_AT_DATA, 1));
-        nb_add_nonresident(b, 8, NTFS_AT_DATA, "$Bad", badruns, 3, 0, 256 * 4096, 256 * 4096,
-                           256 * 4096, NTFS_ATTR_FLAG_SPARSE);
-        nb_mark(b, 190, 10, false);
-        nb_mark(b, 240, 16, false);
-        nb_commit(b);
-        nb_restart_page(b, 0, NTFS_MAGIC_RSTR, 100, 0, NTFS_RESTART_VOLUME_IS_CLEAN);
-        nb_restart_page(b, 4096, NTFS_MAGIC_RSTR, 90, 0, NTFS_RESTART_VOLUME_IS_CLEAN);
-}
-
 struct region {
         uint64_t off, len;
 };
@@ -92,7 +50,7 @@ int main(int argc, char **argv)
         unsigned ok = 0, failed = 0, not_clean = 0, unsafe = 0;
         long iterations = argc > 1 ? atol(argv[1]) : ITERATIONS;
 
-        build(&b);
+        nb_mixed_volume(&b);
         orig = malloc(b.disk_size);
         ASSERT_TRUE(orig);
         memcpy(orig, b.disk, b.disk_size);
