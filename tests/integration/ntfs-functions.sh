@@ -140,11 +140,12 @@ fill_ranges ()
         done
 }
 
-# clone_hash IMG: sha256 of ntfsclone's image of the used clusters.
+# clone_hash IMG [HASH-COMMAND]: the hash (sha256sum unless told) of
+# ntfsclone's image of the used clusters.
 clone_hash ()
 {
     local h
-    h=$(ntfsclone -q --save-image -o - "$1" 2>"$tmpdir/ntfsclone.err" | sha256sum) ||
+    h=$(ntfsclone -q --save-image -o - "$1" 2>"$tmpdir/ntfsclone.err" | "${2:-sha256sum}") ||
         { cat "$tmpdir/ntfsclone.err" >&2; fail "ntfsclone --save-image $1"; }
     grep -qi 'error\|inconsistent' "$tmpdir/ntfsclone.err" &&
         { cat "$tmpdir/ntfsclone.err" >&2; fail "ntfsclone reports problems on $1"; }
