@@ -102,7 +102,10 @@ grep -qF "$esc_dir/p.vhd" "$d/compact.out" || { cat "$d/compact.out" >&2; fail "
 echo "== the progress line on a terminal"
 qemu-img create -q -f vpc -o subformat=dynamic "$w/z.vhd" 64M
 qemu-io -f vpc -c 'write -P 0x11 0 8M' -c 'write -z 8M 8M' -c 'write -P 0x22 40M 2M' "$w/z.vhd" >/dev/null
-script -qec "$(printf '%q ' "$VHDCTL" compact --local --mode zero "$w/z.vhd")" /dev/null > "$d/tty.out" 2>&1 ||
+# script(1) runs its command with $SHELL, which may be unset (then /bin/sh) or
+# any shell: the command names its arguments through the environment, in the
+# plain sh form every shell reads, not in bash's $'...' quoting.
+Z=$w/z.vhd SHELL=/bin/sh script -qec '"$VHDCTL" compact --local --mode zero "$Z"' /dev/null > "$d/tty.out" 2>&1 ||
     { cat -v "$d/tty.out" >&2; fail "compact on a terminal failed"; }
 grep -qE $'\r'"moving +\[#+\] 100.0%" "$d/tty.out" || { cat -v "$d/tty.out" >&2; fail "no progress line drawn on the terminal"; }
 grep -qF "$esc_dir/z.vhd:" "$d/tty.out" || { cat -v "$d/tty.out" >&2; fail "the summary does not name the file escaped"; }
