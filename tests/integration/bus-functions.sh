@@ -82,8 +82,9 @@ _bus_project_file ()
     done
 }
 
-# _bus_stop_pid PID WHAT: end a process this test started (TERM, then KILL
-# after 5 s) and reap it.
+# _bus_stop_pid PID WHAT [LOG]: end a process this test started (TERM, then
+# KILL after 5 s) and reap it; then a sanitizer's report in LOG, its stderr,
+# fails the test (sanitizer_check).
 _bus_stop_pid ()
 {
     local pid=$1 i
@@ -97,6 +98,7 @@ _bus_stop_pid ()
         kill -KILL "$pid" 2>/dev/null
     fi
     wait "$pid" 2>/dev/null
+    [[ -z ${3:-} ]] || sanitizer_check "$3" "$2"
     return 0
 }
 
@@ -516,7 +518,8 @@ sys.stdin.read()
 # worker $VHD_WORKER) on the test bus, with VAR=VALUE in its environment
 # (the worker inherits them: test hooks), --idle-timeout 0 unless
 # DAEMON-ARGS say otherwise; its stderr goes to $tmpdir/daemon.log; its pid
-# is $daemon_pid.  Stopped (SIGTERM) at exit.
+# is $daemon_pid.  Stopped (SIGTERM) at exit, when a sanitizer's report in
+# the log fails the test.
 start_daemon ()
 {
     local -a envs=()
@@ -525,14 +528,14 @@ start_daemon ()
     env "${envs[@]}" VHDCOMPACT_WORKER="$VHD_WORKER" "$VHD_COMPACTD" --idle-timeout 0 "$@" \
         2>>"$tmpdir/daemon.log" &
     daemon_pid=$!
-    cleanup_fn _bus_stop_pid "$daemon_pid" vhd-compactd
+    cleanup_fn _bus_stop_pid "$daemon_pid" vhd-compactd "$tmpdir/daemon.log"
     wait_bus_name org.vhd.Compact 20 "$daemon_pid"
 }
 
 # stop_daemon: SIGTERM, and wait until the name is free.
 stop_daemon ()
 {
-    _bus_stop_pid "$daemon_pid" vhd-compactd
+    _bus_stop_pid "$daemon_pid" vhd-compactd "$tmpdir/daemon.log"
     local i
     for ((i = 0; i < 100; i++)); do
         bus_name_has_owner org.vhd.Compact || return 0

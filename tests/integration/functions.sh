@@ -85,6 +85,24 @@ cleanup_fn ()
     _cleanups=("$quoted" "${_cleanups[@]}")
 }
 
+# sanitizer_check LOG WHAT: a sanitizer's report (ASan, LeakSanitizer,
+# UBSan) in LOG fails the test, as it exits when this runs in a cleanup.
+# Our programs write their reports to stderr, and the daemon's and its
+# workers' stderr go to a log that no test reads otherwise.  Each LOG is
+# reported once.
+_late_status=0
+_sanitizer_reported=()
+sanitizer_check ()
+{
+    local re='^==[0-9]+==ERROR: (AddressSanitizer|LeakSanitizer)|: runtime error: '
+    [[ -f $1 ]] && grep -qE "$re" "$1" || return 0
+    [[ " ${_sanitizer_reported[*]} " != *" $1 "* ]] || return 0
+    _sanitizer_reported+=("$1")
+    echo "$testname: FAIL: $2: a sanitizer's report in its log:" >&2
+    cat -- "$1" >&2
+    _late_status=1
+}
+
 _run_cleanups ()
 {
     local status=$? c
@@ -92,6 +110,7 @@ _run_cleanups ()
     for c in "${_cleanups[@]}"; do
         eval "$c"
     done
+    (( status != 0 || _late_status == 0 )) || status=$_late_status
     exit "$status"
 }
 trap _run_cleanups EXIT

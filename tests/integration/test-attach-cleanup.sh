@@ -16,8 +16,9 @@ export TMPDIR=$d/tmp
 mkdir -p "$TMPDIR"
 qemu-img create -q -f vpc -o subformat=dynamic "$d/disk.vhd" 64M
 
-# nbdkit processes serving this test's disk.
-servers() { pgrep -f "nbdkit .*file=$d/disk.vhd" || true; }
+# nbdkit processes serving this test's disk: nbdkit itself, as the engine
+# names it, not a wrapper on its way to exec it (tests/sanitizer-path).
+servers() { pgrep -f "^nbdkit .*file=$d/disk.vhd" || true; }
 no_leftovers() {
   local what=$1 i
   for i in $(seq 50); do [ -z "$(servers)" ] && break; sleep 0.1; done

@@ -40,3 +40,10 @@ python3 "$srcdir/introspect-compare.py" "$TOP_SRCDIR/dbus/org.vhd.Compact.xml" "
 sed '/<property name="Rate"/d' "$TOP_SRCDIR/dbus/org.vhd.Compact.xml" > "$d/drifted.xml"
 ! python3 "$srcdir/introspect-compare.py" "$d/drifted.xml" "$d/manager.xml" "$d/job.xml" >/dev/null ||
   fail "introspect-compare.py did not notice a missing property"
+
+# SIGTERM ends the daemon cleanly, with no sanitizer's report in its log.
+kill -TERM "$daemon_pid"
+rc=0
+wait "$daemon_pid" || rc=$?
+[[ $rc = 0 ]] || { cat "$d/daemon.log" >&2; fail "the daemon exited with status $rc on SIGTERM"; }
+sanitizer_check "$d/daemon.log" vhd-compactd

@@ -295,4 +295,5 @@ job=$(compact "$d/i.vhd")
 for ((i = 0; i < 100; i++)); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.05; done
 ! kill -0 "$daemon_pid" 2>/dev/null || fail "the daemon did not exit within 5 s of going idle (--idle-timeout 1)"
 wait "$daemon_pid" || fail "the idle daemon exited with status $?"
+sanitizer_check "$d/daemon.log" vhd-compactd
 echo "all job checks passed"

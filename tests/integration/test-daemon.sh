@@ -43,7 +43,7 @@ start_polkitd "$granted"
 VHDCOMPACT_WORKER=$VHD_WORKER "$VHD_COMPACTD" --idle-timeout 0 --keep-finished 120 \
   2>"$d/daemon.log" &
 daemon_pid=$!
-cleanup_fn _bus_stop_pid "$daemon_pid" vhd-compactd
+cleanup_fn _bus_stop_pid "$daemon_pid" vhd-compactd "$d/daemon.log"
 wait_bus_name org.vhd.Compact 20 "$daemon_pid"
 # On failure, the daemon's log ($status: the exit status, in _run_cleanups).
 show_daemon_log_on_failure ()
