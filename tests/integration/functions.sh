@@ -103,6 +103,32 @@ sanitizer_check ()
     _late_status=1
 }
 
+# nbdkit_sanitizer_check DIR: fail the test on a report in DIR (see
+# tests/sanitizer-path/nbdkit) that concerns our plugin: any ASan error,
+# and any leak with a frame in the plugin or in a module no longer loaded
+# (the plugin, were it not preloaded, or a library it loaded).  A leak with
+# no such frame is nbdkit's own and is passed over.  Frames are
+# unsymbolized; those in the plugin are symbolized here.
+nbdkit_sanitizer_check ()
+{
+    local f plugin=${VHD_PLUGIN##*/}
+    local -a bad=()
+    for f in "$1"/nbdkit.*; do
+        [[ -f $f ]] || continue
+        grep -qF -e "$plugin" -e '<unknown module>' -e 'ERROR: AddressSanitizer' -- "$f" &&
+            bad+=("$f")
+    done
+    (( ${#bad[@]} )) || return 0
+    echo "$testname: FAIL: nbdkit with our plugin: a sanitizer's report" \
+         "(from ${#bad[@]} nbdkit process(es); the first):" >&2
+    cat -- "${bad[0]}" >&2
+    grep -oE "\(/[^()]*/$plugin\+0x[0-9a-f]+\)" -- "${bad[0]}" | tr -d '()' | sort -u |
+        while IFS=+ read -r so off; do
+            echo "  $off: $(addr2line -f -i -p -C -e "$so" "$off" 2>/dev/null)" >&2
+        done
+    _late_status=1
+}
+
 _run_cleanups ()
 {
     local status=$? c
@@ -133,6 +159,11 @@ _tmpdir_base=${TEST_TMPDIR:-${TMPDIR:-/tmp}}
 mkdir -p -- "$_tmpdir_base"
 _tmpdir=$(mktemp -d "$_tmpdir_base/$testname.XXXXXX")
 cleanup_fn _remove_tmpdir "$_tmpdir"
+if [[ -n "${VHD_SANITIZER_PRELOAD:-}" ]]; then
+    export VC_TEST_NBDKIT_SANLOG=$_tmpdir/nbdkit-sanitizer
+    mkdir -- "$VC_TEST_NBDKIT_SANLOG"
+    cleanup_fn nbdkit_sanitizer_check "$VC_TEST_NBDKIT_SANLOG"
+fi
 
 # make_tmpdir: set $tmpdir to the test's scratch directory (removed at
 # exit); inside a command substitution, print it instead.
