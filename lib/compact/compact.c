@@ -83,64 +83,166 @@ static bool all_zero(const uint8_t *p, size_t n)
         return true;
 }
 
-/* The folder to search for children: dir_fd when the caller gave one
- * (use_dir_fd; none when it is negative), else opened by name. */
-static DIR *open_dir(const char *dir, const struct compact_opts *o)
-{
-        DIR *d;
-        int fd;
+/* The child-safety rule.  A file-system drop makes a block read as the
+ * parent (or zeros) where it read free space before; a differencing child
+ * of this disk would then read different data.  So before any such drop
+ * the folder the disk really is in (not the one of the name given: a
+ * symlink may live elsewhere) is searched for .vhd and .avhd files whose
+ * parent unique id is this disk's, and the search fails closed: a disk
+ * with several names (hard links, whose folders cannot all be found), a
+ * folder that cannot be listed, or a candidate that cannot be opened and
+ * read refuses the drops, as a child found does.  Only candidates that
+ * are certainly not disks are passed over: gone since the listing, not a
+ * regular file or block device (opened without blocking on a FIFO), or
+ * readable but not a VHD (no footer, damaged structures).  Zero drops
+ * need none of this: a zero block reads the same as the parent range it
+ * uncovers. */
 
-        if (!o->use_dir_fd)
-                return opendir(dir);
-        if (o->dir_fd < 0)
-                return NULL;
-        fd = fcntl(o->dir_fd, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0)
-                return NULL;
-        d = fdopendir(fd);
-        if (!d) {
-                close(fd);
+/* dir (of at most size bytes) is the folder part of path. */
+static void dir_of(const char *path, char *dir, size_t size)
+{
+        const char *slash = strrchr(path, '/');
+
+        if (!slash)
+                snprintf(dir, size, ".");
+        else if (slash == path)
+                snprintf(dir, size, "/");
+        else
+                snprintf(dir, size, "%.*s", (int) (slash - path), path);
+}
+
+/* The folder to search: dir_fd when the caller gave one (use_dir_fd; the
+ * daemon checked that it holds the disk, and dir names it, from path),
+ * else the folder of the name the kernel has for the open image, checked
+ * to hold the disk.  Returns the listing, or NULL with a problem. */
+static DIR *open_dir(struct vhd_image *img, const struct stat *img_st, const struct compact_opts *o, char *dir,
+                     size_t size, struct vc_problems *problems, int *ret_err)
+{
+        char real[4096];
+        struct stat st;
+        DIR *d;
+        int fd, r;
+
+        if (o->use_dir_fd) {
+                dir_of(vhd_image_path(img), dir, size);
+                if (o->dir_fd < 0) {
+                        *ret_err = vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EACCES, NULL, 0,
+                                                  "cannot list the folder '%s' to search it for differencing "
+                                                  "children of this disk (it cannot be listed with the caller's "
+                                                  "rights, or does not hold the disk); only --mode zero is "
+                                                  "allowed (or force-children)", dir);
+                        return NULL;
+                }
+                fd = fcntl(o->dir_fd, F_DUPFD_CLOEXEC, 3);
+                if (fd < 0 || !(d = fdopendir(fd))) {
+                        r = -errno;
+                        if (fd >= 0)
+                                close(fd);
+                        *ret_err = vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, r, NULL, 0,
+                                                  "cannot list the folder '%s' to search it for differencing "
+                                                  "children of this disk: %s; only --mode zero is allowed "
+                                                  "(or force-children)", dir, strerror(-r));
+                        return NULL;
+                }
+                /* A duplicate shares the caller's position in the listing. */
+                rewinddir(d);
+                return d;
+        }
+        r = fd_real_path(vhd_image_fd(img), real, sizeof real);
+        if (r < 0) {
+                *ret_err = vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, r, NULL, 0,
+                                          "cannot tell which folder the disk is in, to search it for "
+                                          "differencing children (%s); only --mode zero is allowed "
+                                          "(or force-children)", strerror(-r));
                 return NULL;
         }
-        /* A duplicate shares the caller's position in the listing. */
-        rewinddir(d);
+        dir_of(real, dir, size);
+        d = opendir(dir);
+        if (!d) {
+                r = -errno;
+                *ret_err = vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, r, NULL, 0,
+                                          "cannot list the folder '%s' to search it for differencing children "
+                                          "of this disk: %s; only --mode zero is allowed (or force-children)",
+                                          dir, strerror(-r));
+                return NULL;
+        }
+        /* Renamed away between the two looks: search nothing stale. */
+        if (fstatat(dirfd(d), strrchr(real, '/') + 1, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            st.st_dev != img_st->st_dev || st.st_ino != img_st->st_ino) {
+                closedir(d);
+                *ret_err = vc_problem_add(problems, VC_PROBLEM_CHANGED, -ESTALE, NULL, 0,
+                                          "the disk moved out of '%s' while its folder was searched for "
+                                          "differencing children; nothing was written", dir);
+                return NULL;
+        }
         return d;
 }
 
-/* A .vhd/.avhd beside img whose parent unique id is img's: its name in
- * ret (empty when there is none).  Candidates are opened by name, which
- * goes through the opener hook when one is set. */
-static void find_child(struct vhd_image *img, const struct compact_opts *o, char *ret, size_t size)
+/* Does the .vhd or .avhd candidate p name a child of img?  1 yes, 0 no
+ * (certainly not: see above), or a negative errno with a problem. */
+static int is_child(struct vhd_image *img, const char *p, struct vc_problems *problems)
 {
-        const char *path = vhd_image_path(img), *slash = strrchr(path, '/');
-        char dir[4096];
+        struct vc_problems quiet = { .collect = false };
+        struct vhd_image *c = NULL;
+        int r;
 
-        ret[0] = 0;
-        snprintf(dir, sizeof dir, "%.*s", slash ? (int) (slash - path) : 1, slash ? path : ".");
-        if (slash == path)
-                snprintf(dir, sizeof dir, "/");
-        DIR *d = open_dir(dir, o);
+        r = vhd_image_open(p, VHD_OPEN_NOLOCK | VHD_OPEN_NOPARENT, &quiet, &c);
+        if (r == -ENOENT || r == -ENOTDIR || r == -EBADFD)
+                return 0;
+        if (r < 0 && vc_problems_any(&quiet) && quiet.first.id != VC_PROBLEM_IO &&
+            quiet.first.id != VC_PROBLEM_ACCESS_DENIED)
+                return 0;       /* read, and not a VHD we could use */
+        if (r < 0)
+                return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, r, NULL, 0,
+                                      "cannot read '%s' to tell whether it is a differencing child of this "
+                                      "disk (%s); only --mode zero is allowed (or force-children)",
+                                      p, r == -EPERM ? "refused" : strerror(-r));
+        const struct vhd_dyn_header *h = vhd_image_dyn_header(c);
+        bool mine = h && vhd_image_footer(c)->disk_type == VHD_TYPE_DIFFERENCING &&
+                    !memcmp(h->parent_uuid, vhd_image_footer(img)->unique_id, 16);
+        vhd_image_free(c);
+        return mine;
+}
+
+/* Applies the child-safety rule (above).  Returns 0 when no child can
+ * exist, or a negative errno with a not-supported problem. */
+static int check_no_child(struct vhd_image *img, const struct compact_opts *o, struct vc_problems *problems)
+{
+        char dir[4096];
+        struct stat st;
+        int r = 0;
+
+        if (fstat(vhd_image_fd(img), &st) < 0)
+                return vc_problem_add(problems, VC_PROBLEM_IO, -errno, NULL, 0, "fstat failed: %m");
+        if (S_ISREG(st.st_mode) && st.st_nlink > 1)
+                return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EBUSY, NULL, 0,
+                                      "the disk has %ju names (hard links): a differencing child may sit "
+                                      "beside any of them, and their folders cannot be found; only --mode "
+                                      "zero is allowed (or force-children)", (uintmax_t) st.st_nlink);
+        DIR *d = open_dir(img, &st, o, dir, sizeof dir, problems, &r);
         if (!d)
-                return;
-        for (struct dirent *e; (e = readdir(d));) {
+                return r;
+        errno = 0;
+        for (struct dirent *e; (e = readdir(d)); errno = 0) {
                 const char *dot = strrchr(e->d_name, '.');
                 char p[4096 + 256];
-                struct vhd_image *c = NULL;
                 if (!dot || (strcasecmp(dot, ".vhd") && strcasecmp(dot, ".avhd")))
                         continue;
-                snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-                if (vhd_image_open(p, VHD_OPEN_NOLOCK | VHD_OPEN_NOPARENT, NULL, &c) < 0)
-                        continue;
-                const struct vhd_dyn_header *h = vhd_image_dyn_header(c);
-                bool mine = h && vhd_image_footer(c)->disk_type == VHD_TYPE_DIFFERENCING &&
-                            !memcmp(h->parent_uuid, vhd_image_footer(img)->unique_id, 16);
-                vhd_image_free(c);
-                if (mine) {
-                        snprintf(ret, size, "%s", p);
+                snprintf(p, sizeof p, "%s/%s", strcmp(dir, "/") ? dir : "", e->d_name);
+                r = is_child(img, p, problems);
+                if (r > 0)
+                        r = vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EBUSY, NULL, 0,
+                                           "'%s' is a differencing child of this disk, which must keep reading "
+                                           "the same; only --mode zero is allowed (or force it)", p);
+                if (r < 0)
                         break;
-                }
         }
+        if (r == 0 && errno)
+                r = vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -errno, NULL, 0,
+                                   "listing the folder '%s' for differencing children failed: %m; only --mode "
+                                   "zero is allowed (or force-children)", dir);
         closedir(d);
+        return r;
 }
 
 static const uint32_t *sort_bat;
@@ -355,6 +457,12 @@ static int open_image(const char *path, const struct compact_opts *o, struct vc_
         unsigned flags = o->dry_run ? 0 : VHD_OPEN_RDWR;
         int r;
 
+        /* Every in-place write through such a descriptor would land at the
+         * end of the file, and the truncation would then cut the image. */
+        if (o->use_fd && !o->dry_run && o->fd >= 0 && (r = fcntl(o->fd, F_GETFL)) >= 0 && (r & O_APPEND))
+                return vc_problem_add(problems, VC_PROBLEM_ACCESS_DENIED, -EBADF, NULL, 0,
+                                      "cannot write in place through the descriptor given: it is open for "
+                                      "appending (O_APPEND), which would send every write to the end of the file");
         r = o->use_fd ? vhd_image_open_fd(o->fd, path, flags, problems, ret)
                       : vhd_image_open(path, flags, problems, ret);
         if (o->use_fd && r == -EBADF && !vc_problems_any(problems))
@@ -399,12 +507,9 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         bool fs_mode = opts->mode == COMPACT_MODE_FULL || opts->mode == COMPACT_MODE_FS;
         bool zero_mode = opts->mode == COMPACT_MODE_FULL || opts->mode == COMPACT_MODE_ZERO;
         if (fs_mode && !opts->force_children) {
-                char child[4352];
-                find_child(img, opts, child, sizeof child);
-                if (child[0])
-                        return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EBUSY, NULL, 0,
-                                              "'%s' is a differencing child of this disk, which must keep reading the same; "
-                                              "only --mode zero is allowed (or force it)", child);
+                r = check_no_child(img, opts, problems);
+                if (r < 0)
+                        return r;
         }
 
         uint32_t n = vhd_image_n_blocks(img);

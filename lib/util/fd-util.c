@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -63,5 +65,79 @@ int fd_lock_ofd(int fd, bool exclusive)
 
         if (fcntl(fd, F_OFD_SETLK, &fl) < 0)
                 return (errno == EAGAIN || errno == EACCES) ? -EBUSY : -errno;
+        return 0;
+}
+
+static bool type_ok(const struct stat *st, bool allow_blk)
+{
+        return S_ISREG(st->st_mode) || (allow_blk && S_ISBLK(st->st_mode));
+}
+
+int fd_open_regular(const char *path, int flags, bool allow_blk)
+{
+        char proc[64];
+        struct stat st;
+        int pfd, fd;
+
+        flags = (flags & O_ACCMODE) | O_CLOEXEC | O_NOCTTY;
+        pfd = open(path, O_PATH | O_CLOEXEC);
+        if (pfd < 0)
+                return -errno;
+        if (fstat(pfd, &st) < 0) {
+                int e = -errno;
+                close(pfd);
+                return e;
+        }
+        if (!type_ok(&st, allow_blk)) {
+                close(pfd);
+                return -EBADFD;
+        }
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+        fd = open(proc, flags | O_NONBLOCK);
+        if (fd < 0 && errno == ENOENT)
+                fd = open(path, flags | O_NONBLOCK);    /* no /proc */
+        close(pfd);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0) {
+                int e = -errno;
+                close(fd);
+                return e;
+        }
+        if (!type_ok(&st, allow_blk)) {
+                close(fd);
+                return -EBADFD;
+        }
+        /* O_NONBLOCK only guarded the open; readers and io_uring must block. */
+        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+                int e = -errno;
+                close(fd);
+                return e;
+        }
+        return fd;
+}
+
+int fd_real_path(int fd, char *buf, size_t size)
+{
+        char proc[64];
+        struct stat st;
+        ssize_t n;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (st.st_nlink == 0)
+                return -ENOENT;         /* deleted: the link ends in " (deleted)" */
+        if (size < 2)
+                return -ENAMETOOLONG;
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        n = readlink(proc, buf, size);
+        if (n < 0)
+                return -errno;
+        if ((size_t) n >= size)
+                return -ENAMETOOLONG;
+        buf[n] = 0;
+        /* "pipe:[123]", "anon_inode:...": not in the tree. */
+        if (buf[0] != '/')
+                return -ENOENT;
         return 0;
 }

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * File-descriptor helpers: full-length positional I/O that retries short
- * transfers and EINTR, and OFD locks that say "this image is in use".
+ * transfers and EINTR, OFD locks that say "this image is in use", and
+ * opening a file by name without letting its type bite: a FIFO blocks
+ * open(2) until a writer comes, and a device's open has side effects.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Read exactly n bytes at off.  Returns 0, -EIO on premature EOF, or -errno. */
 int pread_full(int fd, void *buf, size_t n, uint64_t off);
@@ -20,3 +23,20 @@ int pwrite_full(int fd, const void *buf, size_t n, uint64_t off);
  * lock (qemu and other vhdcompact processes lock their images), or -errno.
  */
 int fd_lock_ofd(int fd, bool exclusive);
+
+/*
+ * Opens path (symlinks followed) with flags (O_RDONLY or O_RDWR, plus
+ * O_CLOEXEC|O_NOCTTY always) only if it is a regular file, or also a block
+ * device with allow_blk.  The name is first opened O_PATH, which reaches
+ * the inode without running any driver's or FIFO's open, and its type is
+ * checked before the real open, made through /proc/self/fd so that it
+ * reaches the same inode (or, with no /proc, by name with O_NONBLOCK and
+ * checked again).  The descriptor returned is blocking.  Returns it, or
+ * -EBADFD when the file is of another type, or -errno.
+ */
+int fd_open_regular(const char *path, int flags, bool allow_blk);
+
+/* The name the kernel has for what fd refers to (its /proc/self/fd link),
+ * in buf.  Returns 0; -ENAMETOOLONG; -ENOENT when the file has no name any
+ * more (deleted) or is not in the file system tree; or -errno. */
+int fd_real_path(int fd, char *buf, size_t size);

@@ -11,11 +11,17 @@
  * file and passes the descriptor back.  Every open by name in lib/vhd goes
  * through vhd_open_path(), so that one hook covers all of them.
  *
+ * Without a hook, a name is opened only when it is a regular file or a
+ * block device, without blocking (a FIFO named as a parent or planted as
+ * a *.vhd beside a disk would otherwise hang the open forever) and without
+ * running a device's open (fd_open_regular); anything else is -EBADFD.
+ *
  * One hook per process, set before any image is opened and not changed
  * while images are being opened (the plugin and vhdctl never set it).
  */
 #include <fcntl.h>
 
+#include "../util/fd-util.h"
 #include "image-internal.h"
 
 static vhd_opener_t opener;
@@ -34,10 +40,7 @@ bool vhd_opener_is_set(void)
 
 int vhd_open_path(const char *path, bool rdwr)
 {
-        int fd;
-
         if (opener)
                 return opener(path, rdwr, opener_userdata);
-        fd = open(path, (rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
-        return fd >= 0 ? fd : -errno;
+        return fd_open_regular(path, rdwr ? O_RDWR : O_RDONLY, true);
 }

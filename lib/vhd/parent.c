@@ -204,7 +204,8 @@ int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth, struct vc_
                         return vc_problem_add(problems, vc_problems_any(&quiet) ? quiet.first.id :
                                               VC_PROBLEM_PARENT_NOT_FOUND, r, NULL, 0,
                                               "parent '%s' cannot be used: %s", cand[k],
-                                              vc_problems_any(&quiet) ? what : strerror(-r));
+                                              vc_problems_any(&quiet) ? what :
+                                              r == -EBADFD ? "not a regular file" : strerror(-r));
                 }
                 if (memcmp(p->footer.unique_id, img->dyn.parent_uuid, 16) != 0) {
                         memcpy(mismatch, cand[k], sizeof mismatch);
