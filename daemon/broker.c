@@ -2,10 +2,18 @@
 /*
  * Opening files for a worker, which cannot: it runs as an unprivileged
  * user.  A worker asks for the parents of a differencing disk and for the
- * VHDs beside it (children would make a drop change what they read).  We
- * open only regular files named *.vhd or *.avhd, read-only, and for a job
- * started by a non-root caller through a descriptor, only what that caller
- * could open: the open runs in a short-lived child with the caller's ids.
+ * VHDs beside it (children would make a drop change what they read).  The
+ * name comes from a worker that parses a hostile disk, and the folders may
+ * be a user's, so it is resolved once, with every symbolic link in view
+ * (resolve.c: a user's link leads only to that user's files), and we open
+ * only what it really is: a regular file whose real name ends in .vhd or
+ * .avhd, read-only, never blocking on a FIFO nor opening a device.  For a
+ * job started by a non-root caller through a descriptor, only what that
+ * caller could open: the walk runs in a short-lived child with the
+ * caller's ids.  For any other job (root's, or a path call), the file must
+ * also belong to root or to the owner of the disk being compacted: a user
+ * cannot make root's job open another user's files, nor learn anything of
+ * root's beyond its VHDs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,17 +29,12 @@
 
 #include "daemon.h"
 #include "fd-pass.h"
-
-static bool vhd_name(const char *path)
-{
-        const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
-
-        return dot && (!slash || dot > slash) && (!strcasecmp(dot, ".vhd") || !strcasecmp(dot, ".avhd"));
-}
+#include "resolve.h"
 
 /* The child's side of open_as_user: switch ids, open, pass the fd back. */
-static _Noreturn void open_in_child(int sock, uid_t uid, gid_t gid, const char *path, int flags)
+static _Noreturn void open_in_child(int sock, uid_t uid, gid_t gid, const char *path, int flags, bool resolve)
 {
+        struct resolved res;
         struct passwd *pw = getpwuid(uid);
         gid_t groups[256];
         int n = 256, fd;
@@ -43,7 +46,11 @@ static _Noreturn void open_in_child(int sock, uid_t uid, gid_t gid, const char *
                 _exit(1);
         if (setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
                 _exit(1);
-        fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+        if (resolve) {
+                int r = resolve_open(path, flags, &res, NULL, 0);
+                fd = r < 0 ? (errno = -r, -1) : res.fd;
+        } else
+                fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
                 int e = errno;
                 (void) send(sock, &e, sizeof e, 0);
@@ -52,15 +59,11 @@ static _Noreturn void open_in_child(int sock, uid_t uid, gid_t gid, const char *
         _exit(fd_send(sock, "fd", 2, fd) < 0);
 }
 
-int open_as_user(uid_t uid, gid_t gid, const char *path, int flags)
+static int open_as(uid_t uid, gid_t gid, const char *path, int flags, bool resolve)
 {
         int sv[2], fd = -1, status;
         pid_t pid;
 
-        if (uid == geteuid()) {
-                fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
-                return fd < 0 ? -errno : fd;
-        }
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
                 return -errno;
         pid = fork();
@@ -71,7 +74,7 @@ int open_as_user(uid_t uid, gid_t gid, const char *path, int flags)
         }
         if (pid == 0) {
                 close(sv[0]);
-                open_in_child(sv[1], uid, gid, path, flags);
+                open_in_child(sv[1], uid, gid, path, flags, resolve);
         }
         close(sv[1]);
         char buf[16];
@@ -89,27 +92,55 @@ int open_as_user(uid_t uid, gid_t gid, const char *path, int flags)
         return -EPERM;  /* the child could not take the caller's ids */
 }
 
-int broker_open(const struct job *j, const char *path, int flags)
+int open_as_user(uid_t uid, gid_t gid, const char *path, int flags)
 {
-        struct stat st;
         int fd;
 
-        if (!vhd_name(path))
-                return -EPERM;
-        if (j->as_owner)
-                fd = open_as_user(j->owner, j->owner_gid, path, flags | O_NONBLOCK);
-        else {
-                fd = open(path, flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-                if (fd < 0)
-                        fd = -errno;
+        if (uid == geteuid()) {
+                fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+                return fd < 0 ? -errno : fd;
         }
+        return open_as(uid, gid, path, flags, false);
+}
+
+int broker_open(const struct job *j, const char *path, int flags)
+{
+        struct resolved res;
+        struct stat disk, st;
+        char proc[64], real[4096];
+        int fd, r;
+
+        if (!resolve_vhd_name(path))
+                return -EPERM;
+        if (j->as_owner && j->owner != geteuid())
+                fd = open_as(j->owner, j->owner_gid, path, flags, true);
+        else {
+                r = resolve_open(path, flags, &res, NULL, 0);
+                fd = r < 0 ? r : res.fd;
+        }
+        /* A link it may not follow: refused, as a name that is not a
+         * VHD's.  Not a regular file: -EBADFD, which tells the engine
+         * that this is certainly no disk (a FIFO planted as zz.vhd). */
+        if (fd == -EXDEV)
+                return -EPERM;
         if (fd < 0)
                 return fd;
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                close(fd);
-                return -EPERM;
+        /* What was opened, seen from here (the walk may have run as the
+         * caller): its type, its real name, its owner. */
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(proc, real, sizeof real);
+        r = fstat(fd, &st) < 0 ? -EPERM : !S_ISREG(st.st_mode) ? -EBADFD : n <= 0 || n >= (ssize_t) sizeof real ? -EPERM : 0;
+        if (r == 0) {
+                real[n] = 0;
+                if (!resolve_vhd_name(real))
+                        r = -EPERM;
         }
-        /* O_NONBLOCK only kept a FIFO from blocking the open. */
-        (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        if (r == 0 && !j->as_owner && st.st_uid != 0 &&
+            (j->disk_fd < 0 || fstat(j->disk_fd, &disk) < 0 || st.st_uid != disk.st_uid))
+                r = -EPERM;
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
         return fd;
 }

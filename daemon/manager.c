@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "resolve.h"
 
 #define ERR(x) "org.vhd.Compact.Error." x
 
@@ -129,12 +130,22 @@ static int start_job(struct manager *m, sd_bus_message *call, int fd, const char
                 close(fd);
                 return -ENOMEM;
         }
+        /* The folder to search for differencing children: the one the file
+         * really is in (path is its real name), and only if it holds the
+         * very file; else none, and the worker refuses file-system drops. */
         const char *dir = dirname(copy);
+        const char *base = strrchr(path, '/');
+        struct stat here;
         dir_fd = as_owner ? open_as_user(uid, gid, dir, O_RDONLY | O_DIRECTORY)
                           : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd >= 0 && (fstatat(dir_fd, base ? base + 1 : path, &here, AT_SYMLINK_NOFOLLOW) < 0 ||
+                            here.st_dev != st.st_dev || here.st_ino != st.st_ino)) {
+                close(dir_fd);
+                dir_fd = -1;
+        }
         free(copy);
         if (dir_fd < 0)
-                dir_fd = -1;    /* no child search then; the worker copes */
+                dir_fd = -1;
 
         r = job_new(m, path, req, uid, gid, fd, dir_fd, &j);
         if (r < 0) {
@@ -158,25 +169,31 @@ static int start_job(struct manager *m, sd_bus_message *call, int fd, const char
         return 1;
 }
 
+/* Path calls run as root: the name is resolved once, with the links
+ * users planted in view (resolve.c), and the job works on, and reports,
+ * the real file that was opened. */
 static int open_path_and_start(struct manager *m, sd_bus_message *call, const char *path,
                                const struct job_request *req, uid_t uid, gid_t gid)
 {
-        int fd;
+        struct resolved res;
+        char why[256] = "";
+        int r;
 
-        fd = open(path, (req->dry_run ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0) {
-                int e = errno;
+        r = resolve_open(path, req->dry_run ? O_RDONLY : O_RDWR, &res, why, sizeof why);
+        if (r < 0) {
+                int e = -r;
                 if (e == ENOENT)
                         return sd_bus_reply_method_errorf(call, SD_BUS_ERROR_FILE_NOT_FOUND, "'%s': %s", path, strerror(e));
                 if (e == EACCES || e == EPERM || e == EROFS)
                         return sd_bus_reply_method_errorf(call, ERR("AccessDenied"), "'%s': cannot open it for %s: %s",
                                                           path, req->dry_run ? "reading" : "writing", strerror(e));
+                if (e == EXDEV)
+                        return sd_bus_reply_method_errorf(call, ERR("AccessDenied"), "'%s': refused: %s", path, why);
+                if (e == EBADFD)
+                        return sd_bus_reply_method_errorf(call, ERR("NotSupported"), "'%s': not a regular file", path);
                 return sd_bus_reply_method_errorf(call, ERR("Failed"), "'%s': %s", path, strerror(e));
         }
-        /* O_NONBLOCK only kept a FIFO from blocking the open; io_uring would
-         * honour it. */
-        (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-        return start_job(m, call, fd, path, req, uid, gid, false);
+        return start_job(m, call, res.fd, res.path[0] ? res.path : path, req, uid, gid, false);
 }
 
 struct path_call {
@@ -278,6 +295,11 @@ static int fd_method(sd_bus_message *msg, struct manager *m, bool dry_run, sd_bu
         if (!dry_run && (flags & O_ACCMODE) != O_RDWR)
                 return sd_bus_error_setf(e, ERR("AccessDenied"),
                                          "the descriptor is not open for reading and writing");
+        /* Every in-place write would land at the end of the file. */
+        if (!dry_run && (flags & O_APPEND))
+                return sd_bus_error_setf(e, ERR("AccessDenied"),
+                                         "the descriptor is open for appending (O_APPEND): the disk is rewritten "
+                                         "in place, and every write would land at its end");
         if (dry_run && (flags & O_ACCMODE) == O_WRONLY)
                 return sd_bus_error_setf(e, ERR("AccessDenied"), "the descriptor is not open for reading");
         snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
