@@ -21,7 +21,8 @@
 #      dry run agrees with vhdctl's); a daemon answering "error 13" fails it
 #      as parent-not-found, Permission denied, file untouched; its parent
 #      is refused (child found through fd 5 and "open"), and with no fd 5
-#      the search finds nothing;
+#      too (the search fails closed: not-supported naming the folder,
+#      nothing opened), while --mode zero needs no search;
 #   d. cancel: at once (nothing written) and mid-move (held at "phase
 #      moving" by VHDCOMPACT_TEST_WORKER_HOLD): "result fail 125 -", a
 #      valid image reading the same, some blocks moved, and a new run
@@ -197,9 +198,12 @@ expect_fail c-parent 16 not-supported
 [[ $msg = *"$d/c/child.vhd"* ]] || fail "c: the refusal does not name the child: '$msg'"
 grep -qx "< open $d/c/child.vhd" "$d/c-parent.log" || fail "c: the child was not opened through 'open'"
 worker c-parent-nodir "$d/c/par.vhd" --readonly --no-dir -- --mode full --dry-run
-expect_ok c-parent-nodir
+expect_fail c-parent-nodir 13 not-supported
+[[ $msg = *"cannot list the folder '$d/c'"* ]] || fail "c: without fd 5: '$msg'"
 ! grep -q '^< open ' "$d/c-parent-nodir.log" || fail "c: without fd 5 the worker still opened files"
-echo "c: parent refused with fd 5 ($msg); without fd 5 nothing is searched"
+worker c-parent-nodir-zero "$d/c/par.vhd" --readonly --no-dir -- --mode zero --dry-run
+expect_ok c-parent-nodir-zero
+echo "c: parent refused with fd 5 ($msg), and without it (the search fails closed); zero mode allowed"
 
 echo "== d: cancel"
 qemu-img create -q -f vpc -o subformat=dynamic "$d/d.vhd" 96M
