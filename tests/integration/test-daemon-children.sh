@@ -9,7 +9,8 @@
 # - root's Compact of a symlink, in another folder, to a parent whose
 #   differencing child sits beside the real file: the job reports the real
 #   file as its Path and fails NotSupported naming the child (modes full
-#   and fs), the parent unchanged; zero mode is allowed;
+#   and fs), the parent unchanged; zero mode is allowed; a disk with a
+#   second name (hard link) elsewhere is refused NotSupported;
 # - CompactFd by a user who may write a disk but not list its folder
 #   (0711), with another user's child beside it: NotSupported, the disk
 #   unchanged; --mode zero is allowed;
@@ -133,6 +134,14 @@ done
 job=$(root_compact "$d/links/par.vhd" zero)
 ended "$job" done
 echo "symlink: full and fs refused ($(job_prop "$job" Path) reported), zero allowed"
+mkdir -m 0755 "$d/hard"
+make_disk "$d/hard/disk.vhd"
+ln "$d/hard/disk.vhd" "$d/links/other-name.img"
+job=$(root_compact "$d/hard/disk.vhd")
+ended "$job" failed NotSupported
+job_prop "$job" Error | grep -q "hard links" || fail "hard link: $(job_prop "$job" Error)"
+unchanged "$d/hard/disk.vhd"
+echo "hard link: refused"
 
 echo "== CompactFd in a folder the caller cannot list"
 mkdir -m 0711 "$d/shut"

@@ -255,7 +255,8 @@ static void test_fifos(void)
         ASSERT_OK(unlink(orphan));
 }
 
-int main(void)
+/* With an argument, only the case of that name (to replay one). */
+int main(int argc, char **argv)
 {
         _cleanup_vb_ struct vb_image *p = make_parent();
         _cleanup_vb_ struct vb_image *c = vb_dynamic(VSIZE, BS, VHD_TYPE_DIFFERENCING);
@@ -275,11 +276,17 @@ int main(void)
         vb_write_file(p, par);
         vb_write_file(c, child);
 
-        test_append_fd();
-        test_symlink_elsewhere();
-        test_hard_link();
-        test_fail_closed();
-        test_fifos();
+        static const struct {
+                const char *name;
+                void (*fn)(void);
+        } cases[] = {
+                { "append", test_append_fd },     { "symlink", test_symlink_elsewhere },
+                { "hardlink", test_hard_link },   { "fail-closed", test_fail_closed },
+                { "fifos", test_fifos },
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+                if (argc < 2 || !strcmp(argv[1], cases[i].name))
+                        cases[i].fn();
         vb_remove_dir(tmp);
         printf("ok\n");
         return 0;
