@@ -192,11 +192,13 @@ static int is_child(struct vhd_image *img, const char *p, struct vc_problems *pr
         if (r < 0 && vc_problems_any(&quiet) && quiet.first.id != VC_PROBLEM_IO &&
             quiet.first.id != VC_PROBLEM_ACCESS_DENIED)
                 return 0;       /* read, and not a VHD we could use */
+        /* An I/O error says so (a run again may pass); anything else is
+         * a candidate that stays unknown. */
         if (r < 0)
-                return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, r, NULL, 0,
+                return vc_problem_add(problems, r == -EIO ? VC_PROBLEM_IO : VC_PROBLEM_NOT_SUPPORTED, r, NULL, 0,
                                       "cannot read '%s' to tell whether it is a differencing child of this "
-                                      "disk (%s); only --mode zero is allowed (or force-children)",
-                                      p, r == -EPERM ? "refused" : strerror(-r));
+                                      "disk (%s); only --mode zero is allowed (or force-children); nothing "
+                                      "was written", p, r == -EPERM ? "refused" : strerror(-r));
         const struct vhd_dyn_header *h = vhd_image_dyn_header(c);
         bool mine = h && vhd_image_footer(c)->disk_type == VHD_TYPE_DIFFERENCING &&
                     !memcmp(h->parent_uuid, vhd_image_footer(img)->unique_id, 16);
