@@ -91,10 +91,12 @@ static bool all_zero(const uint8_t *p, size_t n)
  * parent unique id is this disk's, and the search fails closed: a disk
  * with several names (hard links, whose folders cannot all be found), a
  * folder that cannot be listed, or a candidate that cannot be opened and
- * read refuses the drops, as a child found does.  Only candidates that
- * are certainly not disks are passed over: gone since the listing, not a
- * regular file or block device (opened without blocking on a FIFO), or
- * readable but not a VHD (no footer, damaged structures).  Zero drops
+ * read refuses the drops, as a child found does, and so does one that our
+ * parser refuses while a footer of it (or its copy, checksum or not) says
+ * "differencing": a damaged child is still a child.  Only candidates that
+ * are certainly not children are passed over: gone since the listing, not
+ * a regular file or block device (opened without blocking on a FIFO), or
+ * readable with no footer that says differencing.  Zero drops
  * need none of this: a zero block reads the same as the parent range it
  * uncovers. */
 
@@ -178,6 +180,43 @@ static DIR *open_dir(struct vhd_image *img, const struct stat *img_st, const str
         return d;
 }
 
+/* Whether the file p has a footer, or a copy of one, that says it is a
+ * differencing disk, checksum or not: the cookie "conectix" and disk type
+ * 4 at offset 0, 512 bytes before the end, or 511 (the footer of old
+ * Virtual PC).  1 yes, 0 no, or a negative errno. */
+static int says_differencing(const char *p)
+{
+        static const char cookie[8] = "conectix";
+        uint8_t buf[VHD_FOOTER_OFF_DISK_TYPE + 4];
+        struct stat st;
+        int fd, r = 0;
+
+        fd = vhd_open_path(p, false);
+        if (fd == -ENOENT || fd == -ENOTDIR || fd == -EBADFD)
+                return 0;
+        if (fd < 0)
+                return fd;
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        uint64_t size = (uint64_t) st.st_size;
+        const uint64_t at[3] = { 0, size >= 512 ? size - 512 : UINT64_MAX, size >= 511 ? size - 511 : UINT64_MAX };
+        for (unsigned i = 0; i < 3 && r == 0; i++) {
+                if (at[i] == UINT64_MAX || at[i] + sizeof buf > size)
+                        continue;
+                int k = pread_full(fd, buf, sizeof buf, at[i]);
+                if (k < 0)
+                        r = k;
+                else if (!memcmp(buf, cookie, sizeof cookie) &&
+                         get_be32(buf + VHD_FOOTER_OFF_DISK_TYPE) == VHD_TYPE_DIFFERENCING)
+                        r = 1;
+        }
+        close(fd);
+        return r;
+}
+
 /* Does the .vhd or .avhd candidate p name a child of img?  1 yes, 0 no
  * (certainly not: see above), or a negative errno with a problem. */
 static int is_child(struct vhd_image *img, const char *p, struct vc_problems *problems)
@@ -190,8 +229,22 @@ static int is_child(struct vhd_image *img, const char *p, struct vc_problems *pr
         if (r == -ENOENT || r == -ENOTDIR || r == -EBADFD)
                 return 0;
         if (r < 0 && vc_problems_any(&quiet) && quiet.first.id != VC_PROBLEM_IO &&
-            quiet.first.id != VC_PROBLEM_ACCESS_DENIED)
-                return 0;       /* read, and not a VHD we could use */
+            quiet.first.id != VC_PROBLEM_ACCESS_DENIED) {
+                /* Read, and refused by our parser.  A file none of whose
+                 * footers says "differencing" is certainly not a child; one
+                 * that says so is a child we do not understand (damaged, or
+                 * of a kind we refuse), and may well be this disk's. */
+                int k = says_differencing(p);
+                if (k == 0)
+                        return 0;
+                return vc_problem_add(problems, k == -EIO ? VC_PROBLEM_IO : VC_PROBLEM_NOT_SUPPORTED,
+                                      k < 0 ? k : -EBUSY, NULL, 0,
+                                      "'%s' %s (%s at offset %llu), so it may be a differencing child of this "
+                                      "disk; only --mode zero is allowed (or force-children)", p,
+                                      k < 0 ? "cannot be read" : "is a differencing VHD that cannot be opened",
+                                      vc_problem_id_to_string(quiet.first.id),
+                                      (unsigned long long) quiet.first.offset);
+        }
         /* An I/O error says so (a run again may pass); anything else is
          * a candidate that stays unknown. */
         if (r < 0)

@@ -60,9 +60,6 @@ int vhd_image_open_depth(const char *path, unsigned flags, int depth, struct vc_
 int vhd_image_open_fd_depth(int fd, const char *path, unsigned flags, int depth,
                             struct vc_problems *problems, struct vhd_image **ret);
 
-/* opener.c: opens path through the hook when set, else open(2);
- * returns a descriptor or a negative errno. */
-int vhd_open_path(const char *path, bool rdwr);
 bool vhd_opener_is_set(void);
 
 static inline bool bitmap_bit(const uint8_t *bm, uint64_t sector)

@@ -165,6 +165,10 @@ int vhd_image_extents(struct vhd_image *img, uint64_t offset, uint64_t count,
  * images.  vhd_create_differencing() still creates its file with open(2). */
 typedef int (*vhd_opener_t)(const char *path, bool rdwr, void *userdata);
 void vhd_set_opener(vhd_opener_t open_fn, void *userdata);
+/* Opens path as lib/vhd does: through the hook when set, else a regular
+ * file or block device only (-EBADFD for anything else, never blocking);
+ * returns a descriptor or a negative errno. */
+int vhd_open_path(const char *path, bool rdwr);
 
 /* create.c: a new differencing child of parent_path (absolute and relative
  * locators).  Fails with -EEXIST rather than overwrite. */

@@ -17,7 +17,10 @@
  *     is certainly not a disk (-EBADFD from the opener) is passed over;
  *   - a FIFO named zz.vhd beside a disk, and a parent locator naming a
  *     FIFO, do not block (an alarm fails the test if they do): the FIFO is
- *     passed over, the parent is parent-not-found.
+ *     passed over, the parent is parent-not-found;
+ *   - a candidate our parser refuses but whose footer says differencing
+ *     (a child with a damaged header) refuses full/fs; a damaged dynamic
+ *     disk or a text file named .vhd does not.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -255,6 +258,56 @@ static void test_fifos(void)
         ASSERT_OK(unlink(orphan));
 }
 
+/* A candidate our parser refuses: one whose footer says differencing (a
+ * child of this disk with a damaged header) may be a child, so full/fs
+ * drops are refused naming it; a damaged dynamic disk, or a text file
+ * named .vhd, certainly is not, and is passed over. */
+static void test_damaged_candidate(void)
+{
+        _cleanup_vb_ struct vb_image *p = make_parent();
+        _cleanup_vb_ struct vb_image *c = vb_dynamic(VSIZE, BS, VHD_TYPE_DIFFERENCING);
+        char d[VB_PATH_MAX], path[VB_PATH_MAX], cand[VB_PATH_MAX];
+        struct vc_problems ps;
+        size_t len;
+
+        printf("damaged candidate\n");
+        vb_path_join(d, dir_b, "damaged");
+        ASSERT_OK(mkdir(d, 0755));
+        vb_path_join(path, d, "base.vhd");
+        vb_path_join(cand, d, "kid.vhd");
+        vb_write_file(p, path);
+        vb_alloc_block(c, 1, 9, VB_BITMAP_PARTIAL);
+        vb_set_parent(c, p, path);
+        /* The header's checksum no longer matches. */
+        vb_header_put_be32(c, VHD_DYN_OFF_VERSION, 0x00020000, VB_KEEP_CHECKSUM);
+        vb_write_file(c, cand);
+        uint8_t *before = vb_read_file(path, &len);
+        for (int m = COMPACT_MODE_FULL; m <= COMPACT_MODE_FS; m++) {
+                struct compact_opts o = { .mode = m, .in_process = true };
+                assert_refused(run(path, &o, &ps), &ps, VC_PROBLEM_NOT_SUPPORTED, cand);
+                assert_same_file(path, before, len);
+        }
+        struct compact_opts o = { .mode = COMPACT_MODE_ZERO, .dry_run = true, .in_process = true };
+        ASSERT_OK(run(path, &o, &ps));
+        /* A damaged disk that is not differencing: passed over. */
+        _cleanup_vb_ struct vb_image *dyn = make_parent();
+        vb_header_put_be32(dyn, VHD_DYN_OFF_VERSION, 0x00020000, VB_KEEP_CHECKSUM);
+        ASSERT_OK(unlink(cand));
+        vb_write_file(dyn, cand);
+        o = (struct compact_opts) { .mode = COMPACT_MODE_FULL, .dry_run = true, .in_process = true };
+        ASSERT_OK(run(path, &o, &ps));
+        /* Not a VHD at all: passed over. */
+        ASSERT_OK(unlink(cand));
+        FILE *f = fopen(cand, "w");
+        ASSERT_TRUE(f != NULL);
+        for (int i = 0; i < 200; i++)
+                fputs("not a disk, just text named like one\n", f);
+        ASSERT_OK(fclose(f));
+        o = (struct compact_opts) { .mode = COMPACT_MODE_FULL, .dry_run = true, .in_process = true };
+        ASSERT_OK(run(path, &o, &ps));
+        free(before);
+}
+
 /* With an argument, only the case of that name (to replay one). */
 int main(int argc, char **argv)
 {
@@ -282,7 +335,7 @@ int main(int argc, char **argv)
         } cases[] = {
                 { "append", test_append_fd },     { "symlink", test_symlink_elsewhere },
                 { "hardlink", test_hard_link },   { "fail-closed", test_fail_closed },
-                { "fifos", test_fifos },
+                { "fifos", test_fifos },          { "damaged", test_damaged_candidate },
         };
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
                 if (argc < 2 || !strcmp(argv[1], cases[i].name))
