@@ -171,7 +171,7 @@ static int open_path_and_start(struct manager *m, sd_bus_message *call, const ch
                 if (e == EACCES || e == EPERM || e == EROFS)
                         return sd_bus_reply_method_errorf(call, ERR("AccessDenied"), "'%s': cannot open it for %s: %s",
                                                           path, req->dry_run ? "reading" : "writing", strerror(e));
-                return sd_bus_reply_method_errorf(call, ERR("Failed"), "'%s': %s", path, strerror(e));
+                return sd_bus_reply_method_errorf(call, error_name_for_problem(NULL, e), "'%s': %s", path, strerror(e));
         }
         /* O_NONBLOCK only kept a FIFO from blocking the open; io_uring would
          * honour it. */
