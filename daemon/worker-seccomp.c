@@ -190,6 +190,9 @@ static const int allowed[] = {
 #  ifdef __NR_readlink
         __NR_readlink,
 #  endif
+#  ifdef __NR_getdents
+        __NR_getdents,
+#  endif
 #  ifdef __NR_dup2
         __NR_dup2,
 #  endif
