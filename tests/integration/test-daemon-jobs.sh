@@ -19,6 +19,8 @@
 #   group), with no_new_privs, no capabilities, not dumpable (the files
 #   of its /proc entry are root's), in seccomp filter mode (Seccomp: 2), and only
 #   descriptors 0-5; two workers running at once have different uids;
+# - --worker-uids naming a user's id, smaller than --max-jobs, holding
+#   nobody's 65534 or 0: the daemon refuses to start;
 # - the test hook VHDCOMPACT_TEST_WORKER_FORBIDDEN makes the worker try
 #   socket(AF_INET), or pidfd_open, once its filter is installed: the
 #   filter kills it (SIGSYS), the job fails saying so, the image is
@@ -130,6 +132,25 @@ intact ()
 }
 
 start_test_bus
+
+echo "== --worker-uids: a range that is not free is refused at start"
+# daemon_refuses STATUS WORDS ARGS...: the daemon exits STATUS at once,
+# saying WORDS on stderr.
+daemon_refuses ()
+{
+  local want=$1 words=$2 rc=0
+  shift 2
+  VHDCOMPACT_WORKER="$VHD_WORKER" "$VHD_COMPACTD" --idle-timeout 0 "$@" >/dev/null 2>"$d/refuse.err" || rc=$?
+  [[ $rc = "$want" ]] || { cat "$d/refuse.err" >&2; fail "vhd-compactd $*: exit $rc, expected $want"; }
+  grep -qF -- "$words" "$d/refuse.err" || { cat "$d/refuse.err" >&2; fail "vhd-compactd $*: does not say '$words'"; }
+  echo "vhd-compactd $*: $(head -n 1 "$d/refuse.err")"
+}
+sys_user=$(getent passwd | awk -F: '$3 > 0 && $3 < 1000 { print $1; exit }')
+sys_uid=$(id -u "$sys_user")
+daemon_refuses 1 "$sys_uid is user '$sys_user'" --worker-uids "$sys_uid-$((sys_uid + 1))"
+daemon_refuses 1 "1 ids for --max-jobs 2" --worker-uids 60900-60900
+daemon_refuses 2 "is not FIRST-LAST" --worker-uids 65500-65600
+daemon_refuses 2 "is not FIRST-LAST" --worker-uids 0-10
 
 echo "== an NTFS disk through the documented busctl call, held to the compaction oracles"
 if have_fuse; then
