@@ -194,8 +194,10 @@ static int report_outcome(const struct compact_args *a, const char *abs, const c
                         return 1;
                 }
         }
-        /* Success is Completed's word, or failing that a "done" State. */
-        bool success = o->completed ? o->success : !strcmp(p->state, "done");
+        /* Success is the State the daemon answered last ("done"); only a
+         * job object gone by then leaves Completed's word (job-follow.c
+         * takes that signal from the daemon's unique name alone). */
+        bool success = o->completed && o->job_gone ? o->success : p->state && !strcmp(p->state, "done");
         if (!success) {
                 const char *msg = p->error && *p->error ? p->error : o->message;
                 const char *name = p->error_name && *p->error_name ? p->error_name
@@ -265,7 +267,7 @@ int compact_bus(const struct compact_args *a, bool must)
                 printf("%s\n", job);
                 return 0;
         }
-        r = job_follow_run(follow, job, &outcome);
+        r = job_follow_run(follow, job, sd_bus_message_get_sender(reply), &outcome);
         progress_bar_end(&bar);
         if (r < 0) {
                 print_errno(a->file, r, "lost track of the job");

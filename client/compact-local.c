@@ -62,8 +62,10 @@ int compact_local(const struct compact_args *a)
         if (r < 0) {
                 if (vc_problems_any(&problems))
                         print_problem(a->file, &problems.first);
+                else if (r == -ECANCELED)
+                        fprintf(stderr, "vhdctl: '%s': cancelled: the image is valid; run again to finish\n", a->file);
                 else
-                        print_errno(a->file, r, r == -ECANCELED ? "cancelled; the image is valid, run again to finish" : NULL);
+                        print_errno(a->file, r, NULL);
                 return 1;
         }
         compact_summary_init(&s, a->file, compact_mode_to_string(o.mode), rep.dry_run);

@@ -9,6 +9,16 @@
  * send it must not hang the client).  For the same reason the job's
  * properties are also read every few seconds: a signal the client missed
  * (or the daemon failed to send) delays the end, it does not hide it.
+ *
+ * Signals are taken only from the daemon.  Anyone on the bus can send a
+ * signal to our connection (a unicast signal passes no match rule), and
+ * sd-bus does not check a well-known sender name locally; so the daemon's
+ * unique name is resolved (GetNameOwner, after StartServiceByName when it
+ * is only activatable) before subscribing, the matches name it as
+ * sender, and every handler compares the sender and the job's exact path
+ * again.  Even then a signal's arguments only say "look now": the end is
+ * decided by the job's properties as the daemon answers a GetAll, and a
+ * Completed while the daemon still calls the job active is ignored.
  */
 #include <errno.h>
 #include <signal.h>
@@ -31,6 +41,7 @@ struct job_follow {
         sd_bus *bus;
         sd_event *event;
         sd_bus_slot *match_props, *match_completed, *match_owner, *match_disconnect;
+        char *daemon;                   /* the unique name of org.vhd.Compact's owner */
         sd_event_source *sig_int, *sig_term, *grace, *poll;
         sigset_t old_mask;
         bool mask_set;
@@ -66,15 +77,17 @@ struct job_follow *job_follow_free(struct job_follow *f)
         if (f->mask_set)
                 sigprocmask(SIG_SETMASK, &f->old_mask, NULL);
         free(f->job);
+        free(f->daemon);
         job_outcome_done(&f->out);
         free(f);
         return NULL;
 }
 
+/* Sent by the daemon we subscribed to, about our job. */
 static bool is_our_job(struct job_follow *f, sd_bus_message *m)
 {
-        const char *path = sd_bus_message_get_path(m);
-        return f->job && path && !strcmp(path, f->job);
+        const char *path = sd_bus_message_get_path(m), *sender = sd_bus_message_get_sender(m);
+        return f->job && path && !strcmp(path, f->job) && f->daemon && sender && !strcmp(sender, f->daemon);
 }
 
 static void draw(struct job_follow *f)
@@ -161,6 +174,7 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
 
 static int on_completed(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         struct job_follow *f = userdata;
         const char *message;
         int success, r;
@@ -171,6 +185,16 @@ static int on_completed(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = sd_bus_message_read(m, "bs", &success, &message);
         if (r < 0)
                 return 0;
+        /* Confirmed by the daemon's own answer: a job it still calls
+         * active has not ended, whatever a signal says.  A job object
+         * already gone leaves the signal's word, which came from the
+         * daemon's unique name. */
+        r = job_state_get(f->bus, f->job, &f->out.props, &e);
+        if (r >= 0 && !job_state_is_final(f->out.props.state))
+                return 0;
+        if (r < 0 && !sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_OBJECT))
+                return 0;       /* the poll and the grace timer will tell */
+        f->out.job_gone = r < 0;
         f->out.completed = true;
         f->out.success = success;
         free(f->out.message);
@@ -184,9 +208,14 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         const char *name, *old_owner, *new_owner;
 
         (void) error;
+        /* Only the bus itself says who owns what (see is_our_job). */
+        const char *sender = sd_bus_message_get_sender(m);
+        if (!sender || strcmp(sender, "org.freedesktop.DBus"))
+                return 0;
         if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
                 return 0;
-        if (strcmp(name, VC_BUS_NAME) || !*old_owner || *new_owner)
+        /* Our daemon lost the name (to nobody, or to another one). */
+        if (strcmp(name, VC_BUS_NAME) || !f->daemon || strcmp(old_owner, f->daemon))
                 return 0;
         f->out.daemon_gone = true;
         return sd_event_exit(f->event, 0);
@@ -237,8 +266,75 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+/* The unique name that owns org.vhd.Compact now, starting it first when
+ * it is only activatable. */
+static int resolve_daemon(sd_bus *bus, char **ret)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        const char *owner;
+        int r;
+
+        for (int attempt = 0;; attempt++) {
+                r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                       "GetNameOwner", &error, &reply, "s", VC_BUS_NAME);
+                if (r >= 0 || attempt > 0 || !sd_bus_error_has_name(&error, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+                        break;
+                sd_bus_error_free(&error);
+                r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                       "StartServiceByName", &error, NULL, "su", VC_BUS_NAME, 0);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "s", &owner);
+        if (r < 0)
+                return r;
+        if (owner[0] != ':')
+                return -EBADMSG;
+        char *copy = strdup(owner);
+        if (!copy)
+                return -ENOMEM;
+        *ret = copy;
+        return 0;
+}
+
+/* (Re)subscribes to the job signals of the daemon whose unique name is
+ * OWNER. */
+static int subscribe(struct job_follow *f, const char *owner)
+{
+        char rule[512];
+        char *copy;
+        int r;
+
+        copy = strdup(owner);
+        if (!copy)
+                return -ENOMEM;
+        free(f->daemon);
+        f->daemon = copy;
+        f->match_props = sd_bus_slot_unref(f->match_props);
+        f->match_completed = sd_bus_slot_unref(f->match_completed);
+        if ((size_t) snprintf(rule, sizeof rule,
+                              "type='signal',sender='%s',"
+                              "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
+                              "path_namespace='/org/vhd/Compact/job',arg0='" VC_BUS_JOB "'",
+                              owner) >= sizeof rule)
+                return -ENAMETOOLONG;
+        r = sd_bus_add_match(f->bus, &f->match_props, rule, on_properties_changed, f);
+        if (r < 0)
+                return r;
+        if ((size_t) snprintf(rule, sizeof rule,
+                              "type='signal',sender='%s',interface='" VC_BUS_JOB "',"
+                              "member='Completed',path_namespace='/org/vhd/Compact/job'",
+                              owner) >= sizeof rule)
+                return -ENAMETOOLONG;
+        return sd_bus_add_match(f->bus, &f->match_completed, rule, on_completed, f);
+}
+
 int job_follow_new(sd_bus *bus, struct progress_bar *bar, const char *what, struct job_follow **ret)
 {
+        _cleanup_free_ char *owner = NULL;
         struct job_follow *f;
         sigset_t mask;
         int r;
@@ -258,17 +354,10 @@ int job_follow_new(sd_bus *bus, struct progress_bar *bar, const char *what, stru
                 goto fail;
 
         /* Subscribed before the job exists: see job-follow.h. */
-        r = sd_bus_add_match(bus, &f->match_props,
-                             "type='signal',sender='" VC_BUS_NAME "',"
-                             "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
-                             "path_namespace='/org/vhd/Compact/job',arg0='" VC_BUS_JOB "'",
-                             on_properties_changed, f);
+        r = resolve_daemon(bus, &owner);
         if (r < 0)
                 goto fail;
-        r = sd_bus_add_match(bus, &f->match_completed,
-                             "type='signal',sender='" VC_BUS_NAME "',interface='" VC_BUS_JOB "',"
-                             "member='Completed',path_namespace='/org/vhd/Compact/job'",
-                             on_completed, f);
+        r = subscribe(f, owner);
         if (r < 0)
                 goto fail;
         r = sd_bus_add_match(bus, &f->match_owner,
@@ -302,7 +391,7 @@ fail:
         return r;
 }
 
-int job_follow_run(struct job_follow *f, const char *job, struct job_outcome *ret)
+int job_follow_run(struct job_follow *f, const char *job, const char *daemon, struct job_outcome *ret)
 {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
@@ -310,6 +399,13 @@ int job_follow_run(struct job_follow *f, const char *job, struct job_outcome *re
         f->job = strdup(job);
         if (!f->job)
                 return -ENOMEM;
+        /* The name changed hands between the subscription and the call:
+         * follow the daemon that made the job. */
+        if (daemon && strcmp(daemon, f->daemon)) {
+                r = subscribe(f, daemon);
+                if (r < 0)
+                        return r;
+        }
         r = job_state_get(f->bus, f->job, &f->out.props, &error);
         if (r < 0) {
                 /* Gone already?  Its Completed may still be queued.  Any
@@ -330,9 +426,10 @@ int job_follow_run(struct job_follow *f, const char *job, struct job_outcome *re
         r = sd_event_loop(f->event);
         if (r < 0)
                 return r;
-        /* The final numbers (SizeAfter) and error, if the object is still
-         * there; what was seen last otherwise. */
-        if (f->out.completed && !f->out.daemon_gone &&
+        /* The final state, numbers (SizeAfter) and error as the daemon
+         * answers them, if the object is still there; what was seen last
+         * otherwise. */
+        if (!f->out.daemon_gone && !f->out.detached &&
             job_state_get(f->bus, f->job, &f->out.props, NULL) >= 0)
                 f->out.job_gone = false;
         *ret = f->out;

@@ -3,6 +3,7 @@
  * vhdctl: the command line.  One verb per file (cmd-*.c); this file only
  * dispatches and holds the shared error printers.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -60,10 +61,23 @@ void print_problem(const char *file, const struct vc_problem *p)
         fprintf(stderr, "vhdctl: '%s': %s\n", file, buf);
 }
 
+const char *errno_problem_id(int r)
+{
+        switch (r < 0 ? -r : r) {
+        case ENOENT: case ENOTDIR: return "file-not-found";
+        case EACCES: case EPERM: case EROFS: return "access-denied";
+        case EISDIR: return "not-supported";
+        case EBUSY: return "in-use";
+        case EIO: case ENOSPC: return "io-error";
+        case ECANCELED: return "cancelled";
+        default: return "failed";
+        }
+}
+
 void print_errno(const char *file, int r, const char *what)
 {
-        fprintf(stderr, "vhdctl: '%s': %s%s%s\n", file, what ? what : "", what ? ": " : "",
-                strerror(-r));
+        fprintf(stderr, "vhdctl: '%s': %s: %s%s%s\n", file, errno_problem_id(r), what ? what : "",
+                what ? ": " : "", strerror(-r));
 }
 
 int parse_file_json(int argc, char **argv, const char *usage_line, const char **ret_file,

@@ -14,6 +14,8 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "worker-ids.h"
+
 #define MANAGER_PATH "/org/vhd/Compact"
 #define JOB_PREFIX "/org/vhd/Compact/job"
 #define BUS_NAME "org.vhd.Compact"
@@ -59,6 +61,8 @@ struct job {
         char *error, *error_name, *summary;
 
         pid_t pid;
+        uid_t worker_id;        /* its uid and gid, while has_worker_id */
+        bool has_worker_id;
         int ctl_fd;
         sd_event_source *ctl_src, *child_src, *emit_timer, *expire_timer;
         bool cancel_requested, got_result;
@@ -74,8 +78,7 @@ struct manager {
         unsigned max_jobs, running;
         uint64_t idle_usec, keep_usec;
         const char *worker_path;
-        uid_t worker_uid;
-        gid_t worker_gid;
+        struct worker_ids worker_ids;   /* when drop_privileges */
         bool drop_privileges;
         struct job *jobs;
         uint32_t next_id;

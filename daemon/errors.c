@@ -41,6 +41,8 @@ const char *error_name_for_problem(const char *id, int err)
         switch (err) {
         case EACCES: case EPERM: case EROFS: return E("AccessDenied");
         case EBUSY: return E("InUse");
+        /* Compact of a directory: open(2) for writing says so first. */
+        case EISDIR: return E("NotSupported");
         case EIO: case ENOSPC: return E("IOError");
         default: return E("Failed");
         }

@@ -30,9 +30,12 @@ static void usage(FILE *f)
                 "  --idle-timeout SEC   exit after SEC seconds without jobs; 0 = never (default 30)\n"
                 "  --keep-finished SEC  keep ended jobs visible this long (default 300)\n"
                 "  --worker PATH        the worker program (default %s, or $VHDCOMPACT_WORKER)\n"
-                "  --worker-user NAME   run workers as this user when root (default nobody)\n"
+                "  --worker-uids FIRST-LAST\n"
+                "                       when root, run each worker as a uid and gid of its own\n"
+                "                       from this range (default %u-%u)\n"
                 "  --help, --version\n",
-                VHD_WORKER_INSTALLED);
+                VHD_WORKER_INSTALLED, WORKER_IDS_DEFAULT_FIRST,
+                WORKER_IDS_DEFAULT_FIRST + WORKER_IDS_DEFAULT_COUNT - 1);
 }
 
 static int parse_uint(const char *s, const char *what, uint64_t max, uint64_t *ret)
@@ -49,12 +52,12 @@ static int parse_uint(const char *s, const char *what, uint64_t max, uint64_t *r
         return 0;
 }
 
-static int parse_args(int argc, char **argv, struct manager *m, const char **worker_user)
+static int parse_args(int argc, char **argv, struct manager *m)
 {
         static const struct option opts[] = {
                 { "user", no_argument, NULL, 'u' },          { "max-jobs", required_argument, NULL, 'j' },
                 { "idle-timeout", required_argument, NULL, 'i' }, { "keep-finished", required_argument, NULL, 'k' },
-                { "worker", required_argument, NULL, 'w' },  { "worker-user", required_argument, NULL, 'U' },
+                { "worker", required_argument, NULL, 'w' },  { "worker-uids", required_argument, NULL, 'U' },
                 { "help", no_argument, NULL, 'h' },          { "version", no_argument, NULL, 'V' },
                 {},
         };
@@ -80,7 +83,14 @@ static int parse_args(int argc, char **argv, struct manager *m, const char **wor
                         m->keep_usec = v * 1000000;
                         break;
                 case 'w': m->worker_path = optarg; break;
-                case 'U': *worker_user = optarg; break;
+                case 'U':
+                        if (worker_ids_parse(optarg, &m->worker_ids) < 0) {
+                                fprintf(stderr, "vhd-compactd: --worker-uids: '%s' is not FIRST-LAST, "
+                                        "1 to %u ids from 1 up to 2147483646, without 65534-65535\n",
+                                        optarg, WORKER_IDS_MAX_COUNT);
+                                return -EINVAL;
+                        }
+                        break;
                 case 'h': usage(stdout); exit(0);
                 case 'V': printf("vhd-compactd %s\n", PACKAGE_VERSION); exit(0);
                 default: usage(stderr); return -EINVAL;
@@ -159,28 +169,33 @@ static int setup_bus(struct manager *m)
 
 int main(int argc, char **argv)
 {
-        struct manager m = { .max_jobs = 2, .idle_usec = 30ULL * 1000000, .keep_usec = 300ULL * 1000000 };
-        const char *worker_user = "nobody";
+        struct manager m = { .max_jobs = 2, .idle_usec = 30ULL * 1000000, .keep_usec = 300ULL * 1000000,
+                             .worker_ids = { .first = WORKER_IDS_DEFAULT_FIRST, .count = WORKER_IDS_DEFAULT_COUNT } };
         sigset_t mask;
         int r;
 
         m.worker_path = getenv("VHDCOMPACT_WORKER") ? getenv("VHDCOMPACT_WORKER") : VHD_WORKER_INSTALLED;
-        if (parse_args(argc, argv, &m, &worker_user) < 0)
+        if (parse_args(argc, argv, &m) < 0)
                 return 2;
         if (access(m.worker_path, X_OK) < 0) {
                 fprintf(stderr, "vhd-compactd: worker '%s': %s\n", m.worker_path, strerror(errno));
                 return 1;
         }
         if (geteuid() == 0) {
-                struct passwd *pw = getpwnam(worker_user);
-                if (!pw || pw->pw_uid == 0) {
-                        fprintf(stderr, "vhd-compactd: worker user '%s' %s\n", worker_user,
-                                pw ? "is root: workers must not be" : "does not exist");
+                char why[300];
+                /* Every running worker needs an id of its own. */
+                if (m.worker_ids.count < m.max_jobs) {
+                        fprintf(stderr, "vhd-compactd: --worker-uids: %u ids for --max-jobs %u\n",
+                                m.worker_ids.count, m.max_jobs);
+                        return 1;
+                }
+                if (worker_ids_check(&m.worker_ids, why, sizeof why) < 0) {
+                        fprintf(stderr, "vhd-compactd: --worker-uids %u-%u: %s; choose a range no user or "
+                                "group has\n", (unsigned) m.worker_ids.first,
+                                (unsigned) (m.worker_ids.first + m.worker_ids.count - 1), why);
                         return 1;
                 }
                 m.drop_privileges = true;
-                m.worker_uid = pw->pw_uid;
-                m.worker_gid = pw->pw_gid;
         }
 
         sigemptyset(&mask);

@@ -191,7 +191,7 @@ static int open_path_and_start(struct manager *m, sd_bus_message *call, const ch
                         return sd_bus_reply_method_errorf(call, ERR("AccessDenied"), "'%s': refused: %s", path, why);
                 if (e == EBADFD)
                         return sd_bus_reply_method_errorf(call, ERR("NotSupported"), "'%s': not a regular file", path);
-                return sd_bus_reply_method_errorf(call, ERR("Failed"), "'%s': %s", path, strerror(e));
+                return sd_bus_reply_method_errorf(call, error_name_for_problem(NULL, e), "'%s': %s", path, strerror(e));
         }
         return start_job(m, call, res.fd, res.path[0] ? res.path : path, req, uid, gid, false);
 }

@@ -2,9 +2,11 @@
 /*
  * Starting a job's worker and listening to it (worker-protocol.h).  The
  * worker gets the control socket, the disk and its directory at fds 3-5,
- * nothing else; as root we switch it to the worker user with
- * no_new_privs, and it dies with us (PR_SET_PDEATHSIG): an orphan would
- * keep the disk locked, while a killed one leaves a valid image.
+ * nothing else; as root we switch it to a uid and gid of its own
+ * (worker-ids.c) with no supplementary groups and no_new_privs, and it
+ * dies with us (PR_SET_PDEATHSIG): an orphan would keep the disk locked,
+ * while a killed one leaves a valid image.  The worker itself turns
+ * non-dumpable and installs its system-call filter (worker-seccomp.c).
  *
  * A job ends when its worker has exited, not at its "result" line: only
  * then is the disk's lock released, so a client that reacts to Completed
@@ -49,8 +51,10 @@ static _Noreturn void exec_worker(const struct job *j, int ctl, pid_t parent)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         if (m->drop_privileges) {
-                if (setgroups(1, &m->worker_gid) < 0 || setresgid(m->worker_gid, m->worker_gid, m->worker_gid) < 0 ||
-                    setresuid(m->worker_uid, m->worker_uid, m->worker_uid) < 0)
+                gid_t g = (gid_t) j->worker_id;
+                uid_t u = j->worker_id;
+                if (!j->has_worker_id || setgroups(0, NULL) < 0 || setresgid(g, g, g) < 0 ||
+                    setresuid(u, u, u) < 0)
                         _exit(127);
         }
         /* After the id change, which clears the death signal. */
@@ -221,6 +225,10 @@ static int on_exit_worker(sd_event_source *s, const siginfo_t *si, void *userdat
 
         j->child_src = sd_event_source_disable_unref(j->child_src);
         j->pid = 0;
+        /* Reaped: its id may go to another worker. */
+        if (j->has_worker_id)
+                worker_ids_give_back(&j->m->worker_ids, j->worker_id);
+        j->has_worker_id = false;
         /* Whatever it said before exiting is still in the socket. */
         if (j->ctl_fd >= 0) {
                 (void) fcntl(j->ctl_fd, F_SETFL, O_NONBLOCK);
@@ -252,14 +260,22 @@ int worker_start(struct job *j)
         int sv[2], r;
         pid_t self = getpid(), pid;
 
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-                return -errno;
+        if (m->drop_privileges) {
+                r = worker_ids_take(&m->worker_ids, &j->worker_id);
+                if (r < 0)
+                        return r;
+                j->has_worker_id = true;
+        }
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+                r = -errno;
+                goto fail_id;
+        }
         pid = fork();
         if (pid < 0) {
                 r = -errno;
                 close(sv[0]);
                 close(sv[1]);
-                return r;
+                goto fail_id;
         }
         if (pid == 0)
                 exec_worker(j, sv[1], self);
@@ -274,9 +290,14 @@ int worker_start(struct job *j)
                 (void) waitpid(pid, NULL, 0);
                 j->pid = 0;
                 close_control(j);
-                return r;
+                goto fail_id;
         }
         return 0;
+fail_id:
+        if (j->has_worker_id)
+                worker_ids_give_back(&m->worker_ids, j->worker_id);
+        j->has_worker_id = false;
+        return r;
 }
 
 void worker_cancel(struct job *j)

@@ -5,8 +5,11 @@
  * worker-protocol.h for what it is handed and what it says.
  *
  * It holds the disk (fd 4), the disk's folder (fd 5, maybe absent) and the
- * control socket (fd 3), and, started by a root daemon, runs as an
- * unprivileged user with no_new_privs: everything it needs by name (the
+ * control socket (fd 3), and, started by a root daemon, runs as a uid and
+ * gid of its own (daemon/worker-ids.c) with no_new_privs; before it
+ * reads anything it makes itself non-dumpable and installs its
+ * system-call filter (worker-seccomp.c), so that a hostile image that
+ * takes it over can reach little beyond its own descriptors: everything it needs by name (the
  * parents of a differencing disk, the candidates of the search for
  * children) it asks the daemon for, through lib/vhd's opener hook.  For
  * the same reason the file systems are read in-process: nbdkit would need
@@ -33,6 +36,7 @@
 #include "worker-progress.h"
 #include "worker-protocol.h"
 #include "worker-result.h"
+#include "worker-seccomp.h"
 
 struct args {
         const char *path;
@@ -135,6 +139,20 @@ int main(int argc, char **argv)
         if (r < 0) {
                 fprintf(stderr, "vhd-compact-worker: fd %d is not the control socket (SOCK_SEQPACKET): %s\n",
                         WORKER_FD_CONTROL, strerror(-r));
+                return 1;
+        }
+        r = worker_seccomp_install();
+        if (r < 0) {
+                (void) channel_send(&ch, "result fail %d - cannot install the system-call filter: %s", -r,
+                                    strerror(-r));
+                return 1;
+        }
+        const char *what = NULL;
+        r = worker_seccomp_test_hook(&what);
+        if (r != 0) {
+                /* Still alive: the filter let the call through. */
+                (void) channel_send(&ch, "result fail %d - test hook: %s was not refused by the filter (%s)",
+                                    EPERM, what, r > 0 ? "it succeeded" : strerror(-r));
                 return 1;
         }
         r = parse_args(argc, argv, &a, why, sizeof why);

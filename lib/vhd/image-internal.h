@@ -43,8 +43,18 @@ struct vhd_image {
         bool lock_init;
 };
 
-/* parent.c */
-int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth,
+/* The images below one being opened as a parent, child first: its file
+ * must be none of theirs (a loop A -> B -> A).  Checked before the parent
+ * is opened, so before its lock, which a loop back to the image being
+ * compacted would otherwise find taken and call "in use". */
+struct vhd_chain {
+        const struct vhd_chain *below;
+        dev_t dev;
+        ino_t ino;
+};
+
+/* parent.c: BELOW is the chain under img (NULL for the image opened). */
+int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth, const struct vhd_chain *below,
                     struct vc_problems *problems);
 
 /* image.c: reads [inoff, inoff+len) of block blk whose BAT entry is e,
@@ -54,10 +64,10 @@ int vhd_block_read(struct vhd_image *img, uint32_t blk, uint32_t e, uint8_t *buf
 /* image.c: whether dynamic block blk (entry e) has every bitmap bit set,
  * learnt once per block from the disk and then remembered. */
 int vhd_bitmap_learn(struct vhd_image *img, uint32_t blk, uint32_t e);
-int vhd_image_open_depth(const char *path, unsigned flags, int depth, struct vc_problems *problems,
-                         struct vhd_image **ret);
+int vhd_image_open_depth(const char *path, unsigned flags, int depth, const struct vhd_chain *below,
+                         struct vc_problems *problems, struct vhd_image **ret);
 /* image.c: the same on fd, which it takes over (closed on failure too). */
-int vhd_image_open_fd_depth(int fd, const char *path, unsigned flags, int depth,
+int vhd_image_open_fd_depth(int fd, const char *path, unsigned flags, int depth, const struct vhd_chain *below,
                             struct vc_problems *problems, struct vhd_image **ret);
 
 bool vhd_opener_is_set(void);

@@ -319,7 +319,7 @@ static int validate_layout(struct vhd_image *img, struct vc_problems *problems)
         return r;
 }
 
-int vhd_image_open_fd_depth(int fd, const char *path, unsigned flags, int depth,
+int vhd_image_open_fd_depth(int fd, const char *path, unsigned flags, int depth, const struct vhd_chain *below,
                             struct vc_problems *problems, struct vhd_image **ret)
 {
         _cleanup_close_ int owned = fd;
@@ -394,7 +394,7 @@ int vhd_image_open_fd_depth(int fd, const char *path, unsigned flags, int depth,
                                     img->footer_off + VHD_FOOTER_OFF_SAVED_STATE,
                                     "the disk belongs to a saved virtual machine state; it must not be modified"));
         if (img->footer.disk_type == VHD_TYPE_DIFFERENCING && !(flags & VHD_OPEN_NOPARENT))
-                STEP(vhd_parent_open(img, flags, depth, problems));
+                STEP(vhd_parent_open(img, flags, depth, below, problems));
 #undef STEP
         if (first_error < 0)
                 return first_error;
@@ -402,20 +402,20 @@ int vhd_image_open_fd_depth(int fd, const char *path, unsigned flags, int depth,
         return 0;
 }
 
-int vhd_image_open_depth(const char *path, unsigned flags, int depth, struct vc_problems *problems,
-                         struct vhd_image **ret)
+int vhd_image_open_depth(const char *path, unsigned flags, int depth, const struct vhd_chain *below,
+                         struct vc_problems *problems, struct vhd_image **ret)
 {
         int fd = vhd_open_path(path, flags & VHD_OPEN_RDWR);
 
         if (fd < 0)
                 return fd;
-        return vhd_image_open_fd_depth(fd, path, flags, depth, problems, ret);
+        return vhd_image_open_fd_depth(fd, path, flags, depth, below, problems, ret);
 }
 
 int vhd_image_open(const char *path, unsigned flags, struct vc_problems *problems,
                    struct vhd_image **ret)
 {
-        return vhd_image_open_depth(path, flags, 0, problems, ret);
+        return vhd_image_open_depth(path, flags, 0, NULL, problems, ret);
 }
 
 int vhd_image_open_fd(int fd, const char *path, unsigned flags, struct vc_problems *problems,
@@ -431,7 +431,7 @@ int vhd_image_open_fd(int fd, const char *path, unsigned flags, struct vc_proble
         copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (copy < 0)
                 return -errno;
-        return vhd_image_open_fd_depth(copy, path, flags, 0, problems, ret);
+        return vhd_image_open_fd_depth(copy, path, flags, 0, NULL, problems, ret);
 }
 
 /* Reads the merged view where this image has nothing of its own: the

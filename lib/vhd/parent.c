@@ -114,8 +114,10 @@ static int read_locator_text(struct vhd_image *img, const struct vhd_locator *l,
         }
 }
 
-int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth, struct vc_problems *problems)
+int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth, const struct vhd_chain *below,
+                    struct vc_problems *problems)
 {
+        const struct vhd_chain self = { .below = below, .dev = img->dev, .ino = img->ino };
         char dir[4096], cand[MAX_CANDIDATES][4096], tried[1024] = "", mismatch[4096] = "";
         size_t nc = 0;
         const char *slash;
@@ -184,18 +186,22 @@ int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth, struct vc_
                         }
                 } else if (stat(cand[k], &st) < 0)
                         continue;
-                /* Longer loops end at the depth cap. */
-                if (err == 0 && img->dev == st.st_dev && img->ino == st.st_ino)
-                        return vc_problem_add(problems, VC_PROBLEM_PARENT_LOOP, -ELOOP, NULL, 0,
-                                              "parent '%s' is the disk itself", cand[k]);
+                /* The disk itself, or one below it: a loop, found before
+                 * the parent's lock (see struct vhd_chain). */
+                for (const struct vhd_chain *c = &self; err == 0 && c; c = c->below)
+                        if (c->dev == st.st_dev && c->ino == st.st_ino)
+                                return vc_problem_add(problems, VC_PROBLEM_PARENT_LOOP, -ELOOP, NULL, 0,
+                                                      c == &self ? "parent '%s' is the disk itself"
+                                                                 : "parent '%s' is a disk below it in the chain (a loop)",
+                                                      cand[k]);
                 /* Parents are only ever read. */
                 if (err < 0)
                         r = err;
                 else if (fd >= 0)
                         r = vhd_image_open_fd_depth(TAKE_FD(fd), cand[k], flags & ~VHD_OPEN_RDWR,
-                                                    depth + 1, &quiet, &p);
+                                                    depth + 1, &self, &quiet, &p);
                 else
-                        r = vhd_image_open_depth(cand[k], flags & ~VHD_OPEN_RDWR, depth + 1, &quiet, &p);
+                        r = vhd_image_open_depth(cand[k], flags & ~VHD_OPEN_RDWR, depth + 1, &self, &quiet, &p);
                 if (r < 0) {
                         char what[300] = "";
                         if (vc_problems_any(&quiet))

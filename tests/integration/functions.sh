@@ -376,3 +376,20 @@ vhdctl_attaching ()
         VHDCOMPACT_PLUGIN=$VHD_PLUGIN "$VHDCTL" "$@"
     fi
 }
+
+# make_parent_loop DIR: two differencing disks in DIR that are each other's
+# parent, DIR/a.vhd -> DIR/p.vhd -> DIR/a.vhd, both by their locators and
+# by their unique ids (every checksum right): a.vhd is made as the child of
+# a dynamic p.vhd, then a child of a.vhd, given p.vhd's unique id, takes
+# p.vhd's place.
+make_parent_loop ()
+{
+    local dir=$1 uid
+    requires qemu-img
+    qemu-img create -q -f vpc -o subformat=dynamic -- "$dir/p.vhd" 16M
+    "$VHDCTL" create "$dir/a.vhd" --parent "$dir/p.vhd" >/dev/null
+    "$VHDCTL" create "$dir/b.vhd" --parent "$dir/a.vhd" >/dev/null
+    uid=$(od -A n -t x1 -v -j 68 -N 16 -- "$dir/p.vhd" | tr -d ' \n')
+    footer_set "$dir/b.vhd" 68 "$uid"
+    mv -- "$dir/b.vhd" "$dir/p.vhd"
+}

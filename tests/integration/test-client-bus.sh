@@ -22,6 +22,13 @@
 #     vhdctl, which then prints one "cancelled" line and exits 1; the image
 #     stays valid and reads as before; cancel of an unknown job fails with
 #     one line;
+#   - forged job signals: while root's `vhdctl compact` waits on a job
+#     paused before its moves (VHDCOMPACT_TEST_MOVE_PAUSE), another user
+#     finds vhdctl's unique name and sends it unicast Completed(true),
+#     PropertiesChanged(State "done") on the job's path and a
+#     NameOwnerChanged saying the daemon left: vhdctl neither exits nor
+#     prints a summary (it waits past its 3 s grace for a final State),
+#     and once the job is let go it ends with the daemon's real result;
 #   - --local never connects to the bus (a listening socket in
 #     DBUS_SYSTEM_BUS_ADDRESS sees no connection) and works without one;
 #     without --local and with no bus, vhdctl runs in-process;
@@ -222,6 +229,75 @@ grep -q "^vhdctl: '$d/f.vhd': cancelled: " "$d/f.err" || { cat "$d/f.err" >&2; f
 wait_job_state "$fjob" cancelled
 "$VHDCTL" check "$d/f.vhd" >/dev/null || fail "f.vhd: check after SIGINT"
 same_guest "$d/f.orig" "$d/f.vhd" || fail "f.vhd: the guest content changed after SIGINT"
+
+echo "== forged job signals from another user are ignored"
+stop_daemon
+# The worker runs as an unprivileged user: the pause flag lives where it
+# may create it.
+mkdir -m 1777 "$d/flags"
+start_daemon VHDCOMPACT_TEST_MOVE_PAUSE="$d/flags/pause"
+make_disk "$d/k.vhd"
+cp -- "$d/k.vhd" "$d/k.orig"
+"$VHDCTL" compact --no-progress "$d/k.vhd" >"$d/k.out" 2>"$d/k.err" &
+pid=$!
+for ((i = 0; i < 400; i++)); do
+    [[ -e $d/flags/pause ]] && break
+    kill -0 "$pid" 2>/dev/null || { cat "$d/k.err" >&2; fail "vhdctl exited before its job paused"; }
+    sleep 0.05
+done
+[[ -e $d/flags/pause ]] || fail "the job of k.vhd never paused"
+kjob=$(job_states | awk -v p="$d/k.vhd" '$3 == p { print $1 }')
+[[ -n $kjob ]] || fail "no job for k.vhd"
+py=$(_bus_python)
+# The forger: vhdctl's connection found by its pid, then signals sent to it
+# alone, as if from the daemon.
+sent=$(AS_USER_PRELOAD=0 as_user "$py" -c '
+import dbus, dbus.lowlevel, sys
+pid, job = int(sys.argv[1]), sys.argv[2]
+bus = dbus.SystemBus()
+drv = dbus.Interface(bus.get_object("org.freedesktop.DBus", "/org/freedesktop/DBus"), "org.freedesktop.DBus")
+daemon = drv.GetNameOwner("org.vhd.Compact")
+targets = []
+for n in drv.ListNames():
+    if n.startswith(":"):
+        try:
+            if drv.GetConnectionUnixProcessID(n) == pid:
+                targets.append(n)
+        except dbus.DBusException:
+            pass
+def send(dest, path, iface, member, *args):
+    m = dbus.lowlevel.SignalMessage(path, iface, member)
+    m.set_destination(dest)
+    m.append(*args)
+    bus.send_message(m)
+for t in targets:
+    send(t, job, "org.freedesktop.DBus.Properties", "PropertiesChanged", "org.vhd.Compact.Job",
+         dbus.Dictionary({"State": dbus.String("done", variant_level=1),
+                          "Progress": dbus.Double(1.0, variant_level=1),
+                          "SizeAfter": dbus.UInt64(4096, variant_level=1)}, signature="sv"),
+         dbus.Array([], signature="s"))
+    send(t, job, "org.vhd.Compact.Job", "Completed", dbus.Boolean(True), "forged: all done")
+    send(t, "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameOwnerChanged",
+         "org.vhd.Compact", daemon, "")
+bus.flush()
+print(len(targets))
+' "$pid" "$kjob") || fail "the forger failed"
+[[ $sent = 1 ]] || fail "the forger found $sent connections of vhdctl (pid $pid), expected 1"
+# Past the client's grace for a final State without Completed (3 s): a
+# vhdctl that believed any of it would have ended by now.
+sleep 4
+kill -0 "$pid" 2>/dev/null || { cat "$d/k.out" "$d/k.err" >&2; fail "vhdctl believed forged signals and exited"; }
+[[ ! -s $d/k.out ]] || { cat "$d/k.out" >&2; fail "vhdctl printed a summary for a job still paused"; }
+rm -- "$d/flags/pause"
+rc=0
+wait "$pid" || rc=$?
+[[ $rc = 0 ]] || { cat "$d/k.err" >&2; fail "k.vhd: exit $rc after the job was let go"; }
+[[ $(file_size "$d/k.vhd") = "$predicted" ]] || fail "k.vhd is $(file_size "$d/k.vhd") bytes, expected $predicted"
+grep -Eq "^$d/k.vhd: [0-9]+ -> $predicted bytes; " "$d/k.out" ||
+    { cat "$d/k.out" >&2; fail "k.vhd: the summary is not the real result"; }
+same_guest "$d/k.orig" "$d/k.vhd" || fail "k.vhd: the guest content changed"
+stop_daemon
+start_daemon
 
 echo "== --bus without a daemon, --local without a bus"
 stop_daemon

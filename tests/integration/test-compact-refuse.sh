@@ -4,7 +4,7 @@
 # What `vhdctl compact` must refuse.  Each case is a disk that a compaction
 # would otherwise shrink (NTFS with deleted files, converted by qemu-img),
 # made unfit one way: a fixed disk; not a VHD (random bytes, the raw disk,
-# an empty file); a file it may not write (immutable with chattr +i, on a
+# an empty file, a missing file, a folder); a file it may not write (immutable with chattr +i, on a
 # read-only bind mount, or opened by an unprivileged user, whichever this
 # system allows; chmod 0444 when not root); a bad footer checksum; a BAT
 # entry past the end of the file; the saved-state flag (set in both footer
@@ -49,7 +49,7 @@ refused ()
 {
     local name=$1 f=$2 id=$3 rc dry
     shift 3
-    if [[ -e $f ]]; then cp -- "$f" "$d/$name.copy"; fi
+    if [[ -f $f ]]; then cp -- "$f" "$d/$name.copy"; fi
     for dry in --dry-run ""; do
         rc=0
         vhdctl_attaching compact --no-progress $dry "$@" "$f" >"$d/$name.out" 2>"$d/$name.err" || rc=$?
@@ -76,7 +76,7 @@ check_refusal ()
         { cat "$d/$name.err" >&2; fail "$what: expected problem id '$id'"; }
     if [[ -e $d/$name.copy ]]; then
         cmp -s -- "$d/$name.copy" "$f" || fail "$what: the file changed"
-    else
+    elif [[ ! -d $f ]]; then
         [[ ! -e $f ]] || fail "$what: the file was created"
     fi
 }
@@ -93,7 +93,9 @@ cp "$d/disk.ntfs" "$d/rawdisk.vhd"
 refused rawdisk "$d/rawdisk.vhd" bad-cookie
 : > "$d/empty.vhd"
 refused empty "$d/empty.vhd" file-too-small
-refused missing "$d/no-such.vhd" -
+refused missing "$d/no-such.vhd" file-not-found
+mkdir "$d/folder.vhd"
+refused folder "$d/folder.vhd" not-supported
 
 echo "== a file this process may not write"
 n_ro=0

@@ -13,7 +13,12 @@
 #     problem's id;
 #   - nbdkit with the plugin refuses to start and says the id;
 #   - the file is byte-identical afterwards.
-# Also: random bytes are not a VHD, and a missing file makes check exit 2.
+# Also: random bytes are not a VHD; a missing file, a folder, a file this
+# user may not read and a parent loop (a.vhd -> p.vhd -> a.vhd) make every
+# verb (check, info, analyze, compact --local with and without --dry-run)
+# print one line with the documented problem id (file-not-found,
+# not-supported, access-denied, parent-loop), check exiting 2 when the file
+# cannot be opened.
 set -euo pipefail
 # shellcheck source=tests/integration/functions.sh
 . "$(dirname "$0")/functions.sh"
@@ -222,14 +227,68 @@ run_case fixed-size-too-big "$f" "bad-size@$(( ffoot + 48 ))"
 f=$d/random.vhd; random_file "$f" $(( 1 << 20 )) 4242
 run_case random-1m "$f" "bad-cookie@$(( (1 << 20) - 512 ))"
 
-n_cases=$(( n_cases + 1 ))
-rc=0; "$VHDCTL" check "$d/does-not-exist.vhd" > /dev/null 2> "$d/check.err" || rc=$?
-if [[ $rc = 2 ]] && grep -q "^vhdctl: '" "$d/check.err"; then
-    printf 'ok   %-22s %s\n' nonexistent "check exits 2"
+# cli_case NAME FILE ID CHECK-RC [WRAPPER...]: every verb that reads FILE
+# fails with one line "vhdctl: 'FILE': ID: ..." (the documented form):
+# check with CHECK-RC (1: the problem is listed on stdout as "FILE: ID: ..."), info, analyze and compact --local (and its
+# --dry-run) with 1; FILE unchanged.  WRAPPER (e.g. setpriv as another
+# user) runs each command.
+cli_case ()
+{
+    local name=$1 f=$2 id=$3 want_check=$4 verb rc want sum=""
+    shift 4
+    local -a why=()
+    n_cases=$(( n_cases + 1 ))
+    [[ ! -f $f ]] || sum=$(sha256sum < "$f")
+    for verb in check info analyze "compact --local --no-progress" "compact --local --no-progress --dry-run"; do
+        want=1
+        [[ $verb != check ]] || want=$want_check
+        rc=0
+        # shellcheck disable=SC2086  # the verb and its options
+        "$@" env VHDCOMPACT_PLUGIN="$VHD_PLUGIN" ${VHD_SANITIZER_PRELOAD:+LD_PRELOAD="$VHD_SANITIZER_PRELOAD"} \
+            "$VHDCTL" $verb "$f" > "$d/cli.out" 2> "$d/cli.err" || rc=$?
+        [[ $rc = "$want" ]] || why+=("$verb exited $rc, not $want")
+        if [[ $verb = check && $rc = 1 ]]; then
+            # A problem found: listed on stdout, as check lists them.
+            grep -q "^$f: $id: " "$d/cli.out" || why+=("check: '$(head -n 1 "$d/cli.out")'")
+            continue
+        fi
+        [[ $(wc -l < "$d/cli.err") = 1 ]] || why+=("$verb: $(wc -l < "$d/cli.err") lines on stderr")
+        grep -qF "vhdctl: '$f': $id: " "$d/cli.err" || why+=("$verb: '$(head -n 1 "$d/cli.err")'")
+    done
+    [[ -z $sum || $(sha256sum < "$f") = "$sum" ]] || why+=("the file changed")
+    if (( ${#why[@]} == 0 )); then
+        printf 'ok   %-22s %s\n' "$name" "$id"
+    else
+        printf 'FAIL %-22s %s\n' "$name" "$(IFS=';'; echo "${why[*]}")"
+        failures+=("$name")
+    fi
+}
+
+# --- not a file we can read ---
+cli_case nonexistent "$d/does-not-exist.vhd" file-not-found 2
+mkdir "$d/a-folder.vhd"
+cli_case directory "$d/a-folder.vhd" not-supported 1
+if (( EUID == 0 )) && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
+    mkdir -m 0755 "$d/pub"
+    cp -- "$dyn" "$d/pub/secret.vhd"
+    chmod 0600 "$d/pub/secret.vhd"
+    chmod 0755 "$d"
+    cli_case no-permission "$d/pub/secret.vhd" access-denied 2 \
+        setpriv --reuid=nobody --regid=nogroup --clear-groups
 else
-    printf 'FAIL %-22s check exited %s: %s\n' nonexistent "$rc" "$(cat "$d/check.err")"
-    failures+=(nonexistent)
+    cp -- "$dyn" "$d/secret.vhd"
+    chmod 0000 "$d/secret.vhd"
+    if (( EUID != 0 )); then
+        cli_case no-permission "$d/secret.vhd" access-denied 2
+    else
+        echo "skip no-permission: root without setpriv or user nobody"
+    fi
 fi
+
+# --- a differencing chain that loops: a.vhd -> p.vhd -> a.vhd ---
+mkdir "$d/loop"
+make_parent_loop "$d/loop"
+cli_case parent-loop "$d/loop/a.vhd" parent-loop 1
 
 (( ${#failures[@]} == 0 )) || fail "${#failures[@]} of $n_cases cases failed: ${failures[*]}"
 echo "all $n_cases cases passed"

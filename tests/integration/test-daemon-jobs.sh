@@ -14,8 +14,17 @@
 # - progress: during a slowed job BytesDone takes several values on the way
 #   up and Progress reaches 1; PropertiesChanged of the job (dbus-monitor)
 #   come at most 5 in any second; Completed(true, ...) is sent once;
-# - the worker runs as nobody with no_new_privs, no capabilities and only
-#   descriptors 0-5;
+# - the worker runs as a uid and gid of its own from the daemon's range
+#   (default 60800-60863; no passwd or group entry, no supplementary
+#   group), with no_new_privs, no capabilities, not dumpable (the files
+#   of its /proc entry are root's), in seccomp filter mode (Seccomp: 2), and only
+#   descriptors 0-5; two workers running at once have different uids;
+# - --worker-uids naming a user's id, smaller than --max-jobs, holding
+#   nobody's 65534 or 0: the daemon refuses to start;
+# - the test hook VHDCOMPACT_TEST_WORKER_FORBIDDEN makes the worker try
+#   socket(AF_INET), or pidfd_open, once its filter is installed: the
+#   filter kills it (SIGSYS), the job fails saying so, the image is
+#   unchanged;
 # - Cancel mid-move: the job ends "cancelled" with ErrorName ...Cancelled,
 #   the image passes `vhdctl check` and reads as before, and a new job
 #   finishes it to the size the dry run (Analyze) predicted;
@@ -57,6 +66,34 @@ make_disk ()
   cp -- "$1" "$1.orig"
 }
 
+# worker_identity NAME PID: the worker PID runs as an id of its own from
+# the default range (60800-60863), the same for its uid and gid (real,
+# effective, saved, file system) with no supplementary group and no entry
+# in passwd or group; it has no_new_privs, no capabilities, is not
+# dumpable (the kernel then gives the files of its /proc entry to
+# root) and runs under
+# a seccomp filter (mode 2).  Prints the id.
+worker_identity ()
+{
+  local name=$1 pid=$2 st=/proc/$2/status id
+  id=$(awk '/^Uid:/ { print $2 }' "$st")
+  [[ $(awk '/^Uid:/ { print $2, $3, $4, $5 }' "$st") = "$id $id $id $id" &&
+     $(awk '/^Gid:/ { print $2, $3, $4, $5 }' "$st") = "$id $id $id $id" ]] ||
+    fail "$name: the worker's ids differ: $(grep -E '^(Uid|Gid):' "$st" | tr '\n\t' '  ')"
+  (( id >= 60800 && id <= 60863 )) || fail "$name: the worker runs as uid $id, not one of 60800-60863"
+  [[ -z $(awk '/^Groups:/ { $1 = ""; print }' "$st" | tr -d ' ') ]] ||
+    fail "$name: the worker has supplementary groups: $(grep '^Groups:' "$st")"
+  ! getent passwd "$id" >/dev/null && ! getent group "$id" >/dev/null ||
+    fail "$name: the worker's id $id has a passwd or group entry"
+  [[ $(awk '/^NoNewPrivs:/ { print $2 }' "$st") = 1 ]] || fail "$name: the worker has no_new_privs unset"
+  [[ $(awk '/^CapEff:/ { print $2 }' "$st") = 0000000000000000 ]] || fail "$name: the worker has capabilities"
+  [[ $(stat -c %u "/proc/$pid/status") = 0 ]] ||
+    fail "$name: the worker is dumpable (/proc/$pid/status belongs to uid $(stat -c %u "/proc/$pid/status"))"
+  [[ $(awk '/^Seccomp:/ { print $2 }' "$st") = 2 ]] ||
+    fail "$name: the worker has no seccomp filter ($(grep '^Seccomp:' "$st"))"
+  echo "$id"
+}
+
 # call METHOD ARGS...: a Manager method; prints busctl's reply.
 call ()
 {
@@ -95,6 +132,25 @@ intact ()
 }
 
 start_test_bus
+
+echo "== --worker-uids: a range that is not free is refused at start"
+# daemon_refuses STATUS WORDS ARGS...: the daemon exits STATUS at once,
+# saying WORDS on stderr.
+daemon_refuses ()
+{
+  local want=$1 words=$2 rc=0
+  shift 2
+  VHDCOMPACT_WORKER="$VHD_WORKER" "$VHD_COMPACTD" --idle-timeout 0 "$@" >/dev/null 2>"$d/refuse.err" || rc=$?
+  [[ $rc = "$want" ]] || { cat "$d/refuse.err" >&2; fail "vhd-compactd $*: exit $rc, expected $want"; }
+  grep -qF -- "$words" "$d/refuse.err" || { cat "$d/refuse.err" >&2; fail "vhd-compactd $*: does not say '$words'"; }
+  echo "vhd-compactd $*: $(head -n 1 "$d/refuse.err")"
+}
+sys_user=$(getent passwd | awk -F: '$3 > 0 && $3 < 1000 { print $1; exit }')
+sys_uid=$(id -u "$sys_user")
+daemon_refuses 1 "$sys_uid is user '$sys_user'" --worker-uids "$sys_uid-$((sys_uid + 1))"
+daemon_refuses 1 "1 ids for --max-jobs 2" --worker-uids 60900-60900
+daemon_refuses 2 "is not FIRST-LAST" --worker-uids 65500-65600
+daemon_refuses 2 "is not FIRST-LAST" --worker-uids 0-10
 
 echo "== an NTFS disk through the documented busctl call, held to the compaction oracles"
 if have_fuse; then
@@ -172,12 +228,11 @@ make_disk "$d/b.vhd"
 want=$(predicted "$d/b.vhd")
 job=$(compact "$d/b.vhd")
 wait_state "$job" moving
-# The worker that parses the disk: user nobody, no_new_privs, no capabilities.
+# The worker that parses the disk: an id of its own, no_new_privs, no
+# capabilities, not dumpable, its system-call filter on.
 wpid=$(pgrep -f "vhd-compact-worker --path $d/b.vhd" | head -n 1)
 [[ -n $wpid ]] || fail "b.vhd: no worker process"
-[[ $(awk '/^Uid:/ { print $2 $3 $4 $5 }' "/proc/$wpid/status") = "$(id -u nobody)$(id -u nobody)$(id -u nobody)$(id -u nobody)" ]] ||
-  fail "b.vhd: the worker runs as uid $(awk '/^Uid:/ { print $2 }' "/proc/$wpid/status"), not nobody"
-[[ $(awk '/^NoNewPrivs:/ { print $2 }' "/proc/$wpid/status") = 1 ]] || fail "b.vhd: the worker has no_new_privs unset"
+worker_identity b.vhd "$wpid" > /dev/null
 [[ $(awk '/^CapEff:/ { print $2 }' "/proc/$wpid/status") = 0000000000000000 ]] || fail "b.vhd: the worker has capabilities"
 # Beyond 0-5 (stdio, control, disk, directory) only what the engine opened
 # itself: copies of the disk and its io_uring.
@@ -263,6 +318,14 @@ j2=$(compact "$d/p2.vhd")
 wait_state "$j1" moving
 wait_state "$j2" moving
 [[ $(job_prop "$j1" State) = '"moving"' ]] || fail "p1.vhd and p2.vhd were not moving at the same time"
+# Each worker has an id of its own.
+w1=$(pgrep -f "vhd-compact-worker --path $d/p1.vhd" | head -n 1)
+w2=$(pgrep -f "vhd-compact-worker --path $d/p2.vhd" | head -n 1)
+[[ -n $w1 && -n $w2 ]] || fail "p1.vhd, p2.vhd: no worker processes"
+u1=$(worker_identity p1.vhd "$w1")
+u2=$(worker_identity p2.vhd "$w2")
+[[ $u1 != "$u2" ]] || fail "p1.vhd and p2.vhd: both workers run as uid $u1"
+echo "p1.vhd, p2.vhd: workers as uids $u1 and $u2"
 [[ $(wait_job "$j1") = done && $(wait_job "$j2") = done ]] || fail "concurrent jobs did not both finish"
 intact p1.vhd "$d/p1.vhd"
 intact p2.vhd "$d/p2.vhd"
@@ -278,6 +341,19 @@ sleep 0.3
 grep -A1 'member=InterfacesAdded' "$d/om.log" | grep -q "object path \"$j1\"" || fail "no InterfacesAdded for $j1"
 grep -A1 'member=InterfacesRemoved' "$d/om.log" | grep -q "object path \"$j1\"" || fail "no InterfacesRemoved for $j1"
 stop_daemon
+
+echo "== a forbidden system call kills the worker"
+for call in socket pidfd; do
+  start_daemon VHDCOMPACT_TEST_WORKER_FORBIDDEN=$call
+  make_disk "$d/f-$call.vhd"
+  job=$(compact "$d/f-$call.vhd")
+  [[ $(wait_job "$job") = failed ]] || fail "$call: the job ended $(job_prop "$job" State)"
+  [[ $(job_prop "$job" Error) = *"killed by signal 31 (SIGSYS)"* ]] ||
+    fail "$call: the worker was not killed by its filter: $(job_prop "$job" Error)"
+  cmp -s "$d/f-$call.vhd" "$d/f-$call.vhd.orig" || fail "$call: the file changed"
+  echo "$call: $(job_prop "$job" Error)"
+  stop_daemon
+done
 
 echo "== SIGTERM mid-job cancels it; --idle-timeout 1 exits when idle"
 start_daemon VHDCOMPACT_TEST_WORKER_SLOW_MS=150

@@ -18,7 +18,12 @@
 # - that user cannot touch a root-only file: Compact is refused, the file
 #   cannot be opened, and a read-only descriptor of a root-owned readable
 #   file is refused by CompactFd; those files stay byte-identical;
-# - the granted user compacts a file of its own by path.
+# - the granted user compacts a file of its own by path;
+# - root's Compact of a folder is refused NotSupported (Analyze's too), of
+#   a missing file FileNotFound; a parent loop (a.vhd -> p.vhd -> a.vhd)
+#   fails as Parent with parent-loop for Compact and CompactFd alike (not
+#   InUse: the loop comes back to the disk being compacted, whose lock the
+#   worker holds), and `vhdctl compact --bus` says parent-loop.
 # The disks: a 64 MiB dynamic VHD, 2 MiB blocks: data in blocks 0 and 5,
 # zeros written over blocks 2-3, so that two blocks go.
 set -euo pipefail
@@ -26,7 +31,7 @@ set -euo pipefail
 . "$(dirname "$0")/bus-functions.sh"
 (( EUID == 0 )) || skip "needs root (the daemon on a private system bus, test users, polkitd)"
 requires dbus-daemon busctl qemu-img qemu-io cmp
-requires_env VHD_COMPACTD VHD_WORKER
+requires_env VHD_COMPACTD VHD_WORKER VHDCTL
 make_tmpdir
 d=$tmpdir
 py=$(_bus_python)
@@ -183,5 +188,36 @@ chown "$granted:" "$granted_home/own.vhd"
 job=$(AS_USER_PRELOAD=0 as_user -u "$granted" "$py" "$d/client.py" Compact "$granted_home/own.vhd") ||
   fail "granted: Compact: $job"
 compacted granted-path "$granted_home/own.vhd" "$job"
+echo "== root: a folder, a missing file, a parent loop"
+# root_call METHOD TARGET [OPENMODE]: client.py as root (see above).
+root_call () { "$py" "$d/client.py" "$@"; }
+mkdir "$d/folder.vhd"
+for m in Compact Analyze; do
+  out=$(root_call "$m" "$d/folder.vhd") && fail "root: $m of a folder answered '$out'"
+  [[ $out = "error org.vhd.Compact.Error.NotSupported: "* ]] || fail "root: $m of a folder: '$out'"
+  echo "root: $m of a folder: ${out#error }"
+done
+out=$(root_call Compact "$d/no-such.vhd") && fail "root: Compact of a missing file answered '$out'"
+[[ $out = "error org.freedesktop.DBus.Error.FileNotFound: "* ]] || fail "root: Compact of a missing file: '$out'"
+mkdir "$d/loop"
+make_parent_loop "$d/loop"
+cp -- "$d/loop/a.vhd" "$d/loop/a.copy"
+cp -- "$d/loop/p.vhd" "$d/loop/p.copy"
+for m in Compact CompactFd; do
+  job=$(root_call "$m" "$d/loop/a.vhd" rw) || fail "root: $m of a loop: $job"
+  [[ $(wait_job "$job") = failed ]] || fail "root: $m of a loop: the job ended $(job_prop "$job" State)"
+  [[ $(job_prop "$job" ErrorName) = '"org.vhd.Compact.Error.Parent"' ]] ||
+    fail "root: $m of a loop: ErrorName $(job_prop "$job" ErrorName): $(job_prop "$job" Error)"
+  [[ $(job_prop "$job" Error) = *parent-loop:* ]] || fail "root: $m of a loop: Error $(job_prop "$job" Error)"
+  echo "root: $m of a loop: $(job_prop "$job" Error)"
+done
+rc=0
+"$VHDCTL" compact --bus --no-progress "$d/loop/a.vhd" >/dev/null 2>"$d/loop.err" || rc=$?
+[[ $rc = 1 && $(wc -l < "$d/loop.err") = 1 ]] || { cat "$d/loop.err" >&2; fail "vhdctl compact --bus of a loop: exit $rc"; }
+grep -q "^vhdctl: '$d/loop/a.vhd': parent-loop: " "$d/loop.err" ||
+  { cat "$d/loop.err" >&2; fail "vhdctl compact --bus of a loop: not parent-loop"; }
+cmp -s "$d/loop/a.vhd" "$d/loop/a.copy" && cmp -s "$d/loop/p.vhd" "$d/loop/p.copy" ||
+  fail "root: a loop's files changed"
+
 kill -0 "$daemon_pid" || fail "the daemon died"
 echo ok

@@ -387,6 +387,30 @@ static void test_read_differencing(void)
         printf("ok read differencing: bits and holes from the parent, zeros past it, 3 levels, fixed parent\n");
 }
 
+/* Two differencing disks that are each other's parent (locators and
+ * unique ids agree): parent-loop, read-only or read-write.  Read-write
+ * once met its own lock on the way round and said in-use. */
+static void test_parent_loop(void)
+{
+        char apath[VB_PATH_MAX], bpath[VB_PATH_MAX];
+        _cleanup_vb_ struct vb_image *a = vb_dynamic(1 * MiB, BS, VHD_TYPE_DIFFERENCING);
+        _cleanup_vb_ struct vb_image *b = vb_dynamic(1 * MiB, BS, VHD_TYPE_DIFFERENCING);
+
+        path_in_dir(apath, "loop-a.vhd");
+        path_in_dir(bpath, "loop-b.vhd");
+        vb_set_parent(a, b, bpath);
+        vb_set_parent(b, a, apath);
+        vb_alloc_block(a, 0, 50, VB_BITMAP_PARTIAL);
+        vb_write_file(a, apath);
+        vb_write_file(b, bpath);
+        open_fails(apath, 0, -ELOOP, VC_PROBLEM_PARENT_LOOP, NULL, 0);
+        open_fails(apath, VHD_OPEN_RDWR, -ELOOP, VC_PROBLEM_PARENT_LOOP, NULL, 0);
+        open_fails(bpath, VHD_OPEN_RDWR, -ELOOP, VC_PROBLEM_PARENT_LOOP, NULL, 0);
+        unlink(apath);
+        unlink(bpath);
+        printf("ok parent loop a -> b -> a: parent-loop read-only and read-write\n");
+}
+
 static void test_write_dynamic(void)
 {
         _cleanup_vb_ struct vb_image *b = vb_dynamic(1 * MiB, BS, VHD_TYPE_DYNAMIC);
@@ -996,6 +1020,7 @@ int main(void)
         vb_temp_dir(dir);
         test_read_dynamic();
         test_read_differencing();
+        test_parent_loop();
         test_write_dynamic();
         test_write_differencing();
         test_zero_trim_dynamic();
