@@ -8,7 +8,8 @@
  *   powercut apply ORIG LOG OUT AT SEED [IGNORE]
  *       OUT = ORIG after a power cut once records [0, AT) happened
  *       (AT "all": the whole log); SEED picks what pending survives
- *       ("all": every pending piece, i.e. the file as the run left it);
+ *       ("all": every pending piece, i.e. the file as the run left it;
+ *       SEED:PERMILLE: that seed at that rate instead of the seed's own);
  *       IGNORE: the label of a sync that is not a barrier.  Prints
  *       "durable D pending P kept K rate R".
  */
@@ -69,8 +70,12 @@ int main(int argc, char **argv)
                 cut.at = (size_t) strtoull(argv[5], NULL, 10);
         if (!strcmp(argv[6], "all"))
                 cut.permille = 1000;
-        else
-                cut.seed = strtoull(argv[6], NULL, 10);
+        else {
+                char *end;
+                cut.seed = strtoull(argv[6], &end, 10);
+                if (*end == ':')
+                        cut.permille = (int) strtoul(end + 1, NULL, 10);
+        }
         r = pc_apply(argv[2], &log, &cut, argv[4], &res);
         pc_log_done(&log);
         if (r < 0) {
