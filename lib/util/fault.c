@@ -209,8 +209,8 @@ static bool plog_on(void)
         if (state == 0) {
                 pthread_mutex_lock(&plog_lock);
                 if (__atomic_load_n(&plog_state, __ATOMIC_ACQUIRE) == 0 &&
-                    plog_open(getenv("VHDCOMPACT_POWER_LOG")) < 0) {
-                        fprintf(stderr, "vhdcompact: cannot open VHDCOMPACT_POWER_LOG: %m\n");
+                    plog_open(getenv("VHDCOMPACT_TEST_POWER_LOG")) < 0) {
+                        fprintf(stderr, "vhdcompact: cannot open VHDCOMPACT_TEST_POWER_LOG: %m\n");
                         abort();
                 }
                 pthread_mutex_unlock(&plog_lock);

@@ -74,7 +74,7 @@ unsigned long vc_io_fault_count(enum vc_io_op op);
  * changes an image reports every write, truncate, hole punch and sync of
  * it here once it has succeeded, in the order they happened: pwrite_full,
  * the executor's io_uring write completions, and vc_sync(),
- * vc_ftruncate() and vc_punch_hole() below.  With VHDCOMPACT_POWER_LOG=FILE in the
+ * vc_ftruncate() and vc_punch_hole() below.  With VHDCOMPACT_TEST_POWER_LOG=FILE in the
  * environment (or vc_power_log_set(FILE)), each becomes one record
  * appended to FILE: a struct vc_power_rec, then, for a write, the bytes
  * written.  A test then builds, from a copy of the file before the run and

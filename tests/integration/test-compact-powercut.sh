@@ -9,7 +9,7 @@
 #
 # For each disk of test-compact-crash.sh (a dynamic disk holding NTFS with
 # deleted files; a differencing child whose volume was changed) and each
-# mode (full, fs, zero), one run is logged (VHDCOMPACT_POWER_LOG,
+# mode (full, fs, zero), one run is logged (VHDCOMPACT_TEST_POWER_LOG,
 # lib/util/fault.h): every write with its data, every truncate and every
 # sync, in order.  Replaying the whole log over the original must give the
 # file the run left: no write escapes the log.  Then `powercut apply`
@@ -103,7 +103,7 @@ prepare_mode ()
     kept=$(( $(bat_alloc "$vhd" | wc -l) - drops ))
     echo $(( first + kept * vhd_stride + 512 )) > "$d/$name.optimum"
     rm -f -- "$d/$name.log"
-    VHDCOMPACT_POWER_LOG=$d/$name.log vhdctl_attaching compact --mode "$mode" --json --no-progress "$vhd" \
+    VHDCOMPACT_TEST_POWER_LOG=$d/$name.log vhdctl_attaching compact --mode "$mode" --json --no-progress "$vhd" \
         > "$d/$name.ref.json" || fail "$name: the uninterrupted compaction failed"
     [[ $(file_size "$vhd") = $(cat "$d/$name.optimum") ]] ||
         fail "$name: the uninterrupted compaction ends at $(file_size "$vhd"), optimum $(cat "$d/$name.optimum")"

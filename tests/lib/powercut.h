@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * What a power cut leaves: the model behind test-compact-powercut and
- * tools/powercut.c, over the log of lib/util/fault.h (VHDCOMPACT_POWER_LOG).
+ * tools/powercut.c, over the log of lib/util/fault.h (VHDCOMPACT_TEST_POWER_LOG).
  *
  * The log lists, in the order they happened, every write, truncate, hole
  * punch and fsync/fdatasync of one file during a run.  A cut after the
