@@ -18,8 +18,10 @@
  *
  * Then it proves that this catches a missing barrier: with each of the
  * executor's four fdatasyncs in turn removed from the model (as if the
- * code did not call it), some cut must break the image; kill -9 alone
- * never sees that (test-compact-exec passes without them).
+ * code did not call it), some cut must break the image.  A kill cannot
+ * see that: with the fdatasync after the copies skipped in move.c,
+ * test-compact-exec still passed and this test failed
+ * (docs/robustness.md, "Power cuts").
  *
  * VHDCOMPACT_POWERCUT_SEED=N replays a run (the seed is printed, and
  * each failure names its cut and seed); VHDCOMPACT_SLOW_TESTS=1 checks
