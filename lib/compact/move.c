@@ -185,7 +185,7 @@ static int complete(struct mover *m, unsigned i, int res, bool first)
                               res == 0 ? (rd ? " (end of file)" : " (nothing written)") : "");
         }
         if (!rd)
-                vc_power_log_write(m->fd, s->buf + s->done, (size_t) res, mv->to + s->done);
+                vc_power_log_write_ring(m->fd, s->buf + s->done, (size_t) res, mv->to + s->done);
         s->done += (uint64_t) res;
         if (s->state == SLOT_READING)
                 m->stats->bytes_read += (uint64_t) res;

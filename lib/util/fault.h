@@ -110,6 +110,9 @@ int vc_punch_hole(int fd, uint64_t off, uint64_t len); /* FALLOC_FL_PUNCH_HOLE |
 /* path NULL stops logging (and closes the log).  Returns 0 or -errno. */
 int vc_power_log_set(const char *path);
 void vc_power_log_write(int fd, const void *buf, size_t n, uint64_t off);
+/* The same, for a buffer an io_uring read filled (marked defined for
+ * valgrind's memcheck, which cannot see the kernel write it). */
+void vc_power_log_write_ring(int fd, const void *buf, size_t n, uint64_t off);
 void vc_power_log_sync(int fd, const char *label);
 void vc_power_log_truncate(int fd, uint64_t size);
 void vc_power_log_punch(int fd, uint64_t off, uint64_t len);
