@@ -7,6 +7,10 @@
  * rest, advance once".  Durability never depends on completion order: the
  * barriers are the explicit fdatasync calls of the protocol in move.h.
  *
+ * Every write, truncate and barrier is reported to the power-cut log
+ * (lib/util/fault.h) once it has succeeded: syncs and truncates go
+ * through vc_sync()/vc_ftruncate(), which do both.
+ *
  * Every failure is reported once, as an io-error problem that names the
  * operation, the block and the offset; whatever step fails, nothing after
  * it is written, so the image stays valid (see move.h).  Each I/O first
@@ -108,8 +112,8 @@ static int sync_point(int fd, bool full, const char *step, const char *what, str
 {
         int r = vc_io_fault(VC_IO_SYNC, NULL);
 
-        if (r == 0 && (full ? fsync(fd) : fdatasync(fd)) < 0)
-                r = -errno;
+        if (r == 0)
+                r = vc_sync(fd, full, what ? what : step);
         if (r < 0)
                 return failed(problems, r, 0, "%s: %s", step, full ? "fsync" : "fdatasync");
         if (what)
@@ -180,6 +184,8 @@ static int complete(struct mover *m, unsigned i, int res, bool first)
                               rd ? "reading" : "writing", m->plan->stride - s->done,
                               res == 0 ? (rd ? " (end of file)" : " (nothing written)") : "");
         }
+        if (!rd)
+                vc_power_log_write_ring(m->fd, s->buf + s->done, (size_t) res, mv->to + s->done);
         s->done += (uint64_t) res;
         if (s->state == SLOT_READING)
                 m->stats->bytes_read += (uint64_t) res;
@@ -335,8 +341,8 @@ int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_ent
         if (r < 0)
                 return r;
         r = vc_io_fault(VC_IO_TRUNCATE, NULL);
-        if (r == 0 && ftruncate(fd, (off_t) plan->final_size) < 0)
-                r = -errno;
+        if (r == 0)
+                r = vc_ftruncate(fd, plan->final_size);
         if (r < 0)
                 return failed(problems, r, plan->final_size, "truncating: ftruncate to %" PRIu64 " bytes",
                               plan->final_size);

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Crash points and injected I/O faults; see fault.h.  Counters are atomic
+ * Crash points, injected I/O faults and the power-cut log; see fault.h.  Counters are atomic
  * because the plugin's threads share them; tests arm them before any I/O.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +19,7 @@
 #if defined __has_include
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
+#include <valgrind/memcheck.h>
 #define HAVE_VALGRIND 1
 #endif
 #endif
@@ -167,4 +171,150 @@ int vc_io_fault(enum vc_io_op op, size_t *len)
 unsigned long vc_io_fault_count(enum vc_io_op op)
 {
         return (unsigned) op < _VC_IO_OP_MAX ? __atomic_load_n(&io_counts[op], __ATOMIC_SEQ_CST) : 0;
+}
+
+/* The power-cut log; plog_state: 0 environment not read yet, 1 off, 2 on. */
+static int plog_state;
+static int plog_fd = -1;
+static pthread_mutex_t plog_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int plog_open(const char *path)
+{
+        if (plog_fd >= 0)
+                close(plog_fd);
+        plog_fd = -1;
+        if (path && *path) {
+                plog_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+                if (plog_fd < 0) {
+                        int r = -errno;
+                        __atomic_store_n(&plog_state, 1, __ATOMIC_RELEASE);
+                        return r;
+                }
+        }
+        __atomic_store_n(&plog_state, plog_fd >= 0 ? 2 : 1, __ATOMIC_RELEASE);
+        return 0;
+}
+
+int vc_power_log_set(const char *path)
+{
+        pthread_mutex_lock(&plog_lock);
+        int r = plog_open(path);
+        pthread_mutex_unlock(&plog_lock);
+        return r;
+}
+
+static bool plog_on(void)
+{
+        int state = __atomic_load_n(&plog_state, __ATOMIC_ACQUIRE);
+
+        if (state == 0) {
+                pthread_mutex_lock(&plog_lock);
+                if (__atomic_load_n(&plog_state, __ATOMIC_ACQUIRE) == 0 &&
+                    plog_open(getenv("VHDCOMPACT_TEST_POWER_LOG")) < 0) {
+                        fprintf(stderr, "vhdcompact: cannot open VHDCOMPACT_TEST_POWER_LOG: %m\n");
+                        abort();
+                }
+                pthread_mutex_unlock(&plog_lock);
+                state = __atomic_load_n(&plog_state, __ATOMIC_ACQUIRE);
+        }
+        return state == 2;
+}
+
+static void plog_add(int fd, enum vc_power_kind kind, uint64_t off, uint64_t len, const void *data,
+                     const char *label)
+{
+        struct vc_power_rec rec = { .magic = VC_POWER_MAGIC, .kind = kind, .off = off, .len = len };
+        struct stat st;
+
+        if (fstat(fd, &st) < 0) {
+                fprintf(stderr, "vhdcompact: power log: fstat: %m\n");
+                abort();
+        }
+        rec.dev = st.st_dev;
+        rec.ino = st.st_ino;
+        if (label)
+                snprintf(rec.label, sizeof rec.label, "%s", label);
+        /* One write per record (O_APPEND): records of threads, or of a
+         * child sharing the log, never interleave. */
+        size_t total = sizeof rec + (data ? len : 0);
+        uint8_t *p = malloc(total);
+        if (!p) {
+                fprintf(stderr, "vhdcompact: power log: out of memory\n");
+                abort();
+        }
+        memcpy(p, &rec, sizeof rec);
+        if (data)
+                memcpy(p + sizeof rec, data, len);
+        pthread_mutex_lock(&plog_lock);
+        ssize_t w = plog_fd >= 0 ? write(plog_fd, p, total) : (ssize_t) total;
+        pthread_mutex_unlock(&plog_lock);
+        free(p);
+        if (w != (ssize_t) total) {
+                fprintf(stderr, "vhdcompact: power log: short or failed write: %m\n");
+                abort();
+        }
+}
+
+void vc_power_log_write(int fd, const void *buf, size_t n, uint64_t off)
+{
+        if (n > 0 && plog_on())
+                plog_add(fd, VC_POWER_WRITE, off, n, buf, NULL);
+}
+
+void vc_power_log_write_ring(int fd, const void *buf, size_t n, uint64_t off)
+{
+        if (n == 0 || !plog_on())
+                return;
+#ifdef HAVE_VALGRIND
+        /* The kernel filled buf through the ring, which memcheck cannot
+         * see (tests/valgrind.supp): to it the bytes are undefined. */
+        VALGRIND_MAKE_MEM_DEFINED(buf, n);
+#endif
+        plog_add(fd, VC_POWER_WRITE, off, n, buf, NULL);
+}
+
+void vc_power_log_sync(int fd, const char *label)
+{
+        if (plog_on())
+                plog_add(fd, VC_POWER_SYNC, 0, 0, NULL, label);
+}
+
+void vc_power_log_truncate(int fd, uint64_t size)
+{
+        if (plog_on())
+                plog_add(fd, VC_POWER_TRUNCATE, size, 0, NULL, NULL);
+}
+
+void vc_power_log_punch(int fd, uint64_t off, uint64_t len)
+{
+        if (len > 0 && plog_on())
+                plog_add(fd, VC_POWER_PUNCH, off, len, NULL, NULL);
+}
+
+int vc_sync(int fd, bool full, const char *label)
+{
+        if ((full ? fsync(fd) : fdatasync(fd)) < 0)
+                return -errno;
+        vc_power_log_sync(fd, label);
+        return 0;
+}
+
+int vc_ftruncate(int fd, uint64_t size)
+{
+        if (size > INT64_MAX)
+                return -EFBIG;
+        if (ftruncate(fd, (off_t) size) < 0)
+                return -errno;
+        vc_power_log_truncate(fd, size);
+        return 0;
+}
+
+int vc_punch_hole(int fd, uint64_t off, uint64_t len)
+{
+        if (off > INT64_MAX || len > INT64_MAX - off)
+                return -EFBIG;
+        if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) off, (off_t) len) < 0)
+                return -errno;
+        vc_power_log_punch(fd, off, len);
+        return 0;
 }

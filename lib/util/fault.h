@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define VC_FAULT_EXIT 86
 
@@ -64,3 +65,54 @@ int vc_io_fault(enum vc_io_op op, size_t *len);
 int vc_io_fault_set(const char *rule);
 /* Operations of kind op seen so far since the rule was last set. */
 unsigned long vc_io_fault_count(enum vc_io_op op);
+
+/*
+ * Power-cut log.  A process killed keeps every write it made, since the
+ * page cache survives it; a power cut keeps only what the last
+ * fsync/fdatasync of the file made durable, plus any subset of the writes
+ * made since, each possibly torn at 4 KiB.  To test that, the code that
+ * changes an image reports every write, truncate, hole punch and sync of
+ * it here once it has succeeded, in the order they happened: pwrite_full,
+ * the executor's io_uring write completions, and vc_sync(),
+ * vc_ftruncate() and vc_punch_hole() below.  With VHDCOMPACT_TEST_POWER_LOG=FILE in the
+ * environment (or vc_power_log_set(FILE)), each becomes one record
+ * appended to FILE: a struct vc_power_rec, then, for a write, the bytes
+ * written.  A test then builds, from a copy of the file before the run and
+ * any prefix of the log, every state a power cut at that point may leave
+ * (tests/lib/powercut.c).  Disarmed, a report costs one atomic load.  A
+ * record that cannot be written aborts the process: the log would lie.
+ */
+enum vc_power_kind {
+        VC_POWER_WRITE = 1,     /* off, len; len bytes of data follow */
+        VC_POWER_SYNC,          /* label: the step it ends */
+        VC_POWER_TRUNCATE,      /* off: the new size */
+        VC_POWER_PUNCH,         /* off, len: a hole punched (reads zeros) */
+};
+
+#define VC_POWER_MAGIC 0x4c504356u      /* "VCPL", host order */
+
+/* One record, in host order: the log is read on the machine that wrote it. */
+struct vc_power_rec {
+        uint32_t magic, kind;
+        uint64_t dev, ino;      /* the file, from fstat */
+        uint64_t off, len;
+        char label[32];
+};
+
+/* The calls themselves, logged once they succeed; -errno on failure.
+ * Code that changes an image syncs, truncates and punches holes through
+ * these, so that a barrier the code does not call is not in the log.
+ * label: the step a sync ends (e.g. its fault point's name). */
+int vc_sync(int fd, bool full, const char *label);     /* fsync if full, else fdatasync */
+int vc_ftruncate(int fd, uint64_t size);
+int vc_punch_hole(int fd, uint64_t off, uint64_t len); /* FALLOC_FL_PUNCH_HOLE | KEEP_SIZE */
+
+/* path NULL stops logging (and closes the log).  Returns 0 or -errno. */
+int vc_power_log_set(const char *path);
+void vc_power_log_write(int fd, const void *buf, size_t n, uint64_t off);
+/* The same, for a buffer an io_uring read filled (marked defined for
+ * valgrind's memcheck, which cannot see the kernel write it). */
+void vc_power_log_write_ring(int fd, const void *buf, size_t n, uint64_t off);
+void vc_power_log_sync(int fd, const char *label);
+void vc_power_log_truncate(int fd, uint64_t size);
+void vc_power_log_punch(int fd, uint64_t off, uint64_t len);

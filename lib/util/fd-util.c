@@ -47,6 +47,7 @@ int pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
                                 continue;
                         return -errno;
                 }
+                vc_power_log_write(fd, p, (size_t) r, off);
                 p += r;
                 n -= (size_t) r;
                 off += (uint64_t) r;

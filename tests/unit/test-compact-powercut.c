@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The executor under power cuts (the model of tests/lib/powercut.h).
+ * Each layout is a dynamic image whose blocks sit in the file in random
+ * order, a random half of them to be dropped (as in test-compact-exec).
+ * One uninterrupted run is logged (vc_power_log_set); the whole log
+ * applied to the original must give the file the run left, so no write
+ * escapes the log.  Then, from the original and the log, the states a
+ * power cut leaves are built and checked:
+ *
+ *   - right before every barrier (all since the previous one pending),
+ *     with several seeds, and right after it;
+ *   - at random points of the log;
+ *
+ * each must validate with no problem, read every kept block as its own
+ * pattern and every dropped block as its pattern or zeros; running again
+ * must end at the optimum with every dropped block reading zeros.
+ *
+ * Then it proves that this catches a missing barrier: with each of the
+ * executor's four fdatasyncs in turn removed from the model (as if the
+ * code did not call it), some cut must break the image.  A kill cannot
+ * see that: with the fdatasync after the copies skipped in move.c,
+ * test-compact-exec still passed and this test failed
+ * (docs/robustness.md, "Power cuts").
+ *
+ * VHDCOMPACT_POWERCUT_SEED=N replays a run (the seed is printed, and
+ * each failure names its cut and seed); VHDCOMPACT_SLOW_TESTS=1 checks
+ * more layouts and cuts; under valgrind, fewer.
+ */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined __has_include
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
+#include "compact/move.h"
+#include "compact/plan.h"
+#include "powercut.h"
+#include "tests.h"
+#include "util/fault.h"
+#include "util/fd-util.h"
+#include "vhd-builder.h"
+#include "vhd/vhd.h"
+
+#define BS (64u << 10)
+
+static char dir[VB_PATH_MAX], path[VB_PATH_MAX], orig[VB_PATH_MAX], logpath[VB_PATH_MAX];
+
+struct layout_case {
+        uint32_t n_blocks;
+        bool alloc[64];
+        bool drop[64];
+        uint8_t seed[64];
+};
+
+static void make_case(struct layout_case *c, unsigned seed)
+{
+        srandom(seed);
+        c->n_blocks = 8 + (uint32_t) (random() % 40);
+        for (uint32_t b = 0; b < c->n_blocks; b++) {
+                c->alloc[b] = random() % 4 != 0;
+                c->drop[b] = c->alloc[b] && random() % 2;
+                c->seed[b] = (uint8_t) (1 + b);
+        }
+}
+
+static void write_image(const struct layout_case *c, unsigned seed, const char *to)
+{
+        _cleanup_vb_ struct vb_image *img = vb_dynamic((uint64_t) c->n_blocks * BS, BS, VHD_TYPE_DYNAMIC);
+        uint32_t order[64];
+
+        for (uint32_t b = 0; b < c->n_blocks; b++)
+                order[b] = b;
+        srandom(seed * 7919);
+        for (uint32_t i = c->n_blocks; i > 1; i--) {
+                uint32_t j = (uint32_t) (random() % i), t = order[i - 1];
+                order[i - 1] = order[j];
+                order[j] = t;
+        }
+        for (uint32_t i = 0; i < c->n_blocks; i++)
+                if (c->alloc[order[i]])
+                        vb_alloc_block(img, order[i], c->seed[order[i]], VB_BITMAP_FULL);
+        unlink(to);
+        vb_write_file(img, to);
+}
+
+/* Plans (drop[] limited to blocks still allocated) and executes; a
+ * failure is returned, not asserted: a broken image is what some cuts
+ * are meant to make. */
+static int plan_and_run(const struct layout_case *c, uint64_t *ret_size)
+{
+        struct vhd_image *img = NULL;
+        struct compact_layout l;
+        struct compact_plan plan = {};
+        struct compact_exec_stats st;
+        bool drop[64] = {};
+        int r;
+
+        r = vhd_image_open(path, VHD_OPEN_RDWR, NULL, &img);
+        if (r < 0)
+                return r;
+        r = compact_layout_from_image(img, &l);
+        if (r < 0) {
+                vhd_image_free(img);
+                return r;
+        }
+        for (uint32_t b = 0; b < c->n_blocks; b++)
+                drop[b] = c->drop[b] && l.bat[b] != VHD_BAT_UNUSED;
+        r = compact_plan_build(&l, drop, &plan);
+        if (r >= 0) {
+                struct compact_exec_opts o = { .queue_depth = 3 };
+                r = compact_execute(vhd_image_fd(img), vhd_image_dyn_header(img)->table_offset,
+                                    (uint32_t *) l.bat, l.n_entries, vhd_image_footer(img)->raw, &plan, &o, &st);
+        }
+        if (r >= 0 && ret_size)
+                *ret_size = plan.final_size;
+        compact_plan_done(&plan);
+        free((void *) l.bat);
+        vhd_image_free(img);
+        return r;
+}
+
+/* Whether the image at path is right (final: after a finished run); why
+ * it is not in why. */
+static bool contents_ok(const struct layout_case *c, bool final, char *why, size_t size)
+{
+        struct vc_problems ps = {};
+        struct vhd_image *img = NULL;
+        _cleanup_free_ uint8_t *buf = malloc(BS), *want = malloc(BS), *zero = calloc(1, BS);
+        bool ok = true;
+
+        ASSERT_TRUE(buf && want && zero);
+        if (vhd_check(path, &ps) != 0) {
+                snprintf(why, size, "not clean: %.160s (at %" PRIu64 ")", ps.n ? ps.first.message : "?", ps.first.offset);
+                vc_problems_done(&ps);
+                return false;
+        }
+        vc_problems_done(&ps);
+        if (vhd_image_open(path, 0, NULL, &img) < 0) {
+                snprintf(why, size, "does not open");
+                return false;
+        }
+        for (uint32_t b = 0; ok && b < c->n_blocks; b++) {
+                if (vhd_image_pread(img, buf, BS, (uint64_t) b * BS) < 0) {
+                        snprintf(why, size, "block %u cannot be read", b);
+                        ok = false;
+                        break;
+                }
+                vb_pattern_fill(want, BS, c->seed[b], (uint64_t) b * BS);
+                bool is_want = !memcmp(buf, want, BS), is_zero = !memcmp(buf, zero, BS);
+                if (!c->alloc[b] && !is_zero)
+                        snprintf(why, size, "unallocated block %u does not read zeros", b), ok = false;
+                else if (c->alloc[b] && !c->drop[b] && !is_want)
+                        snprintf(why, size, "kept block %u does not read its data", b), ok = false;
+                else if (c->alloc[b] && c->drop[b] && !is_want && !is_zero)
+                        snprintf(why, size, "dropped block %u reads neither its data nor zeros", b), ok = false;
+                else if (c->alloc[b] && c->drop[b] && final && !is_zero)
+                        snprintf(why, size, "dropped block %u does not read zeros after the second run", b), ok = false;
+        }
+        vhd_image_free(img);
+        return ok;
+}
+
+/* The state of one cut, then a second run: whether both are right. */
+static bool cut_ok(const struct layout_case *c, const struct pc_log *log, const struct pc_cut *cut,
+                   uint64_t optimum, char *why, size_t size)
+{
+        uint64_t end = 0;
+        int r;
+
+        ASSERT_OK(pc_apply(orig, log, cut, path, NULL));
+        if (!contents_ok(c, false, why, size))
+                return false;
+        r = plan_and_run(c, &end);
+        if (r < 0) {
+                snprintf(why, size, "the second run fails: %s", strerror(-r));
+                return false;
+        }
+        if (vb_file_size(path) != optimum || end != optimum) {
+                snprintf(why, size, "the second run ends at %" PRIu64 " bytes, not %" PRIu64, vb_file_size(path),
+                         optimum);
+                return false;
+        }
+        return contents_ok(c, true, why, size);
+}
+
+static uint64_t master;
+static unsigned long n_cuts, n_barrier_cuts;
+
+static uint64_t cut_seed(unsigned layout, unsigned k)
+{
+        return master * 1000003u + layout * 1009u + k;
+}
+
+/* The run of one layout, logged: its optimum; the log in *log. */
+static uint64_t logged_run(const struct layout_case *c, unsigned seed, struct pc_log *log)
+{
+        uint64_t optimum = 0;
+
+        /* One image, copied: two builds differ in their unique id. */
+        write_image(c, seed, orig);
+        struct pc_log none = {};
+        struct pc_cut copy = { .permille = 1000 };
+        ASSERT_OK(pc_apply(orig, &none, &copy, path, NULL));
+        unlink(logpath);
+        ASSERT_OK(vc_power_log_set(logpath));
+        ASSERT_OK(plan_and_run(c, &optimum));
+        ASSERT_OK(vc_power_log_set(NULL));
+        ASSERT_OK(pc_log_read(logpath, log));
+        return optimum;
+}
+
+/* The whole log, all kept, is the file the run left. */
+static void check_log_complete(const struct pc_log *log)
+{
+        char ran[VB_PATH_MAX];
+        struct pc_cut all = { .at = log->n, .permille = 1000 };
+
+        vb_path_join(ran, dir, "ran.vhd");
+        ASSERT_TRUE(rename(path, ran) == 0);
+        ASSERT_OK(pc_apply(orig, log, &all, path, NULL));
+        ASSERT_EQ_U64(vb_file_size(path), vb_file_size(ran));
+        FILE *a = fopen(path, "rb"), *b = fopen(ran, "rb");
+        ASSERT_TRUE(a && b);
+        for (int x, y;;) {
+                x = fgetc(a), y = fgetc(b);
+                if (x != y)
+                        TEST_FAIL("the log misses a write: replayed, it differs from the file at %ld", ftell(a) - 1);
+                if (x == EOF)
+                        break;
+        }
+        fclose(a);
+        fclose(b);
+        unlink(ran);
+}
+
+static void check_layout(unsigned seed, unsigned seeds_per_barrier, unsigned random_cuts)
+{
+        struct layout_case c;
+        struct pc_log log;
+        char why[256];
+        unsigned k = 0, barriers = 0;
+
+        make_case(&c, seed);
+        uint64_t optimum = logged_run(&c, seed, &log);
+        ASSERT_EQ_U64(vb_file_size(path), optimum);
+        check_log_complete(&log);
+        for (size_t i = 0; i < log.n; i++) {
+                if (!pc_is_barrier(&log, i, NULL))
+                        continue;
+                barriers++;
+                /* Before it: all since the previous barrier pending; and
+                 * right after it. */
+                for (unsigned s = 0; s <= seeds_per_barrier; s++) {
+                        struct pc_cut cut = { .at = s < seeds_per_barrier ? i : i + 1, .seed = cut_seed(seed, k++),
+                                              .permille = -1 };
+                        if (!cut_ok(&c, &log, &cut, optimum, why, sizeof why))
+                                TEST_FAIL("layout %u: power cut at record %zu of %zu (%s barrier '%s'), seed %" PRIu64
+                                          " (VHDCOMPACT_POWERCUT_SEED=%" PRIu64 "): %s",
+                                          seed, cut.at, log.n, cut.at == i ? "before" : "after", log.ops[i].label,
+                                          cut.seed, master, why);
+                        n_cuts++;
+                        n_barrier_cuts++;
+                }
+        }
+        for (unsigned j = 0; j < random_cuts && log.n > 0; j++) {
+                uint64_t s = cut_seed(seed, k++);
+                struct pc_cut cut = { .at = 1 + (size_t) ((s >> 8) % log.n), .seed = s, .permille = -1 };
+                if (!cut_ok(&c, &log, &cut, optimum, why, sizeof why))
+                        TEST_FAIL("layout %u: power cut at record %zu of %zu, seed %" PRIu64
+                                  " (VHDCOMPACT_POWERCUT_SEED=%" PRIu64 "): %s",
+                                  seed, cut.at, log.n, cut.seed, master, why);
+                n_cuts++;
+        }
+        printf("layout %u: %u blocks, %zu records, %u barriers: every cut safe, finished to %" PRIu64 " bytes\n",
+               seed, c.n_blocks, log.n, barriers, optimum);
+        pc_log_done(&log);
+}
+
+/* With the barrier `label` removed from the model, some cut must break
+ * an image: returns after the first that does. */
+static void check_caught(const char *label, unsigned layouts)
+{
+        char why[256];
+        unsigned tried = 0;
+
+        for (unsigned seed = 1; seed <= layouts; seed++) {
+                struct layout_case c;
+                struct pc_log log;
+                make_case(&c, seed);
+                uint64_t optimum = logged_run(&c, seed, &log);
+                bool has = false;
+                for (size_t i = 0; i < log.n; i++)
+                        has |= log.ops[i].kind == VC_POWER_SYNC && !strcmp(log.ops[i].label, label);
+                /* Right before each barrier left, many seeds. */
+                for (size_t i = 0; has && i < log.n; i++) {
+                        if (!pc_is_barrier(&log, i, label))
+                                continue;
+                        for (unsigned s = 0; s < 16; s++) {
+                                struct pc_cut cut = { .at = i, .seed = cut_seed(seed, 5000 + s), .permille = -1,
+                                                      .ignore = label };
+                                tried++;
+                                if (!cut_ok(&c, &log, &cut, optimum, why, sizeof why)) {
+                                        printf("without the barrier '%s': caught at layout %u, record %zu of %zu, "
+                                               "seed %" PRIu64 ", after %u cuts: %s\n",
+                                               label, seed, cut.at, log.n, cut.seed, tried, why);
+                                        pc_log_done(&log);
+                                        return;
+                                }
+                        }
+                }
+                pc_log_done(&log);
+        }
+        TEST_FAIL("without the barrier '%s', %u power cuts all left a good image: the test cannot see it", label,
+                  tried);
+}
+
+/* The model itself, on a file changed by hand: a write made durable,
+ * then a write of three pieces, a truncate and a punch left pending.  At
+ * rate 0 the durable state comes back; at rate 1000 the file as left;
+ * over seeds at rate 500, torn writes and both sizes. */
+static void check_model(void)
+{
+        char f[VB_PATH_MAX], o[VB_PATH_MAX], out[VB_PATH_MAX];
+        uint8_t a[3 * PC_PIECE], b[3 * PC_PIECE], got[3 * PC_PIECE];
+        struct pc_log log;
+        bool torn = false, cut_short = false, kept_long = false;
+        int fd;
+
+        vb_path_join(f, dir, "model");
+        vb_path_join(o, dir, "model.orig");
+        vb_path_join(out, dir, "model.out");
+        memset(a, 'A', sizeof a);
+        memset(b, 'B', sizeof b);
+        fd = open(o, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ASSERT_TRUE(fd >= 0);
+        close(fd);
+        fd = open(f, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ASSERT_TRUE(fd >= 0);
+        unlink(logpath);
+        ASSERT_OK(vc_power_log_set(logpath));
+        ASSERT_OK(pwrite_full(fd, a, sizeof a, 0));
+        ASSERT_OK(vc_sync(fd, false, "first"));
+        ASSERT_OK(pwrite_full(fd, b, sizeof b, 0));
+        ASSERT_OK(vc_ftruncate(fd, 2 * PC_PIECE));
+        int pr = vc_punch_hole(fd, 0, PC_PIECE);
+        ASSERT_OK(vc_power_log_set(NULL));
+        close(fd);
+        ASSERT_OK(pc_log_read(logpath, &log));
+        ASSERT_EQ_U64(log.n, pr == 0 ? 5 : 4);
+
+        struct pc_cut all = { .at = log.n, .permille = 1000 }, none = { .at = log.n, .permille = 0 };
+        ASSERT_OK(pc_apply(o, &log, &all, out, NULL));
+        ASSERT_EQ_U64(vb_file_size(out), 2 * PC_PIECE);
+        fd = open(out, O_RDONLY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0 && pread(fd, got, 2 * PC_PIECE, 0) == 2 * PC_PIECE);
+        close(fd);
+        ASSERT_MEMEQ(got + PC_PIECE, b, PC_PIECE);
+        if (pr == 0)
+                for (size_t i = 0; i < PC_PIECE; i++)
+                        ASSERT_TRUE(got[i] == 0);
+        ASSERT_OK(pc_apply(o, &log, &none, out, NULL));
+        ASSERT_EQ_U64(vb_file_size(out), 3 * PC_PIECE);
+        fd = open(out, O_RDONLY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0 && pread(fd, got, sizeof got, 0) == (ssize_t) sizeof got);
+        close(fd);
+        ASSERT_MEMEQ(got, a, sizeof a);
+        for (uint64_t seed = 1; seed <= 64; seed++) {
+                struct pc_cut half = { .at = 4, .seed = seed, .permille = 500 };
+                struct pc_result res;
+                ASSERT_OK(pc_apply(o, &log, &half, out, &res));
+                ASSERT_EQ_U64(res.durable, 2);
+                ASSERT_EQ_U64(res.pending, 4);  /* three pieces, one truncate */
+                uint64_t size = vb_file_size(out);
+                ASSERT_TRUE(size == 2 * PC_PIECE || size == 3 * PC_PIECE);
+                cut_short |= size == 2 * PC_PIECE;
+                kept_long |= size == 3 * PC_PIECE;
+                fd = open(out, O_RDONLY | O_CLOEXEC);
+                ASSERT_TRUE(fd >= 0 && pread(fd, got, size, 0) == (ssize_t) size);
+                close(fd);
+                unsigned nb = 0;
+                for (uint64_t p = 0; p < size / PC_PIECE; p++) {
+                        bool is_b = !memcmp(got + p * PC_PIECE, b, PC_PIECE);
+                        ASSERT_TRUE(is_b || !memcmp(got + p * PC_PIECE, a, PC_PIECE));
+                        nb += is_b;
+                }
+                torn |= nb > 0 && nb < size / PC_PIECE;
+        }
+        ASSERT_TRUE(torn && cut_short && kept_long);
+        pc_log_done(&log);
+        unlink(f);
+        unlink(o);
+        unlink(out);
+        printf("the model: durable, pending, torn and both sizes seen%s\n",
+               pr == 0 ? ", punches too" : " (no hole punching here)");
+}
+
+int main(void)
+{
+        const char *e = getenv("VHDCOMPACT_POWERCUT_SEED");
+        bool slow = getenv("VHDCOMPACT_SLOW_TESTS") && !strcmp(getenv("VHDCOMPACT_SLOW_TESTS"), "1");
+        /* Under valgrind (the CI's memcheck run of the unit tests), a third
+         * of the layouts: each cut runs the executor and the checker, and
+         * those are what memcheck is there to watch. */
+        unsigned layouts = slow ? 40 : RUNNING_ON_VALGRIND ? 4 : 12;
+
+        master = e && *e ? strtoull(e, NULL, 10) : (uint64_t) time(NULL);
+        printf("VHDCOMPACT_POWERCUT_SEED=%" PRIu64 "\n", master);
+        vb_temp_dir(dir);
+        vb_path_join(path, dir, "disk.vhd");
+        vb_path_join(orig, dir, "orig.vhd");
+        vb_path_join(logpath, dir, "power.log");
+        check_model();
+        for (unsigned seed = 1; seed <= layouts; seed++)
+                check_layout(seed, slow ? 8 : 2, slow ? 12 : 3);
+        printf("%u layouts, %lu power cuts (%lu at barriers): all safe\n", layouts, n_cuts, n_barrier_cuts);
+
+        static const char *const barriers[] = { "compact: drops synced", "compact: copies synced",
+                                                "compact: moves synced", "compact: footer synced" };
+        for (size_t i = 0; i < sizeof barriers / sizeof *barriers; i++)
+                check_caught(barriers[i], 12);
+
+        unlink(path);
+        unlink(orig);
+        unlink(logpath);
+        rmdir(dir);
+        return 0;
+}
