@@ -224,8 +224,8 @@ run_case fixed-size-too-big "$f" "bad-size@$(( ffoot + 48 ))"
 # hole's entries (zeros: blocks over the footer copy), with memory bounded
 # by the data the file holds: under a 300 MB address-space limit (ASan,
 # which needs more address space, refuses single allocations over 256 MB
-# instead), check, info and analyze each print one problem naming field
-# and offset, and never run out of memory.
+# instead), check, info, analyze and nbdkit with the plugin each print the
+# problem naming field and offset, and never run out of memory.
 bomb_entries=50000000
 f=$(mk bat-over-hole)
 header_set "$f" 32 "$(hexn 4 4096)"
@@ -241,7 +241,7 @@ bounded ()
     if [[ -n ${VHD_SANITIZER_PRELOAD:-} ]]; then
         ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}max_allocation_size_mb=256:allocator_may_return_null=1" "$@"
     else
-        ( ulimit -v 300000; exec "$@" )
+        ( ulimit -v 300000; "$@" )
     fi
 }
 n_cases=$(( n_cases + 1 )) why=()
@@ -252,9 +252,14 @@ for c in check info analyze; do
         why+=("$c did not name block-overlap, field bat and an offset: $(head -c 300 "$d/bomb.out")")
     ! grep -qi "memory" "$d/bomb.out" || why+=("$c ran out of memory")
 done
+if bounded serve "$f" readonly=1 --run true > "$d/bomb.out" 2>&1; then
+    why+=("nbdkit served the image")
+fi
+grep -qE "block-overlap: .+ \(field bat at offset [0-9]+\)" "$d/bomb.out" ||
+    why+=("nbdkit did not name block-overlap, field bat and an offset: $(head -c 300 "$d/bomb.out")")
 [[ $(sha256sum < "$f") = "$sum" ]] || why+=("the file changed")
 if (( ${#why[@]} == 0 )); then
-    printf 'ok   %-22s %s\n' bat-over-hole "check, info, analyze refuse in bounded memory"
+    printf 'ok   %-22s %s\n' bat-over-hole "check, info, analyze, the plugin refuse in bounded memory"
 else
     printf 'FAIL %-22s\n' bat-over-hole
     for p in "${why[@]}"; do echo "       $p"; done
