@@ -53,7 +53,7 @@ struct mover {
         unsigned n_slots, busy;
         uint32_t next;          /* next move to start */
         uint32_t end;           /* the round's moves end here */
-        uint32_t finished;      /* moves landed or failed, every round */
+        uint32_t finished;      /* moves landed, in every round so far */
         bool *landed;           /* per move: its copy is complete */
         struct compact_exec_stats *stats;
         struct vc_problems *problems;
@@ -276,7 +276,7 @@ static uint64_t hole_bytes(int fd, uint64_t off, uint64_t len)
                 }
                 holes += (uint64_t) d - pos;
                 off_t h = lseek(fd, d, SEEK_HOLE);
-                if (h < 0)
+                if (h <= d)
                         break;
                 pos = (uint64_t) h;
         }
@@ -288,7 +288,7 @@ static uint64_t hole_bytes(int fd, uint64_t off, uint64_t len)
 #define SPACE_MARGIN (2ull << 20)
 
 struct rounds {
-        uint32_t n;             /* rounds; 1: everything at once, no punching */
+        uint32_t n;             /* rounds; sources are punched when more than 1 */
         uint32_t *end;          /* round i moves [end[i-1], end[i]) */
         /* Past the new end, what no block moved in a round occupies:
          * dropped slots, and what an interrupted run left.  Punched
