@@ -27,6 +27,7 @@ const char *error_name_for_problem(const char *id, int err)
                 { "parent-mismatch", E("Parent") },
                 { "parent-loop", E("Parent") },
                 { "io-error", E("IOError") },
+                { "no-space", E("IOError") },
         };
 
         if (err == ECANCELED)

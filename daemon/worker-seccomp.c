@@ -134,6 +134,11 @@ static const int allowed[] = {
         __NR_ftruncate64,
 #endif
         __NR_fallocate,
+        /* free space on the host file system, for moves in rounds */
+        __NR_fstatfs,
+#ifdef __NR_fstatfs64
+        __NR_fstatfs64,
+#endif
 #ifdef __NR_fadvise64
         __NR_fadvise64,
 #endif

@@ -19,12 +19,14 @@
  * completion path is the real one.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <liburing.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "../util/endian.h"
@@ -54,7 +56,8 @@ struct mover {
         struct slot *slots;
         unsigned n_slots, busy;
         uint32_t next;          /* next move to start */
-        uint32_t finished;
+        uint32_t end;           /* the round's moves end here */
+        uint32_t finished;      /* moves landed, in every round so far */
         bool *landed;           /* per move: its copy is complete */
         struct compact_exec_stats *stats;
         struct vc_problems *problems;
@@ -146,7 +149,7 @@ static int start_moves(struct mover *m)
 {
         int r;
 
-        for (unsigned i = 0; i < m->n_slots && m->next < m->plan->n_moves; i++) {
+        for (unsigned i = 0; i < m->n_slots && m->next < m->end; i++) {
                 if (m->slots[i].state != SLOT_FREE)
                         continue;
                 m->slots[i] = (struct slot) { .state = SLOT_READING, .move = m->next++, .buf = m->slots[i].buf };
@@ -207,14 +210,15 @@ static int complete(struct mover *m, unsigned i, int res, bool first)
         return 0;
 }
 
-/* Step 2: copies every move; stops early (returning -ECANCELED) when the
- * progress callback asks, after the blocks in flight have landed. */
+/* Step 2: copies the round's moves, up to m->end; stops early (returning
+ * -ECANCELED) when the progress callback asks, after the blocks in flight
+ * have landed. */
 static int copy_blocks(struct mover *m, const struct compact_exec_opts *o)
 {
         bool stop = false;
         int r = 0;
 
-        while (m->finished < m->plan->n_moves || m->busy > 0) {
+        while (m->finished < m->end || m->busy > 0) {
                 if (!stop && r == 0) {
                         r = start_moves(m);
                         if (r < 0)
@@ -248,9 +252,228 @@ static int copy_blocks(struct mover *m, const struct compact_exec_opts *o)
                 /* After an error or a cancel: start nothing new, let what is
                  * in flight land, then stop. */
                 if (stop)
-                        m->next = m->plan->n_moves;
+                        m->next = m->end;
         }
         return r;
+}
+
+/*
+ * Room on the host file system (see "Rounds" in move.h).  Writing a block
+ * allocates whatever part of its place is a hole of the file; punching a
+ * block's old place gives back what part of it is not.  Holes are found
+ * with SEEK_DATA/SEEK_HOLE (a file system without them is all data: a
+ * move then needs nothing).  The descriptor's position, which a caller
+ * may share, is put back afterwards.
+ */
+static uint64_t hole_bytes(int fd, uint64_t off, uint64_t len)
+{
+        uint64_t pos = off, end = off + len, holes = 0;
+
+        while (pos < end) {
+                off_t d = lseek(fd, (off_t) pos, SEEK_DATA);
+                if (d < 0) {
+                        if (errno == ENXIO)     /* no data from pos on */
+                                holes += end - pos;
+                        break;
+                }
+                if ((uint64_t) d >= end) {
+                        holes += end - pos;
+                        break;
+                }
+                holes += (uint64_t) d - pos;
+                off_t h = lseek(fd, d, SEEK_HOLE);
+                if (h <= d)
+                        break;
+                pos = (uint64_t) h;
+        }
+        return holes;
+}
+
+/* Kept free besides what the moves need: the footer at the new end, the
+ * file system's own bookkeeping (a punch can split an extent), and others'. */
+#define SPACE_MARGIN (2ull << 20)
+
+struct rounds {
+        uint32_t n;             /* rounds; sources are punched when more than 1 */
+        uint32_t *end;          /* round i moves [end[i-1], end[i]) */
+        /* Past the new end, what no block moved in a round occupies:
+         * dropped slots, and what an interrupted run left.  Punched
+         * after step 1, n_tail ranges of tail[2 * i] bytes at tail[2 * i + 1]. */
+        uint64_t *tail;
+        uint32_t n_tail;
+};
+
+static void rounds_done(struct rounds *rs)
+{
+        free(rs->end);
+        free(rs->tail);
+        *rs = (struct rounds) {};
+}
+
+static int no_space(struct vc_problems *problems, uint64_t need, uint64_t avail, uint32_t block)
+{
+        return vc_problem_add(problems, VC_PROBLEM_NO_SPACE, -ENOSPC, NULL, 0,
+                              "nothing was written: moving block %" PRIu32 " needs %" PRIu64 " bytes and %llu in "
+                              "reserve, the file system has %" PRIu64 " free (with what moves before it give back); "
+                              "free some space and run again",
+                              block, need, (unsigned long long) SPACE_MARGIN, avail);
+}
+
+/*
+ * Splits the moves into rounds that each fit in the free space, counting
+ * what punching the rounds before gave back.  Refuses (no-space, nothing
+ * written) when even one move cannot fit.  When free space is plenty for
+ * the worst case (every place a hole), nothing is looked up: one round.
+ */
+static int plan_rounds(int fd, const struct compact_plan *plan, struct rounds *ret,
+                       struct vc_problems *problems)
+{
+        struct rounds rs = {};
+        struct statvfs sv;
+        uint64_t stride = plan->stride, last_end = plan->final_size - VHD_FOOTER_SIZE;
+
+        rs.end = malloc(sizeof *rs.end);
+        if (!rs.end)
+                return -ENOMEM;
+        rs.n = 1;
+        rs.end[0] = plan->n_moves;
+        if (plan->n_moves == 0 || fstatvfs(fd, &sv) < 0) {
+                *ret = rs;
+                return 0;
+        }
+        uint64_t avail = (uint64_t) sv.f_bavail * sv.f_frsize;
+        uint64_t worst = (uint64_t) plan->n_moves * stride + SPACE_MARGIN;
+        if (avail >= worst) {
+                *ret = rs;
+                return 0;
+        }
+
+        off_t pos = lseek(fd, 0, SEEK_CUR);
+        _cleanup_free_ uint64_t *need = malloc((size_t) plan->n_moves * sizeof *need);
+        int r = need ? 0 : -ENOMEM;
+        uint64_t total = 0, freed = 0;
+        for (uint32_t i = 0; r == 0 && i < plan->n_moves; i++) {
+                need[i] = hole_bytes(fd, plan->moves[i].to, stride);
+                total += need[i];
+        }
+        if (r == 0 && total + SPACE_MARGIN > avail) {
+                /* Past the new end, everything but the sources of moves
+                 * gives its space back at once, before any move: the
+                 * slots released in step 1, and those a run interrupted
+                 * after pointing the BAT away from them left behind.
+                 * Sources come highest first. */
+                uint64_t footer_off = plan->old_size - VHD_FOOTER_SIZE, at = last_end;
+                rs.tail = malloc(((size_t) plan->n_moves + 1) * 2 * sizeof *rs.tail);
+                r = rs.tail ? 0 : -ENOMEM;
+                for (uint32_t j = 0; r == 0 && j <= plan->n_moves; j++) {
+                        /* The j-th lowest source, then the old footer. */
+                        bool src = j < plan->n_moves;
+                        uint64_t upto = src ? plan->moves[plan->n_moves - 1 - j].from : footer_off;
+                        if (upto > at) {
+                                rs.tail[2 * rs.n_tail] = upto - at;
+                                rs.tail[2 * rs.n_tail + 1] = at;
+                                rs.n_tail++;
+                                freed += upto - at - hole_bytes(fd, at, upto - at);
+                        }
+                        if (src)
+                                at = MAX(at, upto + stride);
+                }
+                /* Then as many moves per round as fit; each round gives
+                 * back its sources' space before the next. */
+                uint64_t room = avail + freed, used = 0;
+                uint32_t cap = 1;
+                rs.n = 0;
+                for (uint32_t i = 0; r == 0 && i < plan->n_moves;) {
+                        uint32_t first = i;
+                        uint64_t round_need = 0, given = 0;
+                        while (i < plan->n_moves && used + round_need + need[i] + SPACE_MARGIN <= room) {
+                                round_need += need[i];
+                                given += stride - hole_bytes(fd, plan->moves[i].from, stride);
+                                i++;
+                        }
+                        if (i == first) {
+                                r = no_space(problems, need[i], room - used, plan->moves[i].block);
+                                break;
+                        }
+                        if (rs.n == cap) {
+                                uint32_t *v = realloc(rs.end, (size_t) (cap *= 2) * sizeof *v);
+                                if (!v) {
+                                        r = -ENOMEM;
+                                        break;
+                                }
+                                rs.end = v;
+                        }
+                        rs.end[rs.n++] = i;
+                        used += round_need;
+                        room += given;
+                }
+        }
+        if (pos >= 0)
+                (void) lseek(fd, pos, SEEK_SET);
+        if (r < 0) {
+                rounds_done(&rs);
+                return r;
+        }
+        *ret = rs;
+        return 0;
+}
+
+/* Gives back the space of a slot nothing points at any more (durably). */
+static int punch(int fd, uint64_t off, uint64_t len, const char *step, struct vc_problems *problems)
+{
+        int r = vc_io_fault(VC_IO_TRUNCATE, NULL);
+
+        if (r == 0)
+                r = vc_punch_hole(fd, off, len);        /* logged for the power-cut tests */
+        if (r < 0)
+                return failed(problems, r, off, "%s: punching a hole of %" PRIu64 " bytes", step, len);
+        return 0;
+}
+
+/*
+ * One round: copies moves [first, m->end) (step 2), points the BAT at the
+ * copies that landed (step 3), and with give_back punches their sources,
+ * which nothing points at any more.  *copy_r is -ECANCELED when the run
+ * was cancelled (the round is then finished for what landed); returns
+ * <0 on failure, with the BAT still at the sources of this round.
+ */
+static int move_round(struct mover *m, const struct compact_exec_opts *opts, uint32_t first, int fd,
+                      uint64_t table_offset, uint32_t *bat, uint32_t n_entries, bool give_back, int *copy_r)
+{
+        const struct compact_plan *plan = m->plan;
+        struct vc_problems *problems = m->problems;
+        int r;
+
+        m->next = first;
+        *copy_r = copy_blocks(m, opts);
+        if (*copy_r < 0 && *copy_r != -ECANCELED)
+                return *copy_r;         /* the BAT still points at the sources */
+        r = sync_point(fd, false, "copying blocks", "compact: copies synced", problems);
+        if (r < 0)
+                return r;
+
+        /* Point the BAT at the copies that landed (in any order:
+         * completion order is not plan order). */
+        for (uint32_t i = first; i < m->end; i++)
+                if (m->landed[i])
+                        bat[plan->moves[i].block] = (uint32_t) (plan->moves[i].to / VHD_SECTOR_SIZE);
+        r = write_bat(fd, table_offset, bat, n_entries, "pointing the BAT at the copies", problems);
+        if (r < 0)
+                return r;
+        r = sync_point(fd, false, "pointing the BAT at the copies", "compact: moves synced", problems);
+        if (r < 0)
+                return r;
+        if (!give_back)
+                return 0;
+        for (uint32_t i = first; i < m->end; i++) {
+                if (!m->landed[i])
+                        continue;
+                r = punch(fd, plan->moves[i].from, plan->stride, "giving back the space of moved blocks", problems);
+                if (r < 0)
+                        return r;
+        }
+        vc_fault_point("compact: sources punched");
+        return 0;
 }
 
 int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_entries,
@@ -268,62 +491,64 @@ int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_ent
         m.problems = problems;
         m.n_slots = opts->queue_depth ? MIN(opts->queue_depth, MAX_QUEUE_DEPTH) : DEFAULT_QUEUE_DEPTH;
 
+        /* Before any write: how many rounds the free space allows. */
+        struct rounds rs = {};
+        r = plan_rounds(fd, plan, &rs, problems);
+        if (r < 0)
+                return r;
+
         /* Step 1: release the dropped blocks, durably. */
         if (plan->n_drops > 0) {
                 for (uint32_t i = 0; i < plan->n_drops; i++)
                         bat[plan->drops[i]] = VHD_BAT_UNUSED;
                 r = write_bat(fd, table_offset, bat, n_entries, "releasing blocks", problems);
-                if (r < 0)
+                if (r == 0)
+                        r = sync_point(fd, false, "releasing blocks", "compact: drops synced", problems);
+                if (r < 0) {
+                        rounds_done(&rs);
                         return r;
-                r = sync_point(fd, false, "releasing blocks", "compact: drops synced", problems);
-                if (r < 0)
-                        return r;
+                }
         }
+        for (uint32_t i = 0; i < rs.n_tail; i++) {
+                r = punch(fd, rs.tail[2 * i + 1], rs.tail[2 * i], "giving back the space past the new end", problems);
+                if (r < 0) {
+                        rounds_done(&rs);
+                        return r;
+                }
+        }
+        if (rs.n_tail > 0)
+                vc_fault_point("compact: tail punched");
 
-        /* Step 2: copy survivors into the holes. */
+        /* Steps 2 and 3, once per round. */
         if (plan->n_moves > 0) {
                 r = io_uring_queue_init(m.n_slots * 2, &m.ring, 0);
-                if (r < 0)      /* io_uring unavailable: nothing moved yet */
+                if (r < 0) {    /* io_uring unavailable: nothing moved yet */
+                        rounds_done(&rs);
                         return failed(problems, r, 0, "copying blocks: io_uring_queue_init");
+                }
                 m.slots = calloc(m.n_slots, sizeof *m.slots);
                 m.landed = calloc(plan->n_moves, sizeof *m.landed);
                 r = m.slots && m.landed ? 0 : -ENOMEM;
                 for (unsigned i = 0; r == 0 && i < m.n_slots; i++)
                         if (posix_memalign((void **) &m.slots[i].buf, 4096, plan->stride) != 0)
                                 r = -ENOMEM;
-                if (r == 0)
-                        copy_r = copy_blocks(&m, opts);
+                if (r < 0)
+                        r = failed(problems, r, 0, "copying blocks: allocating %u block buffers", m.n_slots);
+                for (uint32_t k = 0, first = 0; r == 0 && k < rs.n && copy_r == 0; first = rs.end[k++]) {
+                        m.end = rs.end[k];
+                        r = move_round(&m, opts, first, fd, table_offset, bat, n_entries, rs.n > 1, &copy_r);
+                }
                 for (unsigned i = 0; m.slots && i < m.n_slots; i++)
                         free(m.slots[i].buf);
                 free(m.slots);
+                free(m.landed);
                 io_uring_queue_exit(&m.ring);
                 if (r < 0) {
-                        free(m.landed);
-                        return failed(problems, r, 0, "copying blocks: allocating %u block buffers", m.n_slots);
-                }
-                if (copy_r < 0 && copy_r != -ECANCELED) {
-                        free(m.landed);
-                        return copy_r;  /* the BAT still points at the sources */
-                }
-                r = sync_point(fd, false, "copying blocks", "compact: copies synced", problems);
-                if (r < 0) {
-                        free(m.landed);
+                        rounds_done(&rs);
                         return r;
                 }
-
-                /* Step 3: point the BAT at the copies that landed (in any
-                 * order: completion order is not plan order). */
-                for (uint32_t i = 0; i < plan->n_moves; i++)
-                        if (m.landed[i])
-                                bat[plan->moves[i].block] = (uint32_t) (plan->moves[i].to / VHD_SECTOR_SIZE);
-                free(m.landed);
-                r = write_bat(fd, table_offset, bat, n_entries, "pointing the BAT at the copies", problems);
-                if (r < 0)
-                        return r;
-                r = sync_point(fd, false, "pointing the BAT at the copies", "compact: moves synced", problems);
-                if (r < 0)
-                        return r;
         }
+        rounds_done(&rs);
         if (copy_r == -ECANCELED) {
                 *ret_stats = stats;
                 return -ECANCELED;

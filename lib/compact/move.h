@@ -16,6 +16,35 @@
  * and a crash anywhere leaves a valid image that a new run finishes.
  * Memory is queue_depth block buffers, whatever the disk's size.
  * A fault point (lib/util/fault.h) follows every write and every sync.
+ *
+ * Rounds.  A place a block moves into may be a hole of a sparse file: the
+ * copy allocates it, and only step 4 gives space back.  On a nearly full
+ * host file system that fails with ENOSPC every time.  So before any
+ * write the executor compares what the moves allocate (the hole bytes of
+ * their places, by SEEK_DATA/SEEK_HOLE) with the free space (fstatvfs,
+ * less 2 MiB kept in reserve).  When it fits (always, when the free space
+ * would hold every move even into holes: then nothing is looked up), it
+ * runs as above, in one round.  Otherwise:
+ *
+ *   1. as above; then everything past the new end but the sources of
+ *      moves is punched (FALLOC_FL_PUNCH_HOLE | KEEP_SIZE): the slots just
+ *      released durably, and any a run interrupted after pointing the BAT
+ *      away from them left (nothing else lives there in a valid file).
+ *   2-3. per round, as many moves (in plan order) as the space then free
+ *      holds: copied; fdatasync; the BAT pointed at them; fdatasync; and
+ *      only then their sources punched, which nothing points at durably.
+ *   4. as above.
+ *
+ * So a hole is only ever made where the BAT durably points no more, and
+ * a source is never touched before the BAT points away from it durably:
+ * every instant is as safe as with one round.  (A punch that is lost with
+ * power gives back no space; nothing reads those bytes.)  When not even
+ * one move fits with everything before it given back, the run is refused
+ * with a no-space problem before the first write.  Punches ask
+ * vc_io_fault() as truncates; fault points "compact: tail punched" and,
+ * per round, "compact: sources punched" follow them.  A run after an
+ * interruption plans its rounds from the file as it is (what was copied
+ * and not yet pointed at needs no more space).
  */
 #pragma once
 

@@ -148,18 +148,24 @@ int compact_plan_build(const struct compact_layout *l, const bool *drop, struct 
         return 0;
 }
 
-/* Start of the first block slot at or after off, or limit. */
-static uint64_t next_slot(struct vhd_image *img, uint64_t off, uint64_t limit)
+/*
+ * Bytes a parent locator may take from its data offset.  Data space is a
+ * count of sectors to the spec and of bytes to Windows (and to qemu and
+ * libvhd, which follow it).  The unit is told from the entry alone: less
+ * than a sector's worth, or less than the payload, cannot be bytes, so it
+ * is sectors (and counted generously so); otherwise bytes.  Nothing else
+ * may decide it: bounding a sector reading by the next allocated block
+ * made the end depend on which blocks are allocated, so that once a run
+ * released the block after the locators, a run after it no longer counted
+ * that slot as free and ended a block larger than the run it finished.
+ */
+static uint64_t locator_space(const struct vhd_locator *l)
 {
-        uint64_t best = limit;
+        uint64_t space = l->data_space;
 
-        for (uint32_t i = 0; i < vhd_image_n_blocks(img); i++) {
-                uint32_t e = vhd_image_bat_entry(img, i);
-                uint64_t st = (uint64_t) e * VHD_SECTOR_SIZE;
-                if (e != VHD_BAT_UNUSED && st >= off && st < best)
-                        best = st;
-        }
-        return best;
+        if (space < VHD_SECTOR_SIZE || space < l->data_length)
+                space *= VHD_SECTOR_SIZE;
+        return MAX(space, (uint64_t) l->data_length);
 }
 
 uint64_t compact_metadata_end(struct vhd_image *img)
@@ -176,12 +182,7 @@ uint64_t compact_metadata_end(struct vhd_image *img)
                 const struct vhd_locator *l = &h->locators[i];
                 if (l->code == VHD_LOC_NONE)
                         continue;
-                /* Data space is bytes to some writers, sectors to the spec:
-                 * take the larger reading, up to the next block or footer. */
-                uint64_t used = l->data_offset + MAX((uint64_t) l->data_length, l->data_space);
-                uint64_t spec = l->data_offset + (uint64_t) l->data_space * VHD_SECTOR_SIZE;
-                end = MAX(end, MIN(used, footer_off));
-                end = MAX(end, MIN(spec, next_slot(img, l->data_offset, footer_off)));
+                end = MAX(end, MIN(l->data_offset + locator_space(l), footer_off));
         }
         return end;
 }

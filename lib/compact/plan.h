@@ -54,8 +54,11 @@ struct compact_layout {
 int compact_plan_build(const struct compact_layout *l, const bool *drop, struct compact_plan *ret);
 void compact_plan_done(struct compact_plan *p);
 
-/* End of the header, BAT and parent-locator space of img (locator space is
- * counted generously: we never reuse bytes we cannot prove free). */
+/* End of the header, BAT and parent-locator space of img (a locator's data
+ * space in sectors or in bytes, told from its entry alone: we never reuse
+ * bytes we cannot prove free).  A function of the header alone, not of
+ * which blocks are allocated, so that a run after any interruption counts
+ * the same space as free as the run it finishes. */
 uint64_t compact_metadata_end(struct vhd_image *img);
 /* Fills l from img; l->bat must be freed by the caller. */
 int compact_layout_from_image(struct vhd_image *img, struct compact_layout *l);

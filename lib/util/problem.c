@@ -37,6 +37,7 @@ static const char *const problem_names[_VC_PROBLEM_MAX] = {
         [VC_PROBLEM_IN_USE] = "in-use",
         [VC_PROBLEM_ACCESS_DENIED] = "access-denied",
         [VC_PROBLEM_CHANGED] = "file-changed",
+        [VC_PROBLEM_NO_SPACE] = "no-space",
         [VC_PROBLEM_PART_TABLE] = "bad-partition-table",
         [VC_PROBLEM_FS_CORRUPT] = "fs-corrupt",
         [VC_PROBLEM_FS_UNSUPPORTED] = "fs-unsupported",

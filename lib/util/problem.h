@@ -41,6 +41,7 @@ enum vc_problem_id {
         VC_PROBLEM_IN_USE,
         VC_PROBLEM_ACCESS_DENIED,       /* no permission to open it as needed */
         VC_PROBLEM_CHANGED,             /* changed by another writer during the run */
+        VC_PROBLEM_NO_SPACE,            /* the host file system cannot hold the moves */
         /* Inside the virtual disk: partition tables and file systems.  For
          * these, offset is a byte offset of the *virtual disk*. */
         VC_PROBLEM_PART_TABLE,          /* partition table damaged or inconsistent */

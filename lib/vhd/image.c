@@ -158,6 +158,36 @@ static int read_footers(struct vhd_image *img, struct vc_problems *problems)
         return 0;
 }
 
+/*
+ * The BAT is read into memory sized by its entry count, which the header
+ * gives; the file's size only bounds it when the file is not sparse.  A
+ * hole can hold no valid entry (it reads as zeros, and an entry of 0 puts
+ * a block over the footer copy at offset 0), so the BAT must lie wholly in
+ * the file's data: memory then follows the bytes the file really holds,
+ * not a count in a header over a hole.  A file system that cannot tell
+ * holes (EINVAL) is taken as all data, as is a block device.  The file
+ * position, which a caller's descriptor may share with us, is left as it was.
+ */
+static int bat_in_data(struct vhd_image *img, struct vc_problems *problems)
+{
+        uint64_t start = img->dyn.table_offset, end = start + (uint64_t) img->n_entries * 4;
+        off_t pos, hole;
+
+        if (img->n_entries == 0)
+                return 0;
+        pos = lseek(img->fd, 0, SEEK_CUR);
+        hole = lseek(img->fd, (off_t) start, SEEK_HOLE);
+        if (pos >= 0)
+                (void) lseek(img->fd, pos, SEEK_SET);
+        if (hole < 0 || (uint64_t) hole >= end)
+                return 0;
+        uint64_t first = ((uint64_t) hole - start) / 4;
+        return vc_problem_add(problems, VC_PROBLEM_BAT_OVERLAP, -EBADMSG, "bat", start + 4 * first,
+                              "BAT entries from %llu on (of %u) lie in a hole of the file: they read as 0, "
+                              "which places their blocks over the footer copy at offset 0",
+                              (unsigned long long) first, img->n_entries);
+}
+
 static int read_header_and_bat(struct vhd_image *img, struct vc_problems *problems)
 {
         bool collect = problems && problems->collect;
@@ -204,6 +234,9 @@ static int read_header_and_bat(struct vhd_image *img, struct vc_problems *proble
                                       "%u BAT entries describe more than 2040 GiB", img->n_entries);
         (void) need;
         (void) collect;
+        r = bat_in_data(img, problems);
+        if (r < 0)
+                return r;
 
         /* Read straight into the table and convert in place: no second
          * copy of what is 16 MiB for a 2040 GiB disk of 512 KiB blocks. */
@@ -227,18 +260,16 @@ static int validate_layout(struct vhd_image *img, struct vc_problems *problems)
         uint64_t hdr = img->footer.data_offset, n = 0, max_end = 0;
         int r = 0;
 
-        /* Allocated blocks are bounded by the file size, so this is too. */
-        _cleanup_free_ struct range *v = malloc((vhd_image_blocks_allocated(img) + 4 +
-                                                 VHD_DYN_N_LOCATORS) * sizeof *v);
-        if (!v)
-                return -ENOMEM;
-        v[n++] = (struct range) { 0, VHD_FOOTER_SIZE, "footer_copy", 0, -1 };
-        v[n++] = (struct range) { hdr, VHD_DYN_SIZE, "footer.data_offset",
-                                  VHD_FOOTER_OFF_DATA_OFFSET, -1 };
-        v[n++] = (struct range) { img->dyn.table_offset,
-                                  ROUND_UP((uint64_t) img->n_entries * 4, VHD_SECTOR_SIZE),
-                                  "header.table_offset", hdr + VHD_DYN_OFF_TABLE_OFFSET, -1 };
-        v[n++] = (struct range) { img->footer_off, VHD_FOOTER_SIZE, "footer", img->footer_off, -1 };
+        /* The metadata's ranges, then the blocks', in that order. */
+        struct range meta[4 + VHD_DYN_N_LOCATORS];
+        size_t n_meta = 0;
+        meta[n_meta++] = (struct range) { 0, VHD_FOOTER_SIZE, "footer_copy", 0, -1 };
+        meta[n_meta++] = (struct range) { hdr, VHD_DYN_SIZE, "footer.data_offset",
+                                          VHD_FOOTER_OFF_DATA_OFFSET, -1 };
+        meta[n_meta++] = (struct range) { img->dyn.table_offset,
+                                          ROUND_UP((uint64_t) img->n_entries * 4, VHD_SECTOR_SIZE),
+                                          "header.table_offset", hdr + VHD_DYN_OFF_TABLE_OFFSET, -1 };
+        meta[n_meta++] = (struct range) { img->footer_off, VHD_FOOTER_SIZE, "footer", img->footer_off, -1 };
 
         for (unsigned i = 0; i < VHD_DYN_N_LOCATORS; i++) {
                 const struct vhd_locator *l = &img->dyn.locators[i];
@@ -256,11 +287,17 @@ static int validate_layout(struct vhd_image *img, struct vc_problems *problems)
                                 return r;
                         continue;
                 }
-                v[n++] = (struct range) { l->data_offset, l->data_length,
-                                          "header.parent_locator.data_offset",
-                                          field + VHD_LOC_OFF_DATA_OFFSET, -1 };
+                meta[n_meta++] = (struct range) { l->data_offset, l->data_length,
+                                                  "header.parent_locator.data_offset",
+                                                  field + VHD_LOC_OFF_DATA_OFFSET, -1 };
         }
 
+        /* At most fit = footer_off / stride blocks can lie apart inside
+         * the file, so any fit + 1 of them include an overlap: the list
+         * holds no more than that many, and its size follows the file's
+         * (a BAT of millions of entries that are all 0 would otherwise
+         * cost gigabytes).  Beyond them, overlaps go unlisted. */
+        uint64_t in_file = 0, fit = img->footer_off / img->stride;
         for (uint32_t i = 0; i < img->n_entries; i++) {
                 uint64_t start, field = img->dyn.table_offset + 4 * (uint64_t) i;
 
@@ -278,7 +315,22 @@ static int validate_layout(struct vhd_image *img, struct vc_problems *problems)
                                 return r;
                         continue;
                 }
-                v[n++] = (struct range) { start, img->stride, "bat", field, i };
+                in_file++;
+        }
+        in_file = MIN(in_file, fit + 1);
+
+        _cleanup_free_ struct range *v = malloc((in_file + n_meta) * sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        memcpy(v, meta, n_meta * sizeof *v);
+        n = n_meta;
+        for (uint32_t i = 0; i < img->n_entries && n < n_meta + in_file; i++) {
+                uint64_t start = (uint64_t) img->bat[i] * VHD_SECTOR_SIZE;
+
+                if (img->bat[i] == VHD_BAT_UNUSED || range_outside(start, img->stride, img->footer_off))
+                        continue;       /* out of the file: reported above */
+                v[n++] = (struct range) { start, img->stride, "bat",
+                                          img->dyn.table_offset + 4 * (uint64_t) i, i };
         }
 
         qsort(v, n, sizeof *v, range_cmp);

@@ -22,7 +22,7 @@
 set -euo pipefail
 # shellcheck source=tests/integration/functions.sh
 . "$(dirname "$0")/functions.sh"
-requires qemu-img qemu-io nbdkit sha256sum od dd truncate awk
+requires qemu-img qemu-io nbdkit sha256sum od dd truncate awk fallocate
 requires_env VHDCTL VHD_PLUGIN
 
 d=$(make_tmpdir)
@@ -222,6 +222,54 @@ run_case empty "$f" "file-too-small@0"
 f=$(mk fixed-size-too-big "$fixed")
 footer_set "$f" 48 "$(hexn 8 $(( $(be "$fixed" $(( ffoot + 48 )) 8) + (1 << 20) )))"
 run_case fixed-size-too-big "$f" "bad-size@$(( ffoot + 48 ))"
+
+# --- a memory bomb ---
+# A header claiming 5*10^7 BAT entries of 4 KiB blocks (200 MB of table)
+# over a hole: a few MiB of data in a 200 MB sparse file.  Refused as the
+# hole's entries (zeros: blocks over the footer copy), with memory bounded
+# by the data the file holds: under a 300 MB address-space limit (ASan,
+# which needs more address space, refuses single allocations over 256 MB
+# instead), check, info, analyze and nbdkit with the plugin each print the
+# problem naming field and offset, and never run out of memory.
+bomb_entries=50000000
+f=$(mk bat-over-hole)
+header_set "$f" 32 "$(hexn 4 4096)"
+header_set "$f" 28 "$(hexn 4 "$bomb_entries")"
+bomb_foot=$(( bat + (bomb_entries * 4 + 511) / 512 * 512 ))
+truncate -s "$bomb_foot" "$f"
+dd if="$f" of="$f" bs=512 count=1 seek=$(( bomb_foot / 512 )) conv=notrunc status=none
+data_end=$(( (size + 65535) / 65536 * 65536 ))
+fallocate -p -o "$data_end" -l $(( bomb_foot - data_end )) "$f" 2> /dev/null || true
+sum=$(sha256sum < "$f")
+bounded ()
+{
+    if [[ -n ${VHD_SANITIZER_PRELOAD:-} ]]; then
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}max_allocation_size_mb=256:allocator_may_return_null=1" "$@"
+    else
+        ( ulimit -v 300000; "$@" )
+    fi
+}
+n_cases=$(( n_cases + 1 )) why=()
+for c in check info analyze; do
+    rc=0; bounded "$VHDCTL" "$c" "$f" > "$d/bomb.out" 2>&1 || rc=$?
+    [[ $rc = 1 ]] || why+=("$c exited $rc, not 1")
+    grep -qE "block-overlap: .+ \(field bat at offset [0-9]+\)" "$d/bomb.out" ||
+        why+=("$c did not name block-overlap, field bat and an offset: $(head -c 300 "$d/bomb.out")")
+    ! grep -qi "memory" "$d/bomb.out" || why+=("$c ran out of memory")
+done
+if bounded serve "$f" readonly=1 --run true > "$d/bomb.out" 2>&1; then
+    why+=("nbdkit served the image")
+fi
+grep -qE "block-overlap: .+ \(field bat at offset [0-9]+\)" "$d/bomb.out" ||
+    why+=("nbdkit did not name block-overlap, field bat and an offset: $(head -c 300 "$d/bomb.out")")
+[[ $(sha256sum < "$f") = "$sum" ]] || why+=("the file changed")
+if (( ${#why[@]} == 0 )); then
+    printf 'ok   %-22s %s\n' bat-over-hole "check, info, analyze, the plugin refuse in bounded memory"
+else
+    printf 'FAIL %-22s\n' bat-over-hole
+    for p in "${why[@]}"; do echo "       $p"; done
+    failures+=(bat-over-hole)
+fi
 
 # --- not a VHD ---
 f=$d/random.vhd; random_file "$f" $(( 1 << 20 )) 4242

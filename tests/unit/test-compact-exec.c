@@ -10,6 +10,14 @@
  * again, as a user would, and requires the optimum size and the same
  * contents.  A final case runs uninterrupted with a small queue depth and
  * checks the bytes moved and written.
+ *
+ * Some layouts are differencing children (of an empty parent) with two
+ * parent locators between the BAT and the first block, their data space
+ * in bytes as Windows writes it, and the block in the lowest slot dropped:
+ * a run interrupted once that release is durable must still finish at the
+ * size of an uninterrupted run (issue 12 item 14: the space a locator may
+ * take was bounded by the next allocated block, so the released slot
+ * stopped counting as free).
  */
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,7 +31,8 @@
 
 #define BS (64u << 10)  /* small blocks keep the test fast */
 
-static char dir[VB_PATH_MAX], path[VB_PATH_MAX];
+static char dir[VB_PATH_MAX], path[VB_PATH_MAX], parent_path[VB_PATH_MAX];
+static struct vb_image *parent;
 
 /* A child killed with writes in flight keeps the file, and so its lock,
  * until the kernel has torn its io_uring down, a moment after it exits. */
@@ -40,7 +49,21 @@ static void open_retry(unsigned flags, struct vhd_image **img)
         ASSERT_OK(r);
 }
 
+/* The order in which write_image() allocates the blocks of a layout. */
+static void shuffle(uint32_t *order, uint32_t n, unsigned seed)
+{
+        for (uint32_t b = 0; b < n; b++)
+                order[b] = b;
+        srandom(seed * 7919);
+        for (uint32_t i = n; i > 1; i--) {
+                uint32_t j = (uint32_t) (random() % i), t = order[i - 1];
+                order[i - 1] = order[j];
+                order[j] = t;
+        }
+}
+
 struct layout_case {
+        bool diff;              /* a differencing child with two locators */
         uint32_t n_blocks;
         bool alloc[64];
         bool drop[64];
@@ -56,25 +79,44 @@ static void make_case(struct layout_case *c, unsigned seed)
                 c->drop[b] = c->alloc[b] && random() % 2;
                 c->seed[b] = (uint8_t) (1 + b);
         }
+        c->diff = seed > 12 && seed <= 18;
+}
+
+/* The first block write_image() allocates (the lowest slot) is dropped,
+ * and the last one kept, so that something moves into that slot. */
+static void drop_lowest(struct layout_case *c, unsigned seed)
+{
+        uint32_t order[64];
+
+        shuffle(order, c->n_blocks, seed);
+        c->alloc[order[0]] = c->drop[order[0]] = true;
+        c->alloc[order[c->n_blocks - 1]] = true;
+        c->drop[order[c->n_blocks - 1]] = false;
 }
 
 /* Writes the image, allocating blocks in a random order. */
 static void write_image(const struct layout_case *c, unsigned seed)
 {
-        _cleanup_vb_ struct vb_image *img = vb_dynamic((uint64_t) c->n_blocks * BS, BS, VHD_TYPE_DYNAMIC);
+        _cleanup_vb_ struct vb_image *img = vb_dynamic((uint64_t) c->n_blocks * BS, BS,
+                                                       c->diff ? VHD_TYPE_DIFFERENCING : VHD_TYPE_DYNAMIC);
         uint32_t order[64];
 
-        for (uint32_t b = 0; b < c->n_blocks; b++)
-                order[b] = b;
-        srandom(seed * 7919);
-        for (uint32_t i = c->n_blocks; i > 1; i--) {
-                uint32_t j = (uint32_t) (random() % i), t = order[i - 1];
-                order[i - 1] = order[j];
-                order[j] = t;
+        if (c->diff) {
+                static const uint8_t rel[] = { 'p', 0, '.', 0, 'v', 0, 'h', 0, 'd', 0 };
+                vb_set_parent(img, parent, parent_path);
+                vb_add_locator(img, VHD_LOC_W2RU, rel, sizeof rel);
         }
+
+        shuffle(order, c->n_blocks, seed);
         for (uint32_t i = 0; i < c->n_blocks; i++)
                 if (c->alloc[order[i]])
                         vb_alloc_block(img, order[i], c->seed[order[i]], VB_BITMAP_FULL);
+        /* A differencing layout drops the block right after the locators. */
+        for (uint32_t i = 0; c->diff && i < c->n_blocks; i++)
+                if (c->alloc[order[i]]) {
+                        ASSERT_TRUE(c->drop[order[i]]);
+                        break;
+                }
         unlink(path);
         vb_write_file(img, path);
 }
@@ -137,12 +179,17 @@ int main(void)
 
         vb_temp_dir(dir);
         vb_path_join(path, dir, "disk.vhd");
-        for (unsigned seed = 1; seed <= 12; seed++) {
+        vb_path_join(parent_path, dir, "p.vhd");
+        parent = vb_dynamic(64 * (uint64_t) BS, BS, VHD_TYPE_DYNAMIC);
+        vb_write_file(parent, parent_path);
+        for (unsigned seed = 1; seed <= 18; seed++) {
                 struct layout_case c;
                 struct compact_plan plan = {};
                 struct compact_exec_stats st;
 
                 make_case(&c, seed);
+                if (c.diff)
+                        drop_lowest(&c, seed);
                 /* Dry count of the points, and the optimum. */
                 write_image(&c, seed);
                 unsigned long p0 = vc_fault_count();
@@ -179,8 +226,8 @@ int main(void)
                         total_points++;
                 }
                 cases++;
-                printf("layout %u: %u blocks, %lu crash points, all valid and finished to %" PRIu64 " bytes\n",
-                       seed, c.n_blocks, points, optimum);
+                printf("layout %u (%s): %u blocks, %lu crash points, all valid and finished to %" PRIu64 " bytes\n",
+                       seed, c.diff ? "differencing" : "dynamic", c.n_blocks, points, optimum);
         }
 
         /* Bytes: each moved block read once and written once, nothing else
@@ -198,6 +245,8 @@ int main(void)
         check_contents(&c, true);
 
         unlink(path);
+        unlink(parent_path);
+        vb_free(parent);
         rmdir(dir);
         printf("%u layouts, %u crash points: all safe\n", cases, total_points);
         return 0;

@@ -17,6 +17,7 @@
  *   fixed:   [1 MiB data][footer]
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -575,6 +576,93 @@ static void check_many_problems(void)
                VC_PROBLEMS_MAX);
 }
 
+/*
+ * Counts that size allocations are bounded by what the file holds (issue
+ * 12 item 7).  A BAT over a hole: its entries read as 0 (blocks over the
+ * footer copy), so it is refused before the table is read, with the field
+ * and the offset where the hole begins.  A valid sparse 2040 GiB disk (a
+ * 16 MiB BAT, all of it data) still opens.  And a table of many entries
+ * naming the same block is checked in memory that follows the file's
+ * size: of more blocks than the file has room for, one more than that
+ * room are listed (they must overlap), not all.
+ */
+static void check_bounded_counts(void)
+{
+        const uint32_t entries = 1u << 20;      /* 4 MiB of BAT */
+        struct vb_image *b = vb_dynamic((uint64_t) entries * 4096, 4096, VHD_TYPE_DYNAMIC);
+        struct vc_problems ps = {};
+        struct vhd_image *img = NULL;
+        char path[VB_PATH_MAX];
+        int fd;
+
+        vb_alloc_block(b, 7, 1, VB_BITMAP_FULL);
+        vb_path_join(path, dir, "hole.vhd");
+        vb_write_file(b, path);
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        uint64_t from = b->bat_off + 64 * KiB, to = b->bat_off + (uint64_t) entries * 4 - 64 * KiB;
+        off_t hole = -1;
+        if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) from, (off_t) (to - from)) == 0)
+                hole = lseek(fd, (off_t) b->bat_off, SEEK_HOLE);
+        close(fd);
+        if (hole >= 0 && (uint64_t) hole < to) {
+                size_t len;
+                uint8_t *before = vb_read_file(path, &len);
+                ASSERT_EQ_INT(vhd_image_open(path, 0, &ps, &img), -EBADMSG);
+                ASSERT_TRUE(img == NULL);
+                ASSERT_EQ_INT(ps.first.id, VC_PROBLEM_BAT_OVERLAP);
+                ASSERT_STREQ(ps.first.field, "bat");
+                ASSERT_EQ_U64(ps.first.offset, (uint64_t) hole);
+                ASSERT_TRUE(strstr(ps.first.message, "hole") != NULL);
+                vc_problems_done(&ps);
+                ps = (struct vc_problems) {};
+                ASSERT_EQ_INT(vhd_check(path, &ps), 1);
+                ASSERT_EQ_U64(ps.n, 1);
+                ASSERT_EQ_INT(ps.v[0].id, VC_PROBLEM_BAT_OVERLAP);
+                vc_problems_done(&ps);
+                assert_unchanged(path, before, len);
+                free(before);
+                printf("ok a BAT over a hole is refused at offset %lld\n", (long long) hole);
+        } else
+                printf("ok a BAT over a hole: SKIP, no hole punching here\n");
+        unlink(path);
+
+        /* Every entry names block 7's sector: 2^20 blocks, room for ~1000. */
+        uint32_t e = vb_bat_get(b, 7);
+        for (uint32_t i = 0; i < entries; i++)
+                vb_set_bat(b, i, e);
+        vb_write_file(b, path);
+        ps = (struct vc_problems) {};
+        ASSERT_EQ_INT(vhd_image_open(path, 0, &ps, &img), -EBADMSG);
+        ASSERT_PROBLEM(&ps.first, VC_PROBLEM_BAT_OVERLAP, "bat", b->bat_off + 4);
+        vc_problems_done(&ps);
+        ps = (struct vc_problems) {};
+        ASSERT_EQ_INT(vhd_check(path, &ps), 1);
+        /* One per block the file has room for, and one more. */
+        ASSERT_TRUE(ps.n > 1 && ps.n <= vb_footer_off(b) / (4096 + 512) + 1);
+        ASSERT_PROBLEM(&ps.v[0], VC_PROBLEM_BAT_OVERLAP, "bat", b->bat_off + 4);
+        vc_problems_done(&ps);
+        unlink(path);
+        vb_free(b);
+        printf("ok %u entries naming one block: overlaps listed for the file's room only\n", entries);
+
+        /* 2040 GiB of 512 KiB blocks, two allocated: opens. */
+        b = vb_dynamic(2040ull << 30, 512 * KiB, VHD_TYPE_DYNAMIC);
+        vb_alloc_block(b, 0, 1, VB_BITMAP_FULL);
+        vb_alloc_block(b, b->n_entries - 1, 2, VB_BITMAP_FULL);
+        vb_path_join(path, dir, "big.vhd");
+        vb_write_file(b, path);
+        ps = (struct vc_problems) {};
+        ASSERT_OK(vhd_image_open(path, VHD_OPEN_RDWR, &ps, &img));
+        ASSERT_EQ_U64(vhd_image_blocks_allocated(img), 2);
+        vhd_image_free(img);
+        ASSERT_EQ_INT(vhd_check(path, &ps), 0);
+        vc_problems_done(&ps);
+        unlink(path);
+        vb_free(b);
+        printf("ok a 2040 GiB disk opens\n");
+}
+
 int main(void)
 {
         size_t n = sizeof table / sizeof table[0];
@@ -587,6 +675,7 @@ int main(void)
 
         check_bases();
         check_many_problems();
+        check_bounded_counts();
         for (size_t i = 0; i < n; i++)
                 run_case(i, &table[i]);
         printf("%zu corruptions refused with the expected problem, files unchanged\n", n);
