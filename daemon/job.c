@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +38,28 @@ bool job_is_active(const struct job *j)
         return j->state < JOB_DONE;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+        uint32_t x = ((const struct job *) a)->id, y = ((const struct job *) b)->id;
+        return x < y ? -1 : x > y;
+}
+
+/* A lookup per object: GetManagedObjects finds every job by its path, so a
+ * walk of the list here made listing n jobs cost n² (0.43 s at 7900). */
 static struct job *job_by_object(struct manager *m, const char *path)
 {
-        for (struct job *j = m->jobs; j; j = j->next)
-                if (j->object && !strcmp(j->object, path))
-                        return j;
-        return NULL;
+        const char *p = path + strlen(JOB_PREFIX "/");
+        char *end;
+
+        if (strncmp(path, JOB_PREFIX "/", strlen(JOB_PREFIX "/")) || *p < '1' || *p > '9')
+                return NULL;
+        errno = 0;
+        unsigned long id = strtoul(p, &end, 10);
+        if (errno || *end || id > UINT32_MAX)
+                return NULL;
+        struct job key = { .id = (uint32_t) id };
+        struct job **found = tfind(&key, &m->by_id, cmp_id);
+        return found ? *found : NULL;
 }
 
 int job_find(sd_bus *bus, const char *path, const char *iface, void *userdata, void **ret, sd_bus_error *e)
@@ -153,21 +170,15 @@ static int property_report(sd_bus *bus, const char *path, const char *iface, con
 static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *e)
 {
         struct job *j = userdata;
-        sd_bus_creds *creds = NULL;
         uid_t uid;
         int r;
 
-        r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_AUGMENT, &creds);
-        if (r < 0)
-                return r;
-        r = sd_bus_creds_get_euid(creds, &uid);
-        sd_bus_creds_unref(creds);
+        r = sender_ids(j->m, msg, &uid, NULL);
         if (r < 0)
                 return r;
         if (uid != 0 && uid != j->owner && uid != geteuid())
-                return sd_bus_reply_method_errorf(msg, "org.vhd.Compact.Error.AccessDenied",
-                                                  "only the job's owner (uid %u) or root may cancel it",
-                                                  (unsigned) j->owner);
+                return reply_errorf(msg, "org.vhd.Compact.Error.AccessDenied",
+                                    "only the job's owner or root may cancel it");
         manager_touch(j->m);
         if (!job_is_active(j))
                 return sd_bus_reply_method_return(msg, NULL);
@@ -284,7 +295,7 @@ static void reply_analysis(struct job *j, bool ok, const char *error_name, const
         if (!call)
                 return;
         if (!ok) {
-                (void) sd_bus_reply_method_errorf(call, error_name, "%s", error);
+                (void) reply_errorf(call, error_name, "%s", error);
                 sd_bus_message_unref(call);
                 return;
         }
@@ -328,6 +339,7 @@ void job_finish(struct job *j, bool ok, const char *error_name, const char *erro
         j->total = keep_total;
         if (was_running)
                 m->running--;
+        m->active--;
         if (j->disk_fd >= 0)
                 close(j->disk_fd);
         if (j->dir_fd >= 0)
@@ -351,7 +363,7 @@ void job_start_queued(struct manager *m)
         /* Oldest first: jobs are prepended, so walk to the end. */
         for (;;) {
                 struct job *pick = NULL;
-                if (m->running >= m->max_jobs)
+                if (m->running >= m->max_jobs || m->stopping)
                         return;
                 for (struct job *j = m->jobs; j; j = j->next)
                         if (j->state == JOB_QUEUED)
@@ -388,8 +400,14 @@ int job_new(struct manager *m, const char *path, const struct job_request *req, 
                 job_free(j);
                 return -ENOMEM;
         }
+        if (j->object && !tsearch(j, &m->by_id, cmp_id)) {
+                j->disk_fd = j->dir_fd = -1;
+                job_free(j);
+                return -ENOMEM;
+        }
         j->next = m->jobs;
         m->jobs = j;
+        m->active++;
         if (j->object)
                 (void) sd_bus_emit_object_added(m->bus, j->object);
         *ret = j;
@@ -400,6 +418,8 @@ void job_free(struct job *j)
 {
         if (!j)
                 return;
+        if (j->object)
+                (void) tdelete(j, &j->m->by_id, cmp_id);
         sd_event_source_disable_unref(j->ctl_src);
         sd_event_source_disable_unref(j->child_src);
         sd_event_source_disable_unref(j->emit_timer);
@@ -418,5 +438,6 @@ void job_free(struct job *j)
         free(j->error_name);
         free(j->summary);
         free(j->report);
+        free(j->client);
         free(j);
 }
