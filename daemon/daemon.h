@@ -66,6 +66,7 @@ struct job {
         sd_bus_message *reply_to;       /* an analysis's pending call */
         char *report;                   /* "k=v k=v" of a successful result */
         char *client;                   /* unique bus name of the caller that made it */
+        enum job_state broadcast_state; /* the State everyone last heard of */
 };
 
 struct manager {
@@ -81,6 +82,10 @@ struct manager {
          * descriptors, so the total stays well under RLIMIT_NOFILE. */
         unsigned max_per_user, max_active, active;
         bool stopping;          /* SIGTERM: new calls are refused */
+        /* For whom job properties are being written (job-view.c). */
+        enum { VIEW_CALLER, VIEW_BROADCAST, VIEW_OWNER } view;
+        sd_bus_message *viewer_msg;     /* the call whose sender's uid is viewer_uid */
+        uid_t viewer_uid;
         uint64_t idle_usec, keep_usec;
         const char *worker_path;
         uid_t worker_uid;
@@ -106,6 +111,12 @@ void job_set_state(struct job *j, enum job_state s);
 void job_progress(struct job *j, uint64_t done, uint64_t total);
 void job_finish(struct job *j, bool ok, const char *error_name, const char *error);
 void job_start_queued(struct manager *m);
+
+/* job-view.c: whether the job's details (every property but State) may
+ * be written into the message being built: for the job's owner, root and
+ * the daemon's own user only. */
+bool job_details_visible(const struct job *j);
+void job_view_done(struct manager *m);
 
 /* spawn.c */
 int worker_start(struct job *j);

@@ -274,6 +274,7 @@ int main(int argc, char **argv)
                 job_free(j);
         }
         sd_event_source_disable_unref(m.idle_timer);
+        job_view_done(&m);
         sd_bus_flush_close_unref(m.bus);
         sd_bus_flush_close_unref(m.creds_bus);
         sd_event_unref(m.event);

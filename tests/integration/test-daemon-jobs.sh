@@ -13,7 +13,8 @@
 #   and the file has exactly the size `vhdctl analyze` promised;
 # - progress: during a slowed job BytesDone takes several values on the way
 #   up and Progress reaches 1; PropertiesChanged of the job (dbus-monitor)
-#   come at most 5 in any second; Completed(true, ...) is sent once;
+#   come at most 5 in any second to any receiver; Completed(true, ...) is
+#   sent once;
 # - the worker runs as nobody with no_new_privs, no capabilities and only
 #   descriptors 0-5;
 # - Cancel mid-move: the job ends "cancelled" with ErrorName ...Cancelled,
@@ -156,9 +157,12 @@ intact a.vhd "$d/a.vhd"
 sleep 0.3
 kill "$mon"
 wait "$mon" 2>/dev/null || true
-# "signal time=T sender=... path=JOB; interface=...Properties; member=PropertiesChanged"
+# "signal time=T sender=... -> destination=D ... path=JOB; interface=...Properties;
+# member=PropertiesChanged": at most 5 a second for each receiver (D: the
+# job's client, or "(null destination)", everyone).
 awk -v job="$job" '$1 == "signal" && index($0, "path=" job ";") && /member=PropertiesChanged/ {
-    split($2, t, "="); n[int(t[2])]++; total++ }
+    split($2, t, "="); dest = $0; sub(/.*destination=/, "", dest); sub(/ .*/, "", dest)
+    n[int(t[2]) " " dest]++; total++ }
   END { for (s in n) if (n[s] > max) max = n[s]; print total + 0, max + 0 }' "$d/monitor.log" > "$d/rate"
 read -r n_changed max_per_s < "$d/rate"
 (( n_changed >= 3 )) || fail "a.vhd: only $n_changed PropertiesChanged for the job"
