@@ -374,6 +374,25 @@ static int on_expire(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
+/* Ended jobs stay keep_usec, but no more than KEPT_PER_USER times
+ * max_per_user of one owner: past that its oldest ended job goes early, so
+ * that jobs which end at once (2400 in seconds) cannot grow the list
+ * without bound.  Never j, which the caller still holds. */
+#define KEPT_PER_USER 4
+static void trim_ended(struct manager *m, const struct job *j)
+{
+        struct job *oldest = NULL;
+        uint64_t n = 0;
+
+        for (struct job *k = m->jobs; k; k = k->next)
+                if (k != j && k->object && !job_is_active(k) && k->owner == j->owner) {
+                        n++;
+                        oldest = k;     /* the list is newest first */
+                }
+        if (oldest && n >= (uint64_t) m->max_per_user * KEPT_PER_USER)
+                (void) on_expire(NULL, 0, oldest);
+}
+
 static void reply_analysis(struct job *j, bool ok, const char *error_name, const char *error)
 {
         sd_bus_message *reply = NULL;
@@ -446,6 +465,8 @@ void job_finish(struct job *j, bool ok, const char *error_name, const char *erro
                 reply_analysis(j, ok, error_name, error);
         (void) sd_event_add_time_relative(m->event, &j->expire_timer, CLOCK_MONOTONIC,
                                           j->object ? m->keep_usec : 0, 0, on_expire, j);
+        if (j->object)
+                trim_ended(m, j);
         manager_touch(m);
         job_start_queued(m);
 }

@@ -20,7 +20,12 @@
 # - SIGTERM: the queued jobs end "cancelled", and a new Compact, sent
 #   while the daemon still waits for its running job, is refused with
 #   org.vhd.Compact.Error.ShuttingDown instead of starting a new job; once
-#   the running job ends the daemon exits.
+#   the running job ends the daemon exits;
+# - with a stand-in worker that fails at once: 600 calls make jobs that
+#   all end, and ListJobs and GetManagedObjects list every one made, each
+#   once (how long a listing takes is in bench/daemon/, not here); with
+#   --user-job-limit 8 at most 32 ended jobs of one user are kept, and
+#   another user's ended job is kept beside them.
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 . "$(dirname "$0")/bus-functions.sh"
@@ -183,5 +188,61 @@ bus_name_has_owner org.vhd.Compact || fail "nofile 200: the daemon left the bus"
 [[ $(listed) = "$ok" ]] || fail "nofile 200: $(listed) jobs listed, $ok made"
 grep -q "at most $ok jobs at once" "$d/daemon.log" || fail "nofile 200: the daemon did not say it lowered its job limit"
 echo "nofile 200: $ok jobs, the rest TooManyJobs; the daemon answers"
+# Its stand-in worker ignores "cancel": end it, then the daemon.
+wpid=$(pgrep -P "$daemon_pid" || true)
+[[ -z $wpid ]] || kill -KILL $wpid
+stop_daemon
+
+# A stand-in worker that fails at once: jobs end as fast as they come.
+printf '#!/bin/sh\nexit 1\n' > "$d/fast-worker"
+chmod 0755 "$d/fast-worker"
+
+# all_ended: until no job listed is queued or running (60 s at most).
+all_ended ()
+{
+  local i
+  for ((i = 0; i < 600; i++)); do
+    busctl --system call org.vhd.Compact /org/vhd/Compact org.freedesktop.DBus.ObjectManager GetManagedObjects |
+      grep -qE '"State" s "(queued|attaching|scanning|moving|truncating)"' || return 0
+    sleep 0.1
+  done
+  fail "jobs still queued or running after 60 s"
+}
+
+echo "== 600 jobs that end at once: every one listed, each once"
+start_daemon VHDCOMPACT_WORKER="$d/fast-worker" -- --max-jobs 2 --job-limit 500 --user-job-limit 500
+mkdir -p "$user1_home/mid"
+for f in "$user1_home"/many/f[1-6][0-9][0-9].vhd; do ln "$f" "$user1_home/mid/${f##*/}"; done
+flood "$user1" "$user1_home/mid" "$d/flood3.out"
+ok=$(grep -c '^job ' "$d/flood3.out" || true)
+other=$(grep -v '^job \|^error org.vhd.Compact.Error.TooManyJobs$' "$d/flood3.out" | sort | uniq -c || true)
+[[ -z $other ]] || fail "ended jobs: calls that neither got a job nor TooManyJobs: $other"
+(( ok >= 300 )) || fail "ended jobs: only $ok calls got a job"
+all_ended
+[[ $(listed) = "$ok" ]] || fail "ended jobs: $(listed) listed, $ok made"
+busctl --system call org.vhd.Compact /org/vhd/Compact org.vhd.Compact.Manager ListJobs | tr ' ' '\n' | grep '^"' |
+  sort | uniq -d | grep -q . && fail "ListJobs lists a job twice"
+sed -n 's/^job //p' "$d/flood3.out" | sort > "$d/made"
+busctl --system call org.vhd.Compact /org/vhd/Compact org.vhd.Compact.Manager ListJobs | tr ' ' '\n' |
+  sed -n 's/^"\(.*\)"$/\1/p' | sort > "$d/listed"
+cmp -s "$d/made" "$d/listed" || fail "ListJobs does not list exactly the jobs made"
+echo "$ok ended jobs, ListJobs and GetManagedObjects list each once"
+stop_daemon
+
+echo "== ended jobs kept: at most 4 x --user-job-limit of one user"
+start_daemon VHDCOMPACT_WORKER="$d/fast-worker" -- --max-jobs 2 --user-job-limit 8
+mkdir -p "$user1_home/few"
+for f in "$user1_home"/many/f[1-4][0-9][0-9].vhd; do ln "$f" "$user1_home/few/${f##*/}"; done
+flood "$user1" "$user1_home/few" "$d/flood4.out"
+(( $(grep -c '^job ' "$d/flood4.out") > 40 )) || fail "test setup: only $(grep -c '^job ' "$d/flood4.out") jobs made"
+all_ended
+n=$(listed)
+(( n <= 32 && n >= 8 )) || fail "$n ended jobs kept of one user, at most 32 (4 x 8)"
+out=$(AS_USER_PRELOAD=0 as_user -u "$user2" "$py" "$d/flood.py" "$user2_home/one/f0.vhd")
+[[ $out = "job /org/vhd/Compact/job/"* ]] || fail "the second user got no job: $out"
+all_ended
+[[ $(listed) = $((n + 1)) ]] || fail "another user's ended job took the place of the first one's"
+echo "$(grep -c '^job ' "$d/flood4.out") jobs made, $n kept"
+stop_daemon
 sanitizer_check "$d/daemon.log" vhd-compactd
 echo "all limit checks passed"
