@@ -22,7 +22,8 @@
 # - what another user sees of root's jobs (one failed on a file in a
 #   root-only folder): State, and for Path, Mode, Owner, sizes, Error,
 #   ErrorName and Report only empty values, through Get, GetAll and
-#   GetManagedObjects (where its own job's Path shows); the signals it
+#   GetManagedObjects (where its own job's Path shows), and `vhdctl jobs`
+#   shows "-" for their owner and file; the signals it
 #   receives name no file and hold no Completed (python3-gi needed).
 # The disks: a 64 MiB dynamic VHD, 2 MiB blocks: data in blocks 0 and 5,
 # zeros written over blocks 2-3, so that two blocks go.
@@ -244,6 +245,11 @@ objs=$(as_busctl call org.vhd.Compact /org/vhd/Compact org.freedesktop.DBus.Obje
 [[ $objs != *secret-name* && $objs != *"$d/root.vhd"* && $objs != *"$granted_home"* ]] ||
   fail "GetManagedObjects shows the other user another's Path: $objs"
 [[ $(job_prop "$secret_job" Path) = "\"$d/rootonly/secret-name.vhd\"" ]] || fail "root does not see its job's Path"
+if [[ -n ${VHDCTL:-} ]]; then
+  out=$(as_user -u "$user" "$VHDCTL" jobs) || fail "vhdctl jobs as the other user failed: $out"
+  [[ $out != *secret-name* ]] && grep -qE "^$secret_job +failed +0\.0% +- +-$" <<<"$out" ||
+    fail "vhdctl jobs as the other user: $out"
+fi
 if [[ -n $listener ]]; then
   sleep 0.5             # what is on its way to the listener
   kill "$listener"
