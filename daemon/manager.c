@@ -54,7 +54,7 @@ static int parse_options(sd_bus_message *msg, struct job_request *req, sd_bus_er
                                 return error_setf_safe(e, SD_BUS_ERROR_INVALID_ARGS, "option 'mode' must be a string");
                         if (strcmp(mode, "full") && strcmp(mode, "fs") && strcmp(mode, "zero"))
                                 return error_setf_safe(e, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "mode '%s' is not one of full, fs, zero", mode);
+                                                       "mode '%s' is not one of full, fs, zero", mode);
                         req->mode = (char *) mode;      /* lives in msg; job_new copies it */
                 } else if (!strcmp(key, "force-dirty") || !strcmp(key, "force-children")) {
                         int b;
@@ -158,14 +158,14 @@ static int start_job(struct manager *m, sd_bus_message *call, int fd, const char
         if (other) {
                 close(fd);
                 return reply_errorf(call, ERR("Busy"), "'%s': job %s is already working on it", path,
-                                                  other->object ? other->object : "(an analysis)");
+                                    other->object ? other->object : "(an analysis)");
         }
         /* The worker would find the same; saying it now spares a job object. */
         struct flock fl = { .l_type = req->dry_run ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
         if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
                 close(fd);
                 return reply_errorf(call, ERR("InUse"),
-                                                  "'%s': in use by another process (it holds a lock on the file)", path);
+                                    "'%s': in use by another process (it holds a lock on the file)", path);
         }
         char *copy = strdup(path);
         if (!copy) {
@@ -214,7 +214,7 @@ static int open_path_and_start(struct manager *m, sd_bus_message *call, const ch
                         return reply_errorf(call, SD_BUS_ERROR_FILE_NOT_FOUND, "'%s': %s", path, strerror(e));
                 if (e == EACCES || e == EPERM || e == EROFS)
                         return reply_errorf(call, ERR("AccessDenied"), "'%s': cannot open it for %s: %s",
-                                                          path, req->dry_run ? "reading" : "writing", strerror(e));
+                                            path, req->dry_run ? "reading" : "writing", strerror(e));
                 return reply_errorf(call, ERR("Failed"), "'%s': %s", path, strerror(e));
         }
         /* O_NONBLOCK only kept a FIFO from blocking the open; io_uring would
@@ -245,8 +245,8 @@ static void on_polkit(sd_bus_message *call, bool allowed, const sd_bus_error *er
 
         if (!allowed)
                 r = reply_errorf(call, ERR("AccessDenied"),
-                                               "'%s': not authorised to compact it (polkit action " POLKIT_ACTION "%s%s)",
-                                               pc->path, error ? ": " : "", error ? error->message : "");
+                                 "'%s': not authorised to compact it (polkit action " POLKIT_ACTION "%s%s)",
+                                 pc->path, error ? ": " : "", error ? error->message : "");
         else {
                 pc->req.mode = pc->mode;
                 r = open_path_and_start(pc->m, call, pc->path, &pc->req, pc->uid, pc->gid);
@@ -327,7 +327,7 @@ static int fd_method(sd_bus_message *msg, struct manager *m, bool dry_run, sd_bu
                 return error_setf_safe(e, SD_BUS_ERROR_INVALID_ARGS, "not a usable descriptor");
         if (!dry_run && (flags & O_ACCMODE) != O_RDWR)
                 return error_setf_safe(e, ERR("AccessDenied"),
-                                         "the descriptor is not open for reading and writing");
+                                       "the descriptor is not open for reading and writing");
         if (dry_run && (flags & O_ACCMODE) == O_WRONLY)
                 return error_setf_safe(e, ERR("AccessDenied"), "the descriptor is not open for reading");
         snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
