@@ -3,7 +3,9 @@
  * `vhdctl jobs [--json] [--user]`: the daemon's jobs (ListJobs, then each
  * job's properties), oldest first: object path, state, progress, owner and
  * file.  A job that goes away between the two calls is left out; one whose
- * properties cannot be read is listed with "?" for them.
+ * properties cannot be read is listed with "?" for them.  Another user's
+ * job shows its state only: the daemon gives others an empty Path and
+ * Owner 4294967295, shown as "-" (null in JSON).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -39,11 +41,17 @@ static uint64_t job_number(const char *object)
         return n ? strtoull(n + 1, NULL, 10) : 0;
 }
 
+/* Owner 4294967295: not ours to see (org.vhd.Compact(5)). */
+static bool owner_known(const struct job_state *s)
+{
+        return s->have_owner && s->owner != UINT32_MAX;
+}
+
 static const char *owner_name(const struct job_state *s, char *buf, size_t size)
 {
         struct passwd *pw;
 
-        if (!s->have_owner)
+        if (!owner_known(s))
                 return "-";
         pw = getpwuid(s->owner);
         if (pw)
@@ -64,7 +72,8 @@ static void print_table(const struct job_row *rows, size_t n)
         for (size_t i = 0; i < n; i++) {
                 const struct job_state *s = &rows[i].s;
                 printf("%-24s %-10s %7.1f%% %-10s %s\n", rows[i].object, s->state ? s->state : "?",
-                       100.0 * s->progress, owner_name(s, buf, sizeof buf), s->path ? s->path : "?");
+                       100.0 * s->progress, owner_name(s, buf, sizeof buf),
+                       !s->path ? "?" : *s->path ? s->path : "-");
         }
 }
 
@@ -85,7 +94,7 @@ static void print_json(const struct job_row *rows, size_t n)
                 json_u64(&j, "bytes-total", s->bytes_total);
                 json_string(&j, "path", s->path ? s->path : "");
                 json_string(&j, "mode", s->mode ? s->mode : "");
-                if (s->have_owner) {
+                if (owner_known(s)) {
                         json_u64(&j, "owner", s->owner);
                         json_string(&j, "owner-name", owner_name(s, buf, sizeof buf));
                 } else {

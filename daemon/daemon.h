@@ -69,18 +69,33 @@ struct job {
         uint64_t last_emit;
         sd_bus_message *reply_to;       /* an analysis's pending call */
         char *report;                   /* "k=v k=v" of a successful result */
+        char *client;                   /* unique bus name of the caller that made it */
+        enum job_state broadcast_state; /* the State everyone last heard of */
 };
 
 struct manager {
         sd_event *event;
         sd_bus *bus;
+        /* A second connection, for the bus driver's word on who sent a
+         * call: a synchronous call on the main one would read every message
+         * queued meanwhile, and their descriptors, into memory. */
+        sd_bus *creds_bus;
         bool user_bus;
         unsigned max_jobs, running;
+        /* Caps on jobs queued or running (analyses included): each holds
+         * descriptors, so the total stays well under RLIMIT_NOFILE. */
+        unsigned max_per_user, max_active, active;
+        bool stopping;          /* SIGTERM: new calls are refused */
+        /* For whom job properties are being written (job-view.c). */
+        enum { VIEW_CALLER, VIEW_BROADCAST, VIEW_OWNER } view;
+        sd_bus_message *viewer_msg;     /* the call whose sender's uid is viewer_uid */
+        uid_t viewer_uid;
         uint64_t idle_usec, keep_usec;
         const char *worker_path;
         struct worker_ids worker_ids;   /* when drop_privileges */
         bool drop_privileges;
         struct job *jobs;
+        void *by_id;            /* tsearch(3) tree of the jobs with objects, by id */
         uint32_t next_id;
         sd_event_source *idle_timer;
         uint64_t last_activity;
@@ -100,6 +115,12 @@ void job_progress(struct job *j, uint64_t done, uint64_t total);
 void job_finish(struct job *j, bool ok, const char *error_name, const char *error);
 void job_start_queued(struct manager *m);
 
+/* job-view.c: whether the job's details (every property but State) may
+ * be written into the message being built: for the job's owner, root and
+ * the daemon's own user only. */
+bool job_details_visible(const struct job *j);
+void job_view_done(struct manager *m);
+
 /* spawn.c */
 int worker_start(struct job *j);
 void worker_cancel(struct job *j);
@@ -117,7 +138,16 @@ int polkit_check(struct manager *m, sd_bus_message *call, polkit_done_t done, vo
 /* errors.c */
 const char *error_name_for_problem(const char *id, int err);
 
+/* reply.c: error replies and sd_bus_errors whose message is made safe
+ * text (util/text.h) */
+int reply_errorf(sd_bus_message *call, const char *name, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+int error_setf_safe(sd_bus_error *e, const char *name, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
 /* manager.c */
 extern const sd_bus_vtable manager_vtable[];
 void manager_touch(struct manager *m);
+/* The uid (and gid, or (gid_t) -1) of msg's sender. */
+int sender_ids(struct manager *m, sd_bus_message *msg, uid_t *ret_uid, gid_t *ret_gid);
 uint64_t now_usec(clockid_t c);

@@ -3,13 +3,23 @@
  * vhd-compactd: the org.vhd.Compact service.  Registers the objects, then
  * takes the name (so no call can arrive before we can answer it), runs the
  * event loop, and exits after --idle-timeout seconds without jobs.  On
- * SIGTERM it cancels running jobs (each stops at a safe point) and exits
- * when they have.
+ * SIGTERM it refuses new calls (ShuttingDown: a steady client must not keep
+ * it from stopping), cancels the jobs (each stops at a safe point) and
+ * exits when they have.
+ *
+ * Descriptors: a job queued or running holds some (FDS_PER_JOB, more while
+ * its worker runs), and sd-bus needs free ones to receive the next message
+ * (a message's descriptors that cannot be received cost the connection).
+ * So the soft RLIMIT_NOFILE is raised to the hard one, and the number of
+ * jobs at once (--job-limit, --user-job-limit) is kept where their
+ * descriptors leave FD_RESERVE free.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +28,12 @@
 #include "config.h"
 #include "daemon.h"
 
-static bool exiting;
+/* Held by a job queued (disk, folder) and, in addition, while its worker
+ * runs (control socket, pidfd, one being passed). */
+#define FDS_PER_JOB 2
+#define FDS_PER_RUNNING 4
+/* For the bus, the event loop, polkit calls and messages being received. */
+#define FD_RESERVE 64
 
 static void usage(FILE *f)
 {
@@ -29,6 +44,9 @@ static void usage(FILE *f)
                 "  --max-jobs N         jobs run at once; more wait queued (default 2)\n"
                 "  --idle-timeout SEC   exit after SEC seconds without jobs; 0 = never (default 30)\n"
                 "  --keep-finished SEC  keep ended jobs visible this long (default 300)\n"
+                "  --job-limit N        jobs queued or running at once, all users (default 256;\n"
+                "                       lowered to fit the descriptor limit)\n"
+                "  --user-job-limit N   jobs queued or running at once for one user (default 32)\n"
                 "  --worker PATH        the worker program (default %s, or $VHDCOMPACT_WORKER)\n"
                 "  --worker-uids FIRST-LAST\n"
                 "                       when root, run each worker as a uid and gid of its own\n"
@@ -58,6 +76,7 @@ static int parse_args(int argc, char **argv, struct manager *m)
                 { "user", no_argument, NULL, 'u' },          { "max-jobs", required_argument, NULL, 'j' },
                 { "idle-timeout", required_argument, NULL, 'i' }, { "keep-finished", required_argument, NULL, 'k' },
                 { "worker", required_argument, NULL, 'w' },  { "worker-uids", required_argument, NULL, 'U' },
+                { "job-limit", required_argument, NULL, 'L' }, { "user-job-limit", required_argument, NULL, 'P' },
                 { "help", no_argument, NULL, 'h' },          { "version", no_argument, NULL, 'V' },
                 {},
         };
@@ -81,6 +100,16 @@ static int parse_args(int argc, char **argv, struct manager *m)
                         if (parse_uint(optarg, "--keep-finished", 86400 * 365, &v) < 0)
                                 return -EINVAL;
                         m->keep_usec = v * 1000000;
+                        break;
+                case 'L':
+                        if (parse_uint(optarg, "--job-limit", 1u << 20, &v) < 0 || v == 0)
+                                return -EINVAL;
+                        m->max_active = (unsigned) v;
+                        break;
+                case 'P':
+                        if (parse_uint(optarg, "--user-job-limit", 1u << 20, &v) < 0 || v == 0)
+                                return -EINVAL;
+                        m->max_per_user = (unsigned) v;
                         break;
                 case 'w': m->worker_path = optarg; break;
                 case 'U':
@@ -115,11 +144,11 @@ static int on_idle(sd_event_source *s, uint64_t usec, void *userdata)
         struct manager *m = userdata;
         uint64_t now = now_usec(CLOCK_MONOTONIC);
 
-        if (exiting ? m->running == 0 : !any_active(m) && now >= m->last_activity + m->idle_usec)
+        if (m->stopping ? m->running == 0 : !any_active(m) && now >= m->last_activity + m->idle_usec)
                 return sd_event_exit(m->event, 0);
         /* Look again a little later: a second while exiting, else when the
          * idle time would be up. */
-        uint64_t next = exiting || any_active(m) ? now + 1000000 : m->last_activity + m->idle_usec;
+        uint64_t next = m->stopping || any_active(m) ? now + 1000000 : m->last_activity + m->idle_usec;
         (void) sd_event_source_set_time(s, next);
         return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
@@ -128,7 +157,7 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
 {
         struct manager *m = userdata;
 
-        exiting = true;
+        m->stopping = true;
         for (struct job *j = m->jobs; j; j = j->next)
                 if (j->state == JOB_QUEUED)
                         job_finish(j, false, "org.vhd.Compact.Error.Cancelled", "cancelled: the service is stopping");
@@ -142,11 +171,38 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
         return sd_event_source_set_enabled(m->idle_timer, SD_EVENT_ONESHOT);
 }
 
+/* Raises the soft descriptor limit to the hard one and lowers the job limit
+ * to what the limit holds. */
+static void fit_descriptor_limit(struct manager *m)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return;
+        if (rl.rlim_cur < rl.rlim_max) {
+                struct rlimit raised = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+                if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+                        rl = raised;
+        }
+        uint64_t lim = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t) rl.rlim_cur;
+        uint64_t need = (uint64_t) FD_RESERVE + (uint64_t) m->max_jobs * FDS_PER_RUNNING;
+        uint64_t fit = lim > need ? (lim - need) / FDS_PER_JOB : 0;
+        if (fit < m->max_active) {
+                fprintf(stderr, "vhd-compactd: %" PRIu64 " descriptors allowed: at most %" PRIu64
+                        " jobs at once, not %u\n", lim, fit ? fit : 1, m->max_active);
+                m->max_active = fit ? (unsigned) fit : 1;
+        }
+        if (m->max_per_user > m->max_active)
+                m->max_per_user = m->max_active;
+}
+
 static int setup_bus(struct manager *m)
 {
         int r;
 
         r = m->user_bus ? sd_bus_open_user(&m->bus) : sd_bus_open_system(&m->bus);
+        if (r >= 0)
+                r = m->user_bus ? sd_bus_open_user(&m->creds_bus) : sd_bus_open_system(&m->creds_bus);
         if (r < 0)
                 return fprintf(stderr, "vhd-compactd: cannot connect to the %s bus: %s\n",
                                m->user_bus ? "session" : "system", strerror(-r)), r;
@@ -170,7 +226,8 @@ static int setup_bus(struct manager *m)
 int main(int argc, char **argv)
 {
         struct manager m = { .max_jobs = 2, .idle_usec = 30ULL * 1000000, .keep_usec = 300ULL * 1000000,
-                             .worker_ids = { .first = WORKER_IDS_DEFAULT_FIRST, .count = WORKER_IDS_DEFAULT_COUNT } };
+                             .worker_ids = { .first = WORKER_IDS_DEFAULT_FIRST, .count = WORKER_IDS_DEFAULT_COUNT },
+                             .max_active = 256, .max_per_user = 32 };
         sigset_t mask;
         int r;
 
@@ -198,6 +255,7 @@ int main(int argc, char **argv)
                 m.drop_privileges = true;
         }
 
+        fit_descriptor_limit(&m);
         sigemptyset(&mask);
         sigaddset(&mask, SIGCHLD);
         sigaddset(&mask, SIGTERM);
@@ -231,7 +289,9 @@ int main(int argc, char **argv)
                 job_free(j);
         }
         sd_event_source_disable_unref(m.idle_timer);
+        job_view_done(&m);
         sd_bus_flush_close_unref(m.bus);
+        sd_bus_flush_close_unref(m.creds_bus);
         sd_event_unref(m.event);
         return r < 0 ? 1 : 0;
 }

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "resolve.h"
+#include "util/macro.h"
 
 #define ERR(x) "org.vhd.Compact.Error." x
 
@@ -51,22 +52,22 @@ static int parse_options(sd_bus_message *msg, struct job_request *req, sd_bus_er
                         const char *mode;
                         r = sd_bus_message_read(msg, "v", "s", &mode);
                         if (r < 0)
-                                return sd_bus_error_setf(e, SD_BUS_ERROR_INVALID_ARGS, "option 'mode' must be a string");
+                                return error_setf_safe(e, SD_BUS_ERROR_INVALID_ARGS, "option 'mode' must be a string");
                         if (strcmp(mode, "full") && strcmp(mode, "fs") && strcmp(mode, "zero"))
-                                return sd_bus_error_setf(e, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "mode '%s' is not one of full, fs, zero", mode);
+                                return error_setf_safe(e, SD_BUS_ERROR_INVALID_ARGS,
+                                                       "mode '%s' is not one of full, fs, zero", mode);
                         req->mode = (char *) mode;      /* lives in msg; job_new copies it */
                 } else if (!strcmp(key, "force-dirty") || !strcmp(key, "force-children")) {
                         int b;
                         r = sd_bus_message_read(msg, "v", "b", &b);
                         if (r < 0)
-                                return sd_bus_error_setf(e, SD_BUS_ERROR_INVALID_ARGS, "option '%s' must be a boolean", key);
+                                return error_setf_safe(e, SD_BUS_ERROR_INVALID_ARGS, "option '%s' must be a boolean", key);
                         if (key[6] == 'd')
                                 req->force_dirty = b;
                         else
                                 req->force_children = b;
                 } else
-                        return sd_bus_error_setf(e, SD_BUS_ERROR_INVALID_ARGS, "unknown option '%s'", key);
+                        return error_setf_safe(e, SD_BUS_ERROR_INVALID_ARGS, "unknown option '%s'", key);
                 r = sd_bus_message_exit_container(msg);
                 if (r < 0)
                         return r;
@@ -76,18 +77,55 @@ static int parse_options(sd_bus_message *msg, struct job_request *req, sd_bus_er
         return sd_bus_message_exit_container(msg);
 }
 
-static int sender_ids(sd_bus_message *msg, uid_t *ret_uid, gid_t *ret_gid)
+int sender_ids(struct manager *m, sd_bus_message *msg, uid_t *ret_uid, gid_t *ret_gid)
 {
         sd_bus_creds *c = NULL;
+        const char *sender = sd_bus_message_get_sender(msg);
+        uid_t uid;
+        gid_t gid;
         int r;
 
-        r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_AUGMENT, &c);
+        if (!sender)
+                return -ENXIO;
+        /* Asked on m->creds_bus, not with sd_bus_query_sender_creds: see
+         * daemon.h. */
+        r = sd_bus_get_name_creds(m->creds_bus, sender, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_AUGMENT,
+                                  &c);
         if (r >= 0)
-                r = sd_bus_creds_get_euid(c, ret_uid);
-        if (r >= 0 && sd_bus_creds_get_egid(c, ret_gid) < 0)
-                *ret_gid = (gid_t) -1;
+                r = sd_bus_creds_get_euid(c, &uid);
+        if (r >= 0 && sd_bus_creds_get_egid(c, &gid) < 0)
+                gid = (gid_t) -1;
         sd_bus_creds_unref(c);
-        return r;
+        if (r < 0)
+                return r;
+        *ret_uid = uid;
+        if (ret_gid)
+                *ret_gid = gid;
+        return 0;
+}
+
+/* Refuses a new job while the service stops, or over a cap: every job
+ * queued or running holds descriptors (the disk's and its folder's, then
+ * the worker's), so their number is bounded for the whole service
+ * (max_active, set under RLIMIT_NOFILE by main.c) and for each user
+ * (max_per_user), so that one user cannot take them all. */
+static int check_new_job(struct manager *m, uid_t uid, sd_bus_error *e)
+{
+        unsigned n = 0;
+
+        if (m->stopping)
+                return sd_bus_error_set(e, ERR("ShuttingDown"), "the service is stopping: it takes no new jobs");
+        if (m->active >= m->max_active)
+                return sd_bus_error_setf(e, ERR("TooManyJobs"),
+                                         "%u jobs are queued or running, the most this service takes at once; "
+                                         "try again later", m->active);
+        for (struct job *j = m->jobs; j; j = j->next)
+                n += job_is_active(j) && j->owner == uid;
+        if (n >= m->max_per_user)
+                return sd_bus_error_setf(e, ERR("TooManyJobs"),
+                                         "uid %u has %u jobs queued or running, the most one user may have; "
+                                         "try again later", (unsigned) uid, n);
+        return 0;
 }
 
 /* A job of ours on the same file, still queued or running. */
@@ -104,26 +142,31 @@ static struct job *busy_with(struct manager *m, const struct stat *st)
 static int start_job(struct manager *m, sd_bus_message *call, int fd, const char *path,
                      const struct job_request *req, uid_t uid, gid_t gid, bool as_owner)
 {
+        _cleanup_(sd_bus_error_free) sd_bus_error refusal = SD_BUS_ERROR_NULL;
         struct stat st;
         struct job *j, *other;
         int r, dir_fd = -1;
 
+        if (check_new_job(m, uid, &refusal) < 0) {
+                close(fd);
+                return sd_bus_reply_method_error(call, &refusal);
+        }
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
                 close(fd);
-                return sd_bus_reply_method_errorf(call, ERR("NotSupported"), "'%s': not a regular file", path);
+                return reply_errorf(call, ERR("NotSupported"), "'%s': not a regular file", path);
         }
         other = busy_with(m, &st);
         if (other) {
                 close(fd);
-                return sd_bus_reply_method_errorf(call, ERR("Busy"), "'%s': job %s is already working on it", path,
-                                                  other->object ? other->object : "(an analysis)");
+                return reply_errorf(call, ERR("Busy"), "'%s': job %s is already working on it", path,
+                                    other->object ? other->object : "(an analysis)");
         }
         /* The worker would find the same; saying it now spares a job object. */
         struct flock fl = { .l_type = req->dry_run ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
         if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
                 close(fd);
-                return sd_bus_reply_method_errorf(call, ERR("InUse"),
-                                                  "'%s': in use by another process (it holds a lock on the file)", path);
+                return reply_errorf(call, ERR("InUse"),
+                                    "'%s': in use by another process (it holds a lock on the file)", path);
         }
         char *copy = strdup(path);
         if (!copy) {
@@ -157,6 +200,7 @@ static int start_job(struct manager *m, sd_bus_message *call, int fd, const char
         j->dev = st.st_dev;
         j->ino = st.st_ino;
         j->as_owner = as_owner;
+        j->client = sd_bus_message_get_sender(call) ? strdup(sd_bus_message_get_sender(call)) : NULL;
         manager_touch(m);
         if (req->dry_run)
                 j->reply_to = sd_bus_message_ref(call);
@@ -183,15 +227,15 @@ static int open_path_and_start(struct manager *m, sd_bus_message *call, const ch
         if (r < 0) {
                 int e = -r;
                 if (e == ENOENT)
-                        return sd_bus_reply_method_errorf(call, SD_BUS_ERROR_FILE_NOT_FOUND, "'%s': %s", path, strerror(e));
+                        return reply_errorf(call, SD_BUS_ERROR_FILE_NOT_FOUND, "'%s': %s", path, strerror(e));
                 if (e == EACCES || e == EPERM || e == EROFS)
-                        return sd_bus_reply_method_errorf(call, ERR("AccessDenied"), "'%s': cannot open it for %s: %s",
-                                                          path, req->dry_run ? "reading" : "writing", strerror(e));
+                        return reply_errorf(call, ERR("AccessDenied"), "'%s': cannot open it for %s: %s",
+                                            path, req->dry_run ? "reading" : "writing", strerror(e));
                 if (e == EXDEV)
-                        return sd_bus_reply_method_errorf(call, ERR("AccessDenied"), "'%s': refused: %s", path, why);
+                        return reply_errorf(call, ERR("AccessDenied"), "'%s': refused: %s", path, why);
                 if (e == EBADFD)
-                        return sd_bus_reply_method_errorf(call, ERR("NotSupported"), "'%s': not a regular file", path);
-                return sd_bus_reply_method_errorf(call, error_name_for_problem(NULL, e), "'%s': %s", path, strerror(e));
+                        return reply_errorf(call, ERR("NotSupported"), "'%s': not a regular file", path);
+                return reply_errorf(call, error_name_for_problem(NULL, e), "'%s': %s", path, strerror(e));
         }
         return start_job(m, call, res.fd, res.path[0] ? res.path : path, req, uid, gid, false);
 }
@@ -217,15 +261,15 @@ static void on_polkit(sd_bus_message *call, bool allowed, const sd_bus_error *er
         int r;
 
         if (!allowed)
-                r = sd_bus_reply_method_errorf(call, ERR("AccessDenied"),
-                                               "'%s': not authorised to compact it (polkit action " POLKIT_ACTION "%s%s)",
-                                               pc->path, error ? ": " : "", error ? error->message : "");
+                r = reply_errorf(call, ERR("AccessDenied"),
+                                 "'%s': not authorised to compact it (polkit action " POLKIT_ACTION "%s%s)",
+                                 pc->path, error ? ": " : "", error ? error->message : "");
         else {
                 pc->req.mode = pc->mode;
                 r = open_path_and_start(pc->m, call, pc->path, &pc->req, pc->uid, pc->gid);
         }
         if (r < 0)
-                (void) sd_bus_reply_method_errorf(call, ERR("Failed"), "%s", strerror(-r));
+                (void) reply_errorf(call, ERR("Failed"), "%s", strerror(-r));
         path_call_free(pc);
 }
 
@@ -246,8 +290,11 @@ static int path_method(sd_bus_message *msg, struct manager *m, bool dry_run, sd_
                 return r;
         req.dry_run = dry_run;
         if (path[0] != '/')
-                return sd_bus_error_setf(e, SD_BUS_ERROR_INVALID_ARGS, "'%s' is not an absolute path", path);
-        r = sender_ids(msg, &uid, &gid);
+                return error_setf_safe(e, SD_BUS_ERROR_INVALID_ARGS, "'%s' is not an absolute path", path);
+        r = sender_ids(m, msg, &uid, &gid);
+        if (r < 0)
+                return r;
+        r = check_new_job(m, uid, e);
         if (r < 0)
                 return r;
         if (uid == 0 || uid == geteuid())
@@ -286,22 +333,25 @@ static int fd_method(sd_bus_message *msg, struct manager *m, bool dry_run, sd_bu
         if (r < 0)
                 return r;
         req.dry_run = dry_run;
-        r = sender_ids(msg, &uid, &gid);
+        r = sender_ids(m, msg, &uid, &gid);
+        if (r < 0)
+                return r;
+        r = check_new_job(m, uid, e);
         if (r < 0)
                 return r;
         int flags = fcntl(fd, F_GETFL);
         if (flags < 0)
-                return sd_bus_error_setf(e, SD_BUS_ERROR_INVALID_ARGS, "not a usable descriptor");
+                return error_setf_safe(e, SD_BUS_ERROR_INVALID_ARGS, "not a usable descriptor");
         if (!dry_run && (flags & O_ACCMODE) != O_RDWR)
-                return sd_bus_error_setf(e, ERR("AccessDenied"),
-                                         "the descriptor is not open for reading and writing");
+                return error_setf_safe(e, ERR("AccessDenied"),
+                                       "the descriptor is not open for reading and writing");
         /* Every in-place write would land at the end of the file. */
         if (!dry_run && (flags & O_APPEND))
-                return sd_bus_error_setf(e, ERR("AccessDenied"),
-                                         "the descriptor is open for appending (O_APPEND): the disk is rewritten "
-                                         "in place, and every write would land at its end");
+                return error_setf_safe(e, ERR("AccessDenied"),
+                                       "the descriptor is open for appending (O_APPEND): the disk is rewritten "
+                                       "in place, and every write would land at its end");
         if (dry_run && (flags & O_ACCMODE) == O_WRONLY)
-                return sd_bus_error_setf(e, ERR("AccessDenied"), "the descriptor is not open for reading");
+                return error_setf_safe(e, ERR("AccessDenied"), "the descriptor is not open for reading");
         snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
         ssize_t n = readlink(link, path, sizeof path - 1);
         if (n <= 0)
@@ -345,17 +395,21 @@ static int method_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *e
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "o");
-        /* Oldest first: the list is newest first. */
+        /* Oldest first: the list is newest first.  One walk to count, one
+         * to collect (a walk from the head per job made this n²). */
         size_t n = 0;
         for (struct job *j = m->jobs; j; j = j->next)
                 n++;
-        for (size_t k = n; r >= 0 && k > 0; k--) {
-                struct job *j = m->jobs;
-                for (size_t i = 1; i < k; i++)
-                        j = j->next;
-                if (j->object)
-                        r = sd_bus_message_append(reply, "o", j->object);
-        }
+        const struct job **v = n ? calloc(n, sizeof *v) : NULL;
+        if (n && !v)
+                r = -ENOMEM;
+        size_t i = 0;
+        for (struct job *j = m->jobs; r >= 0 && j; j = j->next)
+                v[i++] = j;
+        for (size_t k = n; r >= 0 && k > 0; k--)
+                if (v[k - 1]->object)
+                        r = sd_bus_message_append(reply, "o", v[k - 1]->object);
+        free(v);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         if (r >= 0)

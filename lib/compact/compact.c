@@ -503,6 +503,29 @@ static int check_unchanged(struct vhd_image *img, const struct compact_layout *l
         return 0;
 }
 
+/* After a move failed: a file now shorter than when scanned, and not at the
+ * size our own truncation gives it, was cut by another program.  The
+ * io-error's "the image is valid: run again" would then be false (blocks
+ * past the new end, and maybe the footer, are gone), so the problem
+ * becomes file-truncated: damaged.  Returns r, or -EBADMSG. */
+static int check_truncated(int fd, uint64_t size_before, uint64_t final_size, struct vc_problems *problems, int r)
+{
+        struct stat st;
+
+        if (fstat(fd, &st) < 0 || (uint64_t) st.st_size >= size_before || (uint64_t) st.st_size == final_size)
+                return r;
+        if (problems) {
+                bool collect = problems->collect;
+                vc_problems_done(problems);
+                *problems = (struct vc_problems) { .collect = collect };
+        }
+        return vc_problem_add(problems, VC_PROBLEM_TRUNCATED, -EBADMSG, NULL, (uint64_t) st.st_size,
+                              "another program cut the file short during the run (%" PRIu64 " bytes when "
+                              "scanned, %" PRIu64 " now): the image is damaged, what lay past the new end is "
+                              "lost; restore it from a backup",
+                              size_before, (uint64_t) st.st_size);
+}
+
 /* The image, from the caller's descriptor or by name; a read-only file,
  * or descriptor, while writing is asked is refused as access-denied. */
 static int open_image(const char *path, const struct compact_opts *o, struct vc_problems *problems,
@@ -635,6 +658,8 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                                     (uint32_t *) layout.bat, layout.n_entries, f->raw, &plan, &eo, &st);
                 rep.bytes_read += st.bytes_read;
                 rep.bytes_written += st.bytes_written;
+                if (r < 0)
+                        r = check_truncated(vhd_image_fd(img), rep.size_before, plan.final_size, problems, r);
                 if (r < 0) {
                         if (r == -ECANCELED)
                                 vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, 0,

@@ -42,6 +42,7 @@ static const char *const problem_names[_VC_PROBLEM_MAX] = {
         [VC_PROBLEM_FS_CORRUPT] = "fs-corrupt",
         [VC_PROBLEM_FS_UNSUPPORTED] = "fs-unsupported",
         [VC_PROBLEM_FS_DIRTY] = "fs-not-clean",
+        [VC_PROBLEM_TRUNCATED] = "file-truncated",
 };
 
 const char *vc_problem_id_to_string(enum vc_problem_id id)

@@ -48,6 +48,7 @@ enum vc_problem_id {
         VC_PROBLEM_FS_CORRUPT,          /* file-system structure fails validation */
         VC_PROBLEM_FS_UNSUPPORTED,      /* valid but not understood: treated as in use */
         VC_PROBLEM_FS_DIRTY,            /* not cleanly shut down / hibernated */
+        VC_PROBLEM_TRUNCATED,           /* cut short by another program during the run */
         _VC_PROBLEM_MAX,
         _VC_PROBLEM_INVALID = -22,
 };

@@ -13,7 +13,8 @@
 #   and the file has exactly the size `vhdctl analyze` promised;
 # - progress: during a slowed job BytesDone takes several values on the way
 #   up and Progress reaches 1; PropertiesChanged of the job (dbus-monitor)
-#   come at most 5 in any second; Completed(true, ...) is sent once;
+#   come at most 5 in any second to any receiver; Completed(true, ...) is
+#   sent once;
 # - the worker runs as a uid and gid of its own from the daemon's range
 #   (default 60800-60863; no passwd or group entry, no supplementary
 #   group), with no_new_privs, no capabilities, not dumpable (the files
@@ -37,6 +38,14 @@
 #   and both end "done"; with --max-jobs 2 two slowed jobs run at once;
 # - jobs appear with InterfacesAdded; with --keep-finished 1 an ended
 #   job's object goes, with InterfacesRemoved;
+# - load: 100 jobs on small disks from 10 clients at once with
+#   --max-jobs 2 all end "done", the images intact, the daemon up (the
+#   time taken is printed, not checked);
+# - vhdctl compact --bus killed mid-move: its job still ends "done" at the
+#   predicted size; the image deleted mid-job: the job ends "done"; another
+#   file renamed over it: "done", and the new file is untouched; the
+#   image truncated mid-job: "failed" with Corrupt and file-truncated
+#   ("damaged"), not an io-error that calls the image valid;
 # - SIGTERM mid-job: the job is cancelled at a safe point, the daemon
 #   exits, the image is valid;
 # - --idle-timeout 1: the daemon exits by itself once idle.
@@ -212,9 +221,12 @@ intact a.vhd "$d/a.vhd"
 sleep 0.3
 kill "$mon"
 wait "$mon" 2>/dev/null || true
-# "signal time=T sender=... path=JOB; interface=...Properties; member=PropertiesChanged"
+# "signal time=T sender=... -> destination=D ... path=JOB; interface=...Properties;
+# member=PropertiesChanged": at most 5 a second for each receiver (D: the
+# job's client, or "(null destination)", everyone).
 awk -v job="$job" '$1 == "signal" && index($0, "path=" job ";") && /member=PropertiesChanged/ {
-    split($2, t, "="); n[int(t[2])]++; total++ }
+    split($2, t, "="); dest = $0; sub(/.*destination=/, "", dest); sub(/ .*/, "", dest)
+    n[int(t[2]) " " dest]++; total++ }
   END { for (s in n) if (n[s] > max) max = n[s]; print total + 0, max + 0 }' "$d/monitor.log" > "$d/rate"
 read -r n_changed max_per_s < "$d/rate"
 (( n_changed >= 3 )) || fail "a.vhd: only $n_changed PropertiesChanged for the job"
@@ -354,6 +366,99 @@ for call in socket pidfd; do
   echo "$call: $(job_prop "$job" Error)"
   stop_daemon
 done
+
+echo "== load: 100 jobs from 10 clients at once, --max-jobs 2"
+# Small disks (16 MiB, 2 MiB blocks: zeros over blocks 0-3, data in 4-7),
+# so that each job is short; every one must end "done" and intact.
+start_daemon -- --max-jobs 2 --user-job-limit 128 --keep-finished 600
+qemu-img create -q -f vpc -o subformat=dynamic "$d/l.vhd" 16M
+qemu-io -f vpc -c "write -q -P 0 0 8M" -c "write -q -P 0x5a 8M 8M" "$d/l.vhd" >/dev/null
+mkdir "$d/load"
+for ((i = 0; i < 100; i++)); do cp -- "$d/l.vhd" "$d/load/$i.vhd"; done
+t0=$(date +%s.%N)
+clients=()
+for ((c = 0; c < 10; c++)); do
+  ( for ((k = 0; k < 10; k++)); do compact "$d/load/$((c * 10 + k)).vhd"; done > "$d/load/client$c.jobs" ) &
+  clients+=($!)
+done
+wait "${clients[@]}"
+t1=$(date +%s.%N)
+cat "$d"/load/client*.jobs > "$d/load/jobs"
+[[ $(sort -u "$d/load/jobs" | grep -c '^/org/vhd/Compact/job/') = 100 ]] ||
+  fail "load: $(grep -c . "$d/load/jobs") job paths from 100 calls"
+while read -r job; do
+  [[ $(wait_job "$job" 120) = done ]] || fail "load: $job ended $(job_prop "$job" State): $(job_prop "$job" Error)"
+done < "$d/load/jobs"
+t2=$(date +%s.%N)
+kill -0 "$daemon_pid" || fail "load: the daemon died"
+for ((i = 0; i < 100; i++)); do
+  "$VHDCTL" check "$d/load/$i.vhd" >/dev/null || fail "load: $i.vhd: vhdctl check finds problems"
+  qemu-img compare -q -f vpc -F vpc "$d/l.vhd" "$d/load/$i.vhd" || fail "load: $i.vhd: the content changed"
+done
+[[ $(file_size "$d/load/0.vhd") -lt $(file_size "$d/l.vhd") ]] || fail "load: 0.vhd did not shrink"
+awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "load: 100 jobs from 10 clients: all done and intact; calls answered in %.1f s, all ended after %.1f s (measured once, not checked)\n", b - a, c - a }'
+rm -rf "$d/load"
+stop_daemon
+
+echo "== a client that vanishes; the image deleted, renamed over or truncated during a job"
+start_daemon VHDCOMPACT_TEST_WORKER_SLOW_MS=150 -- --max-jobs 4
+# moving JOB: until JOB has moved some bytes.
+moving ()
+{
+  wait_state "$1" moving
+  for ((i = 0; i < 200; i++)); do
+    (( $(job_prop "$1" BytesDone) > 0 )) && return 0
+    sleep 0.05
+  done
+  fail "$1: no progress while moving"
+}
+# vhdctl following its job, killed with SIGKILL mid-move: the job goes on.
+make_disk "$d/v.vhd"
+want=$(predicted "$d/v.vhd")
+"$VHDCTL" compact --bus --no-progress "$d/v.vhd" > "$d/vanish.out" 2>&1 &
+client=$!
+for ((i = 0; i < 200; i++)); do
+  job=$(call ListJobs | grep -o '"/org/vhd/Compact/job/[0-9]*"' | tail -n 1 | tr -d '"' || true)
+  [[ -n $job && $(busctl --system get-property org.vhd.Compact "$job" org.vhd.Compact.Job Path 2>/dev/null) = "s \"$d/v.vhd\"" ]] && break
+  job=
+  sleep 0.05
+done
+[[ -n $job ]] || fail "v.vhd: vhdctl made no job"
+moving "$job"
+kill -KILL "$client"
+wait "$client" 2>/dev/null || true
+[[ $(wait_job "$job") = done ]] || fail "v.vhd: the vanished client's job ended $(job_prop "$job" State): $(job_prop "$job" Error)"
+[[ $(file_size "$d/v.vhd") = "$want" ]] || fail "v.vhd: $(file_size "$d/v.vhd") bytes, predicted $want"
+intact v.vhd "$d/v.vhd"
+echo "v.vhd: its client killed mid-move, the job still ended done"
+# Deleted, renamed over, truncated: three jobs at once.
+make_disk "$d/del.vhd"
+make_disk "$d/ren.vhd"
+make_disk "$d/other.vhd"
+make_disk "$d/cut.vhd"
+jdel=$(compact "$d/del.vhd")
+jren=$(compact "$d/ren.vhd")
+jcut=$(compact "$d/cut.vhd")
+moving "$jdel"
+moving "$jren"
+moving "$jcut"
+rm -- "$d/del.vhd"
+mv -- "$d/other.vhd" "$d/ren.vhd"
+truncate -s 40M "$d/cut.vhd"
+sdel=$(wait_job "$jdel") sren=$(wait_job "$jren") scut=$(wait_job "$jcut")
+kill -0 "$daemon_pid" || fail "the daemon died"
+[[ $sdel = done ]] || fail "del.vhd: deleted mid-job, the job ended $sdel: $(job_prop "$jdel" Error)"
+[[ $sren = done ]] || fail "ren.vhd: renamed over mid-job, the job ended $sren: $(job_prop "$jren" Error)"
+cmp -s "$d/ren.vhd" "$d/other.vhd.orig" || fail "ren.vhd: the file renamed over the image was changed"
+[[ $scut = failed ]] || fail "cut.vhd: truncated mid-job, the job ended $scut"
+[[ $(job_prop "$jcut" ErrorName) = '"org.vhd.Compact.Error.Corrupt"' ]] ||
+  fail "cut.vhd: truncated mid-job, ErrorName $(job_prop "$jcut" ErrorName): $(job_prop "$jcut" Error)"
+err=$(job_prop "$jcut" Error)
+[[ $err = *file-truncated* && $err = *damaged* && $err != *"run again"* ]] ||
+  fail "cut.vhd: truncated mid-job, not reported as damaged: $err"
+echo "deleted: $sdel; renamed over: $sren (the new file untouched); truncated: $scut, $err"
+call ListJobs >/dev/null || fail "the daemon does not answer"
+stop_daemon
 
 echo "== SIGTERM mid-job cancels it; --idle-timeout 1 exits when idle"
 start_daemon VHDCOMPACT_TEST_WORKER_SLOW_MS=150

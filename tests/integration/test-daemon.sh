@@ -24,6 +24,12 @@
 #   fails as Parent with parent-loop for Compact and CompactFd alike (not
 #   InUse: the loop comes back to the disk being compacted, whose lock the
 #   worker holds), and `vhdctl compact --bus` says parent-loop.
+# - what another user sees of root's jobs (one failed on a file in a
+#   root-only folder): State, and for Path, Mode, Owner, sizes, Error,
+#   ErrorName and Report only empty values, through Get, GetAll and
+#   GetManagedObjects (where its own job's Path shows), and `vhdctl jobs`
+#   shows "-" for their owner and file; the signals it
+#   receives name no file and hold no Completed (python3-gi needed).
 # The disks: a 64 MiB dynamic VHD, 2 MiB blocks: data in blocks 0 and 5,
 # zeros written over blocks 2-3, so that two blocks go.
 set -euo pipefail
@@ -219,5 +225,76 @@ grep -q "^vhdctl: '$d/loop/a.vhd': parent-loop: " "$d/loop.err" ||
 cmp -s "$d/loop/a.vhd" "$d/loop/a.copy" && cmp -s "$d/loop/p.vhd" "$d/loop/p.copy" ||
   fail "root: a loop's files changed"
 
+
+echo "== what another user sees of a job"
+# listen.py: every signal of org.vhd.Compact this connection receives, one
+# line each ("ready" once subscribed).
+cat > "$d/listen.py" <<'PY'
+import dbus
+from dbus.mainloop.glib import DBusGMainLoop
+from gi.repository import GLib
+DBusGMainLoop(set_as_default=True)
+bus = dbus.SystemBus()
+def heard(*args, **kw):
+    print(kw["member"], kw["path"], repr(args), flush=True)
+bus.add_signal_receiver(heard, bus_name="org.vhd.Compact", member_keyword="member", path_keyword="path")
+print("ready", flush=True)
+GLib.MainLoop().run()
+PY
+chmod 0644 "$d/listen.py"
+if "$py" -c 'from gi.repository import GLib' 2>/dev/null; then
+  AS_USER_PRELOAD=0 as_user -u "$user" "$py" "$d/listen.py" > "$d/heard.txt" 2>&1 &
+  listener=$!
+  cleanup_fn _bus_stop_pid "$listener" listen.py
+  for ((i = 0; i < 200; i++)); do grep -qs '^ready' "$d/heard.txt" && break; sleep 0.05; done
+  grep -q '^ready' "$d/heard.txt" || fail "the listening client did not start: $(cat "$d/heard.txt")"
+else
+  listener=
+  echo "(signals not checked: python3-gi is missing)"
+fi
+# Root's job on a file in a root-only folder; it fails (not a VHD), so it
+# has an Error naming the file.
+head -c 8192 /dev/urandom > "$d/rootonly/secret-name.vhd"
+out=$(busctl call org.vhd.Compact /org/vhd/Compact org.vhd.Compact.Manager Compact 'sa{sv}' "$d/rootonly/secret-name.vhd" 0)
+secret_job=$(sed -n 's/^o "\(.*\)"$/\1/p' <<<"$out")
+[[ $(wait_job "$secret_job") = failed ]] || fail "secret-name.vhd: the job did not fail"
+job_prop "$secret_job" Error | grep -q secret-name || fail "root does not see its job's Error"
+# as_busctl ARGS...: busctl on the system bus as the user without the grant.
+as_busctl () { AS_USER_PRELOAD=0 as_user -u "$user" busctl --system "$@"; }
+[[ $(as_busctl get-property org.vhd.Compact "$secret_job" org.vhd.Compact.Job State) = 's "failed"' ]] ||
+  fail "the other user does not see the job's State"
+for p in Path Error ErrorName Mode; do
+  [[ $(as_busctl get-property org.vhd.Compact "$secret_job" org.vhd.Compact.Job $p) = 's ""' ]] ||
+    fail "the other user reads root's job's $p: $(as_busctl get-property org.vhd.Compact "$secret_job" org.vhd.Compact.Job $p)"
+done
+[[ $(as_busctl get-property org.vhd.Compact "$secret_job" org.vhd.Compact.Job Owner) = "u 4294967295" ]] ||
+  fail "the other user reads root's job's Owner"
+[[ $(as_busctl get-property org.vhd.Compact "$root_job" org.vhd.Compact.Job SizeBefore) = "t 0" ]] ||
+  fail "the other user reads root's job's SizeBefore"
+[[ $(as_busctl get-property org.vhd.Compact "$root_job" org.vhd.Compact.Job Report) = "a{sv} 0" ]] ||
+  fail "the other user reads root's job's Report: $(as_busctl get-property org.vhd.Compact "$root_job" org.vhd.Compact.Job Report)"
+all=$(as_busctl call org.vhd.Compact "$secret_job" org.freedesktop.DBus.Properties GetAll s org.vhd.Compact.Job)
+[[ $all = *'"failed"'* && $all != *secret-name* ]] || fail "the other user's GetAll: $all"
+objs=$(as_busctl call org.vhd.Compact /org/vhd/Compact org.freedesktop.DBus.ObjectManager GetManagedObjects)
+[[ $objs = *"$secret_job"* && $objs = *"$user_home/own.vhd"* ]] ||
+  fail "GetManagedObjects does not show the other user the jobs, and its own job's Path: $objs"
+[[ $objs != *secret-name* && $objs != *"$d/root.vhd"* && $objs != *"$granted_home"* ]] ||
+  fail "GetManagedObjects shows the other user another's Path: $objs"
+[[ $(job_prop "$secret_job" Path) = "\"$d/rootonly/secret-name.vhd\"" ]] || fail "root does not see its job's Path"
+if [[ -n ${VHDCTL:-} ]]; then
+  out=$(as_user -u "$user" "$VHDCTL" jobs) || fail "vhdctl jobs as the other user failed: $out"
+  [[ $out != *secret-name* ]] && grep -qE "^$secret_job +failed +0\.0% +- +-$" <<<"$out" ||
+    fail "vhdctl jobs as the other user: $out"
+fi
+if [[ -n $listener ]]; then
+  sleep 0.5             # what is on its way to the listener
+  kill "$listener"
+  wait "$listener" 2>/dev/null || true
+  grep -q "$secret_job" "$d/heard.txt" || fail "the listening user heard nothing of the job: $(cat "$d/heard.txt")"
+  ! grep -q 'secret-name' "$d/heard.txt" || fail "a signal told another user the job's file: $(grep secret-name "$d/heard.txt")"
+  ! grep -q '^Completed' "$d/heard.txt" || fail "another user received the job's Completed"
+  echo "heard by the other user: $(grep -c . "$d/heard.txt") signals, none naming the file"
+fi
+echo "another user sees root's jobs' State only"
 kill -0 "$daemon_pid" || fail "the daemon died"
 echo ok

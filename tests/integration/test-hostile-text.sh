@@ -16,7 +16,12 @@
 #     string), the job's Path property is its escaped name, `vhdctl jobs
 #     --json` parses, and a job failing on the hostile parent locator ends
 #     with a readable Error property and one escaped line from vhdctl, as
-#     does its dry run (an Analyze error reply).
+#     does its dry run (an Analyze error reply);
+#   - error replies of the daemon are safe text as well, and a refusal that
+#     names a path that is not UTF-8 is still that refusal: a missing
+#     file (FileNotFound), a relative path, an unknown mode or option key
+#     (InvalidArgs), AnalyzeFd of a folder whose name has \xff
+#     (NotSupported) and CompactFd of such a file that qemu holds (InUse).
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 requires qemu-img qemu-io python3 od dd script
@@ -148,4 +153,57 @@ plain "$d/bus-dry.out" "the orphan's dry run over the bus"
 grep -qF "parent-not-found" "$d/bus-dry.out" && grep -qF "$esc_dir/p.vhd" "$d/bus-dry.out" ||
     { cat "$d/bus-dry.out" >&2; fail "the orphan's dry run over the bus: the tried path is not named escaped"; }
 [[ $(sha256sum < "$w/c.vhd") = "$sha" ]] || fail "the orphan changed through the daemon"
+
+echo "== error replies are safe text too"
+py=$(_bus_python)
+# call.py METHOD ARG OPTIONS-JSON: a Manager method (an *Fd one opens ARG,
+# a file or a folder); prints "NAME: MESSAGE" of its error reply.
+cat > "$d/call.py" <<'PY'
+import dbus, json, os, sys
+method, arg, opts = sys.argv[1], os.fsencode(sys.argv[2]), json.loads(sys.argv[3])
+mgr = dbus.Interface(dbus.SystemBus().get_object("org.vhd.Compact", "/org/vhd/Compact"),
+                     "org.vhd.Compact.Manager")
+if method.endswith("Fd"):
+    arg = dbus.types.UnixFd(os.open(arg, os.O_RDONLY if os.path.isdir(arg) or method == "AnalyzeFd" else os.O_RDWR))
+else:
+    arg = arg.decode("utf-8")
+try:
+    getattr(mgr, method)(arg, dbus.Dictionary(opts, signature="sv"))
+    print("no error")
+except dbus.exceptions.DBusException as e:
+    print("%s: %s" % (e.get_dbus_name(), e.get_dbus_message()))
+PY
+# refused_safely WHAT NAME WANT METHOD ARG [OPTIONS-JSON]: the call fails
+# with error NAME and a message that is plain text holding WANT.
+refused_safely ()
+{
+  local what=$1 name=$2 want=$3
+  shift 3
+  "$py" "$d/call.py" "$1" "$2" "${3:-{\}}" > "$d/err.out" 2>&1 || true
+  plain "$d/err.out" "$what"
+  grep -qF "$name: " "$d/err.out" && grep -qF -- "$want" "$d/err.out" ||
+      { cat "$d/err.out" >&2; fail "$what: expected $name naming '$want'"; }
+  echo "$what: $(cat "$d/err.out")"
+}
+refused_safely "a missing file" org.freedesktop.DBus.Error.FileNotFound "$d/dir\\x1b[31mX/missing.vhd" \
+    Compact "$(printf '%s/dir\x1b[31mX/missing.vhd' "$d")"
+refused_safely "a relative path" org.freedesktop.DBus.Error.InvalidArgs "'x\x1b[2J' is not an absolute path" \
+    Compact "$(printf 'x\x1b[2J')"
+refused_safely "a mode" org.freedesktop.DBus.Error.InvalidArgs "mode 'a\x1b[2J' is not one of" \
+    Compact "$d/p.vhd" '{"mode": "a\u001b[2J"}'
+refused_safely "an option's key" org.freedesktop.DBus.Error.InvalidArgs "unknown option 'k\x1b[2J'" \
+    Compact "$d/p.vhd" '{"k\u001b[2J": "v"}'
+refused_safely "AnalyzeFd of a folder named with \\xff" org.vhd.Compact.Error.NotSupported "'$esc_dir': not a regular file" \
+    AnalyzeFd "$w"
+qemu-io -f vpc -c "sleep 5000" "$w/z.vhd" >/dev/null &
+holder=$!
+cleanup_fn _bus_stop_pid "$holder" qemu-io
+# Until qemu-io holds it (another reader that does not share writing is refused).
+for ((i = 0; i < 200; i++)); do
+  qemu-io -r -f vpc -c quit "$w/z.vhd" >/dev/null 2>&1 || break
+  sleep 0.05
+done
+refused_safely "CompactFd of a file named with \\xff held by qemu" org.vhd.Compact.Error.InUse "'$esc_dir/z.vhd': in use" \
+    CompactFd "$w/z.vhd"
+kill "$holder"
 echo "ok"
