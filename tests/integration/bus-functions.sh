@@ -132,6 +132,8 @@ wait_bus_name ()
     for ((i = 0; i < secs * 20; i++)); do
         bus_name_has_owner "$name" && return 0
         if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+            # What it said, when it is the daemon under test.
+            [[ $name != org.vhd.Compact || ! -s ${tmpdir:-}/daemon.log ]] || tail -n 20 -- "$tmpdir/daemon.log" >&2
             fail "$name: the process that should own it (pid $pid) exited"
         fi
         sleep 0.05

@@ -31,6 +31,9 @@
 #   finishes it to the size the dry run (Analyze) predicted;
 # - a second Compact of a file being compacted is refused as Busy; a file
 #   qemu-io holds open (its lock) is refused as InUse; both unchanged;
+# - kill -9 of the worker mid-move: the job fails saying so, the daemon
+#   stays, the image is intact, and the next job finishes (the lock went
+#   with the worker);
 # - kill -9 of the daemon mid-move: no worker outlives it (nothing holds
 #   the file), the image is valid and reads as before, and a new daemon
 #   compacts it to the predicted size;
@@ -304,6 +307,30 @@ job=$(compact "$d/k.vhd")
 [[ $(wait_job "$job") = done ]] || fail "k.vhd: the new daemon's job ended $(job_prop "$job" State): $(job_prop "$job" Error)"
 [[ $(file_size "$d/k.vhd") = "$want" ]] || fail "k.vhd: $(file_size "$d/k.vhd") bytes, predicted $want"
 intact k.vhd "$d/k.vhd"
+stop_daemon
+
+echo "== kill -9 of the worker mid-move; the lock is released, a new job finishes"
+start_daemon VHDCOMPACT_TEST_WORKER_SLOW_MS=150
+make_disk "$d/wk.vhd"
+want=$(predicted "$d/wk.vhd")
+job=$(compact "$d/wk.vhd")
+wait_state "$job" moving
+for ((i = 0; i < 100; i++)); do
+  (( $(job_prop "$job" BytesDone) > 0 )) && break
+  sleep 0.05
+done
+wpid=$(pgrep -f "vhd-compact-worker --path $d/wk.vhd" | head -n 1) || fail "wk.vhd: no worker found mid-move"
+kill -KILL "$wpid"
+[[ $(wait_job "$job") = failed ]] || fail "wk.vhd: the job of a killed worker ended $(job_prop "$job" State)"
+err=$(job_prop "$job" Error)
+[[ $err = *"signal 9"* ]] || fail "wk.vhd: the job's Error does not say the worker was killed: $err"
+kill -0 "$daemon_pid" || fail "wk.vhd: the daemon died with its worker"
+intact wk.vhd-killed "$d/wk.vhd"
+job=$(compact "$d/wk.vhd")
+[[ $(wait_job "$job") = done ]] || fail "wk.vhd: the next job ended $(job_prop "$job" State): $(job_prop "$job" Error)"
+[[ $(file_size "$d/wk.vhd") = "$want" ]] || fail "wk.vhd: $(file_size "$d/wk.vhd") bytes, predicted $want"
+intact wk.vhd "$d/wk.vhd"
+echo "wk.vhd: worker killed mid-move: $err; the next job finished"
 stop_daemon
 
 echo "== --max-jobs 1 queues; --max-jobs 2 runs two at once"
