@@ -17,6 +17,7 @@
 #include "attach.h"
 #include "compact/plan.h"
 #include "fs/freemap.h"
+#include "fs/fs.h"
 #include "util/log.h"
 #include "vhd/vhd.h"
 
@@ -41,26 +42,6 @@ void vc_analysis_done(struct vc_analysis *a)
         *a = (struct vc_analysis) {};
 }
 
-/* Names a file system we recognise but do not scan, for the report. */
-static const char *probe_other_fs(struct vc_source *src, uint64_t start)
-{
-        uint8_t b[2048];
-
-        if (vc_source_pread(src, b, sizeof b, start) < 0)
-                return NULL;
-        if (!memcmp(b + 3, "-FVE-FS-", 8))
-                return "bitlocker";
-        if (!memcmp(b + 3, "EXFAT   ", 8))
-                return "exfat";
-        if (!memcmp(b + 82, "FAT32   ", 8) || !memcmp(b + 54, "FAT1", 4))
-                return "fat";
-        if (b[1080] == 0x53 && b[1081] == 0xEF)
-                return "ext2/3/4";
-        if (!memcmp(b + 3, "ReFS", 4))
-                return "refs";
-        return NULL;
-}
-
 /* The first problem a step reported, or its errno when it named none. */
 static void describe_failure(const struct vc_problems *ps, int r, char *buf, size_t size)
 {
@@ -70,33 +51,46 @@ static void describe_failure(const struct vc_problems *ps, int r, char *buf, siz
                 snprintf(buf, size, "%s", strerror(-r));
 }
 
+/* The registry's best guess for the volume, hints included, or NULL. */
+static const struct vc_fs_type *probe_volume(struct vc_source *src, const struct vc_volume *v)
+{
+        uint8_t buf[VC_FS_PROBE_SIZE];
+        struct span head;
+
+        if (v->start >= src->size)
+                return NULL;
+        head = SPAN(buf, (size_t) MIN((uint64_t) sizeof buf, src->size - v->start));
+        if (vc_source_pread(src, buf, head.len, v->start) < 0)
+                return NULL;
+        return vc_fs_probe(&head, v->size, VC_FS_PROBE_HINT, NULL);
+}
+
 static void scan_volume(struct vc_source *src, struct vc_volume *v, bool force_dirty,
                         struct vc_freemap *free_map)
 {
+        const struct vc_fs_scan_opts opts = { .force_dirty = force_dirty };
+        const struct vc_fs_type *type = probe_volume(src, v);
         struct vc_problems ps = {};
-        const char *other;
         int r;
 
-        if (!ntfs_probe(src, v->start)) {
-                other = probe_other_fs(src, v->start);
-                v->fs = other;
+        v->fs = type ? type->name : NULL;
+        if (!type || !type->scan) {
                 snprintf(v->note, sizeof v->note, "%s: not scanned, counted as in use",
-                         other ? other : "no recognised file system");
+                         type ? type->name : "no recognised file system");
                 return;
         }
-        v->fs = "ntfs";
         uint64_t before = freemap_total(free_map);
-        r = ntfs_scan(src, v->start, v->size, force_dirty, free_map, &v->ntfs, &ps);
+        r = vc_fs_scan(type, src, v->start, v->size, &opts, free_map, &v->fs_info, NULL, &ps);
         if (r < 0) {
                 char what[240];
                 describe_failure(&ps, r, what, sizeof what);
                 snprintf(v->note, sizeof v->note, "not scanned, counted as in use: %s", what);
                 return;
         }
-        if (!v->ntfs.clean && !force_dirty) {
+        if (!v->fs_info.clean && !force_dirty) {
                 snprintf(v->note, sizeof v->note,
                          "not cleanly shut down (%s): counted as in use (force-dirty overrides)",
-                         v->ntfs.not_clean_reason);
+                         v->fs_info.not_clean_reason);
                 return;
         }
         v->scanned = true;

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fs/ntfs.h"
+#include "fs/fs.h"
 #include "fs/partition.h"
 #include "util/problem.h"
 
@@ -39,10 +39,12 @@ struct vc_volume {
         unsigned partition;     /* 1-based; 0 = no partition table */
         uint64_t start, size;
         char type_name[32];
-        const char *fs;         /* "ntfs", or NULL when not recognised */
+        const char *fs;         /* the registry's name (fs/fs.h), or NULL when
+                                 * not recognised */
         bool scanned;           /* its free space was read */
         char note[320];         /* why it was not scanned, when it was not */
-        struct ntfs_info ntfs;
+        struct vc_fs_info fs_info; /* what its scanner reported; all zero when
+                                    * it has none or the scan failed */
         uint64_t free_bytes;
 };
 
