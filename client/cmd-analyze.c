@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "analyze.h"
+#include "compact/preview.h"
 #include "json.h"
 #include "vhd/vhd.h"
 #include "vhdctl.h"
@@ -176,7 +177,7 @@ int cmd_analyze(int argc, char **argv)
                 fprintf(stderr, "Usage: %s\n", usage);
                 return 2;
         }
-        r = vc_analyze(argv[optind], &o, &a, &problems);
+        r = compact_preview(argv[optind], &o, &a, &problems);
         if (r < 0) {
                 if (vc_problems_any(&problems))
                         print_problem(argv[optind], &problems.first);

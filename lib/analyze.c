@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The analysis pipeline.  The image is opened here only to read its BAT;
+ * The scan.  The caller's open image is read here only for its BAT;
  * the guest's partition table and file systems are read through the
  * read-only NBD attach, so a differencing disk is seen merged, exactly as a
  * VM sees it.  The attach is closed before we return: no caller may move
  * blocks while a reader with a cached BAT is alive.  A caller that cannot
  * attach (the daemon's worker: nbdkit could not open the path) reads the
- * same merged view in-process through the open image instead.
+ * same merged view in-process through the open image instead.  Nothing
+ * here calls the planner: scan -> plan -> execute runs one way.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,6 @@
 
 #include "analyze.h"
 #include "attach.h"
-#include "compact/plan.h"
 #include "fs/freemap.h"
 #include "fs/fs.h"
 #include "util/log.h"
@@ -171,21 +171,6 @@ static int attach(struct vhd_image *img, struct vc_attach **ret, struct vc_sourc
         return 0;
 }
 
-int vc_analyze(const char *path, const struct vc_analyze_opts *opts, struct vc_analysis *ret,
-               struct vc_problems *problems)
-{
-        const struct vc_analyze_opts defaults = {};
-        _cleanup_(vhd_image_freep) struct vhd_image *img = NULL;
-        int r;
-
-        if (!opts)
-                opts = &defaults;
-        r = vhd_image_open(path, opts->nolock ? VHD_OPEN_NOLOCK : 0, problems, &img);
-        if (r < 0)
-                return r;
-        return vc_analyze_image(img, opts, ret, problems);
-}
-
 int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
                      struct vc_analysis *ret, struct vc_problems *problems)
 {
@@ -220,8 +205,7 @@ int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
         a.block_size = vhd_image_block_size(img);
         a.n_blocks = vhd_image_n_blocks(img);
         a.block_class = calloc(a.n_blocks ? a.n_blocks : 1, 1);
-        _cleanup_free_ bool *drop = calloc(a.n_blocks ? a.n_blocks : 1, sizeof *drop);
-        if (!a.path || !a.block_class || !drop) {
+        if (!a.path || !a.block_class) {
                 r = -ENOMEM;
                 goto fail;
         }
@@ -258,10 +242,8 @@ int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
                 }
                 a.block_class[b] = c;
                 a.blocks_by_class[c]++;
-                drop[b] = c == VC_BLOCK_FREE;
         }
         a.reclaimable_bytes = (uint64_t) a.blocks_by_class[VC_BLOCK_FREE] * vhd_image_block_stride(img);
-        a.final_size = compact_final_size(img, drop);
         a.bytes_read = src.bytes_read;
         freemap_done(&free_map);
         *ret = a;

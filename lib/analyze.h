@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Analysis (DESIGN steps 1-4, and the size part of 5): open and validate the
- * image, attach it read-only, read its partition table and the file
- * systems inside, and classify every allocated block as free (every byte
- * free per a file system), partially free, or used.  Anything not
+ * Analysis, the scan (DESIGN steps 1-4): on an open, validated image,
+ * attach it read-only, read its partition table and the file systems
+ * inside, and classify every allocated block as free (every byte free per
+ * a file system), partially free, or used.  The plan (step 5) is the
+ * caller's: compact/preview.h adds the final size for `vhdctl analyze`.  Anything not
  * understood — an unknown partition type, an unreadable table, a volume
  * that fails a check or was not shut down cleanly — frees nothing.
  */
@@ -62,15 +63,14 @@ struct vc_analysis {
         struct vc_volume *volumes;
         uint64_t free_bytes;            /* total file-system-free bytes */
         uint64_t reclaimable_bytes;     /* file bytes the free blocks occupy */
-        uint64_t final_size;            /* file size after dropping the free blocks */
+        uint64_t final_size;            /* file size after dropping the free blocks:
+                                         * set by compact_preview(), 0 from the scan */
         uint64_t bytes_read;            /* read through the attach */
 };
 
-/* Untrusted input throughout.  On failure (the image itself is invalid or
- * cannot be attached) problems says why and *ret is untouched. */
-int vc_analyze(const char *path, const struct vc_analyze_opts *opts, struct vc_analysis *ret,
-               struct vc_problems *problems);
-/* The same on an image the caller has open (and locked). */
+/* The scan of an image the caller has open (and locked).  Untrusted input
+ * throughout.  On failure (the image itself is invalid or cannot be
+ * attached) problems says why and *ret is untouched. */
 struct vhd_image;
 int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
                      struct vc_analysis *ret, struct vc_problems *problems);

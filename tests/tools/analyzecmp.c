@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "analyze.h"
+#include "compact/preview.h"
 #include "util/macro.h"
 
 /* Every field, one "key value" line each, into a malloc'ed string. */
@@ -67,7 +68,7 @@ static int analyze(const char *path, bool force_dirty, bool in_process, char **r
         struct vc_analysis a;
         int r;
 
-        r = vc_analyze(path, &o, &a, &problems);
+        r = compact_preview(path, &o, &a, &problems);
         if (r < 0) {
                 char buf[512];
                 if (vc_problems_any(&problems))
