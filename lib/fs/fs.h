@@ -24,8 +24,10 @@
  *        };
  *      The probe reads only @head (bounds-checked), returns a score, and
  *      fills *ret_evidence.  The scan appends whole free blocks inside
- *      [start, start + size) and the disk, fills *ret_info on success, and
- *      needs no clean-up of the map on failure: vc_fs_scan() does it.
+ *      [start, start + size) and the disk with freemap_add() only (never
+ *      sorting or removing: the restore relies on it), fills *ret_info on
+ *      success, and needs no clean-up of the map on failure:
+ *      vc_fs_scan() does it.
  *   2. One line in fs.c's FOR_EACH_FS_TYPE (in place of the signature-only
  *      entry for ext there), and the files in lib/meson.build.
  *   3. Tests (tests/unit/test-ext4-*.c, an integration test with mkfs.ext4
