@@ -2,7 +2,9 @@
 /*
  * `vhdctl analyze FILE [--json] [--force-dirty]`: what compaction would
  * reclaim, without changing anything.  Per partition: scheme, type, offset,
- * size, file system, cluster size, clusters used and free; per block class:
+ * size, file system, and what its scanner reported (struct vc_fs_info:
+ * cluster size, clusters used and free, clean or why not, label; the same
+ * for every file system, none is named here); per block class:
  * counts; and the exact file size compaction would produce.  The JSON
  * schema is documented in docs/vhdctl-analyze.md and only ever grows.
  */
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "analyze.h"
+#include "compact/preview.h"
 #include "json.h"
 #include "vhd/vhd.h"
 #include "vhdctl.h"
@@ -46,19 +49,25 @@ static void print_text(const struct vc_analysis *a)
                        "fs", "cluster", "clusters used", "clusters free");
         for (size_t i = 0; i < a->n_volumes; i++) {
                 const struct vc_volume *v = &a->volumes[i];
+                const struct vc_fs_info *info = &v->fs_info;
                 char num[8];
                 snprintf(num, sizeof num, "%u", v->partition);
-                if (v->fs && !strcmp(v->fs, "ntfs") && v->ntfs.cluster_size)
+                if (v->fs && info->cluster_size)
                         printf("  %-3s %14" PRIu64 " %14" PRIu64 "  %-22.22s %-9s %8u %14" PRIu64 " %14" PRIu64 "\n",
-                               v->partition ? num : "-", v->start, v->size, v->type_name, "ntfs",
-                               v->ntfs.cluster_size, v->ntfs.total_clusters - v->ntfs.free_clusters,
-                               v->ntfs.free_clusters);
+                               v->partition ? num : "-", v->start, v->size, v->type_name, v->fs,
+                               info->cluster_size, info->total_clusters - info->free_clusters,
+                               info->free_clusters);
                 else
                         printf("  %-3s %14" PRIu64 " %14" PRIu64 "  %-22.22s %-9s %8s %14s %14s\n",
                                v->partition ? num : "-", v->start, v->size, v->type_name,
                                v->fs ? v->fs : "-", "-", "-", "-");
+                if (info->label[0])
+                        printf("      label '%s'\n", info->label);
                 if (v->note[0])
                         printf("      %s\n", v->note);
+                else if (info->cluster_size && !info->clean)
+                        printf("      not cleanly shut down (%s): scanned anyway (force-dirty)\n",
+                               info->not_clean_reason);
         }
         human_size(a->block_size, s1);
         printf("blocks: %u allocated of %u (%s each)\n", a->blocks_allocated, a->n_blocks, s1);
@@ -91,6 +100,7 @@ static void print_json(const struct vc_analysis *a)
         json_begin_array(&j, "volumes");
         for (size_t i = 0; i < a->n_volumes; i++) {
                 const struct vc_volume *v = &a->volumes[i];
+                const struct vc_fs_info *info = &v->fs_info;
                 json_begin_object(&j, NULL);
                 json_u64(&j, "partition", v->partition);
                 json_u64(&j, "offset", v->start);
@@ -101,13 +111,16 @@ static void print_json(const struct vc_analysis *a)
                 else
                         json_null(&j, "filesystem");
                 json_bool(&j, "scanned", v->scanned);
-                if (v->fs && !strcmp(v->fs, "ntfs") && v->ntfs.cluster_size) {
-                        json_u64(&j, "cluster-size", v->ntfs.cluster_size);
-                        json_u64(&j, "clusters-total", v->ntfs.total_clusters);
-                        json_u64(&j, "clusters-used", v->ntfs.total_clusters - v->ntfs.free_clusters);
-                        json_u64(&j, "clusters-free", v->ntfs.free_clusters);
-                        json_bool(&j, "clean", v->ntfs.clean);
-                        json_string(&j, "label", v->ntfs.label);
+                /* What the file system's scanner reported, whichever it is. */
+                if (v->fs && info->cluster_size) {
+                        json_u64(&j, "cluster-size", info->cluster_size);
+                        json_u64(&j, "clusters-total", info->total_clusters);
+                        json_u64(&j, "clusters-used", info->total_clusters - info->free_clusters);
+                        json_u64(&j, "clusters-free", info->free_clusters);
+                        json_bool(&j, "clean", info->clean);
+                        if (!info->clean)
+                                json_string(&j, "not-clean-reason", info->not_clean_reason);
+                        json_string(&j, "label", info->label);
                 }
                 json_u64(&j, "free-bytes", v->free_bytes);
                 if (v->note[0])
@@ -164,7 +177,7 @@ int cmd_analyze(int argc, char **argv)
                 fprintf(stderr, "Usage: %s\n", usage);
                 return 2;
         }
-        r = vc_analyze(argv[optind], &o, &a, &problems);
+        r = compact_preview(argv[optind], &o, &a, &problems);
         if (r < 0) {
                 if (vc_problems_any(&problems))
                         print_problem(argv[optind], &problems.first);

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The analysis pipeline.  The image is opened here only to read its BAT;
+ * The scan.  The caller's open image is read here only for its BAT;
  * the guest's partition table and file systems are read through the
  * read-only NBD attach, so a differencing disk is seen merged, exactly as a
  * VM sees it.  The attach is closed before we return: no caller may move
  * blocks while a reader with a cached BAT is alive.  A caller that cannot
  * attach (the daemon's worker: nbdkit could not open the path) reads the
- * same merged view in-process through the open image instead.
+ * same merged view in-process through the open image instead.  Nothing
+ * here calls the planner: scan -> plan -> execute runs one way.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +16,8 @@
 
 #include "analyze.h"
 #include "attach.h"
-#include "compact/plan.h"
 #include "fs/freemap.h"
+#include "fs/fs.h"
 #include "util/log.h"
 #include "vhd/vhd.h"
 
@@ -41,26 +42,6 @@ void vc_analysis_done(struct vc_analysis *a)
         *a = (struct vc_analysis) {};
 }
 
-/* Names a file system we recognise but do not scan, for the report. */
-static const char *probe_other_fs(struct vc_source *src, uint64_t start)
-{
-        uint8_t b[2048];
-
-        if (vc_source_pread(src, b, sizeof b, start) < 0)
-                return NULL;
-        if (!memcmp(b + 3, "-FVE-FS-", 8))
-                return "bitlocker";
-        if (!memcmp(b + 3, "EXFAT   ", 8))
-                return "exfat";
-        if (!memcmp(b + 82, "FAT32   ", 8) || !memcmp(b + 54, "FAT1", 4))
-                return "fat";
-        if (b[1080] == 0x53 && b[1081] == 0xEF)
-                return "ext2/3/4";
-        if (!memcmp(b + 3, "ReFS", 4))
-                return "refs";
-        return NULL;
-}
-
 /* The first problem a step reported, or its errno when it named none. */
 static void describe_failure(const struct vc_problems *ps, int r, char *buf, size_t size)
 {
@@ -70,33 +51,46 @@ static void describe_failure(const struct vc_problems *ps, int r, char *buf, siz
                 snprintf(buf, size, "%s", strerror(-r));
 }
 
+/* The registry's best guess for the volume, hints included, or NULL. */
+static const struct vc_fs_type *probe_volume(struct vc_source *src, const struct vc_volume *v)
+{
+        uint8_t buf[VC_FS_PROBE_SIZE];
+        struct span head;
+
+        if (v->start >= src->size)
+                return NULL;
+        head = SPAN(buf, (size_t) MIN((uint64_t) sizeof buf, src->size - v->start));
+        if (vc_source_pread(src, buf, head.len, v->start) < 0)
+                return NULL;
+        return vc_fs_probe(&head, v->size, VC_FS_PROBE_HINT, NULL);
+}
+
 static void scan_volume(struct vc_source *src, struct vc_volume *v, bool force_dirty,
                         struct vc_freemap *free_map)
 {
+        const struct vc_fs_scan_opts opts = { .force_dirty = force_dirty };
+        const struct vc_fs_type *type = probe_volume(src, v);
         struct vc_problems ps = {};
-        const char *other;
         int r;
 
-        if (!ntfs_probe(src, v->start)) {
-                other = probe_other_fs(src, v->start);
-                v->fs = other;
+        v->fs = type ? type->name : NULL;
+        if (!type || !type->scan) {
                 snprintf(v->note, sizeof v->note, "%s: not scanned, counted as in use",
-                         other ? other : "no recognised file system");
+                         type ? type->name : "no recognised file system");
                 return;
         }
-        v->fs = "ntfs";
         uint64_t before = freemap_total(free_map);
-        r = ntfs_scan(src, v->start, v->size, force_dirty, free_map, &v->ntfs, &ps);
+        r = vc_fs_scan(type, src, v->start, v->size, &opts, free_map, &v->fs_info, NULL, &ps);
         if (r < 0) {
                 char what[240];
                 describe_failure(&ps, r, what, sizeof what);
                 snprintf(v->note, sizeof v->note, "not scanned, counted as in use: %s", what);
                 return;
         }
-        if (!v->ntfs.clean && !force_dirty) {
+        if (!v->fs_info.clean && !force_dirty) {
                 snprintf(v->note, sizeof v->note,
                          "not cleanly shut down (%s): counted as in use (force-dirty overrides)",
-                         v->ntfs.not_clean_reason);
+                         v->fs_info.not_clean_reason);
                 return;
         }
         v->scanned = true;
@@ -177,21 +171,6 @@ static int attach(struct vhd_image *img, struct vc_attach **ret, struct vc_sourc
         return 0;
 }
 
-int vc_analyze(const char *path, const struct vc_analyze_opts *opts, struct vc_analysis *ret,
-               struct vc_problems *problems)
-{
-        const struct vc_analyze_opts defaults = {};
-        _cleanup_(vhd_image_freep) struct vhd_image *img = NULL;
-        int r;
-
-        if (!opts)
-                opts = &defaults;
-        r = vhd_image_open(path, opts->nolock ? VHD_OPEN_NOLOCK : 0, problems, &img);
-        if (r < 0)
-                return r;
-        return vc_analyze_image(img, opts, ret, problems);
-}
-
 int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
                      struct vc_analysis *ret, struct vc_problems *problems)
 {
@@ -226,8 +205,7 @@ int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
         a.block_size = vhd_image_block_size(img);
         a.n_blocks = vhd_image_n_blocks(img);
         a.block_class = calloc(a.n_blocks ? a.n_blocks : 1, 1);
-        _cleanup_free_ bool *drop = calloc(a.n_blocks ? a.n_blocks : 1, sizeof *drop);
-        if (!a.path || !a.block_class || !drop) {
+        if (!a.path || !a.block_class) {
                 r = -ENOMEM;
                 goto fail;
         }
@@ -264,10 +242,8 @@ int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
                 }
                 a.block_class[b] = c;
                 a.blocks_by_class[c]++;
-                drop[b] = c == VC_BLOCK_FREE;
         }
         a.reclaimable_bytes = (uint64_t) a.blocks_by_class[VC_BLOCK_FREE] * vhd_image_block_stride(img);
-        a.final_size = compact_final_size(img, drop);
         a.bytes_read = src.bytes_read;
         freemap_done(&free_map);
         *ret = a;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Analysis (DESIGN steps 1-4, and the size part of 5): open and validate the
- * image, attach it read-only, read its partition table and the file
- * systems inside, and classify every allocated block as free (every byte
- * free per a file system), partially free, or used.  Anything not
+ * Analysis, the scan (DESIGN steps 1-4): on an open, validated image,
+ * attach it read-only, read its partition table and the file systems
+ * inside, and classify every allocated block as free (every byte free per
+ * a file system), partially free, or used.  The plan (step 5) is the
+ * caller's: compact/preview.h adds the final size for `vhdctl analyze`.  Anything not
  * understood — an unknown partition type, an unreadable table, a volume
  * that fails a check or was not shut down cleanly — frees nothing.
  */
@@ -12,7 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fs/ntfs.h"
+#include "fs/fs.h"
 #include "fs/partition.h"
 #include "util/problem.h"
 
@@ -39,10 +40,12 @@ struct vc_volume {
         unsigned partition;     /* 1-based; 0 = no partition table */
         uint64_t start, size;
         char type_name[32];
-        const char *fs;         /* "ntfs", or NULL when not recognised */
+        const char *fs;         /* the registry's name (fs/fs.h), or NULL when
+                                 * not recognised */
         bool scanned;           /* its free space was read */
         char note[320];         /* why it was not scanned, when it was not */
-        struct ntfs_info ntfs;
+        struct vc_fs_info fs_info; /* what its scanner reported; all zero when
+                                    * it has none or the scan failed */
         uint64_t free_bytes;
 };
 
@@ -60,15 +63,14 @@ struct vc_analysis {
         struct vc_volume *volumes;
         uint64_t free_bytes;            /* total file-system-free bytes */
         uint64_t reclaimable_bytes;     /* file bytes the free blocks occupy */
-        uint64_t final_size;            /* file size after dropping the free blocks */
+        uint64_t final_size;            /* file size after dropping the free blocks:
+                                         * set by compact_preview(), 0 from the scan */
         uint64_t bytes_read;            /* read through the attach */
 };
 
-/* Untrusted input throughout.  On failure (the image itself is invalid or
- * cannot be attached) problems says why and *ret is untouched. */
-int vc_analyze(const char *path, const struct vc_analyze_opts *opts, struct vc_analysis *ret,
-               struct vc_problems *problems);
-/* The same on an image the caller has open (and locked). */
+/* The scan of an image the caller has open (and locked).  Untrusted input
+ * throughout.  On failure (the image itself is invalid or cannot be
+ * attached) problems says why and *ret is untouched. */
 struct vhd_image;
 int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
                      struct vc_analysis *ret, struct vc_problems *problems);

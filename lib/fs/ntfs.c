@@ -18,8 +18,8 @@
  *     $LogFile, attribute lists, the root index, $UpCase) proves the bitmap
  *     wrong and fails the scan - the cross-check ntfsresize does before
  *     moving anything;
- *   - the runs go straight into the caller's map, which is restored
- *     exactly if anything fails on the way.
+ *   - the runs go straight into the caller's map; vc_fs_scan() (fs.c)
+ *     restores it exactly if anything fails on the way.
  * Ranges are whole clusters below total_clusters, so the partial cluster
  * and the backup boot sector at the end of the partition are never granted.
  */
@@ -29,16 +29,26 @@
 
 #include "../util/macro.h"
 #include "../util/overflow.h"
+#include "../util/span.h"
+#include "fs.h"
 #include "ntfs-internal.h"
 #include "ntfs.h"
+
+static int ntfs_fs_probe(const struct span *head, uint64_t size, struct vc_fs_evidence *ret_evidence)
+{
+        return vc_fs_probe_magic(head, NTFS_BOOT_OFF_OEM_ID, NTFS_OEM_ID, 8, "ntfs.boot.oem_id",
+                                 ret_evidence);
+}
 
 bool ntfs_probe(struct vc_source *src, uint64_t part_start)
 {
         uint8_t sector[NTFS_BOOT_SIZE];
+        const struct span head = SPAN(sector, sizeof sector);
+        struct vc_fs_evidence ev;
 
         if (vc_source_pread(src, sector, sizeof sector, part_start) < 0)
                 return false;
-        return memcmp(sector + NTFS_BOOT_OFF_OEM_ID, NTFS_OEM_ID, 8) == 0;
+        return ntfs_fs_probe(&head, 0, &ev) > VC_FS_PROBE_NO;
 }
 
 #define CORRUPT(field, where, ...) \
@@ -362,8 +372,11 @@ out:
         return r;
 }
 
-int ntfs_scan(struct vc_source *src, uint64_t part_start, uint64_t part_size, bool force_dirty,
-              struct vc_freemap *free_out, struct ntfs_info *ret_info, struct vc_problems *problems)
+/* The scan proper.  It appends straight into the caller's map (half the
+ * peak memory of a private copy); vc_fs_scan() undoes that on failure. */
+static int scan_volume(struct vc_source *src, uint64_t part_start, uint64_t part_size, bool force_dirty,
+                       struct vc_freemap *free_out, struct ntfs_info *ret_info,
+                       struct vc_problems *problems)
 {
         struct ntfs_volume vol = { .src = src, .part_start = part_start, .problems = problems };
         struct ntfs_volume *v = &vol;
@@ -439,22 +452,9 @@ int ntfs_scan(struct vc_source *src, uint64_t part_start, uint64_t part_size, bo
                 goto out;
         }
 
-        /* Straight into the caller's map (half the peak memory of a private
-         * copy), undone exactly on failure: the ranges that were there stay,
-         * including the last one, which an adjacent first range of ours
-         * would have grown. */
-        {
-                const size_t n0 = free_out->n;
-                const uint64_t last_len0 = n0 ? free_out->v[n0 - 1].len : 0;
-
-                r = walk_bitmap(v, &bitmap, &bad, free_out, &free_clusters);
-                if (r < 0) {
-                        free_out->n = n0;
-                        if (n0)
-                                free_out->v[n0 - 1].len = last_len0;
-                        goto out;
-                }
-        }
+        r = walk_bitmap(v, &bitmap, &bad, free_out, &free_clusters);
+        if (r < 0)
+                goto out;
         info.free_clusters = free_clusters;
         *ret_info = info;
         r = 0;
@@ -464,4 +464,44 @@ out:
         ntfs_volume_done(v);
         free(rec);
         return r;
+}
+
+static int ntfs_fs_scan(struct vc_source *src, uint64_t start, uint64_t size,
+                        const struct vc_fs_scan_opts *opts, struct vc_freemap *free_out,
+                        struct vc_fs_info *ret_info, void *ret_detail, struct vc_problems *problems)
+{
+        struct ntfs_info info;
+        int r;
+
+        r = scan_volume(src, start, size, opts->force_dirty, free_out, &info, problems);
+        if (r < 0)
+                return r;
+        *ret_info = (struct vc_fs_info) {
+                .cluster_size = info.cluster_size,
+                .total_clusters = info.total_clusters,
+                .free_clusters = info.free_clusters,
+                .clean = info.clean,
+        };
+        memcpy(ret_info->not_clean_reason, info.not_clean_reason, sizeof ret_info->not_clean_reason);
+        memcpy(ret_info->label, info.label, sizeof ret_info->label);
+        if (ret_detail)
+                *(struct ntfs_info *) ret_detail = info;
+        return 0;
+}
+
+/* The registry's entry (fs.c). */
+const struct vc_fs_type vc_fs_ntfs = {
+        .name = "ntfs",
+        .probe = ntfs_fs_probe,
+        .scan = ntfs_fs_scan,
+};
+
+int ntfs_scan(struct vc_source *src, uint64_t part_start, uint64_t part_size, bool force_dirty,
+              struct vc_freemap *free_out, struct ntfs_info *ret_info, struct vc_problems *problems)
+{
+        const struct vc_fs_scan_opts opts = { .force_dirty = force_dirty };
+        struct vc_fs_info generic;
+
+        return vc_fs_scan(&vc_fs_ntfs, src, part_start, part_size, &opts, free_out, &generic,
+                          ret_info, problems);
 }

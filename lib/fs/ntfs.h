@@ -37,8 +37,9 @@ struct ntfs_info {
 /*
  * ntfs_probe - does the sector at @part_start look like an NTFS boot sector?
  *
- * True when "NTFS    " is at byte 3.  Reads one sector; false on any read
- * error.  A true answer promises nothing: ntfs_scan() validates.
+ * True when "NTFS    " is at byte 3 (the registry's probe of vc_fs_ntfs).
+ * Reads one sector; false on any read error.  A true answer promises
+ * nothing: ntfs_scan() validates.
  */
 bool ntfs_probe(struct vc_source *src, uint64_t part_start);
 
@@ -67,6 +68,10 @@ bool ntfs_probe(struct vc_source *src, uint64_t part_start);
  * On failure returns a negative errno (-EBADMSG corrupt, -EOPNOTSUPP beyond
  * what we support, -EIO unreadable, -ENOMEM) with a problem naming the field
  * and its absolute offset on @src, and leaves @free_out exactly as it was.
+ *
+ * This is vc_fs_scan() (fs.h) on the registry's entry vc_fs_ntfs, with
+ * the NTFS facts the generic struct vc_fs_info leaves out: for ntfsdump,
+ * the tests and the fuzzer.  The scan pipeline goes through the registry.
  */
 int ntfs_scan(struct vc_source *src, uint64_t part_start, uint64_t part_size, bool force_dirty,
               struct vc_freemap *free_out, struct ntfs_info *ret_info, struct vc_problems *problems);

@@ -15,9 +15,9 @@
  *   a protective entry (0xEE)             -> GPT (hybrid MBRs included)
  *   otherwise                             -> MBR, validated strictly
  *
- * and when sector 0 also carries a file-system signature ("NTFS    ",
- * "EXFAT   ", "-FVE-FS-", "ReFS" at 3, a FAT BPB, or the ext magic at
- * 1080):
+ * and when sector 0 also carries a file-system signature (the registry's,
+ * fs.c: "NTFS    ", "EXFAT   ", "-FVE-FS-", "ReFS" at 3, a FAT type string
+ * with the x86 jump, or the ext magic at 1080):
  *
  *   MBR entries that do not validate, or none  -> no table (the boot code
  *                                                 of the file system is not
@@ -36,6 +36,7 @@
 #include "../util/macro.h"
 #include "../util/overflow.h"
 #include "../util/span.h"
+#include "fs.h"
 #include "partition-internal.h"
 
 static const char *const scheme_names[_VC_PART_SCHEME_MAX] = {
@@ -222,46 +223,7 @@ void gpt_type_name(const uint8_t guid[16], char out[32])
 /* ---- the dispatcher ------------------------------------------------------ */
 
 /* Bytes read from the start of the disk: sector 0 and the ext superblock. */
-#define HEAD_SIZE 2048u
-#define EXT_MAGIC_OFF 1080u
-#define EXT_MAGIC 0xEF53u
-
-/* The file system whose boot sector sector 0 is, or NULL; *ret_off is
- * where its signature is. */
-static const char *boot_sector_fs(const struct span *head, uint64_t *ret_off)
-{
-        static const struct { size_t off; const char *sig; size_t len; const char *fs; } sigs[] = {
-                { 3, "NTFS    ", 8, "ntfs" },
-                { 3, "EXFAT   ", 8, "exfat" },
-                { 3, "-FVE-FS-", 8, "bitlocker" },
-                { 3, "ReFS\0\0\0\0", 8, "refs" },
-                { 82, "FAT32   ", 8, "fat32" },
-                { 54, "FAT12   ", 8, "fat12" },
-                { 54, "FAT16   ", 8, "fat16" },
-        };
-        uint8_t jump;
-
-        for (size_t i = 0; i < ELEMENTSOF(sigs); i++) {
-                if (span_check(head, sigs[i].off, sigs[i].len) < 0)
-                        continue;
-                if (memcmp(head->p + sigs[i].off, sigs[i].sig, sigs[i].len) != 0)
-                        continue;
-                /* The FAT strings are informational and sit inside the area an
-                 * MBR uses for boot code: also require the x86 jump FAT needs. */
-                if (sigs[i].off != 3 &&
-                    (span_get_u8(head, 0, &jump) < 0 || (jump != 0xEB && jump != 0xE9)))
-                        continue;
-                *ret_off = sigs[i].off;
-                return sigs[i].fs;
-        }
-        return NULL;
-}
-
-static bool has_ext_magic(const struct span *head)
-{
-        uint16_t magic;
-        return span_get_le16(head, EXT_MAGIC_OFF, &magic) >= 0 && magic == EXT_MAGIC;
-}
+#define HEAD_SIZE VC_FS_PROBE_SIZE
 
 bool mbr_has_entries(const uint8_t mbr[MBR_SIZE])
 {
@@ -289,9 +251,10 @@ int vc_partition_table_read(struct vc_source *src, uint32_t sector_size,
         bool used_backup = false;
         uint8_t head_buf[HEAD_SIZE] = {};
         struct span head;
-        const char *fs, *signature_fs;
+        const struct vc_fs_type *fs;
+        struct vc_fs_evidence evidence = {};
+        const char *signature_fs, *signature_field;
         uint16_t boot_signature;
-        uint64_t signature_off = 0;
         size_t len;
         int r;
 
@@ -309,10 +272,12 @@ int vc_partition_table_read(struct vc_source *src, uint32_t sector_size,
                 return r;
         head = SPAN(head_buf, len);
 
-        fs = boot_sector_fs(&head, &signature_off);
-        if (!fs && has_ext_magic(&head))
-                signature_off = EXT_MAGIC_OFF;
-        signature_fs = fs ? fs : signature_off == EXT_MAGIC_OFF ? "ext" : NULL;
+        /* The registry's signatures (fs.c), hints left out: a FAT string
+         * without its jump is boot code as often as not. */
+        fs = vc_fs_probe(&head, src->size, VC_FS_PROBE_SIGNATURE, &evidence);
+        signature_fs = fs ? fs->name : NULL;
+        /* A signature inside the MBR's boot code is that code's problem. */
+        signature_field = evidence.offset < MBR_OFF_ENTRIES ? "mbr.boot_code" : evidence.field;
 
         if (span_get_le16(&head, MBR_OFF_SIGNATURE, &boot_signature) < 0 ||
             boot_signature != 0xAA55u)
@@ -354,7 +319,7 @@ int vc_partition_table_read(struct vc_source *src, uint32_t sector_size,
                         goto done;
                 }
                 return vc_problem_add(problems, VC_PROBLEM_PART_TABLE, -EBADMSG,
-                                      fs ? "mbr.boot_code" : "ext.magic", signature_off,
+                                      signature_field, evidence.offset,
                                       "sector 0 holds both a valid MBR and a %s signature: "
                                       "refusing to guess which is current", signature_fs);
         }

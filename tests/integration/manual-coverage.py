@@ -13,7 +13,9 @@ list kept here:
                        verbs that use parse_file_json), each an item of the
                        verb's section; the problem ids of lib/util/problem.c
                        and vhdctl's own ids (client/*.c); the environment
-                       variables client/ and lib/ read
+                       variables client/ and lib/ read; and the keys
+                       `vhdctl analyze --json` prints (client/cmd-analyze.c)
+                       are in the table of docs/vhdctl-analyze.md
   vhd-compactd(8)      the long options of `vhd-compactd --help` and
                        daemon/main.c's table, each an item of OPTIONS; the
                        worker's options (daemon/worker.c); its environment
@@ -189,6 +191,22 @@ def check_vhdctl(page, src, vhdctl):
     check_env(page, envs)
     for s in ("EXIT STATUS", "EXAMPLES"):
         need(page.section(s) is not None, page.name, "no %s section" % s)
+    check_analyze_json(src)
+
+
+def check_analyze_json(src):
+    """Every key vhdctl analyze --json prints is in docs/vhdctl-analyze.md's
+    table, as `key` or as `parent.key` (`volumes[].clean`, `.clusters-free`)."""
+    doc_name = "docs/vhdctl-analyze.md"
+    doc_path = os.path.join(src, doc_name)
+    need(os.path.exists(doc_path), doc_name, "missing")
+    if not os.path.exists(doc_path):
+        return
+    doc = read(doc_path)
+    keys = set(re.findall(r'\bjson_\w+\(&j,\s*"([a-z][a-z0-9-]*)"', read(os.path.join(src, "client/cmd-analyze.c"))))
+    need(keys, doc_name, "found no JSON keys in client/cmd-analyze.c (has its printer changed?)")
+    for k in sorted(keys):
+        need(re.search(r"[`.]%s[`.[]" % re.escape(k), doc), doc_name, "JSON key %s of vhdctl analyze is not in its table" % k)
 
 
 def section_in(lines, title, level):

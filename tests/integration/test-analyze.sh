@@ -11,11 +11,14 @@
 #     every file unchanged;
 #   - the final size equals the optimum computed here from the block
 #     classes and qemu-img's layout (blocks packed after the BAT);
-#   - non-NTFS partitions and space outside partitions free nothing.
+#   - non-NTFS partitions and space outside partitions free nothing;
+#   - the volume's label and, for a volume ntfsresize marked dirty, why it
+#     is not clean are printed (JSON and text), with and without
+#     --force-dirty.
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 . "$(dirname "$0")/ntfs-functions.sh"
-requires qemu-img sfdisk mkntfs ntfs-3g ntfsinfo ntfsclone sha256sum dd
+requires qemu-img sfdisk mkntfs ntfs-3g ntfsinfo ntfsclone ntfsresize sha256sum dd
 [ -e /dev/fuse ] || skip "no /dev/fuse: ntfs-3g cannot mount here"
 requires_env VHDCTL VHD_PLUGIN
 
@@ -149,4 +152,31 @@ cp "$d/whole.raw" "$d/whole-disk.raw"
 ntfs_parts="0:$((256 * MIB)):$d/whole.raw"
 check_disk whole "$d/whole-disk.raw"
 grep -q '"partition-scheme": "none"' "$d/whole.json" || fail "whole: expected no partition table"
+
+echo "== the file system's facts: label, clean or why not, with and without --force-dirty"
+# mkfs_ntfs labelled the whole-disk volume "v4".
+tr -d '\n' < "$d/whole.json" | tr -s ' ' | grep -q '"clean": true, "label": "v4"' ||
+  fail "whole: no clean volume labelled v4 in $(cat "$d/whole.json")"
+! grep -q '"not-clean-reason"' "$d/whole.json" || fail "whole: a reason for a clean volume"
+grep -q "^      label 'v4'\$" "$d/whole.txt" || fail "whole: no label line in the human output"
+# ntfsresize schedules a chkdsk by setting the dirty flag.
+ntfsresize -f -f -s 200M "$d/whole.raw" >/dev/null 2>&1 || fail "ntfsresize"
+qemu-img convert -f raw -O vpc -o subformat=dynamic "$d/whole.raw" "$d/dirty.vhd"
+for force in "" --force-dirty; do
+  vhdctl_attaching analyze --json $force "$d/dirty.vhd" > "$d/dirty.json"
+  vhdctl_attaching analyze $force "$d/dirty.vhd" > "$d/dirty.txt"
+  vol=$(tr -d '\n' < "$d/dirty.json" | tr -s ' ' | grep -o '"partition": 0, [^}]*')
+  grep -q '"clean": false, "not-clean-reason": "[^"]*dirty[^"]*", "label": "v4"' <<<"$vol" ||
+    fail "dirty ${force:-plain}: no reason in $vol"
+  if [ -z "$force" ]; then
+    grep -q '"scanned": false' <<<"$vol" || fail "dirty: scanned without --force-dirty"
+    grep -q '^      not cleanly shut down (.*): counted as in use' "$d/dirty.txt" ||
+      fail "dirty: no note in the human output: $(cat "$d/dirty.txt")"
+  else
+    grep -q '"scanned": true' <<<"$vol" || fail "dirty --force-dirty: not scanned"
+    grep -q '^      not cleanly shut down (.*): scanned anyway (force-dirty)$' "$d/dirty.txt" ||
+      fail "dirty --force-dirty: the human output does not say why it was not clean: $(cat "$d/dirty.txt")"
+  fi
+done
+echo "dirty: the reason is in the JSON and the text, with and without --force-dirty"
 echo ok

@@ -12,10 +12,13 @@
 #                    problem id and environment variable, every interface,
 #                    method, property, signal, option and error of
 #                    dbus/org.vhd.Compact.xml, every plugin config key and
-#                    debug flag is in its page as pod2text renders it
+#                    debug flag is in its page as pod2text renders it, and
+#                    every key of `vhdctl analyze --json` is in the table
+#                    of docs/vhdctl-analyze.md
 #   the check bites  a page with one option or member taken out, and the
-#                    sources or contract with an option, a property and an
-#                    error name added, must each fail it
+#                    sources or contract with an option, a property, an
+#                    error name and an analyze JSON key added, must each
+#                    fail it
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 requires pod2text podchecker python3 perl
@@ -125,18 +128,20 @@ src=$tmpdir/src
 mkdir -p "$src"
 cp -r "$TOP_SRCDIR/client" "$TOP_SRCDIR/daemon" "$TOP_SRCDIR/dbus" "$TOP_SRCDIR/plugin" \
       "$TOP_SRCDIR/systemd" "$src/"
-mkdir -p "$src/lib/util"
+mkdir -p "$src/lib/util" "$src/docs"
 cp "$TOP_SRCDIR/lib/util/problem.c" "$src/lib/util/"
+cp "$TOP_SRCDIR/docs/vhdctl-analyze.md" "$src/docs/"
 echo 'static const struct option frob[] = { { "frobnicate", no_argument, NULL, 0 }, {} };' >> "$src/daemon/main.c"
 perl -0pi -e 's/(<property name="Rate")/<property name="Frobs" type="t" access="read"\/>\n    $1/' \
      "$src/dbus/org.vhd.Compact.xml"
 echo 'static const char *const frobbed = E("Frobnicated");' >> "$src/daemon/errors.c"
+perl -0pi -e 's/(json_bool\(&j, "scanned")/json_u64(&j, "frob-count", 1);\n                $1/' "$src/client/cmd-analyze.c"
 if out=$(coverage "$tmpdir/pages" "$src"); then
   echo "$out" >&2
-  fail "the check passed with a new daemon option, property and error undocumented"
+  fail "the check passed with a new daemon option, property, error and analyze key undocumented"
 fi
 for want in "option --frobnicate is not an item" "property org.vhd.Compact.Job.Frobs" \
-            "error org.vhd.Compact.Error.Frobnicated"; do
+            "error org.vhd.Compact.Error.Frobnicated" "JSON key frob-count of vhdctl analyze"; do
   grep -qF -- "$want" <<<"$out" || { echo "$out" >&2; fail "the failure does not name '$want'"; }
 done
 echo "$out" | grep -i -e frob

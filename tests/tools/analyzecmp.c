@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "analyze.h"
+#include "compact/preview.h"
 #include "util/macro.h"
 
 /* Every field, one "key value" line each, into a malloc'ed string. */
@@ -41,17 +42,15 @@ static char *dump(const struct vc_analysis *a)
                 vc_part_scheme_to_string(a->scheme), a->used_backup_gpt, a->table_note, a->n_volumes);
         for (size_t i = 0; i < a->n_volumes; i++) {
                 const struct vc_volume *v = &a->volumes[i];
-                const struct ntfs_info *n = &v->ntfs;
+                const struct vc_fs_info *n = &v->fs_info;
                 fprintf(f, "volume %zu partition %u start %" PRIu64 " size %" PRIu64 " type %s fs %s scanned %d free %" PRIu64 "\n",
                         i, v->partition, v->start, v->size, v->type_name, v->fs ? v->fs : "-", v->scanned,
                         v->free_bytes);
                 fprintf(f, "volume %zu note %s\n", i, v->note);
-                fprintf(f, "volume %zu ntfs sector %" PRIu32 " cluster %" PRIu32 " record %" PRIu32
-                        " sectors %" PRIu64 " clusters %" PRIu64 " free %" PRIu64 " bad %" PRIu64
-                        " mft %" PRIu64 " version %u.%u flags %u clean %d reason %s label %s\n",
-                        i, n->bytes_per_sector, n->cluster_size, n->mft_record_size, n->total_sectors,
-                        n->total_clusters, n->free_clusters, n->bad_clusters, n->mft_lcn, n->version_major,
-                        n->version_minor, n->volume_flags, n->clean, n->not_clean_reason, n->label);
+                fprintf(f, "volume %zu fs-info cluster %" PRIu32 " clusters %" PRIu64 " free %" PRIu64
+                        " clean %d reason %s label %s\n",
+                        i, n->cluster_size, n->total_clusters, n->free_clusters, n->clean,
+                        n->not_clean_reason, n->label);
         }
         fprintf(f, "free-bytes %" PRIu64 "\nreclaimable-bytes %" PRIu64 "\nfinal-size %" PRIu64 "\nbytes-read %" PRIu64 "\n",
                 a->free_bytes, a->reclaimable_bytes, a->final_size, a->bytes_read);
@@ -69,7 +68,7 @@ static int analyze(const char *path, bool force_dirty, bool in_process, char **r
         struct vc_analysis a;
         int r;
 
-        r = vc_analyze(path, &o, &a, &problems);
+        r = compact_preview(path, &o, &a, &problems);
         if (r < 0) {
                 char buf[512];
                 if (vc_problems_any(&problems))
