@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,30 +78,43 @@ static int parse_options(sd_bus_message *msg, struct job_request *req, sd_bus_er
         return sd_bus_message_exit_container(msg);
 }
 
+/* Who sent msg, in the bus driver's own words: the effective uid that the
+ * bus recorded when the connection was made (dbus-daemon's UnixUserID,
+ * which sd-bus reports as the EUID).  Never "augmented": sd-bus fills
+ * fields the driver did not give from /proc/PID of the pid it reported,
+ * read now, whatever that pid runs now (a set-ID program exec'd after
+ * connecting, or another process under a reused pid): unfit for a
+ * decision.  The bus gives no group, so the gid is the user's primary
+ * group in the user database (its other groups come from there too,
+ * broker.c), or (gid_t) -1 when it has no entry. */
 int sender_ids(struct manager *m, sd_bus_message *msg, uid_t *ret_uid, gid_t *ret_gid)
 {
-        sd_bus_creds *c = NULL;
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *c = NULL;
         const char *sender = sd_bus_message_get_sender(msg);
+        uint64_t augmented;
         uid_t uid;
-        gid_t gid;
         int r;
 
         if (!sender)
                 return -ENXIO;
         /* Asked on m->creds_bus, not with sd_bus_query_sender_creds: see
-         * daemon.h. */
-        r = sd_bus_get_name_creds(m->creds_bus, sender, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_AUGMENT,
-                                  &c);
-        if (r >= 0)
-                r = sd_bus_creds_get_euid(c, &uid);
-        if (r >= 0 && sd_bus_creds_get_egid(c, &gid) < 0)
-                gid = (gid_t) -1;
-        sd_bus_creds_unref(c);
+         * daemon.h.  Without SD_BUS_CREDS_AUGMENT. */
+        r = sd_bus_get_name_creds(m->creds_bus, sender, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID, &c);
         if (r < 0)
                 return r;
+        /* The EUID, or the UID should a libsystemd file UnixUserID there;
+         * never a field sd-bus read from /proc. */
+        augmented = sd_bus_creds_get_augmented_mask(c);
+        r = augmented & SD_BUS_CREDS_EUID ? -ENODATA : sd_bus_creds_get_euid(c, &uid);
+        if (r < 0 && !(augmented & SD_BUS_CREDS_UID))
+                r = sd_bus_creds_get_uid(c, &uid);
+        if (r < 0)
+                return -EPERM;  /* the bus did not say */
+        if (ret_gid) {
+                struct passwd *pw = getpwuid(uid);
+                *ret_gid = pw ? pw->pw_gid : (gid_t) -1;
+        }
         *ret_uid = uid;
-        if (ret_gid)
-                *ret_gid = gid;
         return 0;
 }
 
@@ -150,6 +164,14 @@ static int start_job(struct manager *m, sd_bus_message *call, int fd, const char
         if (check_new_job(m, uid, &refusal) < 0) {
                 close(fd);
                 return sd_bus_reply_method_error(call, &refusal);
+        }
+        /* Files are opened with the caller's ids: without a group to take,
+         * nothing would be dropped (setresgid(-1) keeps ours). */
+        if (as_owner && gid == (gid_t) -1) {
+                close(fd);
+                return reply_errorf(call, ERR("AccessDenied"),
+                                    "uid %u has no entry in the user database: its groups are unknown",
+                                    (unsigned) uid);
         }
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
                 close(fd);
