@@ -27,6 +27,8 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "util/build-tree.h"
+#include "util/macro.h"
 
 /* Held by a job queued (disk, folder) and, in addition, while its worker
  * runs (control socket, pidfd, one being passed). */
@@ -231,7 +233,14 @@ int main(int argc, char **argv)
         sigset_t mask;
         int r;
 
-        m.worker_path = getenv("VHDCOMPACT_WORKER") ? getenv("VHDCOMPACT_WORKER") : VHD_WORKER_INSTALLED;
+        /* $VHDCOMPACT_WORKER, else the build tree's when we run from it
+         * (util/build-tree.h: never for an installed daemon), else the
+         * installed one. */
+        _cleanup_free_ char *in_tree = NULL;
+        m.worker_path = getenv("VHDCOMPACT_WORKER");
+        if (!m.worker_path)
+                m.worker_path = vc_build_tree_path("daemon/vhd-compact-worker", &in_tree) > 0 ? in_tree
+                                                                                            : VHD_WORKER_INSTALLED;
         if (parse_args(argc, argv, &m) < 0)
                 return 2;
         if (access(m.worker_path, X_OK) < 0) {
