@@ -14,14 +14,9 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "util/bus-names.h"
 #include "worker-ids.h"
 
-#define MANAGER_PATH "/org/vhd/Compact"
-#define JOB_PREFIX "/org/vhd/Compact/job"
-#define BUS_NAME "org.vhd.Compact"
-#define MANAGER_IFACE "org.vhd.Compact.Manager"
-#define JOB_IFACE "org.vhd.Compact.Job"
-#define POLKIT_ACTION "org.vhd.compact"
 
 enum job_state {
         JOB_QUEUED,

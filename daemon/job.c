@@ -23,9 +23,10 @@
 #define EMIT_INTERVAL_USEC (250 * 1000)
 
 static const char *const state_names[_JOB_STATE_MAX] = {
-        [JOB_QUEUED] = "queued",         [JOB_ATTACHING] = "attaching", [JOB_SCANNING] = "scanning",
-        [JOB_MOVING] = "moving",         [JOB_TRUNCATING] = "truncating", [JOB_DONE] = "done",
-        [JOB_FAILED] = "failed",         [JOB_CANCELLED] = "cancelled",
+        [JOB_QUEUED] = VC_STATE_QUEUED,         [JOB_ATTACHING] = VC_STATE_ATTACHING,
+        [JOB_SCANNING] = VC_STATE_SCANNING,     [JOB_MOVING] = VC_STATE_MOVING,
+        [JOB_TRUNCATING] = VC_STATE_TRUNCATING, [JOB_DONE] = VC_STATE_DONE,
+        [JOB_FAILED] = VC_STATE_FAILED,         [JOB_CANCELLED] = VC_STATE_CANCELLED,
 };
 
 const char *job_state_to_string(enum job_state s)
@@ -48,10 +49,10 @@ static int cmp_id(const void *a, const void *b)
  * walk of the list here made listing n jobs cost n² (0.43 s at 7900). */
 static struct job *job_by_object(struct manager *m, const char *path)
 {
-        const char *p = path + strlen(JOB_PREFIX "/");
+        const char *p = path + strlen(VC_BUS_JOB_PREFIX "/");
         char *end;
 
-        if (strncmp(path, JOB_PREFIX "/", strlen(JOB_PREFIX "/")) || *p < '1' || *p > '9')
+        if (strncmp(path, VC_BUS_JOB_PREFIX "/", strlen(VC_BUS_JOB_PREFIX "/")) || *p < '1' || *p > '9')
                 return NULL;
         errno = 0;
         unsigned long id = strtoul(p, &end, 10);
@@ -196,13 +197,13 @@ static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *e)
         if (r < 0)
                 return r;
         if (uid != 0 && uid != j->owner && uid != geteuid())
-                return reply_errorf(msg, "org.vhd.Compact.Error.AccessDenied",
+                return reply_errorf(msg, VC_ERROR_ACCESS_DENIED,
                                     "only the job's owner or root may cancel it");
         manager_touch(j->m);
         if (!job_is_active(j))
                 return sd_bus_reply_method_return(msg, NULL);
         if (j->state == JOB_QUEUED)
-                job_finish(j, false, "org.vhd.Compact.Error.Cancelled", "cancelled before it started");
+                job_finish(j, false, VC_ERROR_CANCELLED, "cancelled before it started");
         else
                 worker_cancel(j);
         return sd_bus_reply_method_return(msg, NULL);
@@ -268,7 +269,7 @@ static int send_owner_changes(struct job *j)
         if (r < 0)
                 return r;
         j->m->view = VIEW_OWNER;
-        r = sd_bus_message_append(s, "s", JOB_IFACE);
+        r = sd_bus_message_append(s, "s", VC_BUS_JOB);
         r = r < 0 ? r : sd_bus_message_open_container(s, 'a', "{sv}");
         for (size_t i = 0; r >= 0 && i < sizeof changing / sizeof *changing; i++) {
                 r = sd_bus_message_open_container(s, 'e', "sv");
@@ -276,8 +277,8 @@ static int send_owner_changes(struct job *j)
                 r = r < 0 ? r : sd_bus_message_open_container(s, 'v', changing[i].type);
                 r = r < 0 ? r
                     : !strcmp(changing[i].name, "State")
-                    ? property_state(j->m->bus, j->object, JOB_IFACE, changing[i].name, s, j, NULL)
-                    : property_detail(j->m->bus, j->object, JOB_IFACE, changing[i].name, s, j, NULL);
+                    ? property_state(j->m->bus, j->object, VC_BUS_JOB, changing[i].name, s, j, NULL)
+                    : property_detail(j->m->bus, j->object, VC_BUS_JOB, changing[i].name, s, j, NULL);
                 r = r < 0 ? r : sd_bus_message_close_container(s);
                 r = r < 0 ? r : sd_bus_message_close_container(s);
         }
@@ -299,7 +300,7 @@ static void emit_changes(struct job *j)
         if (j->state != j->broadcast_state) {
                 j->broadcast_state = j->state;
                 j->m->view = VIEW_BROADCAST;
-                (void) sd_bus_emit_properties_changed(j->m->bus, j->object, JOB_IFACE, "State", NULL);
+                (void) sd_bus_emit_properties_changed(j->m->bus, j->object, VC_BUS_JOB, "State", NULL);
                 j->m->view = VIEW_CALLER;
         }
         (void) send_owner_changes(j);
@@ -417,7 +418,7 @@ static void reply_analysis(struct job *j, bool ok, const char *error_name, const
         return;
 fail:
         sd_bus_message_unref(reply);
-        (void) sd_bus_reply_method_errorf(call, "org.vhd.Compact.Error.Failed", "cannot build the report");
+        (void) sd_bus_reply_method_errorf(call, VC_ERROR_FAILED, "cannot build the report");
         sd_bus_message_unref(call);
 }
 
@@ -438,7 +439,7 @@ void job_finish(struct job *j, bool ok, const char *error_name, const char *erro
         error_name = name;
         error = text ? text : "failed";
         enum job_state s = ok ? JOB_DONE
-                : error_name && !strcmp(error_name, "org.vhd.Compact.Error.Cancelled") ? JOB_CANCELLED
+                : error_name && !strcmp(error_name, VC_ERROR_CANCELLED) ? JOB_CANCELLED
                                                                                      : JOB_FAILED;
         uint64_t keep_done = j->done, keep_total = j->total;
         job_set_state(j, s);
@@ -457,7 +458,7 @@ void job_finish(struct job *j, bool ok, const char *error_name, const char *erro
                 emit_changes(j);
                 /* Its message names the file: for the job's client only. */
                 sd_bus_message *sig = NULL;
-                if (new_owner_signal(j, JOB_IFACE, "Completed", &sig) >= 0 &&
+                if (new_owner_signal(j, VC_BUS_JOB, "Completed", &sig) >= 0 &&
                     sd_bus_message_append(sig, "bs", ok, ok ? (j->summary ? j->summary : "done") : error) >= 0)
                         (void) sd_bus_send(m->bus, sig, NULL);
                 sd_bus_message_unref(sig);
@@ -489,7 +490,7 @@ void job_start_queued(struct manager *m)
                 if (r < 0) {
                         char msg[512];
                         snprintf(msg, sizeof msg, "'%s': cannot start the worker: %s", pick->path, strerror(-r));
-                        job_finish(pick, false, "org.vhd.Compact.Error.Failed", msg);
+                        job_finish(pick, false, VC_ERROR_FAILED, msg);
                 }
         }
 }
@@ -506,7 +507,7 @@ int job_new(struct manager *m, const char *path, const struct job_request *req, 
                             .state = JOB_QUEUED, .req = *req };
         j->path = strdup(path);
         j->req.mode = strdup(req->mode);
-        if (!req->dry_run && asprintf(&j->object, JOB_PREFIX "/%" PRIu32, j->id) < 0)
+        if (!req->dry_run && asprintf(&j->object, VC_BUS_JOB_PREFIX "/%" PRIu32, j->id) < 0)
                 j->object = NULL;
         if (!j->path || !j->req.mode || (!req->dry_run && !j->object)) {
                 j->disk_fd = j->dir_fd = -1;    /* still the caller's */

@@ -22,8 +22,6 @@
 #include "resolve.h"
 #include "util/macro.h"
 
-#define ERR(x) "org.vhd.Compact.Error." x
-
 uint64_t now_usec(clockid_t c)
 {
         struct timespec t;
@@ -128,15 +126,15 @@ static int check_new_job(struct manager *m, uid_t uid, sd_bus_error *e)
         unsigned n = 0;
 
         if (m->stopping)
-                return sd_bus_error_set(e, ERR("ShuttingDown"), "the service is stopping: it takes no new jobs");
+                return sd_bus_error_set(e, VC_ERROR_SHUTTING_DOWN, "the service is stopping: it takes no new jobs");
         if (m->active >= m->max_active)
-                return sd_bus_error_setf(e, ERR("TooManyJobs"),
+                return sd_bus_error_setf(e, VC_ERROR_TOO_MANY_JOBS,
                                          "%u jobs are queued or running, the most this service takes at once; "
                                          "try again later", m->active);
         for (struct job *j = m->jobs; j; j = j->next)
                 n += job_is_active(j) && j->owner == uid;
         if (n >= m->max_per_user)
-                return sd_bus_error_setf(e, ERR("TooManyJobs"),
+                return sd_bus_error_setf(e, VC_ERROR_TOO_MANY_JOBS,
                                          "uid %u has %u jobs queued or running, the most one user may have; "
                                          "try again later", (unsigned) uid, n);
         return 0;
@@ -169,25 +167,25 @@ static int start_job(struct manager *m, sd_bus_message *call, int fd, const char
          * nothing would be dropped (setresgid(-1) keeps ours). */
         if (as_owner && gid == (gid_t) -1) {
                 close(fd);
-                return reply_errorf(call, ERR("AccessDenied"),
+                return reply_errorf(call, VC_ERROR_ACCESS_DENIED,
                                     "uid %u has no entry in the user database: its groups are unknown",
                                     (unsigned) uid);
         }
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
                 close(fd);
-                return reply_errorf(call, ERR("NotSupported"), "'%s': not a regular file", path);
+                return reply_errorf(call, VC_ERROR_NOT_SUPPORTED, "'%s': not a regular file", path);
         }
         other = busy_with(m, &st);
         if (other) {
                 close(fd);
-                return reply_errorf(call, ERR("Busy"), "'%s': job %s is already working on it", path,
+                return reply_errorf(call, VC_ERROR_BUSY, "'%s': job %s is already working on it", path,
                                     other->object ? other->object : "(an analysis)");
         }
         /* The worker would find the same; saying it now spares a job object. */
         struct flock fl = { .l_type = req->dry_run ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
         if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
                 close(fd);
-                return reply_errorf(call, ERR("InUse"),
+                return reply_errorf(call, VC_ERROR_IN_USE,
                                     "'%s': in use by another process (it holds a lock on the file)", path);
         }
         char *copy = strdup(path);
@@ -251,12 +249,12 @@ static int open_path_and_start(struct manager *m, sd_bus_message *call, const ch
                 if (e == ENOENT)
                         return reply_errorf(call, SD_BUS_ERROR_FILE_NOT_FOUND, "'%s': %s", path, strerror(e));
                 if (e == EACCES || e == EPERM || e == EROFS)
-                        return reply_errorf(call, ERR("AccessDenied"), "'%s': cannot open it for %s: %s",
+                        return reply_errorf(call, VC_ERROR_ACCESS_DENIED, "'%s': cannot open it for %s: %s",
                                             path, req->dry_run ? "reading" : "writing", strerror(e));
                 if (e == EXDEV)
-                        return reply_errorf(call, ERR("AccessDenied"), "'%s': refused: %s", path, why);
+                        return reply_errorf(call, VC_ERROR_ACCESS_DENIED, "'%s': refused: %s", path, why);
                 if (e == EBADFD)
-                        return reply_errorf(call, ERR("NotSupported"), "'%s': not a regular file", path);
+                        return reply_errorf(call, VC_ERROR_NOT_SUPPORTED, "'%s': not a regular file", path);
                 return reply_errorf(call, error_name_for_problem(NULL, e), "'%s': %s", path, strerror(e));
         }
         return start_job(m, call, res.fd, res.path[0] ? res.path : path, req, uid, gid, false);
@@ -283,15 +281,15 @@ static void on_polkit(sd_bus_message *call, bool allowed, const sd_bus_error *er
         int r;
 
         if (!allowed)
-                r = reply_errorf(call, ERR("AccessDenied"),
-                                 "'%s': not authorised to compact it (polkit action " POLKIT_ACTION "%s%s)",
+                r = reply_errorf(call, VC_ERROR_ACCESS_DENIED,
+                                 "'%s': not authorised to compact it (polkit action " VC_POLKIT_ACTION "%s%s)",
                                  pc->path, error ? ": " : "", error ? error->message : "");
         else {
                 pc->req.mode = pc->mode;
                 r = open_path_and_start(pc->m, call, pc->path, &pc->req, pc->uid, pc->gid);
         }
         if (r < 0)
-                (void) reply_errorf(call, ERR("Failed"), "%s", strerror(-r));
+                (void) reply_errorf(call, VC_ERROR_FAILED, "%s", strerror(-r));
         path_call_free(pc);
 }
 
@@ -365,15 +363,15 @@ static int fd_method(sd_bus_message *msg, struct manager *m, bool dry_run, sd_bu
         if (flags < 0)
                 return error_setf_safe(e, SD_BUS_ERROR_INVALID_ARGS, "not a usable descriptor");
         if (!dry_run && (flags & O_ACCMODE) != O_RDWR)
-                return error_setf_safe(e, ERR("AccessDenied"),
+                return error_setf_safe(e, VC_ERROR_ACCESS_DENIED,
                                        "the descriptor is not open for reading and writing");
         /* Every in-place write would land at the end of the file. */
         if (!dry_run && (flags & O_APPEND))
-                return error_setf_safe(e, ERR("AccessDenied"),
+                return error_setf_safe(e, VC_ERROR_ACCESS_DENIED,
                                        "the descriptor is open for appending (O_APPEND): the disk is rewritten "
                                        "in place, and every write would land at its end");
         if (dry_run && (flags & O_ACCMODE) == O_WRONLY)
-                return error_setf_safe(e, ERR("AccessDenied"), "the descriptor is not open for reading");
+                return error_setf_safe(e, VC_ERROR_ACCESS_DENIED, "the descriptor is not open for reading");
         snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
         ssize_t n = readlink(link, path, sizeof path - 1);
         if (n <= 0)

@@ -46,7 +46,7 @@ int polkit_check(struct manager *m, sd_bus_message *call, polkit_done_t done, vo
                                            "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
         if (r >= 0)
                 r = sd_bus_message_append(req, "(sa{sv})sa{ss}us", "system-bus-name", 1, "name", "s",
-                                          sd_bus_message_get_sender(call), POLKIT_ACTION, 0,
+                                          sd_bus_message_get_sender(call), VC_POLKIT_ACTION, 0,
                                           /* AllowUserInteraction, when the caller allows it */
                                           (uint32_t) !!sd_bus_message_get_allow_interactive_authorization(call),
                                           "");
