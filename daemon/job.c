@@ -17,6 +17,7 @@
 
 #include "daemon.h"
 #include "rate.h"
+#include "util/macro.h"
 #include "util/text.h"
 
 /* PropertiesChanged at most this often while a job runs. */
@@ -73,11 +74,21 @@ int job_find(sd_bus *bus, const char *path, const char *iface, void *userdata, v
         return 1;
 }
 
+/* A NULL-terminated array of strings, freed with them. */
+static void strv_freep(char ***v)
+{
+        if (!*v)
+                return;
+        for (char **p = *v; *p; p++)
+                free(*p);
+        free(*v);
+}
+
 int job_enumerate(sd_bus *bus, const char *path, void *userdata, char ***ret, sd_bus_error *e)
 {
         struct manager *m = userdata;
+        _cleanup_(strv_freep) char **v = NULL;
         size_t n = 0, i = 0;
-        char **v;
 
         for (struct job *j = m->jobs; j; j = j->next)
                 n += !!j->object;
@@ -85,13 +96,9 @@ int job_enumerate(sd_bus *bus, const char *path, void *userdata, char ***ret, sd
         if (!v)
                 return -ENOMEM;
         for (struct job *j = m->jobs; j; j = j->next)
-                if (j->object && !(v[i++] = strdup(j->object))) {
-                        for (size_t k = 0; k < i; k++)
-                                free(v[k]);
-                        free(v);
+                if (j->object && !(v[i++] = strdup(j->object)))
                         return -ENOMEM;
-                }
-        *ret = v;
+        *ret = TAKE_PTR(v);
         return 0;
 }
 
@@ -109,17 +116,16 @@ static int append_text(sd_bus_message *reply, const char *s)
 {
         if (!s || text_is_safe(s))
                 return sd_bus_message_append(reply, "s", s ? s : "");
-        char *t = text_escape_dup(s);
-        int r = t ? sd_bus_message_append(reply, "s", t) : -ENOMEM;
-        free(t);
-        return r;
+        _cleanup_free_ char *t = text_escape_dup(s);
+        return t ? sd_bus_message_append(reply, "s", t) : -ENOMEM;
 }
 
 /* The worker's "k=v k=v ..." report as a{sv}: u for block counts, t for
  * sizes and byte counts, s for the mode; other keys are left out. */
 static int append_report(sd_bus_message *reply, const char *report)
 {
-        char *copy = strdup(report ? report : ""), *save = NULL;
+        _cleanup_free_ char *copy = strdup(report ? report : "");
+        char *save = NULL;
         int r = copy ? sd_bus_message_open_container(reply, 'a', "{sv}") : -ENOMEM;
 
         for (char *kv = r >= 0 ? strtok_r(copy, " ", &save) : NULL; kv && r >= 0; kv = strtok_r(NULL, " ", &save)) {
@@ -142,7 +148,6 @@ static int append_report(sd_bus_message *reply, const char *report)
                 else if (!strncmp(kv, "size-", 5) || !strncmp(kv, "bytes-", 6))
                         r = sd_bus_message_append(reply, "{sv}", kv, "t", (uint64_t) strtoull(eq + 1, NULL, 10));
         }
-        free(copy);
         return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
@@ -244,7 +249,7 @@ static const struct {
  * the details go there, not in a broadcast (job-view.c). */
 static int new_owner_signal(struct job *j, const char *iface, const char *member, sd_bus_message **ret)
 {
-        sd_bus_message *s = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
         int r;
 
         if (!j->client)
@@ -252,17 +257,15 @@ static int new_owner_signal(struct job *j, const char *iface, const char *member
         r = sd_bus_message_new_signal(j->m->bus, &s, j->object, iface, member);
         if (r >= 0)
                 r = sd_bus_message_set_destination(s, j->client);
-        if (r < 0) {
-                sd_bus_message_unref(s);
+        if (r < 0)
                 return r;
-        }
-        *ret = s;
+        *ret = TAKE_PTR(s);
         return 0;
 }
 
 static int send_owner_changes(struct job *j)
 {
-        sd_bus_message *s = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
         int r;
 
         r = new_owner_signal(j, "org.freedesktop.DBus.Properties", "PropertiesChanged", &s);
@@ -285,9 +288,7 @@ static int send_owner_changes(struct job *j)
         j->m->view = VIEW_CALLER;
         r = r < 0 ? r : sd_bus_message_close_container(s);
         r = r < 0 ? r : sd_bus_message_append(s, "as", 0);
-        r = r < 0 ? r : sd_bus_send(j->m->bus, s, NULL);
-        sd_bus_message_unref(s);
-        return r;
+        return r < 0 ? r : sd_bus_send(j->m->bus, s, NULL);
 }
 
 /* Everyone hears of State changes; the job's client hears of everything
@@ -396,30 +397,18 @@ static void trim_ended(struct manager *m, const struct job *j)
 
 static void reply_analysis(struct job *j, bool ok, const char *error_name, const char *error)
 {
-        sd_bus_message *reply = NULL;
-        sd_bus_message *call = j->reply_to;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(j->reply_to);
 
-        j->reply_to = NULL;
         if (!call)
                 return;
         if (!ok) {
                 (void) reply_errorf(call, error_name, "%s", error);
-                sd_bus_message_unref(call);
                 return;
         }
-        if (sd_bus_message_new_method_return(call, &reply) < 0)
-                goto fail;
-        if (append_report(reply, j->report) < 0)
-                goto fail;
-        if (sd_bus_send(NULL, reply, NULL) < 0)
-                goto fail;
-        sd_bus_message_unref(reply);
-        sd_bus_message_unref(call);
-        return;
-fail:
-        sd_bus_message_unref(reply);
-        (void) sd_bus_reply_method_errorf(call, VC_ERROR_FAILED, "cannot build the report");
-        sd_bus_message_unref(call);
+        if (sd_bus_message_new_method_return(call, &reply) < 0 || append_report(reply, j->report) < 0 ||
+            sd_bus_send(NULL, reply, NULL) < 0)
+                (void) sd_bus_reply_method_errorf(call, VC_ERROR_FAILED, "cannot build the report");
 }
 
 void job_finish(struct job *j, bool ok, const char *error_name, const char *error)

@@ -151,48 +151,38 @@ static struct job *busy_with(struct manager *m, const struct stat *st)
 
 /* Validates the descriptor, refuses busy or locked files, starts the job and
  * replies (an analysis replies when its worker ends).  Takes fd. */
-static int start_job(struct manager *m, sd_bus_message *call, int fd, const char *path,
+static int start_job(struct manager *m, sd_bus_message *call, int fd_in, const char *path,
                      const struct job_request *req, uid_t uid, gid_t gid, bool as_owner)
 {
         _cleanup_(sd_bus_error_free) sd_bus_error refusal = SD_BUS_ERROR_NULL;
+        _cleanup_close_ int fd = fd_in, dir_fd = -1;
+        _cleanup_free_ char *copy = NULL;
         struct stat st;
         struct job *j, *other;
-        int r, dir_fd = -1;
+        int r;
 
-        if (check_new_job(m, uid, &refusal) < 0) {
-                close(fd);
+        if (check_new_job(m, uid, &refusal) < 0)
                 return sd_bus_reply_method_error(call, &refusal);
-        }
         /* Files are opened with the caller's ids: without a group to take,
          * nothing would be dropped (setresgid(-1) keeps ours). */
-        if (as_owner && gid == (gid_t) -1) {
-                close(fd);
+        if (as_owner && gid == (gid_t) -1)
                 return reply_errorf(call, VC_ERROR_ACCESS_DENIED,
                                     "uid %u has no entry in the user database: its groups are unknown",
                                     (unsigned) uid);
-        }
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                close(fd);
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                 return reply_errorf(call, VC_ERROR_NOT_SUPPORTED, "'%s': not a regular file", path);
-        }
         other = busy_with(m, &st);
-        if (other) {
-                close(fd);
+        if (other)
                 return reply_errorf(call, VC_ERROR_BUSY, "'%s': job %s is already working on it", path,
                                     other->object ? other->object : "(an analysis)");
-        }
         /* The worker would find the same; saying it now spares a job object. */
         struct flock fl = { .l_type = req->dry_run ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
-        if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
-                close(fd);
+        if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
                 return reply_errorf(call, VC_ERROR_IN_USE,
                                     "'%s': in use by another process (it holds a lock on the file)", path);
-        }
-        char *copy = strdup(path);
-        if (!copy) {
-                close(fd);
+        copy = strdup(path);
+        if (!copy)
                 return -ENOMEM;
-        }
         /* The folder to search for differencing children: the one the file
          * really is in (path is its real name), and only if it holds the
          * very file; else none, and the worker refuses file-system drops. */
@@ -202,21 +192,17 @@ static int start_job(struct manager *m, sd_bus_message *call, int fd, const char
         dir_fd = as_owner ? open_as_user(uid, gid, dir, O_RDONLY | O_DIRECTORY)
                           : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dir_fd >= 0 && (fstatat(dir_fd, base ? base + 1 : path, &here, AT_SYMLINK_NOFOLLOW) < 0 ||
-                            here.st_dev != st.st_dev || here.st_ino != st.st_ino)) {
-                close(dir_fd);
-                dir_fd = -1;
-        }
-        free(copy);
+                            here.st_dev != st.st_dev || here.st_ino != st.st_ino))
+                close(TAKE_FD(dir_fd));
         if (dir_fd < 0)
                 dir_fd = -1;
 
+        /* job_new takes both descriptors only when it succeeds. */
         r = job_new(m, path, req, uid, gid, fd, dir_fd, &j);
-        if (r < 0) {
-                close(fd);
-                if (dir_fd >= 0)
-                        close(dir_fd);
+        if (r < 0)
                 return r;
-        }
+        (void) TAKE_FD(fd);
+        (void) TAKE_FD(dir_fd);
         j->dev = st.st_dev;
         j->ino = st.st_ino;
         j->as_owner = as_owner;
@@ -270,14 +256,21 @@ struct path_call {
 
 static void path_call_free(struct path_call *pc)
 {
+        if (!pc)
+                return;
         free(pc->path);
         free(pc->mode);
         free(pc);
 }
 
+static void path_call_freep(struct path_call **pc)
+{
+        path_call_free(*pc);
+}
+
 static void on_polkit(sd_bus_message *call, bool allowed, const sd_bus_error *error, void *userdata)
 {
-        struct path_call *pc = userdata;
+        _cleanup_(path_call_freep) struct path_call *pc = userdata;
         int r;
 
         if (!allowed)
@@ -290,7 +283,6 @@ static void on_polkit(sd_bus_message *call, bool allowed, const sd_bus_error *er
         }
         if (r < 0)
                 (void) reply_errorf(call, VC_ERROR_FAILED, "%s", strerror(-r));
-        path_call_free(pc);
 }
 
 static int path_method(sd_bus_message *msg, struct manager *m, bool dry_run, sd_bus_error *e)
@@ -320,20 +312,17 @@ static int path_method(sd_bus_message *msg, struct manager *m, bool dry_run, sd_
         if (uid == 0 || uid == geteuid())
                 return open_path_and_start(m, msg, path, &req, uid, gid);
 
-        struct path_call *pc = calloc(1, sizeof *pc);
+        _cleanup_(path_call_freep) struct path_call *pc = calloc(1, sizeof *pc);
         if (!pc)
                 return -ENOMEM;
         *pc = (struct path_call) { .m = m, .path = strdup(path), .mode = strdup(req.mode), .req = req,
                                    .uid = uid, .gid = gid };
-        if (!pc->path || !pc->mode) {
-                path_call_free(pc);
+        if (!pc->path || !pc->mode)
                 return -ENOMEM;
-        }
         r = polkit_check(m, msg, on_polkit, pc);
-        if (r < 0) {
-                path_call_free(pc);
+        if (r < 0)
                 return r;
-        }
+        (void) TAKE_PTR(pc);    /* on_polkit's now */
         return 1;       /* the reply comes with polkit's answer */
 }
 
