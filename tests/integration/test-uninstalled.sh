@@ -21,15 +21,18 @@ d=$tmpdir
 unset VHDCOMPACT_PLUGIN VHDCOMPACT_WORKER
 
 qemu-img create -q -f vpc -o subformat=dynamic "$d/disk.vhd" 64M
+# In a sanitizer build the nbdkit that vhdctl starts needs the runtime
+# preloaded (functions.sh, vhdctl_attaching); nothing else is set.
+preloaded () { LD_PRELOAD=${VHD_SANITIZER_PRELOAD:-${LD_PRELOAD:-}} "$@"; }
 
 echo "== vhdctl analyze from the build tree"
-out=$("$VHDCTL" analyze --json "$d/disk.vhd" 2>&1) || fail "build-tree vhdctl analyze: $out"
+out=$(preloaded "$VHDCTL" analyze --json "$d/disk.vhd" 2>&1) || fail "build-tree vhdctl analyze: $out"
 echo "analyze: ok"
 
 echo "== an installed vhdctl does not take the tree's plugin"
 mkdir -m 0755 "$d/bin"
 cp "$VHDCTL" "$d/bin/vhdctl"
-out=$("$d/bin/vhdctl" analyze "$d/disk.vhd" 2>&1) && rc=0 || rc=$?
+out=$(preloaded "$d/bin/vhdctl" analyze "$d/disk.vhd" 2>&1) && rc=0 || rc=$?
 [[ $out != *"$TOP_BUILDDIR"* ]] || fail "a vhdctl outside the tree used the tree: $out"
 if (( rc != 0 )); then
   [[ $out = *"cannot attach"*nbdkit-vhd-plugin* ]] || fail "vhdctl outside the tree: $out"
