@@ -86,8 +86,8 @@ static const struct {
         const char *name, *id;
 } error_ids[] = {
         /* Our names whose word is not simply the name in dashes. */
-        { "org.vhd.Compact.Error.NotClean", "fs-not-clean" },
-        { "org.vhd.Compact.Error.IOError", "io-error" },
+        { VC_ERROR_NOT_CLEAN, "fs-not-clean" },
+        { VC_ERROR_IO, "io-error" },
         { "org.freedesktop.DBus.Error.NoReply", "no-reply" },
         { "org.freedesktop.DBus.Error.ServiceUnknown", "no-daemon" },
         { "org.freedesktop.DBus.Error.UnknownObject", "no-such-job" },
@@ -125,7 +125,7 @@ const char *bus_error_id(const char *name, char *buf, size_t size)
 
 bool bus_error_is_access_denied(const char *name)
 {
-        return name && (!strcmp(name, "org.vhd.Compact.Error.AccessDenied") ||
+        return name && (!strcmp(name, VC_ERROR_ACCESS_DENIED) ||
                         !strcmp(name, SD_BUS_ERROR_ACCESS_DENIED));
 }
 

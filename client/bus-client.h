@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * vhdctl as a client of vhd-compactd: the bus connection, whether the
- * service is there, and how its errors are shown.  The names below are
- * those of dbus/org.vhd.Compact.xml, the contract.
+ * service is there, and how its errors are shown.  The names are those of
+ * dbus/org.vhd.Compact.xml, the contract (util/bus-names.h).
  */
 #pragma once
 
@@ -10,11 +10,7 @@
 #include <stddef.h>
 #include <systemd/sd-bus.h>
 
-#define VC_BUS_NAME "org.vhd.Compact"
-#define VC_BUS_PATH "/org/vhd/Compact"
-#define VC_BUS_MANAGER "org.vhd.Compact.Manager"
-#define VC_BUS_JOB "org.vhd.Compact.Job"
-#define VC_BUS_JOB_PREFIX "/org/vhd/Compact/job/"
+#include "util/bus-names.h"
 
 /* "system bus" or "session bus". */
 const char *bus_client_bus_name(bool user);

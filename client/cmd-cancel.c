@@ -41,7 +41,7 @@ int cmd_cancel(int argc, char **argv)
                 return 2;
         }
         if (job_path_from_arg(argv[optind], job, sizeof job) < 0) {
-                fprintf(stderr, "vhdctl: '%s': not a job (expected %sN or N)\n", argv[optind], VC_BUS_JOB_PREFIX);
+                fprintf(stderr, "vhdctl: '%s': not a job (expected %sN or N)\n", argv[optind], VC_BUS_JOB_PREFIX "/");
                 return 2;
         }
         r = bus_client_connect(user, true, &bus);

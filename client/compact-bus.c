@@ -197,11 +197,11 @@ static int report_outcome(const struct compact_args *a, const char *abs, const c
         /* Success is the State the daemon answered last ("done"); only a
          * job object gone by then leaves Completed's word (job-follow.c
          * takes that signal from the daemon's unique name alone). */
-        bool success = o->completed && o->job_gone ? o->success : p->state && !strcmp(p->state, "done");
+        bool success = o->completed && o->job_gone ? o->success : p->state && !strcmp(p->state, VC_STATE_DONE);
         if (!success) {
                 const char *msg = p->error && *p->error ? p->error : o->message;
                 const char *name = p->error_name && *p->error_name ? p->error_name
-                                 : p->state && !strcmp(p->state, "cancelled") ? "org.vhd.Compact.Error.Cancelled"
+                                 : p->state && !strcmp(p->state, VC_STATE_CANCELLED) ? VC_ERROR_CANCELLED
                                  : NULL;
                 print_job_error(a->file, abs, name, msg);
                 return 1;

@@ -9,6 +9,7 @@
 
 #include "compact-client.h"
 #include "progress.h"
+#include "util/bus-names.h"
 #include "vhdctl.h"
 
 static volatile sig_atomic_t interrupted;
@@ -33,7 +34,7 @@ static int progress(void *userdata, enum compact_phase phase, uint64_t done, uin
                 return 1;
         if (!p->bar.enabled)
                 return 0;
-        if (progress_bar_phase(&p->bar, phase == COMPACT_PHASE_SCANNING ? "scanning" : "moving"))
+        if (progress_bar_phase(&p->bar, phase == COMPACT_PHASE_SCANNING ? VC_STATE_SCANNING : VC_STATE_MOVING))
                 p->t0 = now;
         double el = now - p->t0, rate = el > 0 ? (double) done / el : 0;
         double eta = rate > 0 ? (double) (total - done) / rate : 0;

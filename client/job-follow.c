@@ -318,7 +318,7 @@ static int subscribe(struct job_follow *f, const char *owner)
         if ((size_t) snprintf(rule, sizeof rule,
                               "type='signal',sender='%s',"
                               "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
-                              "path_namespace='/org/vhd/Compact/job',arg0='" VC_BUS_JOB "'",
+                              "path_namespace='" VC_BUS_JOB_PREFIX "',arg0='" VC_BUS_JOB "'",
                               owner) >= sizeof rule)
                 return -ENAMETOOLONG;
         r = sd_bus_add_match(f->bus, &f->match_props, rule, on_properties_changed, f);
@@ -326,7 +326,7 @@ static int subscribe(struct job_follow *f, const char *owner)
                 return r;
         if ((size_t) snprintf(rule, sizeof rule,
                               "type='signal',sender='%s',interface='" VC_BUS_JOB "',"
-                              "member='Completed',path_namespace='/org/vhd/Compact/job'",
+                              "member='Completed',path_namespace='" VC_BUS_JOB_PREFIX "'",
                               owner) >= sizeof rule)
                 return -ENAMETOOLONG;
         return sd_bus_add_match(f->bus, &f->match_completed, rule, on_completed, f);

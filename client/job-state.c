@@ -27,7 +27,8 @@ void job_state_done(struct job_state *s)
 
 bool job_state_is_final(const char *state)
 {
-        return state && (!strcmp(state, "done") || !strcmp(state, "failed") || !strcmp(state, "cancelled"));
+        return state && (!strcmp(state, VC_STATE_DONE) || !strcmp(state, VC_STATE_FAILED) ||
+                         !strcmp(state, VC_STATE_CANCELLED));
 }
 
 int job_state_update(struct job_state *s, sd_bus_message *m)
@@ -67,13 +68,13 @@ int job_state_get(sd_bus *bus, const char *job, struct job_state *s, sd_bus_erro
 int job_path_from_arg(const char *arg, char *buf, size_t size)
 {
         const char *num = arg;
-        size_t n = strlen(VC_BUS_JOB_PREFIX);
+        size_t n = strlen(VC_BUS_JOB_PREFIX "/");
 
-        if (!strncmp(arg, VC_BUS_JOB_PREFIX, n))
+        if (!strncmp(arg, VC_BUS_JOB_PREFIX "/", n))
                 num = arg + n;
         if (!*num || strspn(num, "0123456789") != strlen(num) || strlen(num) > 19)
                 return -EINVAL;
-        if ((size_t) snprintf(buf, size, VC_BUS_JOB_PREFIX "%s", num) >= size)
+        if ((size_t) snprintf(buf, size, VC_BUS_JOB_PREFIX "/%s", num) >= size)
                 return -ENAMETOOLONG;
         return 0;
 }

@@ -30,6 +30,7 @@
 #include "daemon.h"
 #include "fd-pass.h"
 #include "resolve.h"
+#include "util/macro.h"
 
 /* The child's side of open_as_user: switch ids, open, pass the fd back. */
 static _Noreturn void open_in_child(int sock, uid_t uid, gid_t gid, const char *path, int flags, bool resolve)
@@ -61,25 +62,25 @@ static _Noreturn void open_in_child(int sock, uid_t uid, gid_t gid, const char *
 
 static int open_as(uid_t uid, gid_t gid, const char *path, int flags, bool resolve)
 {
+        _cleanup_close_ int ours = -1, theirs = -1;
         int sv[2], fd = -1, status;
         pid_t pid;
 
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
                 return -errno;
+        ours = sv[0];
+        theirs = sv[1];
         pid = fork();
-        if (pid < 0) {
-                close(sv[0]);
-                close(sv[1]);
+        if (pid < 0)
                 return -errno;
-        }
         if (pid == 0) {
-                close(sv[0]);
-                open_in_child(sv[1], uid, gid, path, flags, resolve);
+                close(TAKE_FD(ours));
+                open_in_child(theirs, uid, gid, path, flags, resolve);
         }
-        close(sv[1]);
+        close(TAKE_FD(theirs));
         char buf[16];
-        ssize_t n = fd_recv(sv[0], buf, sizeof buf, &fd);
-        close(sv[0]);
+        ssize_t n = fd_recv(ours, buf, sizeof buf, &fd);
+        close(TAKE_FD(ours));
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                 ;
         if (fd >= 0)

@@ -14,14 +14,9 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "util/bus-names.h"
 #include "worker-ids.h"
 
-#define MANAGER_PATH "/org/vhd/Compact"
-#define JOB_PREFIX "/org/vhd/Compact/job"
-#define BUS_NAME "org.vhd.Compact"
-#define MANAGER_IFACE "org.vhd.Compact.Manager"
-#define JOB_IFACE "org.vhd.Compact.Job"
-#define POLKIT_ACTION "org.vhd.compact"
 
 enum job_state {
         JOB_QUEUED,
@@ -148,6 +143,7 @@ int error_setf_safe(sd_bus_error *e, const char *name, const char *fmt, ...)
 /* manager.c */
 extern const sd_bus_vtable manager_vtable[];
 void manager_touch(struct manager *m);
-/* The uid (and gid, or (gid_t) -1) of msg's sender. */
+/* The uid of msg's sender, as the bus driver says (never /proc), and its
+ * primary gid in the user database, or (gid_t) -1 (manager.c). */
 int sender_ids(struct manager *m, sd_bus_message *msg, uid_t *ret_uid, gid_t *ret_gid);
 uint64_t now_usec(clockid_t c);

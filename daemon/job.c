@@ -17,15 +17,17 @@
 
 #include "daemon.h"
 #include "rate.h"
+#include "util/macro.h"
 #include "util/text.h"
 
 /* PropertiesChanged at most this often while a job runs. */
 #define EMIT_INTERVAL_USEC (250 * 1000)
 
 static const char *const state_names[_JOB_STATE_MAX] = {
-        [JOB_QUEUED] = "queued",         [JOB_ATTACHING] = "attaching", [JOB_SCANNING] = "scanning",
-        [JOB_MOVING] = "moving",         [JOB_TRUNCATING] = "truncating", [JOB_DONE] = "done",
-        [JOB_FAILED] = "failed",         [JOB_CANCELLED] = "cancelled",
+        [JOB_QUEUED] = VC_STATE_QUEUED,         [JOB_ATTACHING] = VC_STATE_ATTACHING,
+        [JOB_SCANNING] = VC_STATE_SCANNING,     [JOB_MOVING] = VC_STATE_MOVING,
+        [JOB_TRUNCATING] = VC_STATE_TRUNCATING, [JOB_DONE] = VC_STATE_DONE,
+        [JOB_FAILED] = VC_STATE_FAILED,         [JOB_CANCELLED] = VC_STATE_CANCELLED,
 };
 
 const char *job_state_to_string(enum job_state s)
@@ -48,10 +50,10 @@ static int cmp_id(const void *a, const void *b)
  * walk of the list here made listing n jobs cost n² (0.43 s at 7900). */
 static struct job *job_by_object(struct manager *m, const char *path)
 {
-        const char *p = path + strlen(JOB_PREFIX "/");
+        const char *p = path + strlen(VC_BUS_JOB_PREFIX "/");
         char *end;
 
-        if (strncmp(path, JOB_PREFIX "/", strlen(JOB_PREFIX "/")) || *p < '1' || *p > '9')
+        if (strncmp(path, VC_BUS_JOB_PREFIX "/", strlen(VC_BUS_JOB_PREFIX "/")) || *p < '1' || *p > '9')
                 return NULL;
         errno = 0;
         unsigned long id = strtoul(p, &end, 10);
@@ -72,11 +74,21 @@ int job_find(sd_bus *bus, const char *path, const char *iface, void *userdata, v
         return 1;
 }
 
+/* A NULL-terminated array of strings, freed with them. */
+static void strv_freep(char ***v)
+{
+        if (!*v)
+                return;
+        for (char **p = *v; *p; p++)
+                free(*p);
+        free(*v);
+}
+
 int job_enumerate(sd_bus *bus, const char *path, void *userdata, char ***ret, sd_bus_error *e)
 {
         struct manager *m = userdata;
+        _cleanup_(strv_freep) char **v = NULL;
         size_t n = 0, i = 0;
-        char **v;
 
         for (struct job *j = m->jobs; j; j = j->next)
                 n += !!j->object;
@@ -84,13 +96,9 @@ int job_enumerate(sd_bus *bus, const char *path, void *userdata, char ***ret, sd
         if (!v)
                 return -ENOMEM;
         for (struct job *j = m->jobs; j; j = j->next)
-                if (j->object && !(v[i++] = strdup(j->object))) {
-                        for (size_t k = 0; k < i; k++)
-                                free(v[k]);
-                        free(v);
+                if (j->object && !(v[i++] = strdup(j->object)))
                         return -ENOMEM;
-                }
-        *ret = v;
+        *ret = TAKE_PTR(v);
         return 0;
 }
 
@@ -108,17 +116,16 @@ static int append_text(sd_bus_message *reply, const char *s)
 {
         if (!s || text_is_safe(s))
                 return sd_bus_message_append(reply, "s", s ? s : "");
-        char *t = text_escape_dup(s);
-        int r = t ? sd_bus_message_append(reply, "s", t) : -ENOMEM;
-        free(t);
-        return r;
+        _cleanup_free_ char *t = text_escape_dup(s);
+        return t ? sd_bus_message_append(reply, "s", t) : -ENOMEM;
 }
 
 /* The worker's "k=v k=v ..." report as a{sv}: u for block counts, t for
  * sizes and byte counts, s for the mode; other keys are left out. */
 static int append_report(sd_bus_message *reply, const char *report)
 {
-        char *copy = strdup(report ? report : ""), *save = NULL;
+        _cleanup_free_ char *copy = strdup(report ? report : "");
+        char *save = NULL;
         int r = copy ? sd_bus_message_open_container(reply, 'a', "{sv}") : -ENOMEM;
 
         for (char *kv = r >= 0 ? strtok_r(copy, " ", &save) : NULL; kv && r >= 0; kv = strtok_r(NULL, " ", &save)) {
@@ -141,7 +148,6 @@ static int append_report(sd_bus_message *reply, const char *report)
                 else if (!strncmp(kv, "size-", 5) || !strncmp(kv, "bytes-", 6))
                         r = sd_bus_message_append(reply, "{sv}", kv, "t", (uint64_t) strtoull(eq + 1, NULL, 10));
         }
-        free(copy);
         return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
@@ -196,13 +202,13 @@ static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *e)
         if (r < 0)
                 return r;
         if (uid != 0 && uid != j->owner && uid != geteuid())
-                return reply_errorf(msg, "org.vhd.Compact.Error.AccessDenied",
+                return reply_errorf(msg, VC_ERROR_ACCESS_DENIED,
                                     "only the job's owner or root may cancel it");
         manager_touch(j->m);
         if (!job_is_active(j))
                 return sd_bus_reply_method_return(msg, NULL);
         if (j->state == JOB_QUEUED)
-                job_finish(j, false, "org.vhd.Compact.Error.Cancelled", "cancelled before it started");
+                job_finish(j, false, VC_ERROR_CANCELLED, "cancelled before it started");
         else
                 worker_cancel(j);
         return sd_bus_reply_method_return(msg, NULL);
@@ -243,7 +249,7 @@ static const struct {
  * the details go there, not in a broadcast (job-view.c). */
 static int new_owner_signal(struct job *j, const char *iface, const char *member, sd_bus_message **ret)
 {
-        sd_bus_message *s = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
         int r;
 
         if (!j->client)
@@ -251,24 +257,22 @@ static int new_owner_signal(struct job *j, const char *iface, const char *member
         r = sd_bus_message_new_signal(j->m->bus, &s, j->object, iface, member);
         if (r >= 0)
                 r = sd_bus_message_set_destination(s, j->client);
-        if (r < 0) {
-                sd_bus_message_unref(s);
+        if (r < 0)
                 return r;
-        }
-        *ret = s;
+        *ret = TAKE_PTR(s);
         return 0;
 }
 
 static int send_owner_changes(struct job *j)
 {
-        sd_bus_message *s = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
         int r;
 
         r = new_owner_signal(j, "org.freedesktop.DBus.Properties", "PropertiesChanged", &s);
         if (r < 0)
                 return r;
         j->m->view = VIEW_OWNER;
-        r = sd_bus_message_append(s, "s", JOB_IFACE);
+        r = sd_bus_message_append(s, "s", VC_BUS_JOB);
         r = r < 0 ? r : sd_bus_message_open_container(s, 'a', "{sv}");
         for (size_t i = 0; r >= 0 && i < sizeof changing / sizeof *changing; i++) {
                 r = sd_bus_message_open_container(s, 'e', "sv");
@@ -276,17 +280,15 @@ static int send_owner_changes(struct job *j)
                 r = r < 0 ? r : sd_bus_message_open_container(s, 'v', changing[i].type);
                 r = r < 0 ? r
                     : !strcmp(changing[i].name, "State")
-                    ? property_state(j->m->bus, j->object, JOB_IFACE, changing[i].name, s, j, NULL)
-                    : property_detail(j->m->bus, j->object, JOB_IFACE, changing[i].name, s, j, NULL);
+                    ? property_state(j->m->bus, j->object, VC_BUS_JOB, changing[i].name, s, j, NULL)
+                    : property_detail(j->m->bus, j->object, VC_BUS_JOB, changing[i].name, s, j, NULL);
                 r = r < 0 ? r : sd_bus_message_close_container(s);
                 r = r < 0 ? r : sd_bus_message_close_container(s);
         }
         j->m->view = VIEW_CALLER;
         r = r < 0 ? r : sd_bus_message_close_container(s);
         r = r < 0 ? r : sd_bus_message_append(s, "as", 0);
-        r = r < 0 ? r : sd_bus_send(j->m->bus, s, NULL);
-        sd_bus_message_unref(s);
-        return r;
+        return r < 0 ? r : sd_bus_send(j->m->bus, s, NULL);
 }
 
 /* Everyone hears of State changes; the job's client hears of everything
@@ -299,7 +301,7 @@ static void emit_changes(struct job *j)
         if (j->state != j->broadcast_state) {
                 j->broadcast_state = j->state;
                 j->m->view = VIEW_BROADCAST;
-                (void) sd_bus_emit_properties_changed(j->m->bus, j->object, JOB_IFACE, "State", NULL);
+                (void) sd_bus_emit_properties_changed(j->m->bus, j->object, VC_BUS_JOB, "State", NULL);
                 j->m->view = VIEW_CALLER;
         }
         (void) send_owner_changes(j);
@@ -395,30 +397,18 @@ static void trim_ended(struct manager *m, const struct job *j)
 
 static void reply_analysis(struct job *j, bool ok, const char *error_name, const char *error)
 {
-        sd_bus_message *reply = NULL;
-        sd_bus_message *call = j->reply_to;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(j->reply_to);
 
-        j->reply_to = NULL;
         if (!call)
                 return;
         if (!ok) {
                 (void) reply_errorf(call, error_name, "%s", error);
-                sd_bus_message_unref(call);
                 return;
         }
-        if (sd_bus_message_new_method_return(call, &reply) < 0)
-                goto fail;
-        if (append_report(reply, j->report) < 0)
-                goto fail;
-        if (sd_bus_send(NULL, reply, NULL) < 0)
-                goto fail;
-        sd_bus_message_unref(reply);
-        sd_bus_message_unref(call);
-        return;
-fail:
-        sd_bus_message_unref(reply);
-        (void) sd_bus_reply_method_errorf(call, "org.vhd.Compact.Error.Failed", "cannot build the report");
-        sd_bus_message_unref(call);
+        if (sd_bus_message_new_method_return(call, &reply) < 0 || append_report(reply, j->report) < 0 ||
+            sd_bus_send(NULL, reply, NULL) < 0)
+                (void) sd_bus_reply_method_errorf(call, VC_ERROR_FAILED, "cannot build the report");
 }
 
 void job_finish(struct job *j, bool ok, const char *error_name, const char *error)
@@ -438,7 +428,7 @@ void job_finish(struct job *j, bool ok, const char *error_name, const char *erro
         error_name = name;
         error = text ? text : "failed";
         enum job_state s = ok ? JOB_DONE
-                : error_name && !strcmp(error_name, "org.vhd.Compact.Error.Cancelled") ? JOB_CANCELLED
+                : error_name && !strcmp(error_name, VC_ERROR_CANCELLED) ? JOB_CANCELLED
                                                                                      : JOB_FAILED;
         uint64_t keep_done = j->done, keep_total = j->total;
         job_set_state(j, s);
@@ -457,7 +447,7 @@ void job_finish(struct job *j, bool ok, const char *error_name, const char *erro
                 emit_changes(j);
                 /* Its message names the file: for the job's client only. */
                 sd_bus_message *sig = NULL;
-                if (new_owner_signal(j, JOB_IFACE, "Completed", &sig) >= 0 &&
+                if (new_owner_signal(j, VC_BUS_JOB, "Completed", &sig) >= 0 &&
                     sd_bus_message_append(sig, "bs", ok, ok ? (j->summary ? j->summary : "done") : error) >= 0)
                         (void) sd_bus_send(m->bus, sig, NULL);
                 sd_bus_message_unref(sig);
@@ -489,7 +479,7 @@ void job_start_queued(struct manager *m)
                 if (r < 0) {
                         char msg[512];
                         snprintf(msg, sizeof msg, "'%s': cannot start the worker: %s", pick->path, strerror(-r));
-                        job_finish(pick, false, "org.vhd.Compact.Error.Failed", msg);
+                        job_finish(pick, false, VC_ERROR_FAILED, msg);
                 }
         }
 }
@@ -506,7 +496,7 @@ int job_new(struct manager *m, const char *path, const struct job_request *req, 
                             .state = JOB_QUEUED, .req = *req };
         j->path = strdup(path);
         j->req.mode = strdup(req->mode);
-        if (!req->dry_run && asprintf(&j->object, JOB_PREFIX "/%" PRIu32, j->id) < 0)
+        if (!req->dry_run && asprintf(&j->object, VC_BUS_JOB_PREFIX "/%" PRIu32, j->id) < 0)
                 j->object = NULL;
         if (!j->path || !j->req.mode || (!req->dry_run && !j->object)) {
                 j->disk_fd = j->dir_fd = -1;    /* still the caller's */

@@ -27,6 +27,8 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "util/build-tree.h"
+#include "util/macro.h"
 
 /* Held by a job queued (disk, folder) and, in addition, while its worker
  * runs (control socket, pidfd, one being passed). */
@@ -160,7 +162,7 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
         m->stopping = true;
         for (struct job *j = m->jobs; j; j = j->next)
                 if (j->state == JOB_QUEUED)
-                        job_finish(j, false, "org.vhd.Compact.Error.Cancelled", "cancelled: the service is stopping");
+                        job_finish(j, false, VC_ERROR_CANCELLED, "cancelled: the service is stopping");
                 else if (job_is_active(j))
                         worker_cancel(j);
         if (m->running == 0)
@@ -208,18 +210,18 @@ static int setup_bus(struct manager *m)
                                m->user_bus ? "session" : "system", strerror(-r)), r;
         r = sd_bus_attach_event(m->bus, m->event, 0);
         if (r >= 0)
-                r = sd_bus_add_object_vtable(m->bus, NULL, MANAGER_PATH, MANAGER_IFACE, manager_vtable, m);
+                r = sd_bus_add_object_vtable(m->bus, NULL, VC_BUS_PATH, VC_BUS_MANAGER, manager_vtable, m);
         if (r >= 0)
-                r = sd_bus_add_fallback_vtable(m->bus, NULL, JOB_PREFIX, JOB_IFACE, job_vtable, job_find, m);
+                r = sd_bus_add_fallback_vtable(m->bus, NULL, VC_BUS_JOB_PREFIX, VC_BUS_JOB, job_vtable, job_find, m);
         if (r >= 0)
-                r = sd_bus_add_node_enumerator(m->bus, NULL, JOB_PREFIX, job_enumerate, m);
+                r = sd_bus_add_node_enumerator(m->bus, NULL, VC_BUS_JOB_PREFIX, job_enumerate, m);
         if (r >= 0)
-                r = sd_bus_add_object_manager(m->bus, NULL, MANAGER_PATH);
+                r = sd_bus_add_object_manager(m->bus, NULL, VC_BUS_PATH);
         if (r < 0)
                 return fprintf(stderr, "vhd-compactd: cannot register objects: %s\n", strerror(-r)), r;
-        r = sd_bus_request_name(m->bus, BUS_NAME, 0);
+        r = sd_bus_request_name(m->bus, VC_BUS_NAME, 0);
         if (r < 0)
-                return fprintf(stderr, "vhd-compactd: cannot own %s: %s\n", BUS_NAME, strerror(-r)), r;
+                return fprintf(stderr, "vhd-compactd: cannot own %s: %s\n", VC_BUS_NAME, strerror(-r)), r;
         return 0;
 }
 
@@ -231,7 +233,14 @@ int main(int argc, char **argv)
         sigset_t mask;
         int r;
 
-        m.worker_path = getenv("VHDCOMPACT_WORKER") ? getenv("VHDCOMPACT_WORKER") : VHD_WORKER_INSTALLED;
+        /* $VHDCOMPACT_WORKER, else the build tree's when we run from it
+         * (util/build-tree.h: never for an installed daemon), else the
+         * installed one. */
+        _cleanup_free_ char *in_tree = NULL;
+        m.worker_path = getenv("VHDCOMPACT_WORKER");
+        if (!m.worker_path)
+                m.worker_path = vc_build_tree_path("daemon/vhd-compact-worker", &in_tree) > 0 ? in_tree
+                                                                                            : VHD_WORKER_INSTALLED;
         if (parse_args(argc, argv, &m) < 0)
                 return 2;
         if (access(m.worker_path, X_OK) < 0) {

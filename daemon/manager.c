@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +21,6 @@
 #include "daemon.h"
 #include "resolve.h"
 #include "util/macro.h"
-
-#define ERR(x) "org.vhd.Compact.Error." x
 
 uint64_t now_usec(clockid_t c)
 {
@@ -77,30 +76,43 @@ static int parse_options(sd_bus_message *msg, struct job_request *req, sd_bus_er
         return sd_bus_message_exit_container(msg);
 }
 
+/* Who sent msg, in the bus driver's own words: the effective uid that the
+ * bus recorded when the connection was made (dbus-daemon's UnixUserID,
+ * which sd-bus reports as the EUID).  Never "augmented": sd-bus fills
+ * fields the driver did not give from /proc/PID of the pid it reported,
+ * read now, whatever that pid runs now (a set-ID program exec'd after
+ * connecting, or another process under a reused pid): unfit for a
+ * decision.  The bus gives no group, so the gid is the user's primary
+ * group in the user database (its other groups come from there too,
+ * broker.c), or (gid_t) -1 when it has no entry. */
 int sender_ids(struct manager *m, sd_bus_message *msg, uid_t *ret_uid, gid_t *ret_gid)
 {
-        sd_bus_creds *c = NULL;
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *c = NULL;
         const char *sender = sd_bus_message_get_sender(msg);
+        uint64_t augmented;
         uid_t uid;
-        gid_t gid;
         int r;
 
         if (!sender)
                 return -ENXIO;
         /* Asked on m->creds_bus, not with sd_bus_query_sender_creds: see
-         * daemon.h. */
-        r = sd_bus_get_name_creds(m->creds_bus, sender, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_AUGMENT,
-                                  &c);
-        if (r >= 0)
-                r = sd_bus_creds_get_euid(c, &uid);
-        if (r >= 0 && sd_bus_creds_get_egid(c, &gid) < 0)
-                gid = (gid_t) -1;
-        sd_bus_creds_unref(c);
+         * daemon.h.  Without SD_BUS_CREDS_AUGMENT. */
+        r = sd_bus_get_name_creds(m->creds_bus, sender, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID, &c);
         if (r < 0)
                 return r;
+        /* The EUID, or the UID should a libsystemd file UnixUserID there;
+         * never a field sd-bus read from /proc. */
+        augmented = sd_bus_creds_get_augmented_mask(c);
+        r = augmented & SD_BUS_CREDS_EUID ? -ENODATA : sd_bus_creds_get_euid(c, &uid);
+        if (r < 0 && !(augmented & SD_BUS_CREDS_UID))
+                r = sd_bus_creds_get_uid(c, &uid);
+        if (r < 0)
+                return -EPERM;  /* the bus did not say */
+        if (ret_gid) {
+                struct passwd *pw = getpwuid(uid);
+                *ret_gid = pw ? pw->pw_gid : (gid_t) -1;
+        }
         *ret_uid = uid;
-        if (ret_gid)
-                *ret_gid = gid;
         return 0;
 }
 
@@ -114,15 +126,15 @@ static int check_new_job(struct manager *m, uid_t uid, sd_bus_error *e)
         unsigned n = 0;
 
         if (m->stopping)
-                return sd_bus_error_set(e, ERR("ShuttingDown"), "the service is stopping: it takes no new jobs");
+                return sd_bus_error_set(e, VC_ERROR_SHUTTING_DOWN, "the service is stopping: it takes no new jobs");
         if (m->active >= m->max_active)
-                return sd_bus_error_setf(e, ERR("TooManyJobs"),
+                return sd_bus_error_setf(e, VC_ERROR_TOO_MANY_JOBS,
                                          "%u jobs are queued or running, the most this service takes at once; "
                                          "try again later", m->active);
         for (struct job *j = m->jobs; j; j = j->next)
                 n += job_is_active(j) && j->owner == uid;
         if (n >= m->max_per_user)
-                return sd_bus_error_setf(e, ERR("TooManyJobs"),
+                return sd_bus_error_setf(e, VC_ERROR_TOO_MANY_JOBS,
                                          "uid %u has %u jobs queued or running, the most one user may have; "
                                          "try again later", (unsigned) uid, n);
         return 0;
@@ -139,40 +151,38 @@ static struct job *busy_with(struct manager *m, const struct stat *st)
 
 /* Validates the descriptor, refuses busy or locked files, starts the job and
  * replies (an analysis replies when its worker ends).  Takes fd. */
-static int start_job(struct manager *m, sd_bus_message *call, int fd, const char *path,
+static int start_job(struct manager *m, sd_bus_message *call, int fd_in, const char *path,
                      const struct job_request *req, uid_t uid, gid_t gid, bool as_owner)
 {
         _cleanup_(sd_bus_error_free) sd_bus_error refusal = SD_BUS_ERROR_NULL;
+        _cleanup_close_ int fd = fd_in, dir_fd = -1;
+        _cleanup_free_ char *copy = NULL;
         struct stat st;
         struct job *j, *other;
-        int r, dir_fd = -1;
+        int r;
 
-        if (check_new_job(m, uid, &refusal) < 0) {
-                close(fd);
+        if (check_new_job(m, uid, &refusal) < 0)
                 return sd_bus_reply_method_error(call, &refusal);
-        }
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                close(fd);
-                return reply_errorf(call, ERR("NotSupported"), "'%s': not a regular file", path);
-        }
+        /* Files are opened with the caller's ids: without a group to take,
+         * nothing would be dropped (setresgid(-1) keeps ours). */
+        if (as_owner && gid == (gid_t) -1)
+                return reply_errorf(call, VC_ERROR_ACCESS_DENIED,
+                                    "uid %u has no entry in the user database: its groups are unknown",
+                                    (unsigned) uid);
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return reply_errorf(call, VC_ERROR_NOT_SUPPORTED, "'%s': not a regular file", path);
         other = busy_with(m, &st);
-        if (other) {
-                close(fd);
-                return reply_errorf(call, ERR("Busy"), "'%s': job %s is already working on it", path,
+        if (other)
+                return reply_errorf(call, VC_ERROR_BUSY, "'%s': job %s is already working on it", path,
                                     other->object ? other->object : "(an analysis)");
-        }
         /* The worker would find the same; saying it now spares a job object. */
         struct flock fl = { .l_type = req->dry_run ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
-        if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
-                close(fd);
-                return reply_errorf(call, ERR("InUse"),
+        if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+                return reply_errorf(call, VC_ERROR_IN_USE,
                                     "'%s': in use by another process (it holds a lock on the file)", path);
-        }
-        char *copy = strdup(path);
-        if (!copy) {
-                close(fd);
+        copy = strdup(path);
+        if (!copy)
                 return -ENOMEM;
-        }
         /* The folder to search for differencing children: the one the file
          * really is in (path is its real name), and only if it holds the
          * very file; else none, and the worker refuses file-system drops. */
@@ -182,21 +192,17 @@ static int start_job(struct manager *m, sd_bus_message *call, int fd, const char
         dir_fd = as_owner ? open_as_user(uid, gid, dir, O_RDONLY | O_DIRECTORY)
                           : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dir_fd >= 0 && (fstatat(dir_fd, base ? base + 1 : path, &here, AT_SYMLINK_NOFOLLOW) < 0 ||
-                            here.st_dev != st.st_dev || here.st_ino != st.st_ino)) {
-                close(dir_fd);
-                dir_fd = -1;
-        }
-        free(copy);
+                            here.st_dev != st.st_dev || here.st_ino != st.st_ino))
+                close(TAKE_FD(dir_fd));
         if (dir_fd < 0)
                 dir_fd = -1;
 
+        /* job_new takes both descriptors only when it succeeds. */
         r = job_new(m, path, req, uid, gid, fd, dir_fd, &j);
-        if (r < 0) {
-                close(fd);
-                if (dir_fd >= 0)
-                        close(dir_fd);
+        if (r < 0)
                 return r;
-        }
+        (void) TAKE_FD(fd);
+        (void) TAKE_FD(dir_fd);
         j->dev = st.st_dev;
         j->ino = st.st_ino;
         j->as_owner = as_owner;
@@ -229,12 +235,12 @@ static int open_path_and_start(struct manager *m, sd_bus_message *call, const ch
                 if (e == ENOENT)
                         return reply_errorf(call, SD_BUS_ERROR_FILE_NOT_FOUND, "'%s': %s", path, strerror(e));
                 if (e == EACCES || e == EPERM || e == EROFS)
-                        return reply_errorf(call, ERR("AccessDenied"), "'%s': cannot open it for %s: %s",
+                        return reply_errorf(call, VC_ERROR_ACCESS_DENIED, "'%s': cannot open it for %s: %s",
                                             path, req->dry_run ? "reading" : "writing", strerror(e));
                 if (e == EXDEV)
-                        return reply_errorf(call, ERR("AccessDenied"), "'%s': refused: %s", path, why);
+                        return reply_errorf(call, VC_ERROR_ACCESS_DENIED, "'%s': refused: %s", path, why);
                 if (e == EBADFD)
-                        return reply_errorf(call, ERR("NotSupported"), "'%s': not a regular file", path);
+                        return reply_errorf(call, VC_ERROR_NOT_SUPPORTED, "'%s': not a regular file", path);
                 return reply_errorf(call, error_name_for_problem(NULL, e), "'%s': %s", path, strerror(e));
         }
         return start_job(m, call, res.fd, res.path[0] ? res.path : path, req, uid, gid, false);
@@ -250,27 +256,33 @@ struct path_call {
 
 static void path_call_free(struct path_call *pc)
 {
+        if (!pc)
+                return;
         free(pc->path);
         free(pc->mode);
         free(pc);
 }
 
+static void path_call_freep(struct path_call **pc)
+{
+        path_call_free(*pc);
+}
+
 static void on_polkit(sd_bus_message *call, bool allowed, const sd_bus_error *error, void *userdata)
 {
-        struct path_call *pc = userdata;
+        _cleanup_(path_call_freep) struct path_call *pc = userdata;
         int r;
 
         if (!allowed)
-                r = reply_errorf(call, ERR("AccessDenied"),
-                                 "'%s': not authorised to compact it (polkit action " POLKIT_ACTION "%s%s)",
+                r = reply_errorf(call, VC_ERROR_ACCESS_DENIED,
+                                 "'%s': not authorised to compact it (polkit action " VC_POLKIT_ACTION "%s%s)",
                                  pc->path, error ? ": " : "", error ? error->message : "");
         else {
                 pc->req.mode = pc->mode;
                 r = open_path_and_start(pc->m, call, pc->path, &pc->req, pc->uid, pc->gid);
         }
         if (r < 0)
-                (void) reply_errorf(call, ERR("Failed"), "%s", strerror(-r));
-        path_call_free(pc);
+                (void) reply_errorf(call, VC_ERROR_FAILED, "%s", strerror(-r));
 }
 
 static int path_method(sd_bus_message *msg, struct manager *m, bool dry_run, sd_bus_error *e)
@@ -300,20 +312,17 @@ static int path_method(sd_bus_message *msg, struct manager *m, bool dry_run, sd_
         if (uid == 0 || uid == geteuid())
                 return open_path_and_start(m, msg, path, &req, uid, gid);
 
-        struct path_call *pc = calloc(1, sizeof *pc);
+        _cleanup_(path_call_freep) struct path_call *pc = calloc(1, sizeof *pc);
         if (!pc)
                 return -ENOMEM;
         *pc = (struct path_call) { .m = m, .path = strdup(path), .mode = strdup(req.mode), .req = req,
                                    .uid = uid, .gid = gid };
-        if (!pc->path || !pc->mode) {
-                path_call_free(pc);
+        if (!pc->path || !pc->mode)
                 return -ENOMEM;
-        }
         r = polkit_check(m, msg, on_polkit, pc);
-        if (r < 0) {
-                path_call_free(pc);
+        if (r < 0)
                 return r;
-        }
+        (void) TAKE_PTR(pc);    /* on_polkit's now */
         return 1;       /* the reply comes with polkit's answer */
 }
 
@@ -343,15 +352,15 @@ static int fd_method(sd_bus_message *msg, struct manager *m, bool dry_run, sd_bu
         if (flags < 0)
                 return error_setf_safe(e, SD_BUS_ERROR_INVALID_ARGS, "not a usable descriptor");
         if (!dry_run && (flags & O_ACCMODE) != O_RDWR)
-                return error_setf_safe(e, ERR("AccessDenied"),
+                return error_setf_safe(e, VC_ERROR_ACCESS_DENIED,
                                        "the descriptor is not open for reading and writing");
         /* Every in-place write would land at the end of the file. */
         if (!dry_run && (flags & O_APPEND))
-                return error_setf_safe(e, ERR("AccessDenied"),
+                return error_setf_safe(e, VC_ERROR_ACCESS_DENIED,
                                        "the descriptor is open for appending (O_APPEND): the disk is rewritten "
                                        "in place, and every write would land at its end");
         if (dry_run && (flags & O_ACCMODE) == O_WRONLY)
-                return error_setf_safe(e, ERR("AccessDenied"), "the descriptor is not open for reading");
+                return error_setf_safe(e, VC_ERROR_ACCESS_DENIED, "the descriptor is not open for reading");
         snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
         ssize_t n = readlink(link, path, sizeof path - 1);
         if (n <= 0)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "daemon.h"
+#include "util/macro.h"
 
 struct polkit_query {
         sd_bus_message *call;
@@ -34,8 +35,8 @@ static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_err
 
 int polkit_check(struct manager *m, sd_bus_message *call, polkit_done_t done, void *userdata)
 {
-        sd_bus_message *req = NULL;
-        struct polkit_query *q;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *req = NULL;
+        _cleanup_free_ struct polkit_query *q = NULL;
         int r;
 
         q = calloc(1, sizeof *q);
@@ -44,23 +45,21 @@ int polkit_check(struct manager *m, sd_bus_message *call, polkit_done_t done, vo
         r = sd_bus_message_new_method_call(m->bus, &req, "org.freedesktop.PolicyKit1",
                                            "/org/freedesktop/PolicyKit1/Authority",
                                            "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
-        if (r >= 0)
-                r = sd_bus_message_append(req, "(sa{sv})sa{ss}us", "system-bus-name", 1, "name", "s",
-                                          sd_bus_message_get_sender(call), POLKIT_ACTION, 0,
-                                          /* AllowUserInteraction, when the caller allows it */
-                                          (uint32_t) !!sd_bus_message_get_allow_interactive_authorization(call),
-                                          "");
-        if (r >= 0) {
-                q->call = sd_bus_message_ref(call);
-                q->done = done;
-                q->userdata = userdata;
-                /* Interactive authentication may take a person a while. */
-                r = sd_bus_call_async(m->bus, NULL, req, on_reply, q, 120ULL * 1000 * 1000);
-                if (r < 0)
-                        sd_bus_message_unref(q->call);
-        }
-        sd_bus_message_unref(req);
         if (r < 0)
-                free(q);
-        return r;
+                return r;
+        r = sd_bus_message_append(req, "(sa{sv})sa{ss}us", "system-bus-name", 1, "name", "s",
+                                  sd_bus_message_get_sender(call), VC_POLKIT_ACTION, 0,
+                                  /* AllowUserInteraction, when the caller allows it */
+                                  (uint32_t) !!sd_bus_message_get_allow_interactive_authorization(call), "");
+        if (r < 0)
+                return r;
+        *q = (struct polkit_query) { .call = sd_bus_message_ref(call), .done = done, .userdata = userdata };
+        /* Interactive authentication may take a person a while. */
+        r = sd_bus_call_async(m->bus, NULL, req, on_reply, q, 120ULL * 1000 * 1000);
+        if (r < 0) {
+                sd_bus_message_unref(q->call);
+                return r;
+        }
+        (void) TAKE_PTR(q);     /* on_reply's now */
+        return 0;
 }

@@ -250,7 +250,7 @@ static int on_exit_worker(sd_event_source *s, const siginfo_t *si, void *userdat
         else
                 snprintf(msg, sizeof msg, "'%s': the worker was killed by signal %d (SIG%s); the image is valid",
                          j->path, si->si_status, sigabbrev_np(si->si_status) ? sigabbrev_np(si->si_status) : "?");
-        job_finish(j, false, "org.vhd.Compact.Error.Failed", msg);
+        job_finish(j, false, VC_ERROR_FAILED, msg);
         return 0;
 }
 

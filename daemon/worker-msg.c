@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "util/bus-names.h"
 #include "worker-msg.h"
 
 /* A decimal number below 2^64 as printf writes it (no sign, no leading
@@ -32,7 +33,8 @@ static bool parse_pair(const char *s, uint64_t *a, uint64_t *b)
 
 static enum worker_phase phase_from_name(const char *s)
 {
-        static const char *const names[] = { "attaching", "scanning", "moving", "truncating" };
+        static const char *const names[] = { VC_STATE_ATTACHING, VC_STATE_SCANNING, VC_STATE_MOVING,
+                                              VC_STATE_TRUNCATING };
         for (unsigned i = 0; i < sizeof names / sizeof *names; i++)
                 if (!strcmp(s, names[i]))
                         return (enum worker_phase) i;

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "compact/compact.h"
+#include "util/bus-names.h"
 #include "vhd/vhd.h"
 #include "worker-channel.h"
 #include "worker-open.h"
@@ -173,7 +174,7 @@ int main(int argc, char **argv)
 
         /* Opening and validating the disk, its parents and the search for
          * children come before the engine's first phase. */
-        (void) channel_send(&ch, "phase attaching");
+        (void) channel_send(&ch, "phase " VC_STATE_ATTACHING);
         r = compact_run(a.path, &a.opts, &rep, &problems);
         if (r < 0) {
                 (void) worker_result_fail(&ch, r, &problems, a.opts.dry_run);

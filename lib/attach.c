@@ -8,6 +8,7 @@
 
 #include "attach.h"
 #include "config.h"
+#include "util/build-tree.h"
 #include "util/log.h"
 #include "util/macro.h"
 
@@ -20,8 +21,14 @@ struct vc_attach {
 
 const char *vc_attach_plugin_path(void)
 {
+        static char *in_tree;   /* found once, kept for the process */
         const char *p = getenv("VHDCOMPACT_PLUGIN");
-        return p && *p ? p : VHD_PLUGIN_INSTALLED;
+
+        if (p && *p)
+                return p;
+        if (in_tree || vc_build_tree_path("plugin/nbdkit-vhd-plugin.so", &in_tree) > 0)
+                return in_tree;
+        return VHD_PLUGIN_INSTALLED;
 }
 
 static int nbd_source_pread(void *ctx, void *buf, size_t count, uint64_t offset)

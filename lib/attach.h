@@ -17,7 +17,8 @@
 
 struct vc_attach;
 
-/* The plugin used: $VHDCOMPACT_PLUGIN if set, else the installed module. */
+/* The plugin used: $VHDCOMPACT_PLUGIN if set, else the build tree's when
+ * the program runs from it (util/build-tree.h), else the installed module. */
 const char *vc_attach_plugin_path(void);
 
 /*

@@ -26,7 +26,8 @@ list kept here:
                        property "Name (t, read-only)" and signal
                        "Name (t arg, ...)" as an item of its interface's
                        section; every option "name (t)" an item of OPTIONS;
-                       every error name an item of ERRORS; the keys of
+                       every error name (the XML's, daemon/*.c's,
+                       lib/util/bus-names.h's) an item of ERRORS; the keys of
                        Analyze's report; the job states; the objects
   nbdkit-vhd-plugin(1) the config keys of `nbdkit PLUGIN --help` and of
                        plugin/vhd.c, each an item "KEY=..." of PARAMETERS;
@@ -317,10 +318,13 @@ def check_dbus(page, src):
     tags = Page.items(sec) if sec is not None else []
     for key, typ in opts:
         need("%s (%s)" % (key, typ) in tags, page.name, "option %s (%s) is not an item of OPTIONS" % (key, typ))
-    # The contract's error names, and any the daemon's sources use.
-    daemon_src = "".join(read(f) for f in sorted(glob.glob(os.path.join(src, "daemon/*.c"))))
+    # The contract's error names, any the daemon's sources use, and those
+    # of the names shared with the clients (lib/util/bus-names.h).
+    daemon_src = "".join(read(f) for f in sorted(glob.glob(os.path.join(src, "daemon/*.c")) +
+                                                  glob.glob(os.path.join(src, "lib/util/bus-names.h"))))
     errors = set(re.findall(r"org\.vhd\.Compact\.Error\.[A-Za-z]+", xml_text + daemon_src))
     errors |= {"org.vhd.Compact.Error." + e for e in re.findall(r'\b(?:E|ERR)\("([A-Za-z]+)"\)', daemon_src)}
+    errors |= {"org.vhd.Compact.Error." + e for e in re.findall(r'\bVC_ERROR_PREFIX "([A-Za-z]+)"', daemon_src)}
     errors = sorted(errors)
     sec = page.section("ERRORS")
     tags = Page.items(sec) if sec is not None else []

@@ -129,12 +129,12 @@ mkdir -p "$src"
 cp -r "$TOP_SRCDIR/client" "$TOP_SRCDIR/daemon" "$TOP_SRCDIR/dbus" "$TOP_SRCDIR/plugin" \
       "$TOP_SRCDIR/systemd" "$src/"
 mkdir -p "$src/lib/util" "$src/docs"
-cp "$TOP_SRCDIR/lib/util/problem.c" "$src/lib/util/"
+cp "$TOP_SRCDIR/lib/util/problem.c" "$TOP_SRCDIR/lib/util/bus-names.h" "$src/lib/util/"
 cp "$TOP_SRCDIR/docs/vhdctl-analyze.md" "$src/docs/"
 echo 'static const struct option frob[] = { { "frobnicate", no_argument, NULL, 0 }, {} };' >> "$src/daemon/main.c"
 perl -0pi -e 's/(<property name="Rate")/<property name="Frobs" type="t" access="read"\/>\n    $1/' \
      "$src/dbus/org.vhd.Compact.xml"
-echo 'static const char *const frobbed = E("Frobnicated");' >> "$src/daemon/errors.c"
+echo '#define VC_ERROR_FROBNICATED VC_ERROR_PREFIX "Frobnicated"' >> "$src/lib/util/bus-names.h"
 perl -0pi -e 's/(json_bool\(&j, "scanned")/json_u64(&j, "frob-count", 1);\n                $1/' "$src/client/cmd-analyze.c"
 if out=$(coverage "$tmpdir/pages" "$src"); then
   echo "$out" >&2
