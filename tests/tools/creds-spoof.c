@@ -70,7 +70,7 @@ int main(int argc, char **argv)
         sd_bus_message *reply = NULL;
         sd_bus *bus = NULL;
         int s, sync_pipe[2], fd = -1, r;
-        unsigned euid, egid;
+        unsigned euid = 0, egid = 0;
         char c;
         pid_t pid;
 
