@@ -12,8 +12,8 @@
  *     the drop the block shows the parent.
  * A sandboxed caller (the daemon's worker) hands in the image and its
  * folder as descriptors, reads the file systems in-process, and opens
- * everything else through the opener hook of lib/vhd; the decisions are
- * the same.
+ * everything else through the opener of its open context (image/open.h);
+ * the decisions are the same.
  *
  * The plan is only as good as the file it was made from.  The OFD lock
  * keeps out every writer that takes locks (qemu, us), but not one that
@@ -39,6 +39,8 @@
 #include "plan.h"
 #include "util/endian.h"
 #include "util/fd-util.h"
+#include "image/image.h"
+#include "image/names.h"
 #include "util/macro.h"
 #include "vhd/vhd.h"
 
@@ -87,8 +89,8 @@ static bool all_zero(const uint8_t *p, size_t n)
  * parent (or zeros) where it read free space before; a differencing child
  * of this disk would then read different data.  So before any such drop
  * the folder the disk really is in (not the one of the name given: a
- * symlink may live elsewhere) is searched for .vhd and .avhd files whose
- * parent unique id is this disk's, and the search fails closed: a disk
+ * symlink may live elsewhere) is searched for files with an image suffix
+ * (image/names.h: .vhd, .avhd) that the format says are its children, and the search fails closed: a disk
  * with several names (hard links, whose folders cannot all be found), a
  * folder that cannot be listed, or a candidate that cannot be opened and
  * read refuses the drops, as a child found does, and so does one that our
@@ -113,11 +115,11 @@ static void dir_of(const char *path, char *dir, size_t size)
                 snprintf(dir, size, "%.*s", (int) (slash - path), path);
 }
 
-/* The folder to search: dir_fd when the caller gave one (use_dir_fd; the
+/* The folder to search: the open context's dir_fd when it has one (the
  * daemon checked that it holds the disk, and dir names it, from path),
  * else the folder of the name the kernel has for the open image, checked
  * to hold the disk.  Returns the listing, or NULL with a problem. */
-static DIR *open_dir(struct vhd_image *img, const struct stat *img_st, const struct compact_opts *o, char *dir,
+static DIR *open_dir(struct vc_image *img, const struct stat *img_st, const struct vc_open_ctx *ctx, char *dir,
                      size_t size, struct vc_problems *problems, int *ret_err)
 {
         char real[4096];
@@ -125,9 +127,9 @@ static DIR *open_dir(struct vhd_image *img, const struct stat *img_st, const str
         DIR *d;
         int fd, r;
 
-        if (o->use_dir_fd) {
-                dir_of(vhd_image_path(img), dir, size);
-                if (o->dir_fd < 0) {
+        if (ctx && ctx->dir_fd != VC_BY_NAME) {
+                dir_of(vc_image_path(img), dir, size);
+                if (ctx->dir_fd < 0) {
                         *ret_err = vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EACCES, NULL, 0,
                                                   "cannot list the folder '%s' to search it for differencing "
                                                   "children of this disk (it cannot be listed with the caller's "
@@ -135,7 +137,7 @@ static DIR *open_dir(struct vhd_image *img, const struct stat *img_st, const str
                                                   "allowed (or force-children)", dir);
                         return NULL;
                 }
-                fd = fcntl(o->dir_fd, F_DUPFD_CLOEXEC, 3);
+                fd = fcntl(ctx->dir_fd, F_DUPFD_CLOEXEC, 3);
                 if (fd < 0 || !(d = fdopendir(fd))) {
                         r = -errno;
                         if (fd >= 0)
@@ -150,7 +152,7 @@ static DIR *open_dir(struct vhd_image *img, const struct stat *img_st, const str
                 rewinddir(d);
                 return d;
         }
-        r = fd_real_path(vhd_image_fd(img), real, sizeof real);
+        r = fd_real_path(vc_image_fd(img), real, sizeof real);
         if (r < 0) {
                 *ret_err = vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, r, NULL, 0,
                                           "cannot tell which folder the disk is in, to search it for "
@@ -180,111 +182,31 @@ static DIR *open_dir(struct vhd_image *img, const struct stat *img_st, const str
         return d;
 }
 
-/* Whether the file p has a footer, or a copy of one, that says it is a
- * differencing disk, checksum or not: the cookie "conectix" and disk type
- * 4 at offset 0, 512 bytes before the end, or 511 (the footer of old
- * Virtual PC).  1 yes, 0 no, or a negative errno. */
-static int says_differencing(const char *p)
-{
-        static const char cookie[8] = "conectix";
-        uint8_t buf[VHD_FOOTER_OFF_DISK_TYPE + 4];
-        struct stat st;
-        int fd, r = 0;
-
-        fd = vhd_open_path(p, false);
-        if (fd == -ENOENT || fd == -ENOTDIR || fd == -EBADFD)
-                return 0;
-        if (fd < 0)
-                return fd;
-        if (fstat(fd, &st) < 0) {
-                r = -errno;
-                close(fd);
-                return r;
-        }
-        uint64_t size = (uint64_t) st.st_size;
-        const uint64_t at[3] = { 0, size >= 512 ? size - 512 : UINT64_MAX, size >= 511 ? size - 511 : UINT64_MAX };
-        for (unsigned i = 0; i < 3 && r == 0; i++) {
-                if (at[i] == UINT64_MAX || at[i] + sizeof buf > size)
-                        continue;
-                int k = pread_full(fd, buf, sizeof buf, at[i]);
-                if (k < 0)
-                        r = k;
-                else if (!memcmp(buf, cookie, sizeof cookie) &&
-                         get_be32(buf + VHD_FOOTER_OFF_DISK_TYPE) == VHD_TYPE_DIFFERENCING)
-                        r = 1;
-        }
-        close(fd);
-        return r;
-}
-
-/* Does the .vhd or .avhd candidate p name a child of img?  1 yes, 0 no
- * (certainly not: see above), or a negative errno with a problem. */
-static int is_child(struct vhd_image *img, const char *p, struct vc_problems *problems)
-{
-        struct vc_problems quiet = { .collect = false };
-        struct vhd_image *c = NULL;
-        int r;
-
-        r = vhd_image_open(p, VHD_OPEN_NOLOCK | VHD_OPEN_NOPARENT, &quiet, &c);
-        if (r == -ENOENT || r == -ENOTDIR || r == -EBADFD)
-                return 0;
-        if (r < 0 && vc_problems_any(&quiet) && quiet.first.id != VC_PROBLEM_IO &&
-            quiet.first.id != VC_PROBLEM_ACCESS_DENIED) {
-                /* Read, and refused by our parser.  A file none of whose
-                 * footers says "differencing" is certainly not a child; one
-                 * that says so is a child we do not understand (damaged, or
-                 * of a kind we refuse), and may well be this disk's. */
-                int k = says_differencing(p);
-                if (k == 0)
-                        return 0;
-                return vc_problem_add(problems, k == -EIO ? VC_PROBLEM_IO : VC_PROBLEM_NOT_SUPPORTED,
-                                      k < 0 ? k : -EBUSY, NULL, 0,
-                                      "'%s' %s (%s at offset %llu), so it may be a differencing child of this "
-                                      "disk; only --mode zero is allowed (or force-children)", p,
-                                      k < 0 ? "cannot be read" : "is a differencing VHD that cannot be opened",
-                                      vc_problem_id_to_string(quiet.first.id),
-                                      (unsigned long long) quiet.first.offset);
-        }
-        /* An I/O error says so (a run again may pass); anything else is
-         * a candidate that stays unknown. */
-        if (r < 0)
-                return vc_problem_add(problems, r == -EIO ? VC_PROBLEM_IO : VC_PROBLEM_NOT_SUPPORTED, r, NULL, 0,
-                                      "cannot read '%s' to tell whether it is a differencing child of this "
-                                      "disk (%s); only --mode zero is allowed (or force-children); nothing "
-                                      "was written", p, r == -EPERM ? "refused" : strerror(-r));
-        const struct vhd_dyn_header *h = vhd_image_dyn_header(c);
-        bool mine = h && vhd_image_footer(c)->disk_type == VHD_TYPE_DIFFERENCING &&
-                    !memcmp(h->parent_uuid, vhd_image_footer(img)->unique_id, 16);
-        vhd_image_free(c);
-        return mine;
-}
-
 /* Applies the child-safety rule (above).  Returns 0 when no child can
  * exist, or a negative errno with a not-supported problem. */
-static int check_no_child(struct vhd_image *img, const struct compact_opts *o, struct vc_problems *problems)
+static int check_no_child(struct vc_image *img, const struct vc_open_ctx *ctx, struct vc_problems *problems)
 {
         char dir[4096];
         struct stat st;
         int r = 0;
 
-        if (fstat(vhd_image_fd(img), &st) < 0)
+        if (fstat(vc_image_fd(img), &st) < 0)
                 return vc_problem_add(problems, VC_PROBLEM_IO, -errno, NULL, 0, "fstat failed: %m");
         if (S_ISREG(st.st_mode) && st.st_nlink > 1)
                 return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EBUSY, NULL, 0,
                                       "the disk has %ju names (hard links): a differencing child may sit "
                                       "beside any of them, and their folders cannot be found; only --mode "
                                       "zero is allowed (or force-children)", (uintmax_t) st.st_nlink);
-        DIR *d = open_dir(img, &st, o, dir, sizeof dir, problems, &r);
+        DIR *d = open_dir(img, &st, ctx, dir, sizeof dir, problems, &r);
         if (!d)
                 return r;
         errno = 0;
         for (struct dirent *e; (e = readdir(d)); errno = 0) {
-                const char *dot = strrchr(e->d_name, '.');
                 char p[4096 + 256];
-                if (!dot || (strcasecmp(dot, ".vhd") && strcasecmp(dot, ".avhd")))
+                if (!vc_image_name_has_suffix(e->d_name))
                         continue;
                 snprintf(p, sizeof p, "%s/%s", strcmp(dir, "/") ? dir : "", e->d_name);
-                r = is_child(img, p, problems);
+                r = vc_image_format(img)->compact->child_of(img, p, ctx, problems);
                 if (r > 0)
                         r = vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EBUSY, NULL, 0,
                                            "'%s' is a differencing child of this disk, which must keep reading "
@@ -529,23 +451,24 @@ static int check_truncated(int fd, uint64_t size_before, uint64_t final_size, st
 /* The image, from the caller's descriptor or by name; a read-only file,
  * or descriptor, while writing is asked is refused as access-denied. */
 static int open_image(const char *path, const struct compact_opts *o, struct vc_problems *problems,
-                      struct vhd_image **ret)
+                      struct vc_image **ret)
 {
+        const struct vc_open_ctx *ctx = o->open;
+        bool by_fd = ctx && ctx->fd != VC_BY_NAME;
         /* A dry run changes nothing, so it shares the image with others. */
-        unsigned flags = o->dry_run ? 0 : VHD_OPEN_RDWR;
+        unsigned flags = o->dry_run ? 0 : VC_OPEN_RDWR;
         int r;
 
         /* Every in-place write through such a descriptor would land at the
          * end of the file, and the truncation would then cut the image. */
-        if (o->use_fd && !o->dry_run && o->fd >= 0 && (r = fcntl(o->fd, F_GETFL)) >= 0 && (r & O_APPEND))
+        if (by_fd && !o->dry_run && ctx->fd >= 0 && (r = fcntl(ctx->fd, F_GETFL)) >= 0 && (r & O_APPEND))
                 return vc_problem_add(problems, VC_PROBLEM_ACCESS_DENIED, -EBADF, NULL, 0,
                                       "cannot write in place through the descriptor given: it is open for "
                                       "appending (O_APPEND), which would send every write to the end of the file");
-        r = o->use_fd ? vhd_image_open_fd(o->fd, path, flags, problems, ret)
-                      : vhd_image_open(path, flags, problems, ret);
-        if (o->use_fd && r == -EBADF && !vc_problems_any(problems))
+        r = vc_image_open(path, ctx, flags, problems, ret);
+        if (by_fd && r == -EBADF && !vc_problems_any(problems))
                 return vc_problem_add(problems, VC_PROBLEM_ACCESS_DENIED, r, NULL, 0, "%s",
-                                      o->fd < 0 || fcntl(o->fd, F_GETFD) < 0
+                                      ctx->fd < 0 || fcntl(ctx->fd, F_GETFD) < 0
                                               ? "the descriptor given is not open"
                                               : "cannot write through the descriptor given: it is read-only");
         if ((r == -EACCES || r == -EPERM || r == -EROFS) && !vc_problems_any(problems))
@@ -558,7 +481,7 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                 struct vc_problems *problems)
 {
         const struct compact_opts defaults = {};
-        _cleanup_(vhd_image_freep) struct vhd_image *img = NULL;
+        _cleanup_(vc_image_freep) struct vc_image *gimg = NULL;
         struct compact_report rep = {};
         struct compact_layout layout = {};
         struct compact_plan plan = {};
@@ -570,22 +493,22 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         if ((unsigned) opts->mode >= _COMPACT_MODE_MAX)
                 return -EINVAL;
         rep.dry_run = opts->dry_run;
-        r = open_image(path, opts, problems, &img);
+        r = open_image(path, opts, problems, &gimg);
         if (r < 0)
                 return r;
+        const struct vc_compact_ops *ops = vc_image_format(gimg)->compact;
+        if (!ops)
+                return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, NULL, 0,
+                                      "images of format %s cannot be compacted", vc_image_format(gimg)->name);
+        r = ops->refuse(gimg, true, problems);
+        if (r < 0)
+                return r;
+        struct vhd_image *img = vc_image_priv(gimg);
         const struct vhd_footer *f = vhd_image_footer(img);
-        if (f->disk_type == VHD_TYPE_FIXED)
-                return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, "footer.disk_type",
-                                      vhd_image_file_size(img) - VHD_FOOTER_SIZE + VHD_FOOTER_OFF_DISK_TYPE,
-                                      "a fixed disk has no blocks to drop; only dynamic and differencing disks can be compacted");
-        if (f->saved_state)
-                return vc_problem_add(problems, VC_PROBLEM_SAVED_STATE, -EPERM, "footer.saved_state",
-                                      vhd_image_file_size(img) - VHD_FOOTER_SIZE + VHD_FOOTER_OFF_SAVED_STATE,
-                                      "the disk belongs to a saved virtual machine state; it must not be compacted");
         bool fs_mode = opts->mode == COMPACT_MODE_FULL || opts->mode == COMPACT_MODE_FS;
         bool zero_mode = opts->mode == COMPACT_MODE_FULL || opts->mode == COMPACT_MODE_ZERO;
         if (fs_mode && !opts->force_children) {
-                r = check_no_child(img, opts, problems);
+                r = check_no_child(gimg, opts->open, problems);
                 if (r < 0)
                         return r;
         }
@@ -605,7 +528,7 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                 struct vc_analysis a;
                 if (opts->progress && opts->progress(opts->userdata, COMPACT_PHASE_SCANNING, 0, 1))
                         return -ECANCELED;
-                r = vc_analyze_image(img, &ao, &a, problems);
+                r = vc_analyze_image(gimg, &ao, &a, problems);
                 if (r < 0)
                         return r;
                 for (uint32_t b = 0; b < n; b++)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../util/macro.h"
+#include "../image/image.h"
 #include "plan.h"
 
 struct slot {
@@ -229,8 +230,9 @@ int compact_layout_from_image(struct vhd_image *img, struct compact_layout *l)
         return 0;
 }
 
-uint64_t compact_final_size(struct vhd_image *img, const bool *drop)
+uint64_t compact_final_size(struct vc_image *gimg, const bool *drop)
 {
+        struct vhd_image *img = vc_image_priv(gimg);
         struct compact_layout l;
         struct compact_plan p = {};
         uint64_t size;

@@ -63,4 +63,5 @@ uint64_t compact_metadata_end(struct vhd_image *img);
 /* Fills l from img; l->bat must be freed by the caller. */
 int compact_layout_from_image(struct vhd_image *img, struct compact_layout *l);
 /* The final size of img after dropping drop[] (0 on allocation failure). */
-uint64_t compact_final_size(struct vhd_image *img, const bool *drop);
+struct vc_image;
+uint64_t compact_final_size(struct vc_image *img, const bool *drop);
