@@ -228,7 +228,7 @@ int vc_analyze_image(struct vc_image *img, const struct vc_analyze_opts *opts,
         a.block_size = vc_image_block_size(img);
         a.n_blocks = vc_image_n_blocks(img);
         a.block_class = calloc(a.n_blocks ? a.n_blocks : 1, 1);
-        _cleanup_free_ bool *drop = calloc(a.n_blocks ? a.n_blocks : 1, sizeof *drop);
+        _cleanup_free_ uint8_t *drop = calloc(a.n_blocks ? a.n_blocks : 1, sizeof *drop);
         if (!a.path || !a.block_class || !drop) {
                 r = -ENOMEM;
                 goto fail;
@@ -266,7 +266,7 @@ int vc_analyze_image(struct vc_image *img, const struct vc_analyze_opts *opts,
                 }
                 a.block_class[b] = c;
                 a.blocks_by_class[c]++;
-                drop[b] = c == VC_BLOCK_FREE;
+                drop[b] = c == VC_BLOCK_FREE ? COMPACT_DROP_FS_FREE : COMPACT_KEEP;
         }
         a.reclaimable_bytes = (uint64_t) a.blocks_by_class[VC_BLOCK_FREE] * vc_image_block_file_bytes(img);
         a.final_size = compact_final_size(img, drop);

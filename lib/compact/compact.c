@@ -17,11 +17,14 @@
  *
  * The plan is only as good as the file it was made from.  The OFD lock
  * keeps out every writer that takes locks (qemu, us), but not one that
- * ignores them; so right before the first write the file's size, its
- * footer and its BAT are read again and compared with what was planned,
- * and any difference refuses the run with file-changed, nothing written.
- * (A writer that strikes after that check is beyond what a lock-ignoring
- * file can be protected from.)
+ * ignores them; so right before the first write the format checks that
+ * the file is still the one planned (for VHD: its size, footer and BAT,
+ * lib/vhd/commit.c), and any difference refuses the run with
+ * file-changed, nothing written.
+ *
+ * Nothing here knows a format: the image is a struct vc_image, and what
+ * differs between formats (refusals, children, layout, commits) is its
+ * vc_compact_ops.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -37,12 +40,10 @@
 #include "compact.h"
 #include "move.h"
 #include "plan.h"
-#include "util/endian.h"
 #include "util/fd-util.h"
 #include "image/image.h"
 #include "image/names.h"
 #include "util/macro.h"
-#include "vhd/vhd.h"
 
 const char *compact_mode_to_string(enum compact_mode m)
 {
@@ -222,13 +223,15 @@ static int check_no_child(struct vc_image *img, const struct vc_open_ctx *ctx, s
         return r;
 }
 
-static const uint32_t *sort_bat;
-
-static int cmp_by_offset(const void *a, const void *b)
+static int cmp_by_offset(const void *a, const void *b, void *userdata)
 {
-        uint32_t x = sort_bat[*(const uint32_t *) a], y = sort_bat[*(const uint32_t *) b];
+        const uint32_t *at = userdata;
+        uint32_t x = at[*(const uint32_t *) a], y = at[*(const uint32_t *) b];
         return x < y ? -1 : x > y;
 }
+
+/* How the zero scan reads: the image itself, or what lies below it. */
+typedef int (*read_fn)(struct vc_image *img, void *buf, size_t count, uint64_t offset);
 
 /* Bytes of a block read first: real data is rarely zero for long, so a
  * block whose first 4 KiB hold a non-zero byte is known to be kept without
@@ -240,7 +243,7 @@ static int cmp_by_offset(const void *a, const void *b)
 
 /* Reads len bytes at start (virtual) and says whether they are all zero:
  * the first ZERO_PROBE bytes, then the rest only if those were. */
-static int read_is_zero(struct vhd_image *img, uint8_t *buf, uint64_t start, uint64_t len,
+static int read_is_zero(struct vc_image *img, read_fn rd, uint8_t *buf, uint64_t start, uint64_t len,
                         struct compact_report *rep)
 {
         uint64_t head = MIN(len, (uint64_t) ZERO_PROBE);
@@ -248,14 +251,14 @@ static int read_is_zero(struct vhd_image *img, uint8_t *buf, uint64_t start, uin
 
         if (len == 0)
                 return 1;
-        r = vhd_image_pread(img, buf, head, start);
+        r = rd(img, buf, head, start);
         if (r < 0)
                 return r;
         rep->bytes_read += head;
         if (!all_zero(buf, head))
                 return 0;
         if (len > head) {
-                r = vhd_image_pread(img, buf + head, len - head, start + head);
+                r = rd(img, buf + head, len - head, start + head);
                 if (r < 0)
                         return r;
                 rep->bytes_read += len - head;
@@ -264,22 +267,23 @@ static int read_is_zero(struct vhd_image *img, uint8_t *buf, uint64_t start, uin
 }
 
 /* A hint only: its failure changes nothing. */
-static void announce(struct vhd_image *img, uint32_t sector, uint64_t len)
+static void announce(struct vc_image *img, uint64_t off, uint64_t len)
 {
-        (void) posix_fadvise(vhd_image_fd(img), (off_t) sector * VHD_SECTOR_SIZE, (off_t) len, POSIX_FADV_WILLNEED);
+        (void) posix_fadvise(vc_image_fd(img), (off_t) off, (off_t) len, POSIX_FADV_WILLNEED);
 }
 
 /* Marks zero[b] for allocated blocks not yet dropped that read as zeros
- * (and, in a differencing disk, whose parent range does too).  Blocks are
- * visited in file order, so the scan streams through the file. */
-static int scan_zero(struct vhd_image *img, const uint32_t *bat, const bool *drop, bool *zero,
+ * (and, in a differencing disk, whose parent range does too: what lies
+ * below the image, per its format).  Blocks are visited in file order, so
+ * the scan streams through the file. */
+static int scan_zero(struct vc_image *img, const struct compact_layout *l, const uint8_t *drop, bool *zero,
                      const struct compact_opts *o, struct compact_report *rep, struct vc_problems *problems)
 {
-        uint32_t n = vhd_image_n_blocks(img), bs = vhd_image_block_size(img), m = 0;
-        uint64_t vsize = vhd_image_virtual_size(img), done = 0, total = 0;
-        uint64_t stride = vhd_image_block_stride(img);
-        struct vhd_image *parent = (struct vhd_image *) vhd_image_parent(img);
-        bool diff = vhd_image_footer(img)->disk_type == VHD_TYPE_DIFFERENCING;
+        const struct vc_compact_ops *ops = vc_image_format(img)->compact;
+        const uint32_t *at = l->at;
+        uint32_t n = l->n_objects, bs = vc_image_block_size(img), m = 0;
+        uint64_t vsize = vc_image_virtual_size(img), done = 0, total = 0;
+        uint64_t stride = l->stride, below = ops->below_size(img);
         _cleanup_free_ uint8_t *buf = malloc(bs);
         _cleanup_free_ uint32_t *order = NULL;
         int r;
@@ -287,16 +291,15 @@ static int scan_zero(struct vhd_image *img, const uint32_t *bat, const bool *dro
         /* Sized by the blocks to scan, not the BAT: memory must not grow
          * with the virtual size. */
         for (uint32_t b = 0; b < n; b++)
-                m += bat[b] != VHD_BAT_UNUSED && !drop[b];
+                m += at[b] != COMPACT_ABSENT && !drop[b];
         order = malloc(((size_t) m + 1) * sizeof *order);
         if (!buf || !order)
                 return -ENOMEM;
         m = 0;
         for (uint32_t b = 0; b < n; b++)
-                if (bat[b] != VHD_BAT_UNUSED && !drop[b])
+                if (at[b] != COMPACT_ABSENT && !drop[b])
                         order[m++] = b;
-        sort_bat = bat;
-        qsort(order, m, sizeof *order, cmp_by_offset);
+        qsort_r(order, m, sizeof *order, cmp_by_offset, (void *) at);
         total = (uint64_t) m * bs;
         for (uint32_t i = 0; i < m; i++) {
                 uint32_t b = order[i];
@@ -304,15 +307,15 @@ static int scan_zero(struct vhd_image *img, const uint32_t *bat, const bool *dro
                 uint64_t len = start < vsize ? MIN((uint64_t) bs, vsize - start) : 0;
 
                 for (uint32_t j = i ? i + ZERO_READAHEAD - 1 : 0; j < MIN(m, i + ZERO_READAHEAD); j++)
-                        announce(img, bat[order[j]], stride - bs + ZERO_PROBE);
-                r = read_is_zero(img, buf, start, len, rep);
+                        announce(img, (uint64_t) at[order[j]] * l->unit, stride - bs + ZERO_PROBE);
+                r = read_is_zero(img, vc_image_pread, buf, start, len, rep);
                 if (r < 0)
-                        return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, (uint64_t) bat[b] * VHD_SECTOR_SIZE,
+                        return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, (uint64_t) at[b] * l->unit,
                                               "scanning for zero blocks: reading block %" PRIu32 " failed: %s; "
                                               "nothing was written", b, strerror(-r));
                 bool z = r;
-                if (z && diff && parent && start < vhd_image_virtual_size(parent)) {
-                        r = read_is_zero(parent, buf, start, MIN(len, vhd_image_virtual_size(parent) - start), rep);
+                if (z && start < below) {
+                        r = read_is_zero(img, ops->read_below, buf, start, MIN(len, below - start), rep);
                         if (r < 0)
                                 return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, start,
                                                       "scanning for zero blocks: reading the parent's range of "
@@ -368,61 +371,6 @@ static void test_pause_before_move(void)
         close(fd);
         for (int i = 0; i < 6000 && access(flag, F_OK) == 0; i++)
                 usleep(10000);
-}
-
-/* Right before the first write: is the file still the one the plan was
- * made from?  Its size, its footer and its BAT are read again (through
- * the image's descriptor) and compared with the planned ones.  Returns 0,
- * or -ESTALE with a file-changed problem, or an io-error. */
-static int check_unchanged(struct vhd_image *img, const struct compact_layout *layout, uint64_t size_planned,
-                           struct vc_problems *problems)
-{
-        int fd = vhd_image_fd(img);
-        uint64_t table = vhd_image_dyn_header(img)->table_offset;
-        size_t bytes = (size_t) layout->n_entries * 4;
-        uint8_t footer[VHD_FOOTER_SIZE];
-        struct stat st;
-        int r;
-
-        if (fstat(fd, &st) < 0)
-                return vc_problem_add(problems, VC_PROBLEM_IO, -errno, NULL, 0,
-                                      "before moving: fstat failed: %m; nothing was written");
-        if ((uint64_t) st.st_size != size_planned)
-                return vc_problem_add(problems, VC_PROBLEM_CHANGED, -ESTALE, NULL, 0,
-                                      "the file changed during the run (%" PRIu64 " bytes when scanned, %" PRIu64
-                                      " now): another program writes to it without taking its lock; nothing was written",
-                                      size_planned, (uint64_t) st.st_size);
-        r = pread_full(fd, footer, sizeof footer, size_planned - VHD_FOOTER_SIZE);
-        if (r < 0)
-                return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, size_planned - VHD_FOOTER_SIZE,
-                                      "before moving: reading the footer again failed: %s; nothing was written",
-                                      strerror(-r));
-        if (memcmp(footer, vhd_image_footer(img)->raw, sizeof footer))
-                return vc_problem_add(problems, VC_PROBLEM_CHANGED, -ESTALE, "footer", size_planned - VHD_FOOTER_SIZE,
-                                      "the footer changed during the run: another program writes to the file "
-                                      "without taking its lock; nothing was written");
-        /* A piece at a time: memory must not grow with the table. */
-        const size_t chunk = 64 << 10;
-        _cleanup_free_ uint8_t *raw = malloc(chunk);
-        if (!raw)
-                return -ENOMEM;
-        for (size_t at = 0; at < bytes; at += chunk) {
-                size_t len = MIN(chunk, bytes - at);
-                r = pread_full(fd, raw, len, table + at);
-                if (r < 0)
-                        return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, table + at,
-                                              "before moving: reading the BAT again failed: %s; nothing was written",
-                                              strerror(-r));
-                for (uint32_t i = (uint32_t) (at / 4); i < (at + len) / 4; i++)
-                        if (get_be32(raw + 4 * (size_t) i - at) != layout->bat[i])
-                                return vc_problem_add(problems, VC_PROBLEM_CHANGED, -ESTALE, "bat",
-                                                      table + 4 * (uint64_t) i,
-                                                      "BAT entry %" PRIu32 " changed during the run (0x%08" PRIx32
-                                                      " when scanned, 0x%08" PRIx32 " now): another program writes "
-                                                      "to the file without taking its lock; nothing was written",
-                                                      i, layout->bat[i], get_be32(raw + 4 * (size_t) i - at));
-        }
-        return 0;
 }
 
 /* After a move failed: a file now shorter than when scanned, and not at the
@@ -481,7 +429,7 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                 struct vc_problems *problems)
 {
         const struct compact_opts defaults = {};
-        _cleanup_(vc_image_freep) struct vc_image *gimg = NULL;
+        _cleanup_(vc_image_freep) struct vc_image *img = NULL;
         struct compact_report rep = {};
         struct compact_layout layout = {};
         struct compact_plan plan = {};
@@ -493,33 +441,32 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         if ((unsigned) opts->mode >= _COMPACT_MODE_MAX)
                 return -EINVAL;
         rep.dry_run = opts->dry_run;
-        r = open_image(path, opts, problems, &gimg);
+        r = open_image(path, opts, problems, &img);
         if (r < 0)
                 return r;
-        const struct vc_compact_ops *ops = vc_image_format(gimg)->compact;
+        const struct vc_compact_ops *ops = vc_image_format(img)->compact;
         if (!ops)
                 return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, NULL, 0,
-                                      "images of format %s cannot be compacted", vc_image_format(gimg)->name);
-        r = ops->refuse(gimg, true, problems);
+                                      "images of format %s cannot be compacted", vc_image_format(img)->name);
+        r = ops->refuse(img, true, problems);
         if (r < 0)
                 return r;
-        struct vhd_image *img = vc_image_priv(gimg);
-        const struct vhd_footer *f = vhd_image_footer(img);
         bool fs_mode = opts->mode == COMPACT_MODE_FULL || opts->mode == COMPACT_MODE_FS;
         bool zero_mode = opts->mode == COMPACT_MODE_FULL || opts->mode == COMPACT_MODE_ZERO;
         if (fs_mode && !opts->force_children) {
-                r = check_no_child(gimg, opts->open, problems);
+                r = check_no_child(img, opts->open, problems);
                 if (r < 0)
                         return r;
         }
 
-        uint32_t n = vhd_image_n_blocks(img);
-        _cleanup_free_ bool *drop = calloc(n ? n : 1, sizeof *drop);
+        uint32_t n = vc_image_n_blocks(img);
+        /* Per block: enum compact_drop_reason. */
+        _cleanup_free_ uint8_t *drop = calloc(n ? n : 1, sizeof *drop);
         _cleanup_free_ bool *zero = calloc(n ? n : 1, sizeof *zero);
         if (!drop || !zero)
                 return -ENOMEM;
-        rep.size_before = vhd_image_file_size(img);
-        rep.blocks_allocated = vhd_image_blocks_allocated(img);
+        rep.size_before = vc_image_file_size(img);
+        rep.blocks_allocated = vc_image_blocks_allocated(img);
 
         enter_phase(opts, COMPACT_PHASE_SCANNING);
         if (fs_mode) {
@@ -528,29 +475,27 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                 struct vc_analysis a;
                 if (opts->progress && opts->progress(opts->userdata, COMPACT_PHASE_SCANNING, 0, 1))
                         return -ECANCELED;
-                r = vc_analyze_image(gimg, &ao, &a, problems);
+                r = vc_analyze_image(img, &ao, &a, problems);
                 if (r < 0)
                         return r;
                 for (uint32_t b = 0; b < n; b++)
                         if (a.block_class[b] == VC_BLOCK_FREE) {
-                                drop[b] = true;
+                                drop[b] = COMPACT_DROP_FS_FREE;
                                 rep.dropped_fs++;
                         }
                 rep.bytes_read += a.bytes_read;
                 vc_analysis_done(&a);
         }
-        r = compact_layout_from_image(img, &layout);
+        r = ops->layout(img, true, &layout);
         if (r < 0)
                 return r;
         if (zero_mode) {
-                r = scan_zero(img, layout.bat, drop, zero, opts, &rep, problems);
-                if (r < 0) {
-                        free((void *) layout.bat);
-                        return r;
-                }
+                r = scan_zero(img, &layout, drop, zero, opts, &rep, problems);
+                if (r < 0)
+                        goto out;
                 for (uint32_t b = 0; b < n; b++)
                         if (zero[b] && !drop[b]) {
-                                drop[b] = true;
+                                drop[b] = COMPACT_DROP_ZERO;
                                 rep.dropped_zero++;
                         }
         }
@@ -572,17 +517,17 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                                                 .userdata = (void *) opts,
                                                 .problems = problems };
                 test_pause_before_move();
-                r = check_unchanged(img, &layout, rep.size_before, problems);
+                /* The plan is only as good as the file it was made from. */
+                r = ops->verify_unchanged(img, &layout, problems);
                 if (r < 0)
                         goto out;
                 enter_phase(opts, COMPACT_PHASE_MOVING);
                 struct compact_exec_stats st = {};
-                r = compact_execute(vhd_image_fd(img), vhd_image_dyn_header(img)->table_offset,
-                                    (uint32_t *) layout.bat, layout.n_entries, f->raw, &plan, &eo, &st);
+                r = compact_execute(img, &layout, &plan, &eo, &st);
                 rep.bytes_read += st.bytes_read;
                 rep.bytes_written += st.bytes_written;
                 if (r < 0)
-                        r = check_truncated(vhd_image_fd(img), rep.size_before, plan.final_size, problems, r);
+                        r = check_truncated(vc_image_fd(img), rep.size_before, plan.final_size, problems, r);
                 if (r < 0) {
                         if (r == -ECANCELED)
                                 vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, 0,
@@ -595,6 +540,6 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         r = 0;
 out:
         compact_plan_done(&plan);
-        free((void *) layout.bat);
+        free(layout.at);
         return r;
 }

@@ -169,11 +169,7 @@ bool vc_image_block_allocated(const struct vc_image *img, uint32_t block)
 
 uint32_t vc_image_blocks_allocated(const struct vc_image *img)
 {
-        uint32_t n = 0, total = vc_image_n_blocks(img);
-
-        for (uint32_t b = 0; b < total; b++)
-                n += vc_image_block_allocated(img, b);
-        return n;
+        return img->fmt->blocks_allocated(img->priv);
 }
 
 void vc_image_describe(const struct vc_image *img, const struct vc_describe *d)

@@ -57,7 +57,24 @@ struct vc_describe {
         void *userdata;
 };
 
-/* What compact/ and the analysis ask of a format beyond reading. */
+/*
+ * What compact/ and the analysis ask of a format beyond reading
+ * (compact-ops.h has the layout and plan they exchange).  The core runs
+ * DESIGN step 6 once, in phases, and calls the format at each:
+ *
+ *   begin    (optional) whatever must be durable before anything moves
+ *   release  the dropped objects out of the format's map   ; fdatasync
+ *   copy     the core's io_uring copier, (from, to, length) only ; fdatasync
+ *   repoint  the map at the copies that landed              ; fdatasync
+ *   finish   what the format needs at the new end (VHD: the footer) ;
+ *            fdatasync ; ftruncate ; fsync
+ *
+ * release, repoint and finish write without syncing (the core syncs and
+ * marks the crash points after them); each reports its failure with
+ * vc_problem_step_failed() and its own crash points (lib/util/fault.h).
+ */
+struct compact_layout;
+struct compact_plan;
 struct vc_compact_ops {
         /* Refuses (a negative errno with one problem naming the field)
          * an image that must not be compacted: with @writing, also what
@@ -69,6 +86,26 @@ struct vc_compact_ops {
          * with a problem when it cannot be told (fail closed). */
         int (*child_of)(struct vc_image *img, const char *path, const struct vc_open_ctx *ctx,
                         struct vc_problems *problems);
+        /* The image's layout; with @copy, ret->at is the caller's to free
+         * (and to change: the commit ops below keep it current), else it
+         * is the image's own, valid while the image is open and unwritten. */
+        int (*layout)(struct vc_image *img, bool copy, struct compact_layout *ret);
+        /* Right before the first write: is the file still the one @l was
+         * made from?  0, or -ESTALE with a file-changed problem. */
+        int (*verify_unchanged)(struct vc_image *img, const struct compact_layout *l,
+                                struct vc_problems *problems);
+        /* What a dropped object uncovers, when not zeros: the virtual
+         * bytes below the image (a parent's), of below_size bytes (0:
+         * zeros), read with read_below. */
+        uint64_t (*below_size)(struct vc_image *img);
+        int (*read_below)(struct vc_image *img, void *buf, size_t count, uint64_t offset);
+        int (*begin)(struct vc_image *img, const struct compact_plan *p, struct vc_problems *problems);
+        int (*release)(struct vc_image *img, struct compact_layout *l, const struct compact_plan *p,
+                       struct vc_problems *problems);
+        /* Moves [first, end) of @p whose landed[] is set. */
+        int (*repoint)(struct vc_image *img, struct compact_layout *l, const struct compact_plan *p,
+                       uint32_t first, uint32_t end, const bool *landed, struct vc_problems *problems);
+        int (*finish)(struct vc_image *img, const struct compact_plan *p, struct vc_problems *problems);
 };
 
 struct vc_image_format {
@@ -104,6 +141,7 @@ struct vc_image_format {
         uint32_t (*block_size)(void *priv);
         uint64_t (*block_file_bytes)(void *priv);
         bool (*block_allocated)(void *priv, uint32_t block);
+        uint32_t (*blocks_allocated)(void *priv);      /* all at once: one pass over the map */
         /* The kind of disk in a word ("dynamic"), for one-line summaries. */
         const char *(*kind)(void *priv);
         void (*describe)(void *priv, const struct vc_describe *d);

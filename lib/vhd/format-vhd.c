@@ -26,6 +26,7 @@
 #include "../util/fd-util.h"
 #include "../util/macro.h"
 #include "image-internal.h"
+#include "vhd-compact.h"
 
 static const char cookie[8] = { 'c', 'o', 'n', 'e', 'c', 't', 'i', 'x' };
 
@@ -328,9 +329,33 @@ static int vhd_child_of(struct vc_image *gimg, const char *p, const struct vc_op
         return mine;
 }
 
+/* A differencing disk's dropped block shows its parent's range. */
+static uint64_t vhd_below_size(struct vc_image *gimg)
+{
+        const struct vhd_image *img = vc_image_priv(gimg);
+
+        if (vhd_image_footer(img)->disk_type != VHD_TYPE_DIFFERENCING || !vhd_image_parent(img))
+                return 0;
+        return vhd_image_virtual_size(vhd_image_parent(img));
+}
+
+static int vhd_read_below(struct vc_image *gimg, void *buf, size_t count, uint64_t offset)
+{
+        const struct vhd_image *img = vc_image_priv(gimg);
+
+        return vhd_image_pread((struct vhd_image *) vhd_image_parent(img), buf, count, offset);
+}
+
 static const struct vc_compact_ops vhd_compact_ops = {
         .refuse = vhd_refuse,
         .child_of = vhd_child_of,
+        .layout = vhd_compact_layout,
+        .verify_unchanged = vhd_compact_verify_unchanged,
+        .below_size = vhd_below_size,
+        .read_below = vhd_read_below,
+        .release = vhd_compact_release,
+        .repoint = vhd_compact_repoint,
+        .finish = vhd_compact_finish,
 };
 
 /* --- the table ----------------------------------------------------------- */
@@ -371,6 +396,7 @@ static uint32_t op_n_blocks(void *p) { return vhd_image_n_blocks(p); }
 static uint32_t op_block_size(void *p) { return vhd_image_block_size(p); }
 static uint64_t op_block_file_bytes(void *p) { return vhd_image_block_stride(p); }
 static bool op_block_allocated(void *p, uint32_t b) { return vhd_image_bat_entry(p, b) != VHD_BAT_UNUSED; }
+static uint32_t op_blocks_allocated(void *p) { return vhd_image_blocks_allocated(p); }
 static const char *op_kind(void *p) { return vhd_disk_type_to_string(vhd_image_footer(p)->disk_type); }
 
 const struct vc_image_format vc_image_format_vhd = {
@@ -394,6 +420,7 @@ const struct vc_image_format vc_image_format_vhd = {
         .block_size = op_block_size,
         .block_file_bytes = op_block_file_bytes,
         .block_allocated = op_block_allocated,
+        .blocks_allocated = op_blocks_allocated,
         .kind = op_kind,
         .describe = vhd_describe,
         .compact = &vhd_compact_ops,
