@@ -66,7 +66,7 @@ const char *errno_problem_id(int r)
         switch (r < 0 ? -r : r) {
         case ENOENT: case ENOTDIR: return "file-not-found";
         case EACCES: case EPERM: case EROFS: return "access-denied";
-        case EISDIR: return "not-supported";
+        case EISDIR: case EBADFD: return "not-supported";
         case EBUSY: return "in-use";
         case EIO: case ENOSPC: return "io-error";
         case ECANCELED: return "cancelled";

@@ -3,7 +3,8 @@
  * The generic image: the probe loop and the dispatch to a format's table
  * (image.h).  The file is opened here, once, as the open context says,
  * and handed to the chosen format, which validates it; the probe only
- * reads the first sector, and a probe that cannot read leaves the verdict
+ * reads the first sector (of a regular file or block device, never of
+ * anything that could block), and a probe that cannot read leaves the verdict
  * to the formats' parsers, so that every message about a file is the
  * parser's, as before the seam.
  */
@@ -43,10 +44,14 @@ static const struct vc_image_format *probe(int fd)
         size_t len = 0;
         int score = -1;
 
-        ssize_t n = pread(fd, head, sizeof head, 0);
+        /* Only a file or a block device is read: a descriptor handed in
+         * may be anything (a FIFO, a terminal), and reading one could
+         * block; the format's open refuses it. */
+        bool readable = fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+        ssize_t n = readable ? pread(fd, head, sizeof head, 0) : -1;
         if (n > 0)
                 len = (size_t) n;
-        uint64_t size = fstat(fd, &st) == 0 ? (uint64_t) st.st_size : 0;
+        uint64_t size = readable ? (uint64_t) st.st_size : 0;
         for (size_t i = 0; vc_image_formats[i]; i++) {
                 int s = vc_image_formats[i]->probe(head, len, size);
                 if (s > score) {
@@ -72,6 +77,13 @@ static int open_fd(const char *path, const struct vc_open_ctx *ctx, bool rdwr)
         return fd < 0 ? -errno : fd;
 }
 
+/* The image itself named something that is no file or block device. */
+static int not_a_file(struct vc_problems *problems, int r)
+{
+        return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, r, NULL, 0,
+                              "not a regular file or block device (a folder, FIFO, socket or character device)");
+}
+
 int vc_image_open(const char *path, const struct vc_open_ctx *ctx, unsigned flags, struct vc_problems *problems,
                   struct vc_image **ret)
 {
@@ -81,6 +93,8 @@ int vc_image_open(const char *path, const struct vc_open_ctx *ctx, unsigned flag
         if (!img)
                 return -ENOMEM;
         fd = open_fd(path, ctx, flags & VC_OPEN_RDWR);
+        if (fd == -EBADFD)
+                return not_a_file(problems, fd);
         if (fd < 0)
                 return fd;
         img->path = strdup(path);
@@ -113,6 +127,12 @@ int vc_image_check(const char *path, const struct vc_open_ctx *ctx, struct vc_pr
 {
         int fd = open_fd(path, ctx, false);
 
+        if (fd == -EBADFD) {
+                /* A problem found, as the formats' checks report one. */
+                problems->collect = true;
+                not_a_file(problems, fd);
+                return problems->oom ? -ENOMEM : 1;
+        }
         if (fd < 0)
                 return fd;
         return probe(fd)->check(fd, path, ctx, problems);

@@ -464,6 +464,11 @@ int vhd_image_open_depth(const char *path, const struct vc_open_ctx *ctx, unsign
 {
         int fd = vc_open_path(ctx, path, flags & VHD_OPEN_RDWR);
 
+        /* A parent's caller says why it cannot be used (parent.c). */
+        if (fd == -EBADFD && depth == 0)
+                return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, fd, NULL, 0,
+                                      "not a regular file or block device (a folder, FIFO, socket or "
+                                      "character device)");
         if (fd < 0)
                 return fd;
         return vhd_image_open_fd_depth(fd, path, ctx, flags, depth, below, problems, ret);
