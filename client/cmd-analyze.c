@@ -17,7 +17,6 @@
 #include "analyze.h"
 #include "compact/preview.h"
 #include "json.h"
-#include "vhd/vhd.h"
 #include "vhdctl.h"
 
 static void human_size(uint64_t b, char out[24])
@@ -39,7 +38,7 @@ static void print_text(const struct vc_analysis *a)
 
         human_size(a->virtual_size, s1);
         human_size(a->file_size, s2);
-        printf("%s: %s, %s virtual, file %s\n", a->path, vhd_disk_type_to_string(a->disk_type), s1, s2);
+        printf("%s: %s, %s virtual, file %s\n", a->path, a->type, s1, s2);
         printf("partition table: %s%s\n", vc_part_scheme_to_string(a->scheme),
                a->used_backup_gpt ? " (primary GPT damaged: backup used)" : "");
         if (a->table_note[0])
@@ -89,7 +88,7 @@ static void print_json(const struct vc_analysis *a)
 
         json_begin_object(&j, NULL);
         json_string(&j, "file", a->path);
-        json_string(&j, "type", vhd_disk_type_to_string(a->disk_type));
+        json_string(&j, "type", a->type);
         json_u64(&j, "virtual-size", a->virtual_size);
         json_u64(&j, "file-size", a->file_size);
         json_u64(&j, "block-size", a->block_size);

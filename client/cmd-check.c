@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "json.h"
-#include "vhd/vhd.h"
+#include "image/image.h"
 #include "vhdctl.h"
 
 int cmd_check(int argc, char **argv)
@@ -21,7 +21,7 @@ int cmd_check(int argc, char **argv)
         r = parse_file_json(argc, argv, "vhdctl check FILE [--json]", &file, &json);
         if (r != 0)
                 return r < 0 ? 2 : 0;
-        r = vhd_check(file, &problems);
+        r = vc_image_check(file, NULL, &problems);
         if (r < 0) {
                 print_errno(file, r, "cannot open");
                 return 2;

@@ -6,8 +6,8 @@
  * name comes from a worker that parses a hostile disk, and the folders may
  * be a user's, so it is resolved once, with every symbolic link in view
  * (resolve.c: a user's link leads only to that user's files), and we open
- * only what it really is: a regular file whose real name ends in .vhd or
- * .avhd, read-only, never blocking on a FIFO nor opening a device.  For a
+ * only what it really is: a regular file whose real name ends in an image
+ * suffix (lib/image/names.h: .vhd, .avhd), read-only, never blocking on a FIFO nor opening a device.  For a
  * job started by a non-root caller through a descriptor, only what that
  * caller could open: the walk runs in a short-lived child with the
  * caller's ids.  For any other job (root's, or a path call), the file must
@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "image/names.h"
 #include "fd-pass.h"
 #include "resolve.h"
 #include "util/macro.h"
@@ -111,7 +112,7 @@ int broker_open(const struct job *j, const char *path, int flags)
         char proc[64], real[4096];
         int fd, r;
 
-        if (!resolve_vhd_name(path))
+        if (!vc_image_name_has_suffix(path))
                 return -EPERM;
         if (j->as_owner && j->owner != geteuid())
                 fd = open_as(j->owner, j->owner_gid, path, flags, true);
@@ -133,7 +134,7 @@ int broker_open(const struct job *j, const char *path, int flags)
         r = fstat(fd, &st) < 0 ? -EPERM : !S_ISREG(st.st_mode) ? -EBADFD : n <= 0 || n >= (ssize_t) sizeof real ? -EPERM : 0;
         if (r == 0) {
                 real[n] = 0;
-                if (!resolve_vhd_name(real))
+                if (!vc_image_name_has_suffix(real))
                         r = -EPERM;
         }
         if (r == 0 && !j->as_owner && st.st_uid != 0 &&

@@ -54,7 +54,7 @@ static void usage(FILE *f)
                 "                       when root, run each worker as a uid and gid of its own\n"
                 "                       from this range (default %u-%u)\n"
                 "  --help, --version\n",
-                VHD_WORKER_INSTALLED, WORKER_IDS_DEFAULT_FIRST,
+                VC_WORKER_INSTALLED, WORKER_IDS_DEFAULT_FIRST,
                 WORKER_IDS_DEFAULT_FIRST + WORKER_IDS_DEFAULT_COUNT - 1);
 }
 
@@ -240,7 +240,7 @@ int main(int argc, char **argv)
         m.worker_path = getenv("VHDCOMPACT_WORKER");
         if (!m.worker_path)
                 m.worker_path = vc_build_tree_path("daemon/vhd-compact-worker", &in_tree) > 0 ? in_tree
-                                                                                            : VHD_WORKER_INSTALLED;
+                                                                                            : VC_WORKER_INSTALLED;
         if (parse_args(argc, argv, &m) < 0)
                 return 2;
         if (access(m.worker_path, X_OK) < 0) {

@@ -19,19 +19,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "resolve.h"
 
 #define MAX_LINKS 40    /* as the kernel's MAXSYMLINKS */
-
-bool resolve_vhd_name(const char *path)
-{
-        const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
-
-        return dot && (!slash || dot > slash) && (!strcasecmp(dot, ".vhd") || !strcasecmp(dot, ".avhd"));
-}
 
 static void close_keep_errno(int fd)
 {

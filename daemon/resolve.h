@@ -32,5 +32,3 @@ struct resolved {
  */
 int resolve_open(const char *path, int flags, struct resolved *ret, char *ret_why, size_t why_size);
 
-/* Whether the file name at the end of path is *.vhd or *.avhd. */
-bool resolve_vhd_name(const char *path);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The worker's opener hook for lib/vhd (vhd_set_opener): it cannot open
+ * The worker's opener (struct vc_open_ctx, lib/image/open.h): it cannot open
  * files by name, so it asks the daemon ("open PATH") and gets either the
  * descriptor or an errno back.
  */

@@ -11,7 +11,8 @@
  * system-call filter (worker-seccomp.c), so that a hostile image that
  * takes it over can reach little beyond its own descriptors: everything it needs by name (the
  * parents of a differencing disk, the candidates of the search for
- * children) it asks the daemon for, through lib/vhd's opener hook.  For
+ * children) it asks the daemon for, through the opener of its open
+ * context (lib/image/open.h).  For
  * the same reason the file systems are read in-process: nbdkit would need
  * a path it could open.
  *
@@ -30,8 +31,8 @@
 #include <unistd.h>
 
 #include "compact/compact.h"
+#include "image/open.h"
 #include "util/bus-names.h"
-#include "vhd/vhd.h"
 #include "worker-channel.h"
 #include "worker-open.h"
 #include "worker-progress.h"
@@ -162,13 +163,15 @@ int main(int argc, char **argv)
                 return 1;
         }
 
-        a.opts.use_fd = true;
-        a.opts.fd = WORKER_FD_DISK;
-        a.opts.use_dir_fd = true;
-        /* Absent: the daemon could not open the folder; nothing is found. */
-        a.opts.dir_fd = fd_is_open(WORKER_FD_DIR) ? WORKER_FD_DIR : -1;
+        const struct vc_open_ctx ctx = {
+                .opener = worker_open,
+                .userdata = &ch,
+                .fd = WORKER_FD_DISK,
+                /* Absent: the daemon could not open the folder; nothing is found. */
+                .dir_fd = fd_is_open(WORKER_FD_DIR) ? WORKER_FD_DIR : -1,
+        };
+        a.opts.open = &ctx;
         a.opts.in_process = true;
-        vhd_set_opener(worker_open, &ch);
         worker_progress_init(&wp, &ch);
         worker_progress_attach(&wp, &a.opts);
 

@@ -39,18 +39,18 @@ static int cmp_placed(const void *a, const void *b)
         return x->off < y->off ? -1 : x->off > y->off;
 }
 
-static void check(const struct compact_layout *l, const bool *drop)
+static void check(const struct compact_layout *l, const uint8_t *drop)
 {
         struct compact_plan p = {}, q = {};
         uint32_t allocated = 0, want_drops = 0, k = 0;
-        uint64_t footer = l->file_size - VHD_FOOTER_SIZE, end;
+        uint64_t footer = l->file_size - l->tail, end;
         struct placed *fin;
         int r;
 
-        for (uint32_t i = 0; i < l->n_entries; i++)
-                if (l->bat[i] != VHD_BAT_UNUSED) {
+        for (uint32_t i = 0; i < l->n_objects; i++)
+                if (l->at[i] != COMPACT_ABSENT) {
                         allocated++;
-                        want_drops += drop[i];
+                        want_drops += drop[i] != COMPACT_KEEP;
                 }
         r = compact_plan_build(l, drop, &p);
         if (r == -ENOMEM)
@@ -58,8 +58,8 @@ static void check(const struct compact_layout *l, const bool *drop)
         FUZZ_CHECK(r == 0);
         FUZZ_CHECK(p.n_drops == want_drops && p.survivors + p.n_drops == allocated);
         for (uint32_t d = 0; d < p.n_drops; d++) {
-                FUZZ_CHECK(p.drops[d] < l->n_entries && drop[p.drops[d]]);
-                FUZZ_CHECK(l->bat[p.drops[d]] != VHD_BAT_UNUSED);
+                FUZZ_CHECK(p.drops[d] < l->n_objects && drop[p.drops[d]]);
+                FUZZ_CHECK(l->at[p.drops[d]] != COMPACT_ABSENT);
                 if (d > 0)
                         FUZZ_CHECK(p.drops[d] > p.drops[d - 1]);
         }
@@ -68,17 +68,17 @@ static void check(const struct compact_layout *l, const bool *drop)
         fin = malloc(((size_t) p.survivors + 1) * sizeof *fin);
         if (!fin)
                 abort();
-        for (uint32_t i = 0; i < l->n_entries; i++)
-                if (l->bat[i] != VHD_BAT_UNUSED && !drop[i])
-                        fin[k++] = (struct placed) { (uint64_t) l->bat[i] * VHD_SECTOR_SIZE, i };
+        for (uint32_t i = 0; i < l->n_objects; i++)
+                if (l->at[i] != COMPACT_ABSENT && !drop[i])
+                        fin[k++] = (struct placed) { (uint64_t) l->at[i] * l->unit, i };
         FUZZ_CHECK(k == p.survivors);
         for (uint32_t m = 0; m < p.n_moves; m++) {
                 const struct compact_move *mv = &p.moves[m];
                 bool found = false;
-                FUZZ_CHECK(mv->block < l->n_entries && !drop[mv->block]);
-                FUZZ_CHECK(mv->from == (uint64_t) l->bat[mv->block] * VHD_SECTOR_SIZE);
+                FUZZ_CHECK(mv->block < l->n_objects && !drop[mv->block]);
+                FUZZ_CHECK(mv->from == (uint64_t) l->at[mv->block] * l->unit);
                 FUZZ_CHECK(mv->to < mv->from);
-                FUZZ_CHECK(mv->to >= l->metadata_end && mv->to % VHD_SECTOR_SIZE == 0);
+                FUZZ_CHECK(mv->to >= l->fixed_end && mv->to % l->unit == 0);
                 FUZZ_CHECK(mv->to + l->stride <= footer);
                 if (m > 0)
                         FUZZ_CHECK(mv->from < p.moves[m - 1].from);
@@ -91,7 +91,7 @@ static void check(const struct compact_layout *l, const bool *drop)
                 FUZZ_CHECK(found);
         }
         qsort(fin, k, sizeof *fin, cmp_placed);
-        end = l->metadata_end;
+        end = l->fixed_end;
         for (uint32_t j = 0; j < k; j++) {
                 if (j > 0)
                         FUZZ_CHECK(fin[j - 1].off + l->stride <= fin[j].off);
@@ -101,8 +101,8 @@ static void check(const struct compact_layout *l, const bool *drop)
         }
         /* Blocks that stay where they were may lie inside the metadata
          * counted generously; moved ones may not (checked above). */
-        FUZZ_CHECK(p.final_size == end + VHD_FOOTER_SIZE);
-        FUZZ_CHECK(p.final_size <= l->file_size || k == 0 || l->metadata_end + VHD_FOOTER_SIZE > l->file_size);
+        FUZZ_CHECK(p.final_size == end + l->tail);
+        FUZZ_CHECK(p.final_size <= l->file_size || k == 0 || l->fixed_end + l->tail > l->file_size);
         free(fin);
 
         FUZZ_CHECK(compact_plan_build(l, drop, &q) == 0);
@@ -112,34 +112,34 @@ static void check(const struct compact_layout *l, const bool *drop)
         compact_plan_done(&p);
 }
 
-static bool *draw_drops(const struct compact_layout *l, uint64_t seed)
+static uint8_t *draw_drops(const struct compact_layout *l, uint64_t seed)
 {
-        bool *drop = calloc((size_t) l->n_entries + 1, sizeof *drop);
+        uint8_t *drop = calloc((size_t) l->n_objects + 1, sizeof *drop);
         uint64_t s = seed | 1, pct = seed % 101;
 
         if (!drop)
                 abort();
-        for (uint32_t i = 0; i < l->n_entries; i++)
-                drop[i] = l->bat[i] != VHD_BAT_UNUSED && fuzz_rnd(&s) % 100 < pct;
+        for (uint32_t i = 0; i < l->n_objects; i++)
+                drop[i] = l->at[i] != COMPACT_ABSENT && fuzz_rnd(&s) % 100 < pct;
         return drop;
 }
 
 static void from_vhd(const uint8_t *data, size_t size, uint64_t seed)
 {
-        struct vhd_image *img = NULL;
+        struct vc_image *img = NULL;
         struct compact_layout l = {};
-        bool *drop;
+        uint8_t *drop;
 
-        if (fuzz_vhd_open(data, size, false, &img) < 0)
+        if (fuzz_image_open(data, size, &img) < 0)
                 return;
-        if (vhd_image_dyn_header(img) && compact_layout_from_image(img, &l) == 0) {
-                FUZZ_CHECK(l.metadata_end <= l.file_size);
+        if (vc_image_n_blocks(img) > 0 && compact_layout_from_image(img, &l) == 0) {
+                FUZZ_CHECK(l.fixed_end <= l.file_size);
                 drop = draw_drops(&l, seed);
                 check(&l, drop);
                 free(drop);
-                free((void *) l.bat);
+                free(l.at);
         }
-        vhd_image_free(img);
+        vc_image_free(img);
 }
 
 static void from_bytes(const uint8_t *data, size_t size, uint64_t seed)
@@ -147,7 +147,8 @@ static void from_bytes(const uint8_t *data, size_t size, uint64_t seed)
         struct compact_layout l = {};
         uint64_t stride, meta, slack, top = 0;
         uint32_t n, *bat;
-        bool *drop, *taken;
+        uint8_t *drop;
+        bool *taken;
 
         if (size < 7)
                 return;
@@ -166,7 +167,7 @@ static void from_bytes(const uint8_t *data, size_t size, uint64_t seed)
         for (uint32_t i = 0; i < n; i++) {
                 uint8_t s = data[i];
                 if (s == 0xFF || taken[s]) {
-                        bat[i] = VHD_BAT_UNUSED;
+                        bat[i] = COMPACT_ABSENT;
                         continue;
                 }
                 taken[s] = true;
@@ -175,11 +176,13 @@ static void from_bytes(const uint8_t *data, size_t size, uint64_t seed)
                         top = s + 1;
         }
         l = (struct compact_layout) {
-                .n_entries = n,
-                .bat = bat,
+                .n_objects = n,
+                .at = bat,
                 .stride = stride,
-                .metadata_end = meta,
+                .fixed_end = meta,
                 .file_size = meta + top * stride + slack + VHD_FOOTER_SIZE,
+                .unit = VHD_SECTOR_SIZE,
+                .tail = VHD_FOOTER_SIZE,
         };
         drop = draw_drops(&l, seed);
         check(&l, drop);

@@ -3,13 +3,14 @@
  * Opening fuzz input as a VHD, shared by fuzz-vhd and fuzz-plan: the bytes
  * (checksums recomputed) go into a memfd opened with vhd_image_open_fd(),
  * and the parent of a differencing input is the fixed image of
- * fuzz-vhd-parent.h, served by the opener hook.
+ * fuzz-vhd-parent.h, served by the opener of its open context.
  */
 #pragma once
 
 #include <fcntl.h>
 
 #include "fuzz-common.h"
+#include "image/image.h"
 #include "fuzz-vhd-parent.h"
 
 static int fuzz_parent_fd = -1;
@@ -35,7 +36,6 @@ static void fuzz_vhd_init(void)
         vb_free(p);
         if (fuzz_parent_fd < 0)
                 abort();
-        vhd_set_opener(fuzz_opener, NULL);
 }
 
 /* Opens @data (copied, checksums fixed) as an image; < 0 when refused.
@@ -60,9 +60,35 @@ static int fuzz_vhd_open_bytes(const uint8_t *data, size_t size, bool collect, s
                 free(copy);
         if (fd < 0)
                 return fd;
-        r = vhd_image_open_fd(fd, FUZZ_CHILD_PATH, VHD_OPEN_NOLOCK, &ps, ret);
+        const struct vc_open_ctx ctx = { .opener = fuzz_opener, .fd = fd, .dir_fd = VC_BY_NAME };
+        r = vhd_image_open_ctx(FUZZ_CHILD_PATH, &ctx, VHD_OPEN_NOLOCK, &ps, ret);
         close(fd);
         /* A refusal always says why. */
+        FUZZ_CHECK(r >= 0 || r == -ENOMEM || vc_problems_any(&ps));
+        vc_problems_done(&ps);
+        return r;
+}
+
+/* The same, as a generic image (image/image.h), for fuzz-plan. */
+static inline int fuzz_image_open(const uint8_t *data, size_t size, struct vc_image **ret)
+{
+        struct vc_problems ps = {};
+        uint8_t *copy;
+        int fd, r;
+
+        fuzz_vhd_init();
+        copy = malloc(size ? size : 1);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, data, size);
+        fuzz_vhd_fix_checksums(copy, size);
+        fd = fuzz_memfd("child", copy, size);
+        free(copy);
+        if (fd < 0)
+                return fd;
+        const struct vc_open_ctx ctx = { .opener = fuzz_opener, .fd = fd, .dir_fd = VC_BY_NAME };
+        r = vc_image_open(FUZZ_CHILD_PATH, &ctx, VC_OPEN_NOLOCK, &ps, ret);
+        close(fd);
         FUZZ_CHECK(r >= 0 || r == -ENOMEM || vc_problems_any(&ps));
         vc_problems_done(&ps);
         return r;

@@ -18,8 +18,8 @@
 #include "attach.h"
 #include "fs/freemap.h"
 #include "fs/fs.h"
+#include "image/image.h"
 #include "util/log.h"
-#include "vhd/vhd.h"
 
 const char *vc_block_class_to_string(enum vc_block_class c)
 {
@@ -98,13 +98,13 @@ static void scan_volume(struct vc_source *src, struct vc_volume *v, bool force_d
 }
 
 /* The volumes to look at: every partition, or the whole disk without a table. */
-static int list_volumes(struct vc_source *src, struct vc_analysis *a)
+static int list_volumes(struct vc_source *src, uint32_t sector_size, struct vc_analysis *a)
 {
         struct vc_partition_table t = {};
         struct vc_problems ps = {};
         int r;
 
-        r = vc_partition_table_read(src, VHD_SECTOR_SIZE, &t, &ps);
+        r = vc_partition_table_read(src, sector_size, &t, &ps);
         if (r < 0) {
                 char what[240];
                 describe_failure(&ps, r, what, sizeof what);
@@ -143,7 +143,7 @@ static int list_volumes(struct vc_source *src, struct vc_analysis *a)
 }
 
 /* The read-only attach of img's path, checked against img. */
-static int attach(struct vhd_image *img, struct vc_attach **ret, struct vc_source *ret_src,
+static int attach(struct vc_image *img, struct vc_attach **ret, struct vc_source *ret_src,
                   struct vc_problems *problems)
 {
         _cleanup_(vc_attach_closep) struct vc_attach *att = NULL;
@@ -151,7 +151,7 @@ static int attach(struct vhd_image *img, struct vc_attach **ret, struct vc_sourc
         int r;
 
         /* The image's own open holds the lock; the server must not take another. */
-        r = vc_attach_open(vhd_image_path(img), true, &att, &src);
+        r = vc_attach_open(vc_image_path(img), true, &att, &src);
         if (r < 0)
                 return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, 0,
                                       "cannot attach the disk read-only through nbdkit-vhd-plugin ('%s'): %s",
@@ -161,22 +161,23 @@ static int attach(struct vhd_image *img, struct vc_attach **ret, struct vc_sourc
         const char *pause_s = getenv("VHDCOMPACT_TEST_ATTACH_PAUSE");
         if (pause_s)
                 sleep((unsigned) atoi(pause_s));
-        if (src.size != vhd_image_virtual_size(img))
+        if (src.size != vc_image_virtual_size(img))
                 return vc_problem_add(problems, VC_PROBLEM_IO, -EIO, NULL, 0,
                                       "the attached disk has %llu bytes, the image says %llu",
                                       (unsigned long long) src.size,
-                                      (unsigned long long) vhd_image_virtual_size(img));
+                                      (unsigned long long) vc_image_virtual_size(img));
         *ret_src = src;
         *ret = TAKE_PTR(att);
         return 0;
 }
 
-int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
+int vc_analyze_image(struct vc_image *img, const struct vc_analyze_opts *opts,
                      struct vc_analysis *ret, struct vc_problems *problems)
 {
         const struct vc_analyze_opts defaults = {};
         _cleanup_(vc_attach_closep) struct vc_attach *att = NULL;
-        const char *path = vhd_image_path(img);
+        const char *path = vc_image_path(img);
+        const struct vc_compact_ops *ops = vc_image_format(img)->compact;
         struct vc_analysis a = {};
         struct vc_freemap free_map = {};
         struct vc_source src;
@@ -184,11 +185,12 @@ int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
 
         if (!opts)
                 opts = &defaults;
-        if (vhd_image_footer(img)->disk_type == VHD_TYPE_FIXED)
-                return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP,
-                                      "footer.disk_type",
-                                      vhd_image_file_size(img) - VHD_FOOTER_SIZE + VHD_FOOTER_OFF_DISK_TYPE,
-                                      "a fixed disk has no blocks to drop; only dynamic and differencing disks can be compacted");
+        if (!ops)
+                return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, NULL, 0,
+                                      "images of format %s cannot be compacted", vc_image_format(img)->name);
+        r = ops->refuse(img, false, problems);
+        if (r < 0)
+                return r;
 
         if (opts->in_process)
                 vc_source_image(&src, img);
@@ -199,18 +201,18 @@ int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
         }
 
         a.path = strdup(path);
-        a.disk_type = vhd_image_footer(img)->disk_type;
-        a.virtual_size = vhd_image_virtual_size(img);
-        a.file_size = vhd_image_file_size(img);
-        a.block_size = vhd_image_block_size(img);
-        a.n_blocks = vhd_image_n_blocks(img);
+        a.type = vc_image_kind(img);
+        a.virtual_size = vc_image_virtual_size(img);
+        a.file_size = vc_image_file_size(img);
+        a.block_size = vc_image_block_size(img);
+        a.n_blocks = vc_image_n_blocks(img);
         a.block_class = calloc(a.n_blocks ? a.n_blocks : 1, 1);
         if (!a.path || !a.block_class) {
                 r = -ENOMEM;
                 goto fail;
         }
 
-        r = list_volumes(&src, &a);
+        r = list_volumes(&src, vc_image_logical_sector_size(img), &a);
         if (r < 0)
                 goto fail;
         for (size_t i = 0; i < a.n_volumes; i++)
@@ -232,7 +234,7 @@ int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
                 uint64_t len = start < a.virtual_size ? MIN((uint64_t) a.block_size, a.virtual_size - start) : 0;
                 enum vc_block_class c;
 
-                if (vhd_image_bat_entry(img, b) == VHD_BAT_UNUSED)
+                if (!vc_image_block_allocated(img, b))
                         c = VC_BLOCK_UNALLOCATED;
                 else {
                         uint64_t covered = len ? freemap_covered(&free_map, start, len) : 0;
@@ -243,7 +245,7 @@ int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
                 a.block_class[b] = c;
                 a.blocks_by_class[c]++;
         }
-        a.reclaimable_bytes = (uint64_t) a.blocks_by_class[VC_BLOCK_FREE] * vhd_image_block_stride(img);
+        a.reclaimable_bytes = (uint64_t) a.blocks_by_class[VC_BLOCK_FREE] * vc_image_block_file_bytes(img);
         a.bytes_read = src.bytes_read;
         freemap_done(&free_map);
         *ret = a;

@@ -51,7 +51,7 @@ struct vc_volume {
 
 struct vc_analysis {
         char *path;
-        uint32_t disk_type;
+        const char *type;               /* the format's kind of disk ("dynamic"); static */
         uint64_t virtual_size, file_size;
         uint32_t block_size, n_blocks, blocks_allocated;
         uint32_t blocks_by_class[_VC_BLOCK_CLASS_MAX];
@@ -71,7 +71,7 @@ struct vc_analysis {
 /* The scan of an image the caller has open (and locked).  Untrusted input
  * throughout.  On failure (the image itself is invalid or cannot be
  * attached) problems says why and *ret is untouched. */
-struct vhd_image;
-int vc_analyze_image(struct vhd_image *img, const struct vc_analyze_opts *opts,
+struct vc_image;
+int vc_analyze_image(struct vc_image *img, const struct vc_analyze_opts *opts,
                      struct vc_analysis *ret, struct vc_problems *problems);
 void vc_analysis_done(struct vc_analysis *a);

@@ -28,7 +28,7 @@ const char *vc_attach_plugin_path(void)
                 return p;
         if (in_tree || vc_build_tree_path("plugin/nbdkit-vhd-plugin.so", &in_tree) > 0)
                 return in_tree;
-        return VHD_PLUGIN_INSTALLED;
+        return VC_PLUGIN_INSTALLED;
 }
 
 static int nbd_source_pread(void *ctx, void *buf, size_t count, uint64_t offset)

@@ -6,7 +6,7 @@
 #include "source.h"
 #include "util/fd-util.h"
 #include "util/overflow.h"
-#include "vhd/vhd.h"
+#include "image/image.h"
 
 int vc_source_pread(struct vc_source *s, void *buf, size_t count, uint64_t offset)
 {
@@ -56,12 +56,12 @@ int vc_source_fd(struct vc_source *s, int fd)
 
 static int image_pread(void *ctx, void *buf, size_t count, uint64_t offset)
 {
-        return vhd_image_pread(ctx, buf, count, offset);
+        return vc_image_pread(ctx, buf, count, offset);
 }
 
-void vc_source_image(struct vc_source *s, struct vhd_image *img)
+void vc_source_image(struct vc_source *s, struct vc_image *img)
 {
-        *s = (struct vc_source) { .size = vhd_image_virtual_size(img), .pread = image_pread,
+        *s = (struct vc_source) { .size = vc_image_virtual_size(img), .pread = image_pread,
                                   .ctx = img };
 }
 

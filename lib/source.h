@@ -38,7 +38,7 @@ void vc_source_memory(struct vc_source *s, const void *buf, size_t size);
 int vc_source_fd(struct vc_source *s, int fd);
 /* A source over the merged view of an image the caller has open (not
  * closed): what the read-only attach serves, read in-process through
- * vhd_image_pread(), for callers that cannot start nbdkit on a path. */
-struct vhd_image;
-void vc_source_image(struct vc_source *s, struct vhd_image *img);
+ * vc_image_pread(), for callers that cannot start nbdkit on a path. */
+struct vc_image;
+void vc_source_image(struct vc_source *s, struct vc_image *img);
 void vc_source_close(struct vc_source *s);

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * nbdkit-vhd-plugin: serve a VHD image (fixed, dynamic or differencing) over
- * NBD.  This file holds only the nbdkit callbacks; every piece of format
- * knowledge lives in lib/vhd.
+ * NBD.  This file holds only the nbdkit callbacks; it holds a generic image
+ * (lib/image/image.h), and every piece of format knowledge lives behind
+ * it, in lib/vhd.  The format is told from the file's content.
  *
  * One image, opened once.  The image is opened and validated in .get_ready,
- * before nbdkit accepts any client, and the same struct vhd_image serves
+ * before nbdkit accepts any client, and the same struct vc_image serves
  * every connection until .unload.  That is what makes the OFD lock mean
  * something (it is held for the whole life of the server, not per client),
  * and it is safe because the library is thread-safe: a reader holds the BAT
@@ -36,7 +37,7 @@
 #include "config.h"
 #include "util/log.h"
 #include "util/problem.h"
-#include "vhd/vhd.h"
+#include "image/image.h"
 
 /* -D vhd.open=1: log the image's geometry and layout when it is opened. */
 NBDKIT_DLL_PUBLIC int vhd_debug_open = 0;
@@ -44,7 +45,7 @@ NBDKIT_DLL_PUBLIC int vhd_debug_open = 0;
 static char *filename;          /* absolute, from file= */
 static bool readonly;           /* readonly= */
 static bool use_lock = true;    /* lock= */
-static struct vhd_image *image; /* shared by all connections */
+static struct vc_image *image;  /* shared by all connections */
 
 static void log_to_nbdkit(const char *msg)
 {
@@ -67,7 +68,7 @@ static void vhd_load(void)
 
 static void vhd_unload(void)
 {
-        image = vhd_image_free(image);
+        image = vc_image_free(image);
         free(filename);
         filename = NULL;
         vc_log_set_func(NULL);
@@ -119,35 +120,40 @@ static void vhd_dump_plugin(void)
         printf("vhd_version=%s\n", PACKAGE_VERSION);
 }
 
+static void debug_line(void *userdata, const char *label, const char *value)
+{
+        nbdkit_debug("vhd: %s: %s", label, value);
+}
+
+static void debug_ignore_string(void *userdata, const char *key, const char *value) {}
+static void debug_ignore_number(void *userdata, const char *key, uint64_t value) {}
+static void debug_ignore_bool(void *userdata, const char *key, bool value) {}
+static void debug_ignore_begin(void *userdata, const char *key, bool array) {}
+static void debug_ignore_end(void *userdata, bool array) {}
+
+/* What `vhdctl info` says, one debug line each. */
 static void debug_geometry(void)
 {
-        const struct vhd_footer *f = vhd_image_footer(image);
-        const struct vhd_dyn_header *d = vhd_image_dyn_header(image);
+        const struct vc_describe d = {
+                .text = debug_line,
+                .string = debug_ignore_string,
+                .number = debug_ignore_number,
+                .boolean = debug_ignore_bool,
+                .begin = debug_ignore_begin,
+                .end = debug_ignore_end,
+        };
 
-        nbdkit_debug("vhd: '%s': %s disk, virtual size %" PRIu64 ", file size %" PRIu64
-                     ", creator '%s', CHS %u/%u/%u",
-                     filename, vhd_disk_type_to_string(f->disk_type),
-                     vhd_image_virtual_size(image), vhd_image_file_size(image), f->creator_app,
-                     f->cylinders, f->heads, f->sectors);
-        if (d)
-                nbdkit_debug("vhd: block size %" PRIu32 ", %" PRIu32 " BAT entries at offset %"
-                             PRIu64 ", %" PRIu32 " blocks allocated",
-                             vhd_image_block_size(image), vhd_image_n_blocks(image),
-                             d->table_offset, vhd_image_blocks_allocated(image));
-        for (const struct vhd_image *p = vhd_image_parent(image); p; p = vhd_image_parent(p))
-                nbdkit_debug("vhd: parent '%s': %s disk, virtual size %" PRIu64,
-                             vhd_image_path(p),
-                             vhd_disk_type_to_string(vhd_image_footer(p)->disk_type),
-                             vhd_image_virtual_size(p));
+        nbdkit_debug("vhd: '%s': format %s", filename, vc_image_format(image)->name);
+        vc_image_describe(image, &d);
 }
 
 static int vhd_get_ready(void)
 {
         struct vc_problems problems = { .collect = false };
-        unsigned flags = (readonly ? 0 : VHD_OPEN_RDWR) | (use_lock ? 0 : VHD_OPEN_NOLOCK);
+        unsigned flags = (readonly ? 0 : VC_OPEN_RDWR) | (use_lock ? 0 : VC_OPEN_NOLOCK);
         int r;
 
-        r = vhd_image_open(filename, flags, &problems, &image);
+        r = vc_image_open(filename, NULL, flags, &problems, &image);
         if (r < 0) {
                 char msg[512];
 
@@ -178,7 +184,7 @@ static void *vhd_open(int readonly_conn)
 
 static int64_t vhd_get_size(void *handle)
 {
-        return (int64_t) vhd_image_virtual_size(image);
+        return (int64_t) vc_image_virtual_size(image);
 }
 
 static int vhd_can_write(void *handle)
@@ -221,24 +227,24 @@ static int vhd_can_extents(void *handle)
 
 static int vhd_pread(void *handle, void *buf, uint32_t count, uint64_t offset, uint32_t flags)
 {
-        int r = vhd_image_pread(image, buf, count, offset);
+        int r = vc_image_pread(image, buf, count, offset);
 
-        return r < 0 ? fail("vhd_image_pread", r) : 0;
+        return r < 0 ? fail("vc_image_pread", r) : 0;
 }
 
 static int vhd_pwrite(void *handle, const void *buf, uint32_t count, uint64_t offset,
                       uint32_t flags)
 {
-        int r = vhd_image_pwrite(image, buf, count, offset);
+        int r = vc_image_pwrite(image, buf, count, offset);
 
-        return r < 0 ? fail("vhd_image_pwrite", r) : 0;
+        return r < 0 ? fail("vc_image_pwrite", r) : 0;
 }
 
 static int vhd_flush(void *handle, uint32_t flags)
 {
-        int r = vhd_image_flush(image);
+        int r = vc_image_flush(image);
 
-        return r < 0 ? fail("vhd_image_flush", r) : 0;
+        return r < 0 ? fail("vc_image_flush", r) : 0;
 }
 
 /* Whole blocks of a dynamic disk become unallocated either way; the rest
@@ -247,16 +253,16 @@ static int vhd_flush(void *handle, uint32_t flags)
  * an unallocated block *is* how a dynamic disk stores zeros. */
 static int vhd_zero(void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
-        int r = vhd_image_zero(image, count, offset);
+        int r = vc_image_zero(image, count, offset);
 
-        return r < 0 ? fail("vhd_image_zero", r) : 0;
+        return r < 0 ? fail("vc_image_zero", r) : 0;
 }
 
 static int vhd_trim(void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
-        int r = vhd_image_trim(image, count, offset);
+        int r = vc_image_trim(image, count, offset);
 
-        return r < 0 ? fail("vhd_image_trim", r) : 0;
+        return r < 0 ? fail("vc_image_trim", r) : 0;
 }
 
 struct extents_ctx {
@@ -264,10 +270,10 @@ struct extents_ctx {
         bool req_one;
 };
 
-static int add_extent(uint64_t offset, uint64_t length, enum vhd_extent_kind kind, void *userdata)
+static int add_extent(uint64_t offset, uint64_t length, enum vc_extent_kind kind, void *userdata)
 {
         struct extents_ctx *ctx = userdata;
-        uint32_t type = kind == VHD_EXTENT_HOLE_ZERO ? NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO : 0;
+        uint32_t type = kind == VC_EXTENT_HOLE_ZERO ? NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO : 0;
 
         if (nbdkit_add_extent(ctx->extents, offset, length, type) < 0)
                 return errno > 0 ? -errno : -EIO;
@@ -281,9 +287,9 @@ static int vhd_extents(void *handle, uint32_t count, uint64_t offset, uint32_t f
                 .extents = extents,
                 .req_one = flags & NBDKIT_FLAG_REQ_ONE,
         };
-        int r = vhd_image_extents(image, offset, count, add_extent, &ctx);
+        int r = vc_image_extents(image, offset, count, add_extent, &ctx);
 
-        return r < 0 ? fail("vhd_image_extents", r) : 0;
+        return r < 0 ? fail("vc_image_extents", r) : 0;
 }
 
 static struct nbdkit_plugin plugin = {

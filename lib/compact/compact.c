@@ -12,16 +12,19 @@
  *     the drop the block shows the parent.
  * A sandboxed caller (the daemon's worker) hands in the image and its
  * folder as descriptors, reads the file systems in-process, and opens
- * everything else through the opener hook of lib/vhd; the decisions are
- * the same.
+ * everything else through the opener of its open context (image/open.h);
+ * the decisions are the same.
  *
  * The plan is only as good as the file it was made from.  The OFD lock
  * keeps out every writer that takes locks (qemu, us), but not one that
- * ignores them; so right before the first write the file's size, its
- * footer and its BAT are read again and compared with what was planned,
- * and any difference refuses the run with file-changed, nothing written.
- * (A writer that strikes after that check is beyond what a lock-ignoring
- * file can be protected from.)
+ * ignores them; so right before the first write the format checks that
+ * the file is still the one planned (for VHD: its size, footer and BAT,
+ * lib/vhd/commit.c), and any difference refuses the run with
+ * file-changed, nothing written.
+ *
+ * Nothing here knows a format: the image is a struct vc_image, and what
+ * differs between formats (refusals, children, layout, commits) is its
+ * vc_compact_ops.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -37,10 +40,10 @@
 #include "compact.h"
 #include "move.h"
 #include "plan.h"
-#include "util/endian.h"
 #include "util/fd-util.h"
+#include "image/image.h"
+#include "image/names.h"
 #include "util/macro.h"
-#include "vhd/vhd.h"
 
 const char *compact_mode_to_string(enum compact_mode m)
 {
@@ -87,8 +90,8 @@ static bool all_zero(const uint8_t *p, size_t n)
  * parent (or zeros) where it read free space before; a differencing child
  * of this disk would then read different data.  So before any such drop
  * the folder the disk really is in (not the one of the name given: a
- * symlink may live elsewhere) is searched for .vhd and .avhd files whose
- * parent unique id is this disk's, and the search fails closed: a disk
+ * symlink may live elsewhere) is searched for files with an image suffix
+ * (image/names.h: .vhd, .avhd) that the format says are its children, and the search fails closed: a disk
  * with several names (hard links, whose folders cannot all be found), a
  * folder that cannot be listed, or a candidate that cannot be opened and
  * read refuses the drops, as a child found does, and so does one that our
@@ -113,11 +116,11 @@ static void dir_of(const char *path, char *dir, size_t size)
                 snprintf(dir, size, "%.*s", (int) (slash - path), path);
 }
 
-/* The folder to search: dir_fd when the caller gave one (use_dir_fd; the
+/* The folder to search: the open context's dir_fd when it has one (the
  * daemon checked that it holds the disk, and dir names it, from path),
  * else the folder of the name the kernel has for the open image, checked
  * to hold the disk.  Returns the listing, or NULL with a problem. */
-static DIR *open_dir(struct vhd_image *img, const struct stat *img_st, const struct compact_opts *o, char *dir,
+static DIR *open_dir(struct vc_image *img, const struct stat *img_st, const struct vc_open_ctx *ctx, char *dir,
                      size_t size, struct vc_problems *problems, int *ret_err)
 {
         char real[4096];
@@ -125,9 +128,9 @@ static DIR *open_dir(struct vhd_image *img, const struct stat *img_st, const str
         DIR *d;
         int fd, r;
 
-        if (o->use_dir_fd) {
-                dir_of(vhd_image_path(img), dir, size);
-                if (o->dir_fd < 0) {
+        if (ctx && ctx->dir_fd != VC_BY_NAME) {
+                dir_of(vc_image_path(img), dir, size);
+                if (ctx->dir_fd < 0) {
                         *ret_err = vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EACCES, NULL, 0,
                                                   "cannot list the folder '%s' to search it for differencing "
                                                   "children of this disk (it cannot be listed with the caller's "
@@ -135,7 +138,7 @@ static DIR *open_dir(struct vhd_image *img, const struct stat *img_st, const str
                                                   "allowed (or force-children)", dir);
                         return NULL;
                 }
-                fd = fcntl(o->dir_fd, F_DUPFD_CLOEXEC, 3);
+                fd = fcntl(ctx->dir_fd, F_DUPFD_CLOEXEC, 3);
                 if (fd < 0 || !(d = fdopendir(fd))) {
                         r = -errno;
                         if (fd >= 0)
@@ -150,7 +153,7 @@ static DIR *open_dir(struct vhd_image *img, const struct stat *img_st, const str
                 rewinddir(d);
                 return d;
         }
-        r = fd_real_path(vhd_image_fd(img), real, sizeof real);
+        r = fd_real_path(vc_image_fd(img), real, sizeof real);
         if (r < 0) {
                 *ret_err = vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, r, NULL, 0,
                                           "cannot tell which folder the disk is in, to search it for "
@@ -180,111 +183,31 @@ static DIR *open_dir(struct vhd_image *img, const struct stat *img_st, const str
         return d;
 }
 
-/* Whether the file p has a footer, or a copy of one, that says it is a
- * differencing disk, checksum or not: the cookie "conectix" and disk type
- * 4 at offset 0, 512 bytes before the end, or 511 (the footer of old
- * Virtual PC).  1 yes, 0 no, or a negative errno. */
-static int says_differencing(const char *p)
-{
-        static const char cookie[8] = "conectix";
-        uint8_t buf[VHD_FOOTER_OFF_DISK_TYPE + 4];
-        struct stat st;
-        int fd, r = 0;
-
-        fd = vhd_open_path(p, false);
-        if (fd == -ENOENT || fd == -ENOTDIR || fd == -EBADFD)
-                return 0;
-        if (fd < 0)
-                return fd;
-        if (fstat(fd, &st) < 0) {
-                r = -errno;
-                close(fd);
-                return r;
-        }
-        uint64_t size = (uint64_t) st.st_size;
-        const uint64_t at[3] = { 0, size >= 512 ? size - 512 : UINT64_MAX, size >= 511 ? size - 511 : UINT64_MAX };
-        for (unsigned i = 0; i < 3 && r == 0; i++) {
-                if (at[i] == UINT64_MAX || at[i] + sizeof buf > size)
-                        continue;
-                int k = pread_full(fd, buf, sizeof buf, at[i]);
-                if (k < 0)
-                        r = k;
-                else if (!memcmp(buf, cookie, sizeof cookie) &&
-                         get_be32(buf + VHD_FOOTER_OFF_DISK_TYPE) == VHD_TYPE_DIFFERENCING)
-                        r = 1;
-        }
-        close(fd);
-        return r;
-}
-
-/* Does the .vhd or .avhd candidate p name a child of img?  1 yes, 0 no
- * (certainly not: see above), or a negative errno with a problem. */
-static int is_child(struct vhd_image *img, const char *p, struct vc_problems *problems)
-{
-        struct vc_problems quiet = { .collect = false };
-        struct vhd_image *c = NULL;
-        int r;
-
-        r = vhd_image_open(p, VHD_OPEN_NOLOCK | VHD_OPEN_NOPARENT, &quiet, &c);
-        if (r == -ENOENT || r == -ENOTDIR || r == -EBADFD)
-                return 0;
-        if (r < 0 && vc_problems_any(&quiet) && quiet.first.id != VC_PROBLEM_IO &&
-            quiet.first.id != VC_PROBLEM_ACCESS_DENIED) {
-                /* Read, and refused by our parser.  A file none of whose
-                 * footers says "differencing" is certainly not a child; one
-                 * that says so is a child we do not understand (damaged, or
-                 * of a kind we refuse), and may well be this disk's. */
-                int k = says_differencing(p);
-                if (k == 0)
-                        return 0;
-                return vc_problem_add(problems, k == -EIO ? VC_PROBLEM_IO : VC_PROBLEM_NOT_SUPPORTED,
-                                      k < 0 ? k : -EBUSY, NULL, 0,
-                                      "'%s' %s (%s at offset %llu), so it may be a differencing child of this "
-                                      "disk; only --mode zero is allowed (or force-children)", p,
-                                      k < 0 ? "cannot be read" : "is a differencing VHD that cannot be opened",
-                                      vc_problem_id_to_string(quiet.first.id),
-                                      (unsigned long long) quiet.first.offset);
-        }
-        /* An I/O error says so (a run again may pass); anything else is
-         * a candidate that stays unknown. */
-        if (r < 0)
-                return vc_problem_add(problems, r == -EIO ? VC_PROBLEM_IO : VC_PROBLEM_NOT_SUPPORTED, r, NULL, 0,
-                                      "cannot read '%s' to tell whether it is a differencing child of this "
-                                      "disk (%s); only --mode zero is allowed (or force-children); nothing "
-                                      "was written", p, r == -EPERM ? "refused" : strerror(-r));
-        const struct vhd_dyn_header *h = vhd_image_dyn_header(c);
-        bool mine = h && vhd_image_footer(c)->disk_type == VHD_TYPE_DIFFERENCING &&
-                    !memcmp(h->parent_uuid, vhd_image_footer(img)->unique_id, 16);
-        vhd_image_free(c);
-        return mine;
-}
-
 /* Applies the child-safety rule (above).  Returns 0 when no child can
  * exist, or a negative errno with a not-supported problem. */
-static int check_no_child(struct vhd_image *img, const struct compact_opts *o, struct vc_problems *problems)
+static int check_no_child(struct vc_image *img, const struct vc_open_ctx *ctx, struct vc_problems *problems)
 {
         char dir[4096];
         struct stat st;
         int r = 0;
 
-        if (fstat(vhd_image_fd(img), &st) < 0)
+        if (fstat(vc_image_fd(img), &st) < 0)
                 return vc_problem_add(problems, VC_PROBLEM_IO, -errno, NULL, 0, "fstat failed: %m");
         if (S_ISREG(st.st_mode) && st.st_nlink > 1)
                 return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EBUSY, NULL, 0,
                                       "the disk has %ju names (hard links): a differencing child may sit "
                                       "beside any of them, and their folders cannot be found; only --mode "
                                       "zero is allowed (or force-children)", (uintmax_t) st.st_nlink);
-        DIR *d = open_dir(img, &st, o, dir, sizeof dir, problems, &r);
+        DIR *d = open_dir(img, &st, ctx, dir, sizeof dir, problems, &r);
         if (!d)
                 return r;
         errno = 0;
         for (struct dirent *e; (e = readdir(d)); errno = 0) {
-                const char *dot = strrchr(e->d_name, '.');
                 char p[4096 + 256];
-                if (!dot || (strcasecmp(dot, ".vhd") && strcasecmp(dot, ".avhd")))
+                if (!vc_image_name_has_suffix(e->d_name))
                         continue;
                 snprintf(p, sizeof p, "%s/%s", strcmp(dir, "/") ? dir : "", e->d_name);
-                r = is_child(img, p, problems);
+                r = vc_image_format(img)->compact->child_of(img, p, ctx, problems);
                 if (r > 0)
                         r = vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EBUSY, NULL, 0,
                                            "'%s' is a differencing child of this disk, which must keep reading "
@@ -300,13 +223,15 @@ static int check_no_child(struct vhd_image *img, const struct compact_opts *o, s
         return r;
 }
 
-static const uint32_t *sort_bat;
-
-static int cmp_by_offset(const void *a, const void *b)
+static int cmp_by_offset(const void *a, const void *b, void *userdata)
 {
-        uint32_t x = sort_bat[*(const uint32_t *) a], y = sort_bat[*(const uint32_t *) b];
+        const uint32_t *at = userdata;
+        uint32_t x = at[*(const uint32_t *) a], y = at[*(const uint32_t *) b];
         return x < y ? -1 : x > y;
 }
+
+/* How the zero scan reads: the image itself, or what lies below it. */
+typedef int (*read_fn)(struct vc_image *img, void *buf, size_t count, uint64_t offset);
 
 /* Bytes of a block read first: real data is rarely zero for long, so a
  * block whose first 4 KiB hold a non-zero byte is known to be kept without
@@ -318,7 +243,7 @@ static int cmp_by_offset(const void *a, const void *b)
 
 /* Reads len bytes at start (virtual) and says whether they are all zero:
  * the first ZERO_PROBE bytes, then the rest only if those were. */
-static int read_is_zero(struct vhd_image *img, uint8_t *buf, uint64_t start, uint64_t len,
+static int read_is_zero(struct vc_image *img, read_fn rd, uint8_t *buf, uint64_t start, uint64_t len,
                         struct compact_report *rep)
 {
         uint64_t head = MIN(len, (uint64_t) ZERO_PROBE);
@@ -326,14 +251,14 @@ static int read_is_zero(struct vhd_image *img, uint8_t *buf, uint64_t start, uin
 
         if (len == 0)
                 return 1;
-        r = vhd_image_pread(img, buf, head, start);
+        r = rd(img, buf, head, start);
         if (r < 0)
                 return r;
         rep->bytes_read += head;
         if (!all_zero(buf, head))
                 return 0;
         if (len > head) {
-                r = vhd_image_pread(img, buf + head, len - head, start + head);
+                r = rd(img, buf + head, len - head, start + head);
                 if (r < 0)
                         return r;
                 rep->bytes_read += len - head;
@@ -342,22 +267,23 @@ static int read_is_zero(struct vhd_image *img, uint8_t *buf, uint64_t start, uin
 }
 
 /* A hint only: its failure changes nothing. */
-static void announce(struct vhd_image *img, uint32_t sector, uint64_t len)
+static void announce(struct vc_image *img, uint64_t off, uint64_t len)
 {
-        (void) posix_fadvise(vhd_image_fd(img), (off_t) sector * VHD_SECTOR_SIZE, (off_t) len, POSIX_FADV_WILLNEED);
+        (void) posix_fadvise(vc_image_fd(img), (off_t) off, (off_t) len, POSIX_FADV_WILLNEED);
 }
 
 /* Marks zero[b] for allocated blocks not yet dropped that read as zeros
- * (and, in a differencing disk, whose parent range does too).  Blocks are
- * visited in file order, so the scan streams through the file. */
-static int scan_zero(struct vhd_image *img, const uint32_t *bat, const bool *drop, bool *zero,
+ * (and, in a differencing disk, whose parent range does too: what lies
+ * below the image, per its format).  Blocks are visited in file order, so
+ * the scan streams through the file. */
+static int scan_zero(struct vc_image *img, const struct compact_layout *l, const uint8_t *drop, bool *zero,
                      const struct compact_opts *o, struct compact_report *rep, struct vc_problems *problems)
 {
-        uint32_t n = vhd_image_n_blocks(img), bs = vhd_image_block_size(img), m = 0;
-        uint64_t vsize = vhd_image_virtual_size(img), done = 0, total = 0;
-        uint64_t stride = vhd_image_block_stride(img);
-        struct vhd_image *parent = (struct vhd_image *) vhd_image_parent(img);
-        bool diff = vhd_image_footer(img)->disk_type == VHD_TYPE_DIFFERENCING;
+        const struct vc_compact_ops *ops = vc_image_format(img)->compact;
+        const uint32_t *at = l->at;
+        uint32_t n = l->n_objects, bs = vc_image_block_size(img), m = 0;
+        uint64_t vsize = vc_image_virtual_size(img), done = 0, total = 0;
+        uint64_t stride = l->stride, below = ops->below_size(img);
         _cleanup_free_ uint8_t *buf = malloc(bs);
         _cleanup_free_ uint32_t *order = NULL;
         int r;
@@ -365,16 +291,15 @@ static int scan_zero(struct vhd_image *img, const uint32_t *bat, const bool *dro
         /* Sized by the blocks to scan, not the BAT: memory must not grow
          * with the virtual size. */
         for (uint32_t b = 0; b < n; b++)
-                m += bat[b] != VHD_BAT_UNUSED && !drop[b];
+                m += at[b] != COMPACT_ABSENT && !drop[b];
         order = malloc(((size_t) m + 1) * sizeof *order);
         if (!buf || !order)
                 return -ENOMEM;
         m = 0;
         for (uint32_t b = 0; b < n; b++)
-                if (bat[b] != VHD_BAT_UNUSED && !drop[b])
+                if (at[b] != COMPACT_ABSENT && !drop[b])
                         order[m++] = b;
-        sort_bat = bat;
-        qsort(order, m, sizeof *order, cmp_by_offset);
+        qsort_r(order, m, sizeof *order, cmp_by_offset, (void *) at);
         total = (uint64_t) m * bs;
         for (uint32_t i = 0; i < m; i++) {
                 uint32_t b = order[i];
@@ -382,15 +307,15 @@ static int scan_zero(struct vhd_image *img, const uint32_t *bat, const bool *dro
                 uint64_t len = start < vsize ? MIN((uint64_t) bs, vsize - start) : 0;
 
                 for (uint32_t j = i ? i + ZERO_READAHEAD - 1 : 0; j < MIN(m, i + ZERO_READAHEAD); j++)
-                        announce(img, bat[order[j]], stride - bs + ZERO_PROBE);
-                r = read_is_zero(img, buf, start, len, rep);
+                        announce(img, (uint64_t) at[order[j]] * l->unit, stride - bs + ZERO_PROBE);
+                r = read_is_zero(img, vc_image_pread, buf, start, len, rep);
                 if (r < 0)
-                        return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, (uint64_t) bat[b] * VHD_SECTOR_SIZE,
+                        return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, (uint64_t) at[b] * l->unit,
                                               "scanning for zero blocks: reading block %" PRIu32 " failed: %s; "
                                               "nothing was written", b, strerror(-r));
                 bool z = r;
-                if (z && diff && parent && start < vhd_image_virtual_size(parent)) {
-                        r = read_is_zero(parent, buf, start, MIN(len, vhd_image_virtual_size(parent) - start), rep);
+                if (z && start < below) {
+                        r = read_is_zero(img, ops->read_below, buf, start, MIN(len, below - start), rep);
                         if (r < 0)
                                 return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, start,
                                                       "scanning for zero blocks: reading the parent's range of "
@@ -448,61 +373,6 @@ static void test_pause_before_move(void)
                 usleep(10000);
 }
 
-/* Right before the first write: is the file still the one the plan was
- * made from?  Its size, its footer and its BAT are read again (through
- * the image's descriptor) and compared with the planned ones.  Returns 0,
- * or -ESTALE with a file-changed problem, or an io-error. */
-static int check_unchanged(struct vhd_image *img, const struct compact_layout *layout, uint64_t size_planned,
-                           struct vc_problems *problems)
-{
-        int fd = vhd_image_fd(img);
-        uint64_t table = vhd_image_dyn_header(img)->table_offset;
-        size_t bytes = (size_t) layout->n_entries * 4;
-        uint8_t footer[VHD_FOOTER_SIZE];
-        struct stat st;
-        int r;
-
-        if (fstat(fd, &st) < 0)
-                return vc_problem_add(problems, VC_PROBLEM_IO, -errno, NULL, 0,
-                                      "before moving: fstat failed: %m; nothing was written");
-        if ((uint64_t) st.st_size != size_planned)
-                return vc_problem_add(problems, VC_PROBLEM_CHANGED, -ESTALE, NULL, 0,
-                                      "the file changed during the run (%" PRIu64 " bytes when scanned, %" PRIu64
-                                      " now): another program writes to it without taking its lock; nothing was written",
-                                      size_planned, (uint64_t) st.st_size);
-        r = pread_full(fd, footer, sizeof footer, size_planned - VHD_FOOTER_SIZE);
-        if (r < 0)
-                return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, size_planned - VHD_FOOTER_SIZE,
-                                      "before moving: reading the footer again failed: %s; nothing was written",
-                                      strerror(-r));
-        if (memcmp(footer, vhd_image_footer(img)->raw, sizeof footer))
-                return vc_problem_add(problems, VC_PROBLEM_CHANGED, -ESTALE, "footer", size_planned - VHD_FOOTER_SIZE,
-                                      "the footer changed during the run: another program writes to the file "
-                                      "without taking its lock; nothing was written");
-        /* A piece at a time: memory must not grow with the table. */
-        const size_t chunk = 64 << 10;
-        _cleanup_free_ uint8_t *raw = malloc(chunk);
-        if (!raw)
-                return -ENOMEM;
-        for (size_t at = 0; at < bytes; at += chunk) {
-                size_t len = MIN(chunk, bytes - at);
-                r = pread_full(fd, raw, len, table + at);
-                if (r < 0)
-                        return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, table + at,
-                                              "before moving: reading the BAT again failed: %s; nothing was written",
-                                              strerror(-r));
-                for (uint32_t i = (uint32_t) (at / 4); i < (at + len) / 4; i++)
-                        if (get_be32(raw + 4 * (size_t) i - at) != layout->bat[i])
-                                return vc_problem_add(problems, VC_PROBLEM_CHANGED, -ESTALE, "bat",
-                                                      table + 4 * (uint64_t) i,
-                                                      "BAT entry %" PRIu32 " changed during the run (0x%08" PRIx32
-                                                      " when scanned, 0x%08" PRIx32 " now): another program writes "
-                                                      "to the file without taking its lock; nothing was written",
-                                                      i, layout->bat[i], get_be32(raw + 4 * (size_t) i - at));
-        }
-        return 0;
-}
-
 /* After a move failed: a file now shorter than when scanned, and not at the
  * size our own truncation gives it, was cut by another program.  The
  * io-error's "the image is valid: run again" would then be false (blocks
@@ -529,23 +399,24 @@ static int check_truncated(int fd, uint64_t size_before, uint64_t final_size, st
 /* The image, from the caller's descriptor or by name; a read-only file,
  * or descriptor, while writing is asked is refused as access-denied. */
 static int open_image(const char *path, const struct compact_opts *o, struct vc_problems *problems,
-                      struct vhd_image **ret)
+                      struct vc_image **ret)
 {
+        const struct vc_open_ctx *ctx = o->open;
+        bool by_fd = ctx && ctx->fd != VC_BY_NAME;
         /* A dry run changes nothing, so it shares the image with others. */
-        unsigned flags = o->dry_run ? 0 : VHD_OPEN_RDWR;
+        unsigned flags = o->dry_run ? 0 : VC_OPEN_RDWR;
         int r;
 
         /* Every in-place write through such a descriptor would land at the
          * end of the file, and the truncation would then cut the image. */
-        if (o->use_fd && !o->dry_run && o->fd >= 0 && (r = fcntl(o->fd, F_GETFL)) >= 0 && (r & O_APPEND))
+        if (by_fd && !o->dry_run && ctx->fd >= 0 && (r = fcntl(ctx->fd, F_GETFL)) >= 0 && (r & O_APPEND))
                 return vc_problem_add(problems, VC_PROBLEM_ACCESS_DENIED, -EBADF, NULL, 0,
                                       "cannot write in place through the descriptor given: it is open for "
                                       "appending (O_APPEND), which would send every write to the end of the file");
-        r = o->use_fd ? vhd_image_open_fd(o->fd, path, flags, problems, ret)
-                      : vhd_image_open(path, flags, problems, ret);
-        if (o->use_fd && r == -EBADF && !vc_problems_any(problems))
+        r = vc_image_open(path, ctx, flags, problems, ret);
+        if (by_fd && r == -EBADF && !vc_problems_any(problems))
                 return vc_problem_add(problems, VC_PROBLEM_ACCESS_DENIED, r, NULL, 0, "%s",
-                                      o->fd < 0 || fcntl(o->fd, F_GETFD) < 0
+                                      ctx->fd < 0 || fcntl(ctx->fd, F_GETFD) < 0
                                               ? "the descriptor given is not open"
                                               : "cannot write through the descriptor given: it is read-only");
         if ((r == -EACCES || r == -EPERM || r == -EROFS) && !vc_problems_any(problems))
@@ -558,7 +429,7 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                 struct vc_problems *problems)
 {
         const struct compact_opts defaults = {};
-        _cleanup_(vhd_image_freep) struct vhd_image *img = NULL;
+        _cleanup_(vc_image_freep) struct vc_image *img = NULL;
         struct compact_report rep = {};
         struct compact_layout layout = {};
         struct compact_plan plan = {};
@@ -573,30 +444,29 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         r = open_image(path, opts, problems, &img);
         if (r < 0)
                 return r;
-        const struct vhd_footer *f = vhd_image_footer(img);
-        if (f->disk_type == VHD_TYPE_FIXED)
-                return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, "footer.disk_type",
-                                      vhd_image_file_size(img) - VHD_FOOTER_SIZE + VHD_FOOTER_OFF_DISK_TYPE,
-                                      "a fixed disk has no blocks to drop; only dynamic and differencing disks can be compacted");
-        if (f->saved_state)
-                return vc_problem_add(problems, VC_PROBLEM_SAVED_STATE, -EPERM, "footer.saved_state",
-                                      vhd_image_file_size(img) - VHD_FOOTER_SIZE + VHD_FOOTER_OFF_SAVED_STATE,
-                                      "the disk belongs to a saved virtual machine state; it must not be compacted");
+        const struct vc_compact_ops *ops = vc_image_format(img)->compact;
+        if (!ops)
+                return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, NULL, 0,
+                                      "images of format %s cannot be compacted", vc_image_format(img)->name);
+        r = ops->refuse(img, true, problems);
+        if (r < 0)
+                return r;
         bool fs_mode = opts->mode == COMPACT_MODE_FULL || opts->mode == COMPACT_MODE_FS;
         bool zero_mode = opts->mode == COMPACT_MODE_FULL || opts->mode == COMPACT_MODE_ZERO;
         if (fs_mode && !opts->force_children) {
-                r = check_no_child(img, opts, problems);
+                r = check_no_child(img, opts->open, problems);
                 if (r < 0)
                         return r;
         }
 
-        uint32_t n = vhd_image_n_blocks(img);
-        _cleanup_free_ bool *drop = calloc(n ? n : 1, sizeof *drop);
+        uint32_t n = vc_image_n_blocks(img);
+        /* Per block: enum compact_drop_reason. */
+        _cleanup_free_ uint8_t *drop = calloc(n ? n : 1, sizeof *drop);
         _cleanup_free_ bool *zero = calloc(n ? n : 1, sizeof *zero);
         if (!drop || !zero)
                 return -ENOMEM;
-        rep.size_before = vhd_image_file_size(img);
-        rep.blocks_allocated = vhd_image_blocks_allocated(img);
+        rep.size_before = vc_image_file_size(img);
+        rep.blocks_allocated = vc_image_blocks_allocated(img);
 
         enter_phase(opts, COMPACT_PHASE_SCANNING);
         if (fs_mode) {
@@ -610,24 +480,22 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                         return r;
                 for (uint32_t b = 0; b < n; b++)
                         if (a.block_class[b] == VC_BLOCK_FREE) {
-                                drop[b] = true;
+                                drop[b] = COMPACT_DROP_FS_FREE;
                                 rep.dropped_fs++;
                         }
                 rep.bytes_read += a.bytes_read;
                 vc_analysis_done(&a);
         }
-        r = compact_layout_from_image(img, &layout);
+        r = ops->layout(img, true, &layout);
         if (r < 0)
                 return r;
         if (zero_mode) {
-                r = scan_zero(img, layout.bat, drop, zero, opts, &rep, problems);
-                if (r < 0) {
-                        free((void *) layout.bat);
-                        return r;
-                }
+                r = scan_zero(img, &layout, drop, zero, opts, &rep, problems);
+                if (r < 0)
+                        goto out;
                 for (uint32_t b = 0; b < n; b++)
                         if (zero[b] && !drop[b]) {
-                                drop[b] = true;
+                                drop[b] = COMPACT_DROP_ZERO;
                                 rep.dropped_zero++;
                         }
         }
@@ -649,17 +517,17 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                                                 .userdata = (void *) opts,
                                                 .problems = problems };
                 test_pause_before_move();
-                r = check_unchanged(img, &layout, rep.size_before, problems);
+                /* The plan is only as good as the file it was made from. */
+                r = ops->verify_unchanged(img, &layout, problems);
                 if (r < 0)
                         goto out;
                 enter_phase(opts, COMPACT_PHASE_MOVING);
                 struct compact_exec_stats st = {};
-                r = compact_execute(vhd_image_fd(img), vhd_image_dyn_header(img)->table_offset,
-                                    (uint32_t *) layout.bat, layout.n_entries, f->raw, &plan, &eo, &st);
+                r = compact_execute(img, &layout, &plan, &eo, &st);
                 rep.bytes_read += st.bytes_read;
                 rep.bytes_written += st.bytes_written;
                 if (r < 0)
-                        r = check_truncated(vhd_image_fd(img), rep.size_before, plan.final_size, problems, r);
+                        r = check_truncated(vc_image_fd(img), rep.size_before, plan.final_size, problems, r);
                 if (r < 0) {
                         if (r == -ECANCELED)
                                 vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, 0,
@@ -672,6 +540,6 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         r = 0;
 out:
         compact_plan_done(&plan);
-        free((void *) layout.bat);
+        free(layout.at);
         return r;
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "image/open.h"
 #include "util/problem.h"
 
 enum compact_mode {
@@ -30,26 +31,18 @@ enum compact_phase {
 };
 const char *compact_phase_to_string(enum compact_phase p);
 
-/* All zero is today's vhdctl: open path, list its folder, attach through
- * nbdkit, no callbacks. */
+/* All zero is vhdctl: open path, list its folder, attach through nbdkit,
+ * no callbacks. */
 struct compact_opts {
         enum compact_mode mode;
         bool dry_run;
         bool force_dirty;       /* scan volumes not cleanly shut down */
         bool force_children;    /* allow file-system drops on a disk with children */
         unsigned queue_depth;
-        /* With use_fd, the image is fd (duplicated: the caller keeps its
-         * own; read-write unless dry_run) and path only names it, in
-         * messages and to resolve relative parent locators. */
-        bool use_fd;
-        int fd;
-        /* With use_dir_fd, the search for differencing children lists
-         * dir_fd (the image's folder, duplicated) instead of opening the
-         * folder by name; dir_fd < 0 means there is no folder to search,
-         * so no child is found.  Candidates are opened by name either way,
-         * through the opener hook when one is set (vhd_set_opener). */
-        bool use_dir_fd;
-        int dir_fd;
+        /* Where the image, its folder and the files it leads to come
+         * from (image/open.h); NULL: all by name, with open(2).  With a
+         * descriptor the image is read-write unless dry_run. */
+        const struct vc_open_ctx *open;
         /* Read the file systems in-process instead of through the nbdkit
          * attach (vc_analyze_opts.in_process). */
         bool in_process;
@@ -73,7 +66,7 @@ struct compact_report {
         double seconds;
 };
 
-/* path: the image (with opts->use_fd, only its name).  Untrusted input
+/* path: the image (with a descriptor in opts->open, only its name).  Untrusted input
  * throughout.  Returns 0; -ECANCELED (image valid, unfinished: run again); or a negative
  * errno with the reason in problems (image byte-identical when refused
  * before any write). */

@@ -29,15 +29,14 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "../util/endian.h"
 #include "../util/fault.h"
 #include "../util/fd-util.h"
 #include "../util/macro.h"
+#include "image/image.h"
 #include "move.h"
 
 #define DEFAULT_QUEUE_DEPTH 8
 #define MAX_QUEUE_DEPTH 64
-#define BAT_CHUNK (64u << 10)
 
 enum slot_state { SLOT_FREE, SLOT_READING, SLOT_WRITING };
 
@@ -63,52 +62,6 @@ struct mover {
         struct vc_problems *problems;
 };
 
-#define RUN_AGAIN "; nothing after it was written and the image is valid: run again to finish"
-
-/* Records the failure of one operation (printf-style what) at offset in
- * the file, and returns r. */
-_printf_(4, 5)
-static int failed(struct vc_problems *problems, int r, uint64_t offset, const char *fmt, ...)
-{
-        char what[160];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(what, sizeof what, fmt, ap);
-        va_end(ap);
-        return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, offset, "%s failed: %s" RUN_AGAIN,
-                              what, strerror(-r));
-}
-
-static int write_bat(int fd, uint64_t table_offset, const uint32_t *bat, uint32_t n, const char *step,
-                     struct vc_problems *problems)
-{
-        size_t bytes = ROUND_UP((size_t) n * 4, 512);
-        _cleanup_free_ uint8_t *raw = malloc(BAT_CHUNK);
-        int r;
-
-        if (!raw)
-                return -ENOMEM;
-        /* A piece at a time, so that memory does not grow with the table
-         * (16 MiB for 2040 GiB of 512 KiB blocks).  No atomicity is lost:
-         * entries change from one valid value to another, and sectors are
-         * the unit a crash can tear in any case.  The padding after the
-         * last entry is rewritten as unused too, as Microsoft and qemu
-         * leave it. */
-        for (size_t at = 0; at < bytes; at += BAT_CHUNK) {
-                size_t len = MIN((size_t) BAT_CHUNK, bytes - at);
-                memset(raw, 0xFF, len);
-                for (size_t i = at / 4; i < n && i < (at + len) / 4; i++)
-                        put_be32(raw + 4 * i - at, bat[i]);
-                r = pwrite_full(fd, raw, len, table_offset + at);
-                if (r < 0)
-                        return failed(problems, r, table_offset + at, "%s: writing the BAT (%zu bytes at %zu)", step,
-                                      len, at);
-        }
-        vc_fault_point("compact: BAT written");
-        return 0;
-}
-
 /* fdatasync (fsync with full) after step, then the crash point what (none
  * when NULL: the last fsync ends the run anyway). */
 static int sync_point(int fd, bool full, const char *step, const char *what, struct vc_problems *problems)
@@ -118,7 +71,7 @@ static int sync_point(int fd, bool full, const char *step, const char *what, str
         if (r == 0)
                 r = vc_sync(fd, full, what ? what : step);
         if (r < 0)
-                return failed(problems, r, 0, "%s: %s", step, full ? "fsync" : "fdatasync");
+                return vc_problem_step_failed(problems, r, 0, "%s: %s", step, full ? "fsync" : "fdatasync");
         if (what)
                 vc_fault_point(what);
         return 0;
@@ -182,7 +135,7 @@ static int complete(struct mover *m, unsigned i, int res, bool first)
                 m->busy--;
                 if (!first)
                         return r;
-                return failed(m->problems, r, (rd ? mv->from : mv->to) + s->done,
+                return vc_problem_step_failed(m->problems, r, (rd ? mv->from : mv->to) + s->done,
                               "copying block %" PRIu32 ": %s %" PRIu64 " bytes%s", mv->block,
                               rd ? "reading" : "writing", m->plan->stride - s->done,
                               res == 0 ? (rd ? " (end of file)" : " (nothing written)") : "");
@@ -229,7 +182,7 @@ static int copy_blocks(struct mover *m, const struct compact_exec_opts *o)
                 int sr = io_uring_submit_and_wait(&m->ring, 1);
                 if (sr < 0 && sr != -EINTR) {
                         if (r == 0)
-                                r = failed(m->problems, sr, 0, "copying blocks: io_uring_submit_and_wait");
+                                r = vc_problem_step_failed(m->problems, sr, 0, "copying blocks: io_uring_submit_and_wait");
                         break;
                 }
                 struct io_uring_cqe *cqe;
@@ -289,7 +242,7 @@ static uint64_t hole_bytes(int fd, uint64_t off, uint64_t len)
         return holes;
 }
 
-/* Kept free besides what the moves need: the footer at the new end, the
+/* Kept free besides what the moves need: the tail at the new end, the
  * file system's own bookkeeping (a punch can split an extent), and others'. */
 #define SPACE_MARGIN (2ull << 20)
 
@@ -330,7 +283,7 @@ static int plan_rounds(int fd, const struct compact_plan *plan, struct rounds *r
 {
         struct rounds rs = {};
         struct statvfs sv;
-        uint64_t stride = plan->stride, last_end = plan->final_size - VHD_FOOTER_SIZE;
+        uint64_t stride = plan->stride, last_end = plan->final_size - plan->tail;
 
         rs.end = malloc(sizeof *rs.end);
         if (!rs.end)
@@ -362,13 +315,13 @@ static int plan_rounds(int fd, const struct compact_plan *plan, struct rounds *r
                  * slots released in step 1, and those a run interrupted
                  * after pointing the BAT away from them left behind.
                  * Sources come highest first. */
-                uint64_t footer_off = plan->old_size - VHD_FOOTER_SIZE, at = last_end;
+                uint64_t tail_off = plan->old_size - plan->tail, at = last_end;
                 rs.tail = malloc(((size_t) plan->n_moves + 1) * 2 * sizeof *rs.tail);
                 r = rs.tail ? 0 : -ENOMEM;
                 for (uint32_t j = 0; r == 0 && j <= plan->n_moves; j++) {
-                        /* The j-th lowest source, then the old footer. */
+                        /* The j-th lowest source, then the old tail. */
                         bool src = j < plan->n_moves;
-                        uint64_t upto = src ? plan->moves[plan->n_moves - 1 - j].from : footer_off;
+                        uint64_t upto = src ? plan->moves[plan->n_moves - 1 - j].from : tail_off;
                         if (upto > at) {
                                 rs.tail[2 * rs.n_tail] = upto - at;
                                 rs.tail[2 * rs.n_tail + 1] = at;
@@ -426,7 +379,7 @@ static int punch(int fd, uint64_t off, uint64_t len, const char *step, struct vc
         if (r == 0)
                 r = vc_punch_hole(fd, off, len);        /* logged for the power-cut tests */
         if (r < 0)
-                return failed(problems, r, off, "%s: punching a hole of %" PRIu64 " bytes", step, len);
+                return vc_problem_step_failed(problems, r, off, "%s: punching a hole of %" PRIu64 " bytes", step, len);
         return 0;
 }
 
@@ -437,9 +390,11 @@ static int punch(int fd, uint64_t off, uint64_t len, const char *step, struct vc
  * was cancelled (the round is then finished for what landed); returns
  * <0 on failure, with the BAT still at the sources of this round.
  */
-static int move_round(struct mover *m, const struct compact_exec_opts *opts, uint32_t first, int fd,
-                      uint64_t table_offset, uint32_t *bat, uint32_t n_entries, bool give_back, int *copy_r)
+static int move_round(struct mover *m, const struct compact_exec_opts *opts, uint32_t first, struct vc_image *img,
+                      struct compact_layout *l, bool give_back, int *copy_r)
 {
+        const struct vc_compact_ops *ops = vc_image_format(img)->compact;
+        int fd = m->fd;
         const struct compact_plan *plan = m->plan;
         struct vc_problems *problems = m->problems;
         int r;
@@ -452,12 +407,8 @@ static int move_round(struct mover *m, const struct compact_exec_opts *opts, uin
         if (r < 0)
                 return r;
 
-        /* Point the BAT at the copies that landed (in any order:
-         * completion order is not plan order). */
-        for (uint32_t i = first; i < m->end; i++)
-                if (m->landed[i])
-                        bat[plan->moves[i].block] = (uint32_t) (plan->moves[i].to / VHD_SECTOR_SIZE);
-        r = write_bat(fd, table_offset, bat, n_entries, "pointing the BAT at the copies", problems);
+        /* Point the format's map at the copies that landed. */
+        r = ops->repoint(img, l, plan, first, m->end, m->landed, problems);
         if (r < 0)
                 return r;
         r = sync_point(fd, false, "pointing the BAT at the copies", "compact: moves synced", problems);
@@ -476,11 +427,12 @@ static int move_round(struct mover *m, const struct compact_exec_opts *opts, uin
         return 0;
 }
 
-int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_entries,
-                    const uint8_t footer[512], const struct compact_plan *plan,
+int compact_execute(struct vc_image *img, struct compact_layout *l, const struct compact_plan *plan,
                     const struct compact_exec_opts *opts, struct compact_exec_stats *ret_stats)
 {
         const struct compact_exec_opts defaults = {};
+        const struct vc_compact_ops *ops = vc_image_format(img)->compact;
+        int fd = vc_image_fd(img);
         struct compact_exec_stats stats = {};
         struct mover m = { .fd = fd, .plan = plan, .stats = &stats };
         int r, copy_r = 0;
@@ -497,11 +449,20 @@ int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_ent
         if (r < 0)
                 return r;
 
-        /* Step 1: release the dropped blocks, durably. */
+        /* Phase begin: what the format must make durable first. */
+        if (ops->begin) {
+                r = ops->begin(img, plan, problems);
+                if (r == 0)
+                        r = sync_point(fd, false, "beginning", NULL, problems);
+                if (r < 0) {
+                        rounds_done(&rs);
+                        return r;
+                }
+        }
+
+        /* Step 1 (release): the dropped blocks out of the map, durably. */
         if (plan->n_drops > 0) {
-                for (uint32_t i = 0; i < plan->n_drops; i++)
-                        bat[plan->drops[i]] = VHD_BAT_UNUSED;
-                r = write_bat(fd, table_offset, bat, n_entries, "releasing blocks", problems);
+                r = ops->release(img, l, plan, problems);
                 if (r == 0)
                         r = sync_point(fd, false, "releasing blocks", "compact: drops synced", problems);
                 if (r < 0) {
@@ -524,7 +485,7 @@ int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_ent
                 r = io_uring_queue_init(m.n_slots * 2, &m.ring, 0);
                 if (r < 0) {    /* io_uring unavailable: nothing moved yet */
                         rounds_done(&rs);
-                        return failed(problems, r, 0, "copying blocks: io_uring_queue_init");
+                        return vc_problem_step_failed(problems, r, 0, "copying blocks: io_uring_queue_init");
                 }
                 m.slots = calloc(m.n_slots, sizeof *m.slots);
                 m.landed = calloc(plan->n_moves, sizeof *m.landed);
@@ -533,10 +494,10 @@ int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_ent
                         if (posix_memalign((void **) &m.slots[i].buf, 4096, plan->stride) != 0)
                                 r = -ENOMEM;
                 if (r < 0)
-                        r = failed(problems, r, 0, "copying blocks: allocating %u block buffers", m.n_slots);
+                        r = vc_problem_step_failed(problems, r, 0, "copying blocks: allocating %u block buffers", m.n_slots);
                 for (uint32_t k = 0, first = 0; r == 0 && k < rs.n && copy_r == 0; first = rs.end[k++]) {
                         m.end = rs.end[k];
-                        r = move_round(&m, opts, first, fd, table_offset, bat, n_entries, rs.n > 1, &copy_r);
+                        r = move_round(&m, opts, first, img, l, rs.n > 1, &copy_r);
                 }
                 for (unsigned i = 0; m.slots && i < m.n_slots; i++)
                         free(m.slots[i].buf);
@@ -554,14 +515,13 @@ int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_ent
                 return -ECANCELED;
         }
 
-        /* Step 4: footer right after the new end, then cut the file. */
+        /* Step 4 (finish): the format's tail right after the new end (a
+         * VHD's footer), then cut the file. */
         if (opts->truncating)
                 opts->truncating(opts->userdata);
-        uint64_t end = plan->final_size - VHD_FOOTER_SIZE;
-        r = pwrite_full(fd, footer, VHD_FOOTER_SIZE, end);
+        r = ops->finish(img, plan, problems);
         if (r < 0)
-                return failed(problems, r, end, "truncating: writing the footer at the new end");
-        vc_fault_point("compact: footer written");
+                return r;
         r = sync_point(fd, false, "truncating", "compact: footer synced", problems);
         if (r < 0)
                 return r;
@@ -569,7 +529,7 @@ int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_ent
         if (r == 0)
                 r = vc_ftruncate(fd, plan->final_size);
         if (r < 0)
-                return failed(problems, r, plan->final_size, "truncating: ftruncate to %" PRIu64 " bytes",
+                return vc_problem_step_failed(problems, r, plan->final_size, "truncating: ftruncate to %" PRIu64 " bytes",
                               plan->final_size);
         vc_fault_point("compact: truncated");
         r = sync_point(fd, true, "truncating", NULL, problems);

@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The executor (DESIGN step 6): carries out a compact_plan on the image file
- * in the one order that keeps every instant crash-safe:
+ * in the one order that keeps every instant crash-safe, written once for
+ * every format; the format's part of each phase is its vc_compact_ops
+ * (lib/image/image.h; for VHD, lib/vhd/commit.c):
  *
- *   1. BAT with the dropped entries unused; fdatasync.  Only now may a
- *      dropped block's slot be overwritten.
- *   2. Each moving block (sector bitmap + data) copied into its hole,
- *      several in flight through io_uring; fdatasync.
- *   3. BAT entries pointed at the copies; fdatasync.
- *   4. The footer, unchanged, right after the new end; fdatasync; ftruncate;
- *      fsync.
+ *   0. begin (formats that need it): the format's own; fdatasync.
+ *   1. release: the map (VHD: BAT) with the dropped entries unused;
+ *      fdatasync.  Only now may a dropped block's slot be overwritten.
+ *   2. copy: each moving block (for VHD sector bitmap + data) copied into
+ *      its hole, several in flight through io_uring; fdatasync.  The
+ *      copier sees (from, to, length) only.
+ *   3. repoint: the map's entries pointed at the copies; fdatasync.
+ *   4. finish: the format's tail (VHD: the footer, unchanged) right after
+ *      the new end; fdatasync; ftruncate; fsync.
  *
  * Sources are never overwritten: until step 4 both copies of a moved block
  * are intact, so any mix of old and new BAT entries reads the same data,
@@ -74,15 +78,15 @@ struct compact_exec_stats {
 };
 
 /*
- * fd: the image, opened read-write, under the caller's exclusive lock.
- * bat: the BAT as it is on disk now (host order, n_entries); it is updated
- * in place to the final state.  footer: the 512 bytes to write at the end.
+ * img: the image, opened read-write, under its exclusive lock; l: its
+ * layout as the plan was made from it (compact_layout_from_image): l->at
+ * is updated in place to the final state.
  * Returns 0, -ECANCELED (image valid, not yet shrunk), or -errno (image
  * valid; a new run finishes the job) with one io-error problem in
  * opts->problems that names the operation that failed and its offset in
  * the file.  Short reads and writes are not failures: the rest is
  * resubmitted.
  */
-int compact_execute(int fd, uint64_t table_offset, uint32_t *bat, uint32_t n_entries,
-                    const uint8_t footer[512], const struct compact_plan *plan,
+struct vc_image;
+int compact_execute(struct vc_image *img, struct compact_layout *l, const struct compact_plan *plan,
                     const struct compact_exec_opts *opts, struct compact_exec_stats *ret_stats);

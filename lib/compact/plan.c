@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../util/macro.h"
+#include "../image/image.h"
 #include "plan.h"
 
 struct slot {
@@ -28,12 +29,13 @@ void compact_plan_done(struct compact_plan *p)
         if (!p)
                 return;
         free(p->drops);
+        free(p->why);
         free(p->moves);
         *p = (struct compact_plan) {};
 }
 
 /*
- * Free positions: every byte from the end of the metadata to the footer
+ * Free positions: every byte from the end of the fixed regions to the tail
  * that no surviving block occupies is free (the file is validated: nothing
  * else lives there).  That includes the slots of blocks dropped now and
  * space left by an interrupted earlier run.  Positions are carved from
@@ -50,15 +52,15 @@ static uint64_t place_from(const struct compact_layout *l, uint64_t p)
 static int free_positions(const struct compact_layout *l, const struct slot *kept, uint32_t k,
                           uint64_t **ret, uint32_t *ret_n, uint32_t want)
 {
-        uint64_t footer = l->file_size - VHD_FOOTER_SIZE, *v;
-        uint64_t lo = ROUND_UP(l->metadata_end, VHD_SECTOR_SIZE);
+        uint64_t tail = l->file_size - l->tail, *v;
+        uint64_t lo = ROUND_UP(l->fixed_end, l->unit);
         uint32_t n = 0;
 
         v = malloc(((size_t) want + 1) * sizeof *v);
         if (!v)
                 return -ENOMEM;
         for (uint32_t i = 0; i <= k && n < want; i++) {
-                uint64_t hi = i < k ? kept[i].off : footer;
+                uint64_t hi = i < k ? kept[i].off : tail;
                 for (uint64_t p = place_from(l, lo); p + l->stride <= hi && n < want; p = place_from(l, p + l->stride))
                         v[n++] = p;
                 if (i < k)
@@ -69,35 +71,37 @@ static int free_positions(const struct compact_layout *l, const struct slot *kep
         return 0;
 }
 
-int compact_plan_build(const struct compact_layout *l, const bool *drop, struct compact_plan *ret)
+int compact_plan_build(const struct compact_layout *l, const uint8_t *drop, struct compact_plan *ret)
 {
         struct compact_plan p = { .stride = l->stride, .old_size = l->file_size,
-                                  .metadata_end = l->metadata_end };
+                                  .fixed_end = l->fixed_end, .tail = l->tail, .unit = l->unit };
         uint32_t k = 0, nd = 0, allocated = 0;
 
         /* Sized by the allocated blocks, not the BAT: a 2040 GiB disk with
          * small blocks has millions of entries, mostly unused. */
-        for (uint32_t i = 0; i < l->n_entries; i++)
-                allocated += l->bat[i] != VHD_BAT_UNUSED;
+        for (uint32_t i = 0; i < l->n_objects; i++)
+                allocated += l->at[i] != COMPACT_ABSENT;
         _cleanup_free_ struct slot *kept = malloc(((size_t) allocated + 1) * sizeof *kept);
         p.drops = malloc(((size_t) allocated + 1) * sizeof *p.drops);
-        if (!kept || !p.drops) {
+        p.why = malloc((size_t) allocated + 1);
+        if (!kept || !p.drops || !p.why) {
                 compact_plan_done(&p);
                 return -ENOMEM;
         }
-        for (uint32_t i = 0; i < l->n_entries; i++) {
-                bool d = drop && drop[i];
-                if (l->bat[i] == VHD_BAT_UNUSED) {
+        for (uint32_t i = 0; i < l->n_objects; i++) {
+                uint8_t d = drop ? drop[i] : COMPACT_KEEP;
+                if (l->at[i] == COMPACT_ABSENT) {
                         if (d) {
                                 compact_plan_done(&p);
                                 return -EINVAL;
                         }
                         continue;
                 }
-                uint64_t off = (uint64_t) l->bat[i] * VHD_SECTOR_SIZE;
-                if (d)
+                uint64_t off = (uint64_t) l->at[i] * l->unit;
+                if (d != COMPACT_KEEP) {
+                        p.why[nd] = d;
                         p.drops[nd++] = i;
-                else
+                } else
                         kept[k++] = (struct slot) { off, i };
         }
         p.n_drops = nd;
@@ -140,105 +144,35 @@ int compact_plan_build(const struct compact_layout *l, const bool *drop, struct 
                 p.moves[p.n_moves++] = (struct compact_move) { src->block, src->off, spare[h] };
         }
 
-        uint64_t end = l->metadata_end;
+        uint64_t end = l->fixed_end;
         if (k > 0)
                 end = MAX(end, last_end);
-        p.final_size = end + VHD_FOOTER_SIZE;
+        p.final_size = end + l->tail;
         *ret = p;
         return 0;
 }
 
-/*
- * Bytes a parent locator may take from its data offset.  Data space is a
- * count of sectors to the spec and of bytes to Windows (and to qemu and
- * libvhd, which follow it).  The unit is told from the entry alone: less
- * than a sector's worth, or less than the payload, cannot be bytes, so it
- * is sectors (and counted generously so); otherwise bytes.  Nothing else
- * may decide it: bounding a sector reading by the next allocated block
- * made the end depend on which blocks are allocated, so that once a run
- * released the block after the locators, a run after it no longer counted
- * that slot as free and ended a block larger than the run it finished.
- */
-static uint64_t locator_space(const struct vhd_locator *l)
+int compact_layout_from_image(struct vc_image *img, struct compact_layout *l)
 {
-        uint64_t space = l->data_space;
+        const struct vc_compact_ops *ops = vc_image_format(img)->compact;
 
-        if (space < VHD_SECTOR_SIZE || space < l->data_length)
-                space *= VHD_SECTOR_SIZE;
-        return MAX(space, (uint64_t) l->data_length);
+        if (!ops)
+                return -EOPNOTSUPP;
+        return ops->layout(img, true, l);
 }
 
-uint64_t compact_metadata_end(struct vhd_image *img)
+uint64_t compact_final_size(struct vc_image *img, const uint8_t *drop)
 {
-        const struct vhd_dyn_header *h = vhd_image_dyn_header(img);
-        uint64_t footer_off = vhd_image_file_size(img) - VHD_FOOTER_SIZE;
-        uint64_t end = VHD_FOOTER_SIZE;
-
-        if (!h)
-                return footer_off;
-        end = MAX(end, vhd_image_footer(img)->data_offset + VHD_DYN_SIZE);
-        end = MAX(end, h->table_offset + ROUND_UP((uint64_t) h->max_entries * 4, VHD_SECTOR_SIZE));
-        for (unsigned i = 0; i < VHD_DYN_N_LOCATORS; i++) {
-                const struct vhd_locator *l = &h->locators[i];
-                if (l->code == VHD_LOC_NONE)
-                        continue;
-                end = MAX(end, MIN(l->data_offset + locator_space(l), footer_off));
-        }
-        return end;
-}
-
-/* Everything of l but a table of its own: l->bat is the image's. */
-static void layout_describe(struct vhd_image *img, struct compact_layout *l)
-{
-        const uint32_t *bat = vhd_image_bat_table(img);
-        uint32_t n = vhd_image_n_blocks(img);
-        uint64_t skew = vhd_image_block_stride(img) - vhd_image_block_size(img);
-        uint32_t aligned = 0, allocated = 0;
-
-        for (uint32_t i = 0; i < n; i++)
-                if (bat[i] != VHD_BAT_UNUSED) {
-                        allocated++;
-                        aligned += ((uint64_t) bat[i] * VHD_SECTOR_SIZE + skew) % 4096 == 0;
-                }
-        *l = (struct compact_layout) {
-                .n_entries = n,
-                .bat = bat,
-                .stride = vhd_image_block_stride(img),
-                .metadata_end = compact_metadata_end(img),
-                .file_size = vhd_image_file_size(img),
-        };
-        /* Only Windows makes aligned images on purpose; elsewhere a few
-         * blocks may be aligned by chance, and packing them tight is better. */
-        if (!strcmp(vhd_image_footer(img)->creator_app, "win ") && allocated > 0 && aligned == allocated) {
-                l->align = 4096;
-                l->data_skew = skew;
-        }
-}
-
-int compact_layout_from_image(struct vhd_image *img, struct compact_layout *l)
-{
-        uint32_t n = vhd_image_n_blocks(img);
-        uint32_t *bat = malloc(((size_t) n + 1) * sizeof *bat);
-
-        if (!bat)
-                return -ENOMEM;
-        layout_describe(img, l);
-        if (n)
-                memcpy(bat, l->bat, (size_t) n * sizeof *bat);
-        l->bat = bat;
-        return 0;
-}
-
-uint64_t compact_final_size(struct vhd_image *img, const bool *drop)
-{
+        const struct vc_compact_ops *ops = vc_image_format(img)->compact;
         struct compact_layout l;
         struct compact_plan p = {};
         uint64_t size;
 
-        if (!vhd_image_dyn_header(img))
-                return vhd_image_file_size(img);
+        if (!ops || vc_image_n_blocks(img) == 0)
+                return vc_image_file_size(img);
         /* Planning only reads the table: the image's own will do. */
-        layout_describe(img, &l);
+        if (ops->layout(img, false, &l) < 0)
+                return 0;
         size = compact_plan_build(&l, drop, &p) < 0 ? 0 : p.final_size;
         compact_plan_done(&p);
         return size;

@@ -122,3 +122,16 @@ void vc_problem_format(const struct vc_problem *p, char *buf, size_t size)
                 snprintf(buf, size, "%s: %s (at offset %llu)", vc_problem_id_to_string(p->id),
                          p->message, (unsigned long long) p->offset);
 }
+
+int vc_problem_step_failed(struct vc_problems *ps, int r, uint64_t offset, const char *fmt, ...)
+{
+        char what[160];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof what, fmt, ap);
+        va_end(ap);
+        return vc_problem_add(ps, VC_PROBLEM_IO, r, NULL, offset,
+                              "%s failed: %s; nothing after it was written and the image is valid: run again to finish",
+                              what, strerror(-r));
+}

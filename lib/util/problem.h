@@ -83,6 +83,12 @@ struct vc_problems {
  * validators can write `return vc_problem_add(...)`. */
 int vc_problem_add(struct vc_problems *ps, enum vc_problem_id id, int error,
                    const char *field, uint64_t offset, const char *fmt, ...) _printf_(6, 7);
+/* A compaction step that failed with r at offset of the file: one io-error
+ * problem "WHAT failed: REASON; nothing after it was written and the
+ * image is valid: run again to finish" (what: printf-style).  Returns r.
+ * For the executor and the formats' commit operations alike. */
+int vc_problem_step_failed(struct vc_problems *ps, int r, uint64_t offset, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
 
 bool vc_problems_any(const struct vc_problems *ps);
 void vc_problems_done(struct vc_problems *ps);

@@ -7,16 +7,28 @@
  */
 #include "image-internal.h"
 
-int vhd_check(const char *path, struct vc_problems *problems)
+static int verdict(int r, struct vc_problems *problems)
 {
-        _cleanup_(vhd_image_freep) struct vhd_image *img = NULL;
-        int r;
-
-        problems->collect = true;
-        r = vhd_image_open(path, VHD_OPEN_NOLOCK, problems, &img);
         if (problems->oom)
                 return -ENOMEM;
         if (r < 0 && !vc_problems_any(problems))
                 return r;       /* cannot open at all: ENOENT, EACCES, ... */
         return vc_problems_any(problems) ? 1 : 0;
+}
+
+int vhd_check(const char *path, struct vc_problems *problems)
+{
+        _cleanup_(vhd_image_freep) struct vhd_image *img = NULL;
+
+        problems->collect = true;
+        return verdict(vhd_image_open(path, VHD_OPEN_NOLOCK, problems, &img), problems);
+}
+
+int vhd_check_fd(int fd, const char *path, const struct vc_open_ctx *ctx, struct vc_problems *problems)
+{
+        _cleanup_(vhd_image_freep) struct vhd_image *img = NULL;
+
+        problems->collect = true;
+        return verdict(vhd_image_open_fd_depth(fd, path, ctx, VHD_OPEN_NOLOCK, 0, NULL, problems, &img),
+                       problems);
 }

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+#include "../image/open.h"
 #include "vhd.h"
 
 enum bitmap_state { BITMAP_UNKNOWN = 0, BITMAP_FULL = 1, BITMAP_PARTIAL = 2 };
@@ -39,6 +40,9 @@ struct vhd_image {
         uint64_t append_off;            /* where the next block goes */
 
         struct vhd_image *parent;
+        /* How parents are opened by name: the opener of the context the
+         * image was opened with (its fd and dir_fd are not kept). */
+        struct vc_open_ctx ctx;
         pthread_rwlock_t lock;
         bool lock_init;
 };
@@ -64,13 +68,11 @@ int vhd_block_read(struct vhd_image *img, uint32_t blk, uint32_t e, uint8_t *buf
 /* image.c: whether dynamic block blk (entry e) has every bitmap bit set,
  * learnt once per block from the disk and then remembered. */
 int vhd_bitmap_learn(struct vhd_image *img, uint32_t blk, uint32_t e);
-int vhd_image_open_depth(const char *path, unsigned flags, int depth, const struct vhd_chain *below,
-                         struct vc_problems *problems, struct vhd_image **ret);
+int vhd_image_open_depth(const char *path, const struct vc_open_ctx *ctx, unsigned flags, int depth,
+                         const struct vhd_chain *below, struct vc_problems *problems, struct vhd_image **ret);
 /* image.c: the same on fd, which it takes over (closed on failure too). */
-int vhd_image_open_fd_depth(int fd, const char *path, unsigned flags, int depth, const struct vhd_chain *below,
-                            struct vc_problems *problems, struct vhd_image **ret);
-
-bool vhd_opener_is_set(void);
+int vhd_image_open_fd_depth(int fd, const char *path, const struct vc_open_ctx *ctx, unsigned flags, int depth,
+                            const struct vhd_chain *below, struct vc_problems *problems, struct vhd_image **ret);
 
 static inline bool bitmap_bit(const uint8_t *bm, uint64_t sector)
 {

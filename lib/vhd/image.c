@@ -371,8 +371,8 @@ static int validate_layout(struct vhd_image *img, struct vc_problems *problems)
         return r;
 }
 
-int vhd_image_open_fd_depth(int fd, const char *path, unsigned flags, int depth, const struct vhd_chain *below,
-                            struct vc_problems *problems, struct vhd_image **ret)
+int vhd_image_open_fd_depth(int fd, const char *path, const struct vc_open_ctx *ctx, unsigned flags, int depth,
+                            const struct vhd_chain *below, struct vc_problems *problems, struct vhd_image **ret)
 {
         _cleanup_close_ int owned = fd;
         bool collect = problems && problems->collect;
@@ -391,8 +391,13 @@ int vhd_image_open_fd_depth(int fd, const char *path, unsigned flags, int depth,
         if (pthread_rwlock_init(&img->lock, NULL) != 0)
                 return -ENOMEM;
         img->lock_init = true;
+        if (ctx)
+                img->ctx = (struct vc_open_ctx) { .opener = ctx->opener, .userdata = ctx->userdata,
+                                                  .fd = VC_BY_NAME, .dir_fd = VC_BY_NAME };
+        else
+                img->ctx = (struct vc_open_ctx) VC_OPEN_CTX_INIT;
 
-        /* A descriptor from a caller or an opener hook may not allow what
+        /* A descriptor from a caller or an opener may not allow what
          * we are asked to do; say so now rather than fail the first write. */
         fl = fcntl(img->fd, F_GETFL);
         if (fl < 0)
@@ -454,10 +459,10 @@ int vhd_image_open_fd_depth(int fd, const char *path, unsigned flags, int depth,
         return 0;
 }
 
-int vhd_image_open_depth(const char *path, unsigned flags, int depth, const struct vhd_chain *below,
-                         struct vc_problems *problems, struct vhd_image **ret)
+int vhd_image_open_depth(const char *path, const struct vc_open_ctx *ctx, unsigned flags, int depth,
+                         const struct vhd_chain *below, struct vc_problems *problems, struct vhd_image **ret)
 {
-        int fd = vhd_open_path(path, flags & VHD_OPEN_RDWR);
+        int fd = vc_open_path(ctx, path, flags & VHD_OPEN_RDWR);
 
         /* A parent's caller says why it cannot be used (parent.c). */
         if (fd == -EBADFD && depth == 0)
@@ -466,29 +471,39 @@ int vhd_image_open_depth(const char *path, unsigned flags, int depth, const stru
                                       "character device)");
         if (fd < 0)
                 return fd;
-        return vhd_image_open_fd_depth(fd, path, flags, depth, below, problems, ret);
+        return vhd_image_open_fd_depth(fd, path, ctx, flags, depth, below, problems, ret);
+}
+
+int vhd_image_open_ctx(const char *path, const struct vc_open_ctx *ctx, unsigned flags,
+                       struct vc_problems *problems, struct vhd_image **ret)
+{
+        int copy;
+
+        if (!ctx || ctx->fd == VC_BY_NAME)
+                return vhd_image_open_depth(path, ctx, flags, 0, NULL, problems, ret);
+        if (!path)
+                return -EINVAL;
+        if (ctx->fd < 0)
+                return -EBADF;
+        /* Our own copy: the image closes it, the caller closes theirs. */
+        copy = fcntl(ctx->fd, F_DUPFD_CLOEXEC, 3);
+        if (copy < 0)
+                return -errno;
+        return vhd_image_open_fd_depth(copy, path, ctx, flags, 0, NULL, problems, ret);
 }
 
 int vhd_image_open(const char *path, unsigned flags, struct vc_problems *problems,
                    struct vhd_image **ret)
 {
-        return vhd_image_open_depth(path, flags, 0, NULL, problems, ret);
+        return vhd_image_open_ctx(path, NULL, flags, problems, ret);
 }
 
 int vhd_image_open_fd(int fd, const char *path, unsigned flags, struct vc_problems *problems,
                       struct vhd_image **ret)
 {
-        int copy;
+        const struct vc_open_ctx ctx = { .fd = fd < 0 ? -1 : fd, .dir_fd = VC_BY_NAME };
 
-        if (!path)
-                return -EINVAL;
-        if (fd < 0)
-                return -EBADF;
-        /* Our own copy: the image closes it, the caller closes theirs. */
-        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (copy < 0)
-                return -errno;
-        return vhd_image_open_fd_depth(copy, path, flags, 0, NULL, problems, ret);
+        return vhd_image_open_ctx(path, &ctx, flags, problems, ret);
 }
 
 /* Reads the merged view where this image has nothing of its own: the

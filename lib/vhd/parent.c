@@ -10,7 +10,7 @@
  * accepted only when its footer's unique id equals the child's parent unique
  * id, so a locator pointing at the wrong file can never bind.  The chain is
  * capped in depth and a file appearing twice is a loop.  Candidates are
- * opened through the process's opener hook when one is set (opener.c):
+ * opened through the opener of the image's open context (image/open.h):
  * a sandboxed caller then sees exactly the parents it is handed.
  */
 #include <ctype.h>
@@ -168,13 +168,13 @@ int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth, const stru
                         dup |= strcmp(cand[j], cand[k]) == 0;
                 if (dup)
                         continue;
-                if (vhd_opener_is_set()) {
+                if (img->ctx.opener) {
                         /* Whoever opens for us may see files we cannot even
                          * stat: ask, and look at what we were given.  Only
                          * "no such file" moves on to the next candidate;
                          * any other refusal is this parent's problem, as
                          * when open(2) fails below. */
-                        r = vhd_open_path(cand[k], false);
+                        r = vc_open_path(&img->ctx, cand[k], false);
                         if (r == -ENOENT || r == -ENOTDIR)
                                 continue;
                         if (r < 0)
@@ -198,10 +198,11 @@ int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth, const stru
                 if (err < 0)
                         r = err;
                 else if (fd >= 0)
-                        r = vhd_image_open_fd_depth(TAKE_FD(fd), cand[k], flags & ~VHD_OPEN_RDWR,
+                        r = vhd_image_open_fd_depth(TAKE_FD(fd), cand[k], &img->ctx, flags & ~VHD_OPEN_RDWR,
                                                     depth + 1, &self, &quiet, &p);
                 else
-                        r = vhd_image_open_depth(cand[k], flags & ~VHD_OPEN_RDWR, depth + 1, &self, &quiet, &p);
+                        r = vhd_image_open_depth(cand[k], &img->ctx, flags & ~VHD_OPEN_RDWR, depth + 1, &self,
+                                                 &quiet, &p);
                 if (r < 0) {
                         char what[300] = "";
                         if (vc_problems_any(&quiet))

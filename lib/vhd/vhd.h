@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../image/open.h"
 #include "../util/problem.h"
 #include "format.h"
 
@@ -103,13 +104,24 @@ int vhd_image_open(const char *path, unsigned flags, struct vc_problems *problem
  * @flags, @problems, @ret: as vhd_image_open()
  *
  * The same validation as vhd_image_open(), OFD lock included (taken on the
- * shared open file description).  Parents are opened by name, through the
- * opener hook when one is set.  Returns 0, -EBADF when @fd is not open or
+ * shared open file description).  Parents are opened by name with open(2)
+ * (see vhd_image_open_ctx for an opener).  Returns 0, -EBADF when @fd is not open or
  * is read-only while VHD_OPEN_RDWR is asked, -EINVAL without @path, or what
  * vhd_image_open() returns; *ret is written on success only.
  */
 int vhd_image_open_fd(int fd, const char *path, unsigned flags, struct vc_problems *problems,
                       struct vhd_image **ret);
+/*
+ * vhd_image_open_ctx - open and validate an image as the context says
+ * @path:  its name (for messages and parent locators; opened by it when
+ *         @ctx has no fd)
+ * @ctx:   the image's descriptor or VC_BY_NAME, and the opener every open
+ *         by name goes through, parents included (NULL: by name, open(2))
+ *
+ * vhd_image_open() and vhd_image_open_fd() are this with no opener.
+ */
+int vhd_image_open_ctx(const char *path, const struct vc_open_ctx *ctx, unsigned flags,
+                       struct vc_problems *problems, struct vhd_image **ret);
 struct vhd_image *vhd_image_free(struct vhd_image *img);
 static inline void vhd_image_freep(struct vhd_image **p) { vhd_image_free(*p); }
 
@@ -157,19 +169,6 @@ typedef int (*vhd_extent_func_t)(uint64_t offset, uint64_t length, enum vhd_exte
 int vhd_image_extents(struct vhd_image *img, uint64_t offset, uint64_t count,
                       vhd_extent_func_t f, void *userdata);
 
-/* opener.c: how files are opened by name (vhd_image_open(), parents of
- * differencing disks, vhd_check()).  open_fn returns a new descriptor
- * (O_CLOEXEC, read-write when rdwr) or a negative errno; -ENOENT and
- * -ENOTDIR mean "no such file", so that the next parent candidate is
- * tried.  NULL restores open(2).  Process-wide: set it before opening
- * images.  vhd_create_differencing() still creates its file with open(2). */
-typedef int (*vhd_opener_t)(const char *path, bool rdwr, void *userdata);
-void vhd_set_opener(vhd_opener_t open_fn, void *userdata);
-/* Opens path as lib/vhd does: through the hook when set, else a regular
- * file or block device only (-EBADFD for anything else, never blocking);
- * returns a descriptor or a negative errno. */
-int vhd_open_path(const char *path, bool rdwr);
-
 /* create.c: a new differencing child of parent_path (absolute and relative
  * locators).  Fails with -EEXIST rather than overwrite. */
 int vhd_create_differencing(const char *path, const char *parent_path, uint32_t block_size);
@@ -178,3 +177,6 @@ int vhd_create_differencing(const char *path, const char *parent_path, uint32_t 
  * Returns 0 when the image is clean, 1 when problems were found, <0 when the
  * file cannot be opened at all. */
 int vhd_check(const char *path, struct vc_problems *problems);
+/* The same on fd (taken over: closed in every case), its parents opened
+ * through ctx's opener (ctx may be NULL). */
+int vhd_check_fd(int fd, const char *path, const struct vc_open_ctx *ctx, struct vc_problems *problems);

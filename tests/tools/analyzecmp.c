@@ -29,8 +29,8 @@ static char *dump(const struct vc_analysis *a)
 
         if (!f)
                 return NULL;
-        fprintf(f, "path %s\ndisk-type %" PRIu32 "\nvirtual-size %" PRIu64 "\nfile-size %" PRIu64 "\n",
-                a->path, a->disk_type, a->virtual_size, a->file_size);
+        fprintf(f, "path %s\ndisk-type %s\nvirtual-size %" PRIu64 "\nfile-size %" PRIu64 "\n",
+                a->path, a->type, a->virtual_size, a->file_size);
         fprintf(f, "block-size %" PRIu32 "\nblocks %" PRIu32 "\nallocated %" PRIu32 "\n",
                 a->block_size, a->n_blocks, a->blocks_allocated);
         for (int c = 0; c < _VC_BLOCK_CLASS_MAX; c++)

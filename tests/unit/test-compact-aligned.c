@@ -16,6 +16,7 @@
 #include "compact/plan.h"
 #include "tests.h"
 #include "vhd-builder.h"
+#include "image/image.h"
 #include "vhd/vhd.h"
 
 #define BS (64u << 10)
@@ -60,24 +61,23 @@ static void build(uint32_t n, const bool *alloc, unsigned seed, const char *crea
 /* Plans and executes; returns the final size; checks alignment if asked. */
 static uint64_t compact(uint32_t n, const bool *drop, bool want_aligned)
 {
-        struct vhd_image *img = NULL;
+        struct vc_image *img = NULL;
         struct compact_layout l;
         struct compact_plan p;
         struct compact_exec_stats st;
-        bool d[64] = {};
+        uint8_t d[64] = {};
 
-        ASSERT_OK(vhd_image_open(path, VHD_OPEN_RDWR, NULL, &img));
+        ASSERT_OK(vc_image_open(path, NULL, VC_OPEN_RDWR, NULL, &img));
         ASSERT_OK(compact_layout_from_image(img, &l));
         ASSERT_EQ_U64(l.align, want_aligned ? 4096 : 0);
         for (uint32_t b = 0; b < n; b++)
-                d[b] = drop[b] && l.bat[b] != VHD_BAT_UNUSED;
+                d[b] = drop[b] && l.at[b] != COMPACT_ABSENT;
         ASSERT_OK(compact_plan_build(&l, d, &p));
-        ASSERT_OK(compact_execute(vhd_image_fd(img), vhd_image_dyn_header(img)->table_offset, (uint32_t *) l.bat,
-                                  l.n_entries, vhd_image_footer(img)->raw, &p, NULL, &st));
+        ASSERT_OK(compact_execute(img, &l, &p, NULL, &st));
         uint64_t size = p.final_size;
         compact_plan_done(&p);
-        free((void *) l.bat);
-        vhd_image_free(img);
+        free(l.at);
+        vc_image_free(img);
         return size;
 }
 

@@ -12,7 +12,7 @@
  *     (not-supported, naming the child), zero is allowed;
  *   - a disk with two names (a hard link) refuses full/fs drops unless
  *     force-children;
- *   - the search fails closed: no folder descriptor (use_dir_fd with -1),
+ *   - the search fails closed: no folder descriptor (an open context with dir_fd -1),
  *     or a candidate the opener refuses, refuses full/fs; a candidate that
  *     is certainly not a disk (-EBADFD from the opener) is passed over;
  *   - a FIFO named zz.vhd beside a disk, and a parent locator naming a
@@ -96,7 +96,8 @@ static void test_append_fd(void)
         uint8_t *before = vb_read_file(path, &len);
         int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
         ASSERT_TRUE(fd >= 0);
-        struct compact_opts o = { .mode = COMPACT_MODE_ZERO, .use_fd = true, .fd = fd, .in_process = true };
+        struct vc_open_ctx ctx = { .fd = fd, .dir_fd = VC_BY_NAME };
+        struct compact_opts o = { .mode = COMPACT_MODE_ZERO, .open = &ctx, .in_process = true };
         assert_refused(run(path, &o, &ps), &ps, VC_PROBLEM_ACCESS_DENIED, "O_APPEND");
         assert_same_file(path, before, len);
         ASSERT_TRUE(fcntl(fd, F_GETFL) & O_APPEND);
@@ -106,7 +107,7 @@ static void test_append_fd(void)
         close(fd);
         /* The same file through a plain read-write descriptor compacts. */
         fd = open(path, O_RDWR | O_CLOEXEC);
-        o.fd = fd;
+        ctx.fd = fd;
         o.dry_run = false;
         ASSERT_OK(run(path, &o, &ps));
         size_t after;
@@ -134,7 +135,8 @@ static void test_symlink_elsewhere(void)
         /* A descriptor of the link's target, named by the link: the same. */
         int fd = open(link, O_RDWR | O_CLOEXEC);
         ASSERT_TRUE(fd >= 0);
-        struct compact_opts o = { .mode = COMPACT_MODE_FS, .use_fd = true, .fd = fd, .in_process = true };
+        const struct vc_open_ctx ctx = { .fd = fd, .dir_fd = VC_BY_NAME };
+        struct compact_opts o = { .mode = COMPACT_MODE_FS, .open = &ctx, .in_process = true };
         assert_refused(run(link, &o, &ps), &ps, VC_PROBLEM_NOT_SUPPORTED, child);
         close(fd);
         /* Zero drops are content-neutral: allowed. */
@@ -199,8 +201,8 @@ static void test_fail_closed(void)
         int fd = open(path, O_RDWR | O_CLOEXEC), dfd = open(dir_b, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         ASSERT_TRUE(fd >= 0 && dfd >= 0);
         /* No folder to search. */
-        struct compact_opts o = { .mode = COMPACT_MODE_FS, .dry_run = true, .use_fd = true, .fd = fd,
-                                  .use_dir_fd = true, .dir_fd = -1, .in_process = true };
+        struct vc_open_ctx ctx = { .fd = fd, .dir_fd = -1 };
+        struct compact_opts o = { .mode = COMPACT_MODE_FS, .dry_run = true, .open = &ctx, .in_process = true };
         assert_refused(run(path, &o, &ps), &ps, VC_PROBLEM_NOT_SUPPORTED, dir_b);
         o.mode = COMPACT_MODE_ZERO;
         ASSERT_OK(run(path, &o, &ps));
@@ -208,10 +210,10 @@ static void test_fail_closed(void)
         o.force_children = true;
         ASSERT_OK(run(path, &o, &ps));
         /* A candidate that cannot be read. */
-        o = (struct compact_opts) { .mode = COMPACT_MODE_FULL, .dry_run = true, .use_fd = true, .fd = fd,
-                                    .use_dir_fd = true, .dir_fd = dfd, .in_process = true };
+        ctx = (struct vc_open_ctx) { .fd = fd, .dir_fd = dfd };
+        o = (struct compact_opts) { .mode = COMPACT_MODE_FULL, .dry_run = true, .open = &ctx, .in_process = true };
         ASSERT_OK(run(path, &o, &ps));
-        vhd_set_opener(hook, NULL);
+        ctx.opener = hook;
         refuse_answer = EACCES;
         assert_refused(run(path, &o, &ps), &ps, VC_PROBLEM_NOT_SUPPORTED, zz);
         refuse_answer = EPERM;
@@ -219,7 +221,7 @@ static void test_fail_closed(void)
         /* Certainly not a disk (a FIFO, say): passed over. */
         refuse_answer = EBADFD;
         ASSERT_OK(run(path, &o, &ps));
-        vhd_set_opener(NULL, NULL);
+        ctx.opener = NULL;
         ASSERT_OK(unlink(zz));
         close(fd);
         close(dfd);

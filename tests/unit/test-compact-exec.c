@@ -27,6 +27,7 @@
 #include "tests.h"
 #include "util/fault.h"
 #include "vhd-builder.h"
+#include "image/image.h"
 #include "vhd/vhd.h"
 
 #define BS (64u << 10)  /* small blocks keep the test fast */
@@ -121,25 +122,38 @@ static void write_image(const struct layout_case *c, unsigned seed)
         vb_write_file(img, path);
 }
 
+/* The same as open_retry(), as a generic image. */
+static void open_image_retry(unsigned flags, struct vc_image **img)
+{
+        int r;
+
+        for (int i = 0; i < 200; i++) {
+                r = vc_image_open(path, NULL, flags, NULL, img);
+                if (r != -EBUSY)
+                        break;
+                usleep(10000);
+        }
+        ASSERT_OK(r);
+}
+
 /* Plans with drop[] limited to blocks still allocated, and executes. */
 static int plan_and_run(const struct layout_case *c, struct compact_plan *ret_plan, unsigned qd,
                         struct compact_exec_stats *st)
 {
-        struct vhd_image *img = NULL;
+        struct vc_image *img = NULL;
         struct compact_layout l;
-        bool drop[64] = {};
+        uint8_t drop[64] = {};
         int r;
 
-        open_retry(VHD_OPEN_RDWR, &img);
+        open_image_retry(VC_OPEN_RDWR, &img);
         ASSERT_OK(compact_layout_from_image(img, &l));
         for (uint32_t b = 0; b < c->n_blocks; b++)
-                drop[b] = c->drop[b] && l.bat[b] != VHD_BAT_UNUSED;
+                drop[b] = c->drop[b] && l.at[b] != COMPACT_ABSENT;
         ASSERT_OK(compact_plan_build(&l, drop, ret_plan));
         struct compact_exec_opts o = { .queue_depth = qd };
-        r = compact_execute(vhd_image_fd(img), vhd_image_dyn_header(img)->table_offset,
-                            (uint32_t *) l.bat, l.n_entries, vhd_image_footer(img)->raw, ret_plan, &o, st);
-        free((void *) l.bat);
-        vhd_image_free(img);
+        r = compact_execute(img, &l, ret_plan, &o, st);
+        free(l.at);
+        vc_image_free(img);
         return r;
 }
 

@@ -20,6 +20,7 @@
 #include "tests.h"
 #include "util/fault.h"
 #include "vhd-builder.h"
+#include "image/image.h"
 #include "vhd/vhd.h"
 
 #define BS (64u << 10)
@@ -57,25 +58,24 @@ static void write_image(void)
 static int execute_with(const char *rule, struct vc_problems *ps, struct compact_plan *ret_plan,
                         struct compact_exec_stats *st, unsigned long counts[_VC_IO_OP_MAX])
 {
-        struct vhd_image *img = NULL;
+        struct vc_image *img = NULL;
         struct compact_layout l;
-        bool drop[NB] = {};
+        uint8_t drop[NB] = {};
         int r;
 
-        ASSERT_OK(vhd_image_open(path, VHD_OPEN_RDWR, NULL, &img));
+        ASSERT_OK(vc_image_open(path, NULL, VC_OPEN_RDWR, NULL, &img));
         ASSERT_OK(compact_layout_from_image(img, &l));
         for (uint32_t b = 0; b < NB; b++)
-                drop[b] = is_drop(b) && l.bat[b] != VHD_BAT_UNUSED;
+                drop[b] = is_drop(b) && l.at[b] != COMPACT_ABSENT;
         ASSERT_OK(compact_plan_build(&l, drop, ret_plan));
         struct compact_exec_opts o = { .queue_depth = 3, .problems = ps };
         ASSERT_OK(vc_io_fault_set(rule));
-        r = compact_execute(vhd_image_fd(img), vhd_image_dyn_header(img)->table_offset, (uint32_t *) l.bat,
-                            l.n_entries, vhd_image_footer(img)->raw, ret_plan, &o, st);
+        r = compact_execute(img, &l, ret_plan, &o, st);
         for (int op = 0; counts && op < _VC_IO_OP_MAX; op++)
                 counts[op] = vc_io_fault_count(op);
         ASSERT_OK(vc_io_fault_set(NULL));
-        free((void *) l.bat);
-        vhd_image_free(img);
+        free(l.at);
+        vc_image_free(img);
         return r;
 }
 

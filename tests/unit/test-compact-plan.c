@@ -13,9 +13,11 @@
  * block's data area on a 4 KiB boundary, slots 2 MiB + 4 KiB apart): their
  * moves must land aligned too.
  */
+#include <errno.h>
 #include <stdlib.h>
 
 #include "compact/plan.h"
+#include "util/macro.h"
 #include "tests.h"
 #include "util/overflow.h"
 
@@ -37,7 +39,7 @@ static void check_one(unsigned seed, bool aligned)
 {
         uint32_t n_entries = (uint32_t) (1 + rnd(600));
         uint32_t *bat = malloc(n_entries * sizeof *bat);
-        bool *drop = calloc(n_entries, sizeof *drop);
+        uint8_t *drop = calloc(n_entries, sizeof *drop);
         uint64_t meta_end = 1536 + ROUND_UP((uint64_t) n_entries * 4, 512) + rnd(4) * 512;
         uint64_t off = aligned ? aligned_from(meta_end) : ROUND_UP(meta_end, 512), first_slot = off;
         bool gaps = seed % 3 != 0;
@@ -49,7 +51,7 @@ static void check_one(unsigned seed, bool aligned)
         ASSERT_TRUE(order);
         for (uint32_t i = 0; i < n_entries; i++) {
                 order[i] = i;
-                bat[i] = VHD_BAT_UNUSED;
+                bat[i] = COMPACT_ABSENT;
         }
         for (uint32_t i = n_entries; i > 1; i--) {
                 uint32_t j = (uint32_t) rnd(i), t = order[i - 1];
@@ -66,7 +68,7 @@ static void check_one(unsigned seed, bool aligned)
                 drop[order[i]] = seed % 7 != 0 && rnd(100) < (seed % 100);
         }
         uint64_t file_size = off + rnd(3) * 512 + 512;
-        struct compact_layout l = { n_entries, bat, STRIDE, meta_end, file_size, aligned ? 4096 : 0, SKEW };
+        struct compact_layout l = { n_entries, bat, STRIDE, meta_end, file_size, aligned ? 4096 : 0, SKEW, 512, 512 };
         struct compact_plan p;
         ASSERT_OK(compact_plan_build(&l, drop, &p));
 
@@ -75,8 +77,8 @@ static void check_one(unsigned seed, bool aligned)
         uint32_t k = 0;
         ASSERT_TRUE(where);
         for (uint32_t i = 0; i < n_entries; i++) {
-                where[i] = bat[i] == VHD_BAT_UNUSED ? UINT64_MAX : (uint64_t) bat[i] * 512;
-                if (bat[i] != VHD_BAT_UNUSED)
+                where[i] = bat[i] == COMPACT_ABSENT ? UINT64_MAX : (uint64_t) bat[i] * 512;
+                if (bat[i] != COMPACT_ABSENT)
                         k += !drop[i];
         }
         ASSERT_EQ_U64(p.survivors, k);
@@ -95,7 +97,7 @@ static void check_one(unsigned seed, bool aligned)
                 /* No destination overlaps a live block (as it is when the copy
                  * is made: all sources stay until the end) or another copy. */
                 for (uint32_t i = 0; i < n_entries; i++)
-                        if (bat[i] != VHD_BAT_UNUSED && !drop[i] &&
+                        if (bat[i] != COMPACT_ABSENT && !drop[i] &&
                             ranges_overlap(mv->to, STRIDE, (uint64_t) bat[i] * 512, STRIDE))
                                 TEST_FAIL("seed %u: move %u writes over live block %u", seed, m, i);
                 for (uint32_t m2 = 0; m2 < m; m2++)
@@ -105,12 +107,12 @@ static void check_one(unsigned seed, bool aligned)
         /* Survivors below the new end, one place each, and the size exact. */
         uint64_t max_end = meta_end;
         for (uint32_t i = 0; i < n_entries; i++) {
-                if (bat[i] == VHD_BAT_UNUSED || drop[i])
+                if (bat[i] == COMPACT_ABSENT || drop[i])
                         continue;
                 ASSERT_TRUE(where[i] + STRIDE <= new_end);
                 max_end = MAX(max_end, where[i] + STRIDE);
                 for (uint32_t j = i + 1; j < n_entries; j++)
-                        if (bat[j] != VHD_BAT_UNUSED && !drop[j])
+                        if (bat[j] != COMPACT_ABSENT && !drop[j])
                                 ASSERT_TRUE(!ranges_overlap(where[i], STRIDE, where[j], STRIDE));
         }
         ASSERT_EQ_U64(p.final_size, max_end + 512);
@@ -126,8 +128,8 @@ static void check_one(unsigned seed, bool aligned)
         uint32_t *dropped = malloc(n_entries * sizeof *dropped);
         ASSERT_TRUE(dropped);
         for (uint32_t i = 0; i < n_entries; i++)
-                dropped[i] = drop[i] ? VHD_BAT_UNUSED : bat[i];
-        struct compact_layout l3 = { n_entries, dropped, STRIDE, meta_end, file_size, l.align, SKEW };
+                dropped[i] = drop[i] ? COMPACT_ABSENT : bat[i];
+        struct compact_layout l3 = { n_entries, dropped, STRIDE, meta_end, file_size, l.align, SKEW, 512, 512 };
         struct compact_plan p3;
         ASSERT_OK(compact_plan_build(&l3, NULL, &p3));
         ASSERT_EQ_U64(p3.final_size, p.final_size);
@@ -139,8 +141,8 @@ static void check_one(unsigned seed, bool aligned)
         uint32_t *after = malloc(n_entries * sizeof *after);
         ASSERT_TRUE(after);
         for (uint32_t i = 0; i < n_entries; i++)
-                after[i] = bat[i] == VHD_BAT_UNUSED || drop[i] ? VHD_BAT_UNUSED : (uint32_t) (where[i] / 512);
-        struct compact_layout l2 = { n_entries, after, STRIDE, meta_end, p.final_size, l.align, SKEW };
+                after[i] = bat[i] == COMPACT_ABSENT || drop[i] ? COMPACT_ABSENT : (uint32_t) (where[i] / 512);
+        struct compact_layout l2 = { n_entries, after, STRIDE, meta_end, p.final_size, l.align, SKEW, 512, 512 };
         struct compact_plan p2;
         ASSERT_OK(compact_plan_build(&l2, NULL, &p2));
         ASSERT_EQ_INT(p2.n_moves, 0);
@@ -158,9 +160,9 @@ static void check_one(unsigned seed, bool aligned)
 int main(void)
 {
         /* Dropping an unallocated block is a caller bug. */
-        uint32_t bat[2] = { VHD_BAT_UNUSED, 4 };
-        bool drop[2] = { true, false };
-        struct compact_layout l = { 2, bat, STRIDE, 1536 + 512, 4 * 512 + STRIDE + 512, 0, 0 };
+        uint32_t bat[2] = { COMPACT_ABSENT, 4 };
+        uint8_t drop[2] = { COMPACT_DROP_FS_FREE, COMPACT_KEEP };
+        struct compact_layout l = { 2, bat, STRIDE, 1536 + 512, 4 * 512 + STRIDE + 512, 0, 0, 512, 512 };
         struct compact_plan p;
         ASSERT_EQ_INT(compact_plan_build(&l, drop, &p), -EINVAL);
 

@@ -48,6 +48,7 @@
 #include "util/fault.h"
 #include "util/fd-util.h"
 #include "vhd-builder.h"
+#include "image/image.h"
 #include "vhd/vhd.h"
 
 #define BS (64u << 10)
@@ -97,34 +98,33 @@ static void write_image(const struct layout_case *c, unsigned seed, const char *
  * are meant to make. */
 static int plan_and_run(const struct layout_case *c, uint64_t *ret_size)
 {
-        struct vhd_image *img = NULL;
+        struct vc_image *img = NULL;
         struct compact_layout l;
         struct compact_plan plan = {};
         struct compact_exec_stats st;
-        bool drop[64] = {};
+        uint8_t drop[64] = {};
         int r;
 
-        r = vhd_image_open(path, VHD_OPEN_RDWR, NULL, &img);
+        r = vc_image_open(path, NULL, VC_OPEN_RDWR, NULL, &img);
         if (r < 0)
                 return r;
         r = compact_layout_from_image(img, &l);
         if (r < 0) {
-                vhd_image_free(img);
+                vc_image_free(img);
                 return r;
         }
         for (uint32_t b = 0; b < c->n_blocks; b++)
-                drop[b] = c->drop[b] && l.bat[b] != VHD_BAT_UNUSED;
+                drop[b] = c->drop[b] && l.at[b] != COMPACT_ABSENT;
         r = compact_plan_build(&l, drop, &plan);
         if (r >= 0) {
                 struct compact_exec_opts o = { .queue_depth = 3 };
-                r = compact_execute(vhd_image_fd(img), vhd_image_dyn_header(img)->table_offset,
-                                    (uint32_t *) l.bat, l.n_entries, vhd_image_footer(img)->raw, &plan, &o, &st);
+                r = compact_execute(img, &l, &plan, &o, &st);
         }
         if (r >= 0 && ret_size)
                 *ret_size = plan.final_size;
         compact_plan_done(&plan);
-        free((void *) l.bat);
-        vhd_image_free(img);
+        free(l.at);
+        vc_image_free(img);
         return r;
 }
 

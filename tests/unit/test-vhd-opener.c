@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * lib/vhd/opener.c and vhd_image_open_fd(): opening an image from a
- * descriptor, and every open by name going through the process's opener
- * hook when one is set (what the daemon's sandboxed worker relies on), on
- * images from the builder.
+ * The open context (lib/image/open.h) and vhd_image_open_fd(): opening an
+ * image from a descriptor, and every open by name going through the
+ * opener of the image's context when it has one (what the daemon's
+ * sandboxed worker relies on), on images from the builder.
  *
  *   - an image opened from a descriptor reads like one opened by name; it
  *     keeps its own O_CLOEXEC copy (>= 3), and the caller's stays open;
@@ -15,7 +15,8 @@
  *     (parent-not-found, naming the path and the errno); a file that is not
  *     the parent is a parent-mismatch; the top image by name goes through
  *     the hook too, with the access asked;
- *   - without a hook (set back to NULL), open(2) again.
+ *   - an image opened without that context uses open(2), whatever other
+ *     images' contexts say.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,7 +63,19 @@ static void reset_hook(int deny, const char *substitute)
         calls.n = 0;
         calls.deny = deny;
         calls.substitute = substitute;
-        vhd_set_opener(hook, &calls);
+}
+
+/* Opens through an open context with the hook: by name, or from fd. */
+static int open_hooked(const char *path, unsigned flags, struct vc_problems *ps, struct vhd_image **ret)
+{
+        const struct vc_open_ctx ctx = { .opener = hook, .userdata = &calls, .fd = VC_BY_NAME, .dir_fd = VC_BY_NAME };
+        return vhd_image_open_ctx(path, &ctx, flags, ps, ret);
+}
+
+static int open_fd_hooked(int fd, const char *path, unsigned flags, struct vc_problems *ps, struct vhd_image **ret)
+{
+        const struct vc_open_ctx ctx = { .opener = hook, .userdata = &calls, .fd = fd, .dir_fd = VC_BY_NAME };
+        return vhd_image_open_ctx(path, &ctx, flags, ps, ret);
 }
 
 /* The whole merged view of an image. */
@@ -144,7 +157,7 @@ static void test_hook_parent(void)
 
         ASSERT_TRUE(fd >= 0);
         reset_hook(0, NULL);
-        ASSERT_OK(vhd_image_open_fd(fd, child_path, VHD_OPEN_RDWR, NULL, &img));
+        ASSERT_OK(open_fd_hooked(fd, child_path, VHD_OPEN_RDWR, NULL, &img));
         /* The locator and the parent name beside the child agree: one ask,
          * read-only, though the child is open read-write. */
         ASSERT_EQ_U64(calls.n, 1);
@@ -162,7 +175,7 @@ static void test_hook_next_candidate(void)
 
         vb_path_join(gone, dir, "gone/par.vhd");
         reset_hook(0, NULL);
-        ASSERT_OK(vhd_image_open(lost_child_path, 0, NULL, &img));
+        ASSERT_OK(open_hooked(lost_child_path, 0, NULL, &img));
         /* The child itself by name, then its locator (no such file), then
          * the parent name beside it. */
         ASSERT_EQ_U64(calls.n, 3);
@@ -181,7 +194,7 @@ static void test_hook_denied(void)
 
         ASSERT_TRUE(fd >= 0);
         reset_hook(EACCES, NULL);
-        ASSERT_EQ_INT(vhd_image_open_fd(fd, child_path, 0, &ps, &img), -EACCES);
+        ASSERT_EQ_INT(open_fd_hooked(fd, child_path, 0, &ps, &img), -EACCES);
         ASSERT_TRUE(img == NULL);
         /* Asked once: a refusal is not "try the next candidate". */
         ASSERT_EQ_U64(calls.n, 1);
@@ -193,7 +206,7 @@ static void test_hook_denied(void)
         /* The top image by name goes through the hook, with its access. */
         reset_hook(EPERM, NULL);
         ps = (struct vc_problems) {};
-        ASSERT_EQ_INT(vhd_image_open(child_path, VHD_OPEN_RDWR, &ps, &img), -EPERM);
+        ASSERT_EQ_INT(open_hooked(child_path, VHD_OPEN_RDWR, &ps, &img), -EPERM);
         ASSERT_EQ_U64(calls.n, 1);
         ASSERT_STREQ(calls.path[0], child_path);
         ASSERT_TRUE(calls.rdwr[0]);
@@ -210,7 +223,7 @@ static void test_hook_wrong_file(void)
         ASSERT_TRUE(fd >= 0);
         /* Whatever the hook hands over must still be the parent. */
         reset_hook(0, other_path);
-        ASSERT_EQ_INT(vhd_image_open_fd(fd, child_path, 0, &ps, &img), -EBADMSG);
+        ASSERT_EQ_INT(open_fd_hooked(fd, child_path, 0, &ps, &img), -EBADMSG);
         ASSERT_EQ_INT(ps.first.id, VC_PROBLEM_PARENT_MISMATCH);
         close(fd);
 }
@@ -219,8 +232,8 @@ static void test_no_hook(void)
 {
         struct vhd_image *img = NULL;
 
+        /* An image opened without the context never sees its opener. */
         reset_hook(EACCES, NULL);
-        vhd_set_opener(NULL, NULL);
         ASSERT_OK(vhd_image_open(child_path, 0, NULL, &img));
         ASSERT_EQ_U64(calls.n, 0);
         ASSERT_TRUE(vhd_image_parent(img) != NULL);
