@@ -10,7 +10,7 @@
  * known (below), so a call outside them means the worker was taken over
  * by a hostile image, or a new code path nobody reviewed.  Either way it
  * should stop at once rather than carry on with an error it might
- * misread; a killed worker leaves a valid image (DESIGN step 6) and its
+ * misread; a killed worker leaves a valid image (docs/design.md, pipeline step 6) and its
  * job fails with "killed by signal 31 (SIGSYS)", which says what
  * happened.  Tests run every path of the worker in both build trees, so a
  * missing entry shows up there, not in the field.

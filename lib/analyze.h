@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Analysis, the scan (DESIGN steps 1-4): on an open, validated image,
+ * Analysis, the scan (docs/design.md, pipeline steps 1-4): on an open, validated image,
  * attach it read-only, read its partition table and the file systems
  * inside, and classify every allocated block as free (every byte free per
  * a file system), partially free, or used.  The plan (step 5) is the

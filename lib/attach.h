@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Read-only attach of an image through nbdkit-vhd-plugin (DESIGN step 3).
+ * Read-only attach of an image through nbdkit-vhd-plugin (docs/design.md, pipeline step 3).
  *
  * Every read of a guest file system goes through this NBD connection, so a
  * differencing disk is read merged with its parents by exactly the code

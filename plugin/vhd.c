@@ -214,7 +214,7 @@ static int vhd_can_fua(void *handle)
 
 /* Every connection shares one image and one fd, and flush is fdatasync on
  * it, so a flush on one connection would cover the writes of all; we still
- * advertise multi-conn only read-only, which is what DESIGN.md promises. */
+ * advertise multi-conn only read-only, which is what nbdkit-vhd-plugin(1) promises. */
 static int vhd_can_multi_conn(void *handle)
 {
         return readonly;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * One compaction, start to end (DESIGN steps 1-7): open and lock, refuse
+ * One compaction, start to end (docs/design.md, pipeline steps 1-7): open and lock, refuse
  * what must not be compacted, scan (file systems through the read-only
  * attach, zeros by reading blocks), plan, move, truncate, report.
  */

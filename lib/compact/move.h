@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The executor (DESIGN step 6): carries out a compact_plan on the image file
+ * The executor (docs/design.md, pipeline step 6): carries out a compact_plan on the image file
  * in the one order that keeps every instant crash-safe, written once for
  * every format; the format's part of each phase is its vc_compact_ops
  * (lib/image/image.h; for VHD, lib/vhd/commit.c):

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The compaction planner (DESIGN step 5): a pure function from a layout
+ * The compaction planner (docs/design.md, pipeline step 5): a pure function from a layout
  * (the input: image/compact-ops.h) and the objects to drop, with their
  * reasons, to the plan (the output): the moves and the exact final size.
  * It knows no format: a VHD block is an object at a BAT sector.

@@ -3,7 +3,7 @@
  * Was the volume shut down cleanly?  $Bitmap only tells the truth if so.
  *
  * Design note: three independent witnesses, any of which makes the volume
- * "not clean" (FORMATS.md §5.6):
+ * "not clean" (docs/formats/ntfs.md, "Clean shutdown"):
  *   1. $Volume's $VOLUME_INFORMATION flags: dirty, or chkdsk underway;
  *   2. $LogFile's restart area: clients still in use without the
  *      volume-is-clean flag means transactions may be pending replay (the

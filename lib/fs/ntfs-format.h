@@ -3,8 +3,8 @@
  * NTFS on-disk layout: named byte offsets, magic numbers and the caps we put
  * on every count read from a volume.  ALL NTFS INTEGERS ARE LITTLE-ENDIAN.
  * Fields are read through lib/util/span.h with these offsets; nothing is
- * ever cast to a struct.  Tables in shared/docs/FORMATS.md §5 (our words,
- * from Linux fs/ntfs3 and ntfs-3g's layout.h / logfile.h).
+ * ever cast to a struct.  Tables in docs/formats/ntfs.md (our words; the
+ * facts from Linux fs/ntfs3 and ntfs-3g's layout.h / logfile.h).
  */
 #pragma once
 

@@ -7,7 +7,7 @@
  * records), the first pages of $LogFile, a path through the root index to
  * find hiberfil.sys, and $Bitmap itself - nothing else.  Every byte it reads
  * is untrusted; everything it does not fully understand counts as in use.
- * See shared/docs/FORMATS.md §5 for the layout and the preconditions.
+ * See docs/formats/ntfs.md for the layout and the preconditions.
  */
 #pragma once
 

@@ -60,7 +60,8 @@ struct vc_describe {
 /*
  * What compact/ and the analysis ask of a format beyond reading
  * (compact-ops.h has the layout and plan they exchange).  The core runs
- * DESIGN step 6 once, in phases, and calls the format at each:
+ * step 6 of docs/design.md's pipeline once, in phases, and calls the
+ * format at each:
  *
  *   begin    (optional) whatever must be durable before anything moves
  *   release  the dropped objects out of the format's map   ; fdatasync

@@ -2,7 +2,8 @@
 /*
  * Small language helpers used everywhere: scope-bound cleanup, ownership
  * transfer, array sizes and errno-returning wrappers.  Cleanup attributes keep
- * every error path leak-free without goto ladders (see STYLE §9.2 item 4).
+ * every error path leak-free without goto ladders (see docs/design.md,
+ * Conventions, item 4).
  */
 #pragma once
 

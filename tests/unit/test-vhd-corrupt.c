@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The corruption table (STYLE §9.2 item 14): one field poked per case, then
+ * The corruption table (docs/design.md, Conventions, item 7): one field
+ * poked per case, then
  *   - vhd_image_open(), read-only and read-write, must fail with exactly the
  *     expected problem id, field name and absolute offset;
  *   - vhd_check() must return 1 and list that problem (and, for some cases,

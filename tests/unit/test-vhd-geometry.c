@@ -4,17 +4,18 @@
  * the CHS product and Current Size.
  *
  * Three oracles: (1) the VHD specification's algorithm, written out again
- * here from FORMATS.md §1.6 and compared over a sweep of sizes; (2) what
- * qemu-img 7.2 wrote into real footers (`qemu-img create -f vpc`), hard
- * coded below together with qemu's "round up until the CHS product covers
- * the request" rule; (3) the qemu >= 10 creator table for reading sizes.
+ * here from docs/formats/vhd.md ("CHS geometry") and compared over a
+ * sweep of sizes; (2) what qemu-img 7.2 wrote into real footers
+ * (`qemu-img create -f vpc`), hard coded below together with qemu's
+ * "round up until the CHS product covers the request" rule; (3) the
+ * qemu >= 10 creator table for reading sizes.
  */
 #include "tests.h"
 #include "vhd/vhd.h"
 
 #define MAX_CHS_SECTORS (65535ull * 16 * 255)
 
-/* FORMATS.md §1.6, step by step. */
+/* docs/formats/vhd.md ("CHS geometry"), step by step. */
 static struct vhd_geometry spec_geometry(uint64_t size)
 {
         uint64_t total = size / 512, spt, heads, cth;

@@ -5,9 +5,10 @@
  * builder.
  *
  * Every case keeps a model of the virtual disk (what a reader must see),
- * derived from the builder's bytes with the rules of FORMATS.md §1.4 and
- * then updated by each write, and compares the library's reads with it
- * after each operation and again after re-opening the file.  Files written
+ * derived from the builder's bytes with the rules of docs/formats/vhd.md
+ * ("BAT and blocks") and then updated by each write, and compares the
+ * library's reads with it after each operation and again after re-opening
+ * the file.  Files written
  * to are then checked on disk: BAT entries, sector bitmap bits, the footer
  * copy at 0 equal to the end footer, and vhd_check() finding nothing.
  */
@@ -97,8 +98,8 @@ static void check_file_valid(const char *path)
         check_clean(path);
 }
 
-/* What a reader must see: FORMATS.md §1.4, sector by sector.  below is the
- * parent's model (differencing) or NULL. */
+/* What a reader must see: docs/formats/vhd.md ("BAT and blocks"), sector
+ * by sector.  below is the parent's model (differencing) or NULL. */
 static uint8_t *model_of(const struct vb_image *b, const uint8_t *below, uint64_t below_size)
 {
         uint8_t *m = calloc(1, b->virtual_size ? b->virtual_size : 1);
