@@ -195,14 +195,27 @@ refused_safely "an option's key" org.freedesktop.DBus.Error.InvalidArgs "unknown
     Compact "$d/p.vhd" '{"k\u001b[2J": "v"}'
 refused_safely "AnalyzeFd of a folder named with \\xff" org.vhd.Compact.Error.NotSupported "'$esc_dir': not a regular file" \
     AnalyzeFd "$w"
-qemu-io -f vpc -c "sleep 5000" "$w/z.vhd" >/dev/null &
-holder=$!
-cleanup_fn _bus_stop_pid "$holder" qemu-io
-# Until qemu-io holds it (another reader that does not share writing is refused).
-for ((i = 0; i < 200; i++)); do
-  qemu-io -r -f vpc -c quit "$w/z.vhd" >/dev/null 2>&1 || break
-  sleep 0.05
+# qemu-io holds it: wait until its locks show in /proc/locks, without
+# probing with a second qemu-io (two qemus taking their byte-range locks
+# at the same instant can each make the other fail, and the holder then
+# exits: seen under ASan); start it again if it died all the same.
+ino=$(stat -c %i "$w/z.vhd")
+holder=
+for ((attempt = 0; attempt < 5; attempt++)); do
+  qemu-io -f vpc -c "sleep 5000" "$w/z.vhd" >/dev/null 2>"$d/holder.err" &
+  holder=$!
+  for ((i = 0; i < 200; i++)); do
+    grep -q ":$ino " /proc/locks && break
+    kill -0 "$holder" 2>/dev/null || break
+    sleep 0.05
+  done
+  sleep 0.2
+  kill -0 "$holder" 2>/dev/null && break
+  wait "$holder" 2>/dev/null || true
+  holder=
 done
+[[ -n $holder ]] || { cat "$d/holder.err" >&2; fail "qemu-io could not hold z.vhd"; }
+cleanup_fn _bus_stop_pid "$holder" qemu-io
 refused_safely "CompactFd of a file named with \\xff held by qemu" org.vhd.Compact.Error.InUse "'$esc_dir/z.vhd': in use" \
     CompactFd "$w/z.vhd"
 kill "$holder"
