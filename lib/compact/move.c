@@ -11,6 +11,18 @@
  * (lib/util/fault.h) once it has succeeded: syncs and truncates go
  * through vc_sync()/vc_ftruncate(), which do both.
  *
+ * The wait for completions has a deadline (opts->stall_ms).  Buffered
+ * writes to most Linux file systems (ext4 among them) do not take the
+ * non-blocking path, so io_uring hands every one to its io-wq worker
+ * threads.  On the 6.18 kernel of our machines that hand-off sometimes
+ * loses its worker: the writes stay queued, no thread runs them, and the
+ * wait never ends (caught in CI: about one run in 40 of test-compact-
+ * aligned; a 60-line liburing program shows it without any of our code).
+ * Any new work for io-wq starts a worker, which then drains the queue, so
+ * when nothing completes before the deadline we queue one asynchronous
+ * no-op (a "kick") and wait again.  A kick changes no byte of the file and
+ * costs nothing when completions flow (test-compact-stall).
+ *
  * Every failure is reported once, as an io-error problem that names the
  * operation, the block and the offset; whatever step fails, nothing after
  * it is written, so the image stays valid (see move.h).  Each I/O first
@@ -22,6 +34,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <liburing.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,12 +44,16 @@
 
 #include "../util/fault.h"
 #include "../util/fd-util.h"
+#include "../util/log.h"
 #include "../util/macro.h"
 #include "image/image.h"
 #include "move.h"
 
 #define DEFAULT_QUEUE_DEPTH 8
 #define MAX_QUEUE_DEPTH 64
+#define DEFAULT_STALL_MS 1000
+#define KICK_TAG (UINT64_MAX - 1) /* user_data of a kick, never a slot index */
+#define STALL_TAG (UINT64_MAX - 2) /* of a test's stall (lib/util/fault.h) */
 
 enum slot_state { SLOT_FREE, SLOT_READING, SLOT_WRITING };
 
@@ -54,6 +71,8 @@ struct mover {
         const struct compact_plan *plan;
         struct slot *slots;
         unsigned n_slots, busy;
+        unsigned stall_ms;      /* see "deadline" at the top */
+        bool kick_in_flight;    /* at most one: the ring has room for it */
         uint32_t next;          /* next move to start */
         uint32_t end;           /* the round's moves end here */
         uint32_t finished;      /* moves landed, in every round so far */
@@ -88,6 +107,20 @@ static int submit_io(struct mover *m, unsigned i)
         size_t len = (size_t) (m->plan->stride - s->done);
         bool rd = s->state == SLOT_READING;
         s->injected = vc_io_fault(rd ? VC_IO_READ : VC_IO_WRITE, &len);
+        if (s->injected == VC_IO_STALL) {
+                /* A test's stand-in for the lost io-wq worker: the I/O
+                 * waits, linked behind a poll that only a kick ends. */
+                s->injected = 0;
+                int efd = vc_io_stall_fd();
+                if (efd >= 0) {
+                        io_uring_prep_poll_add(sqe, efd, POLLIN);
+                        io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
+                        io_uring_sqe_set_data64(sqe, STALL_TAG);
+                        sqe = io_uring_get_sqe(&m->ring);
+                        if (!sqe)
+                                return -EBUSY;  /* cannot happen: see the ring's size */
+                }
+        }
         if (s->injected < 0)
                 io_uring_prep_nop(sqe);
         else if (rd)
@@ -163,6 +196,26 @@ static int complete(struct mover *m, unsigned i, int res, bool first)
         return 0;
 }
 
+/* Nothing completed before the deadline: starts an io-wq worker (see the
+ * top of this file) with a no-op that only it may run. */
+static int kick_io_wq(struct mover *m)
+{
+        if (m->kick_in_flight)
+                return 0;
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&m->ring);
+        if (!sqe)
+                return -EBUSY;  /* cannot happen: ring entries > slots */
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
+        io_uring_sqe_set_data64(sqe, KICK_TAG);
+        m->kick_in_flight = true;
+        vc_io_stall_wake();     /* what ends a test's stall */
+        if (m->stats->io_wq_kicks++ == 0)
+                vc_debug("compact: no block I/O completed in %u ms with %u in flight; waking io-wq",
+                         m->stall_ms, m->busy);
+        return 0;
+}
+
 /* Step 2: copies the round's moves, up to m->end; stops early (returning
  * -ECANCELED) when the progress callback asks, after the blocks in flight
  * have landed. */
@@ -179,21 +232,36 @@ static int copy_blocks(struct mover *m, const struct compact_exec_opts *o)
                 }
                 if (m->busy == 0)
                         break;
-                int sr = io_uring_submit_and_wait(&m->ring, 1);
+                struct __kernel_timespec deadline = {
+                        .tv_sec = m->stall_ms / 1000,
+                        .tv_nsec = (long long) (m->stall_ms % 1000) * 1000000,
+                };
+                struct io_uring_cqe *first;
+                int sr = io_uring_submit_and_wait_timeout(&m->ring, &first, 1, &deadline, NULL);
+                if (sr == -ETIME)
+                        sr = kick_io_wq(m);     /* then a cancel is still seen */
                 if (sr < 0 && sr != -EINTR) {
                         if (r == 0)
-                                r = vc_problem_step_failed(m->problems, sr, 0, "copying blocks: io_uring_submit_and_wait");
+                                r = vc_problem_step_failed(m->problems, sr, 0, "copying blocks: waiting for io_uring");
                         break;
                 }
                 struct io_uring_cqe *cqe;
                 unsigned head, seen = 0;
                 io_uring_for_each_cqe(&m->ring, head, cqe) {
-                        int cr = complete(m, (unsigned) io_uring_cqe_get_data64(cqe), cqe->res, r == 0);
+                        seen++;
+                        uint64_t tag = io_uring_cqe_get_data64(cqe);
+                        if (tag >= m->n_slots) {
+                                /* A kick's, or the timeout liburing queues
+                                 * itself on kernels before 5.11. */
+                                if (tag == KICK_TAG)
+                                        m->kick_in_flight = false;
+                                continue;
+                        }
+                        int cr = complete(m, (unsigned) tag, cqe->res, r == 0);
                         if (cr < 0 && r == 0) {
                                 r = cr;
                                 stop = true;
                         }
-                        seen++;
                 }
                 io_uring_cq_advance(&m->ring, seen);
                 if (!stop && o->progress &&
@@ -442,6 +510,7 @@ int compact_execute(struct vc_image *img, struct compact_layout *l, const struct
         struct vc_problems *problems = opts->problems;
         m.problems = problems;
         m.n_slots = opts->queue_depth ? MIN(opts->queue_depth, MAX_QUEUE_DEPTH) : DEFAULT_QUEUE_DEPTH;
+        m.stall_ms = opts->stall_ms ? opts->stall_ms : DEFAULT_STALL_MS;
 
         /* Before any write: how many rounds the free space allows. */
         struct rounds rs = {};
@@ -482,7 +551,9 @@ int compact_execute(struct vc_image *img, struct compact_layout *l, const struct
 
         /* Steps 2 and 3, once per round. */
         if (plan->n_moves > 0) {
-                r = io_uring_queue_init(m.n_slots * 2, &m.ring, 0);
+                /* Room for what may wait to be submitted at once: two
+                 * entries per slot (a test's stall adds one) and a kick. */
+                r = io_uring_queue_init(m.n_slots * 2 + 1, &m.ring, 0);
                 if (r < 0) {    /* io_uring unavailable: nothing moved yet */
                         rounds_done(&rs);
                         return vc_problem_step_failed(problems, r, 0, "copying blocks: io_uring_queue_init");

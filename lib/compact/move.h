@@ -60,6 +60,9 @@
 
 struct compact_exec_opts {
         unsigned queue_depth;   /* blocks in flight; 0 = default (8) */
+        /* How long to wait for a completion before waking io-wq (move.c);
+         * 0 = default (1000 ms).  Tests make it tiny. */
+        unsigned stall_ms;
         /* Called now and then with bytes moved so far; non-zero stops at
          * the next safe point (the run then ends with -ECANCELED). */
         int (*progress)(void *userdata, uint64_t done, uint64_t total);
@@ -74,6 +77,7 @@ struct compact_exec_opts {
 struct compact_exec_stats {
         uint64_t bytes_read, bytes_written;
         uint32_t blocks_moved;
+        uint32_t io_wq_kicks;   /* deadlines passed with nothing completed */
         bool truncated;
 };
 

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -90,7 +91,7 @@ void vc_fault_point(const char *what)
         }
 }
 
-enum io_kind { KIND_NONE, KIND_ERROR, KIND_SHORT };
+enum io_kind { KIND_NONE, KIND_ERROR, KIND_SHORT, KIND_STALL };
 
 /* The rule; io_state: 0 environment not read yet, 1 disarmed, 2 armed. */
 static int io_state;
@@ -128,6 +129,8 @@ static int parse_rule(const char *rule)
                 io_kind = KIND_ERROR, io_errno = ENOSPC;
         else if (!strcmp(c2 + 1, "short") && (op == VC_IO_READ || op == VC_IO_WRITE))
                 io_kind = KIND_SHORT;
+        else if (!strcmp(c2 + 1, "stall") && (op == VC_IO_READ || op == VC_IO_WRITE))
+                io_kind = KIND_STALL;
         else
                 return -EINVAL;
         io_op = (enum vc_io_op) op;
@@ -163,9 +166,31 @@ int vc_io_fault(enum vc_io_op op, size_t *len)
                 return 0;
         if (io_kind == KIND_ERROR)
                 return -io_errno;
+        if (io_kind == KIND_STALL)
+                return VC_IO_STALL;
         if (len && *len > 1)
                 *len /= 2;
         return 0;
+}
+
+/* The stand-in for io-wq's lost worker: an eventfd that turns readable at
+ * the first kick and stays so. */
+static int stall_fd = -1;
+
+int vc_io_stall_fd(void)
+{
+        if (stall_fd < 0) {
+                stall_fd = eventfd(0, EFD_CLOEXEC);
+                if (stall_fd < 0)
+                        return -errno;
+        }
+        return stall_fd;
+}
+
+void vc_io_stall_wake(void)
+{
+        if (stall_fd >= 0)
+                (void) eventfd_write(stall_fd, 1);
 }
 
 unsigned long vc_io_fault_count(enum vc_io_op op)

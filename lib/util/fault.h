@@ -22,6 +22,10 @@
  *                    KIND eio | enospc (fail it, with that errno, without
  *                         doing it) | short (reads and writes: do only half
  *                         of it, at least one byte, as a short transfer)
+ *                         | stall (the executor's reads and writes: it does
+ *                         not complete until the executor wakes io-wq, as
+ *                         the kernel's lost io-wq worker makes it; see
+ *                         lib/compact/move.c; synchronous I/O ignores it)
  *
  * e.g. "write:3:eio".  A malformed rule is ignored (and said so on stderr).
  * The rule is per process: a child (nbdkit serving the attach) that inherits
@@ -57,9 +61,16 @@ enum vc_io_op {
 
 /* Before an operation of kind op on len bytes (len NULL for sync and
  * truncate): returns 0 to go ahead, with *len possibly reduced to a short
- * transfer, or a negative errno to fail it without doing it.  Disarmed, it
+ * transfer, VC_IO_STALL (below), or a negative errno to fail it without
+ * doing it.  Disarmed, it
  * costs one atomic load. */
 int vc_io_fault(enum vc_io_op op, size_t *len);
+/* What vc_io_fault() returns for a stall: go ahead, but only once
+ * vc_io_stall_fd() is readable, which vc_io_stall_wake() makes it (for
+ * good: a later stall passes at once). */
+#define VC_IO_STALL 1
+int vc_io_stall_fd(void);       /* an eventfd, or -errno */
+void vc_io_stall_wake(void);    /* nothing when no stall was asked for */
 /* Replaces the rule (NULL disarms) and restarts the counts; returns
  * -EINVAL for a malformed rule, which then disarms. */
 int vc_io_fault_set(const char *rule);
