@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "util/errno-id.h"
 #include "safe-output.h"
 #include "vhdctl.h"
 
@@ -61,22 +62,9 @@ void print_problem(const char *file, const struct vc_problem *p)
         fprintf(stderr, "vhdctl: '%s': %s\n", file, buf);
 }
 
-const char *errno_problem_id(int r)
-{
-        switch (r < 0 ? -r : r) {
-        case ENOENT: case ENOTDIR: return "file-not-found";
-        case EACCES: case EPERM: case EROFS: return "access-denied";
-        case EISDIR: case EBADFD: return "not-supported";
-        case EBUSY: return "in-use";
-        case EIO: case ENOSPC: return "io-error";
-        case ECANCELED: return "cancelled";
-        default: return "failed";
-        }
-}
-
 void print_errno(const char *file, int r, const char *what)
 {
-        fprintf(stderr, "vhdctl: '%s': %s: %s%s%s\n", file, errno_problem_id(r), what ? what : "",
+        fprintf(stderr, "vhdctl: '%s': %s: %s%s%s\n", file, vc_errno_problem_id(r), what ? what : "",
                 what ? ": " : "", strerror(-r));
 }
 

@@ -21,17 +21,9 @@ void print_problem(const char *file, const struct vc_problem *p);
 /*
  * print_errno - the one error line for a failure that no problem
  * describes: "vhdctl: 'FILE': ID: WHAT: strerror", ID the problem id of
- * the errno r (errno_problem_id), WHAT optional.
+ * the errno r (vc_errno_problem_id, util/errno-id.h), WHAT optional.
  */
 void print_errno(const char *file, int r, const char *what);
 
-/*
- * errno_problem_id - the problem id a bare errno stands for, as the
- * daemon's error names map to them: file-not-found (ENOENT, ENOTDIR),
- * access-denied (EACCES, EPERM, EROFS), not-supported (EISDIR), in-use
- * (EBUSY), io-error (EIO, ENOSPC), cancelled (ECANCELED), else failed.
- * R may be negative.
- */
-const char *errno_problem_id(int r);
 /* Parses the common "FILE [--json]" arguments of read-only verbs. */
 int parse_file_json(int argc, char **argv, const char *usage, const char **ret_file, bool *ret_json);

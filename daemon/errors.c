@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Problem ids of lib/util/problem.c (and a few errnos) to our D-Bus error
- * names, documented in dbus/org.vhd.Compact.xml.
+ * Problem ids of lib/util/problem.c (and bare errnos, through the ids
+ * lib/util/errno-id.c gives them) to our D-Bus error names, documented in
+ * dbus/org.vhd.Compact.xml.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "daemon.h"
+#include "util/errno-id.h"
 
 const char *error_name_for_problem(const char *id, int err)
 {
@@ -30,19 +33,14 @@ const char *error_name_for_problem(const char *id, int err)
 
         if (err == ECANCELED)
                 return VC_ERROR_CANCELLED;
-        if (id && strcmp(id, "-")) {
-                for (size_t i = 0; i < sizeof table / sizeof *table; i++)
-                        if (!strcmp(id, table[i].id))
-                                return table[i].name;
-                /* Every other id is a structure that failed validation. */
-                return VC_ERROR_CORRUPT;
-        }
-        switch (err) {
-        case EACCES: case EPERM: case EROFS: return VC_ERROR_ACCESS_DENIED;
-        case EBUSY: return VC_ERROR_IN_USE;
-        /* Compact of a directory: open(2) for writing says so first. */
-        case EISDIR: return VC_ERROR_NOT_SUPPORTED;
-        case EIO: case ENOSPC: return VC_ERROR_IO;
-        default: return VC_ERROR_FAILED;
-        }
+        /* A bare errno: the problem id vhdctl would print for it. */
+        bool from_errno = !id || !strcmp(id, "-");
+        if (from_errno)
+                id = vc_errno_problem_id(err);
+        for (size_t i = 0; i < sizeof table / sizeof *table; i++)
+                if (!strcmp(id, table[i].id))
+                        return table[i].name;
+        /* file-not-found and failed; every other id a worker reports is
+         * a structure that failed validation. */
+        return from_errno ? VC_ERROR_FAILED : VC_ERROR_CORRUPT;
 }
