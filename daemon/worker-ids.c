@@ -14,7 +14,7 @@
  * non-dumpable and installs a system-call filter (worker-seccomp.c).
  *
  * The check against running processes reads /proc/PID/status (Uid: and
- * Gid: lines, all four ids): a process that outlived a daemon killed
+ * Gid: lines, all four ids), once per worker started: a process that outlived a daemon killed
  * with SIGKILL, or anything else that chose the same number, keeps its
  * id out of use.  Files are no concern: a worker creates none (it is
  * handed its descriptors), and an id without an entry owns nothing.
@@ -73,16 +73,17 @@ int worker_ids_check(const struct worker_ids *ids, char *why, size_t size)
         return 0;
 }
 
-/* Whether some process runs with ID as any of its uids or gids. */
-static bool id_in_use(uid_t id)
+/* Marks in @busy every id of the range that some process runs with, as
+ * any of its uids or gids: one pass over /proc, whatever the range.
+ * Returns false when /proc cannot be listed (then nothing may be taken). */
+static bool ids_running(const struct worker_ids *ids, unsigned char *busy)
 {
         DIR *proc = opendir("/proc");
         struct dirent *de;
-        bool found = false;
 
         if (!proc)
-                return true;    /* cannot tell: do not take it */
-        while (!found && (de = readdir(proc))) {
+                return false;
+        while ((de = readdir(proc))) {
                 char path[300], line[256];
                 FILE *f;
                 if (!isdigit((unsigned char) de->d_name[0]))
@@ -91,27 +92,34 @@ static bool id_in_use(uid_t id)
                 f = fopen(path, "re");
                 if (!f)
                         continue;       /* gone meanwhile */
-                while (!found && fgets(line, sizeof line, f)) {
+                while (fgets(line, sizeof line, f)) {
                         unsigned long v[4];
                         if ((strncmp(line, "Uid:", 4) && strncmp(line, "Gid:", 4)) ||
                             sscanf(line + 4, "%lu %lu %lu %lu", &v[0], &v[1], &v[2], &v[3]) != 4)
                                 continue;
                         for (int k = 0; k < 4; k++)
-                                found |= v[k] == (unsigned long) id;
+                                if (v[k] >= ids->first && v[k] - ids->first < ids->count) {
+                                        unsigned n = (unsigned) (v[k] - ids->first);
+                                        busy[n / 8] |= (unsigned char) (1u << (n % 8));
+                                }
                 }
                 fclose(f);
         }
         closedir(proc);
-        return found;
+        return true;
 }
 
 int worker_ids_take(struct worker_ids *ids, uid_t *ret)
 {
+        unsigned char busy[WORKER_IDS_MAX_COUNT / 8] = {};
+
+        if (!ids_running(ids, busy))
+                return -EAGAIN;         /* cannot tell: take none */
         for (unsigned i = 0; i < ids->count; i++) {
                 uid_t id = ids->first + i;
-                if (ids->used[i / 8] & (1u << (i % 8)))
+                if ((ids->used[i / 8] | busy[i / 8]) & (1u << (i % 8)))
                         continue;
-                if (has_entry(id) || id_in_use(id))
+                if (has_entry(id))
                         continue;
                 ids->used[i / 8] |= (unsigned char) (1u << (i % 8));
                 *ret = id;

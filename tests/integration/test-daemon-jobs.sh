@@ -19,7 +19,8 @@
 #   (default 60800-60863; no passwd or group entry, no supplementary
 #   group), with no_new_privs, no capabilities, not dumpable (the files
 #   of its /proc entry are root's), in seccomp filter mode (Seccomp: 2), and only
-#   descriptors 0-5; two workers running at once have different uids;
+#   descriptors 0-5; two workers running at once have different uids,
+#   and neither takes an id (uid or gid) that another process runs with;
 # - --worker-uids naming a user's id, smaller than --max-jobs, holding
 #   nobody's 65534 or 0: the daemon refuses to start;
 # - the test hook VHDCOMPACT_TEST_WORKER_FORBIDDEN makes the worker try
@@ -352,6 +353,12 @@ cleanup_fn _bus_stop_pid "$om" dbus-monitor
 sleep 0.5
 make_disk "$d/p1.vhd"
 make_disk "$d/p2.vhd"
+# A process that runs as uid 60800 and gid 60801 (one that outlived a
+# daemon killed with SIGKILL, say) keeps both ids out of use: the ids
+# are handed out lowest first, so the workers would get them.
+setpriv --reuid=60800 --regid=60801 --clear-groups sleep 600 &
+holder=$!
+cleanup_fn sh -c 'kill "$1" 2>/dev/null; true' sh "$holder"
 j1=$(compact "$d/p1.vhd")
 j2=$(compact "$d/p2.vhd")
 wait_state "$j1" moving
@@ -364,6 +371,11 @@ w2=$(pgrep -f "vhd-compact-worker --path $d/p2.vhd" | head -n 1)
 u1=$(worker_identity p1.vhd "$w1")
 u2=$(worker_identity p2.vhd "$w2")
 [[ $u1 != "$u2" ]] || fail "p1.vhd and p2.vhd: both workers run as uid $u1"
+for u in "$u1" "$u2"; do
+  (( u != 60800 && u != 60801 )) || fail "a worker runs as $u, an id that process $holder holds"
+done
+kill "$holder"
+wait "$holder" 2>/dev/null || true      # killed by the signal: status 143
 echo "p1.vhd, p2.vhd: workers as uids $u1 and $u2"
 [[ $(wait_job "$j1") = done && $(wait_job "$j2") = done ]] || fail "concurrent jobs did not both finish"
 intact p1.vhd "$d/p1.vhd"
