@@ -25,8 +25,7 @@ void lc_make(struct layout_case *c, unsigned seed)
         }
 }
 
-/* The order in which lc_write() allocates the blocks of a layout. */
-static void shuffle(uint32_t *order, uint32_t n, unsigned seed)
+void lc_order(uint32_t *order, uint32_t n, unsigned seed)
 {
         for (uint32_t b = 0; b < n; b++)
                 order[b] = b;
@@ -42,7 +41,7 @@ void lc_drop_lowest(struct layout_case *c, unsigned seed)
 {
         uint32_t order[LC_MAX_BLOCKS];
 
-        shuffle(order, c->n_blocks, seed);
+        lc_order(order, c->n_blocks, seed);
         c->alloc[order[0]] = c->drop[order[0]] = true;
         c->alloc[order[c->n_blocks - 1]] = true;
         c->drop[order[c->n_blocks - 1]] = false;
@@ -62,7 +61,7 @@ void lc_write(const struct layout_case *c, unsigned seed, const char *path, cons
                 vb_add_locator(img, VHD_LOC_W2RU, rel, sizeof rel);
         }
 
-        shuffle(order, c->n_blocks, seed);
+        lc_order(order, c->n_blocks, seed);
         for (uint32_t i = 0; i < c->n_blocks; i++)
                 if (c->alloc[order[i]])
                         vb_alloc_block(img, order[i], c->seed[order[i]], VB_BITMAP_FULL);

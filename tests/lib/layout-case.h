@@ -30,6 +30,9 @@ struct layout_case {
 
 /* The layout of seed: a dynamic image (diff false). */
 void lc_make(struct layout_case *c, unsigned seed);
+/* The order in which lc_write(c, seed) allocates the n blocks of a case:
+ * order[0] is the block in the lowest slot of the file. */
+void lc_order(uint32_t *order, uint32_t n, unsigned seed);
 /* The first block lc_write(c, seed) allocates (the lowest slot) is
  * dropped, and the last one kept, so that something moves into that slot. */
 void lc_drop_lowest(struct layout_case *c, unsigned seed);
