@@ -137,11 +137,20 @@ static int parse_rule(const char *rule)
         return 0;
 }
 
+/* The stand-in for io-wq's lost worker: an eventfd that turns readable at
+ * the first kick and stays so until the rule is set again. */
+static int stall_fd = -1;
+
 int vc_io_fault_set(const char *rule)
 {
         int r = 0;
 
         memset(io_counts, 0, sizeof io_counts);
+        /* A new rule's stall waits for a kick of its own. */
+        if (stall_fd >= 0) {
+                eventfd_t v;
+                (void) eventfd_read(stall_fd, &v);      /* non-blocking: 0 is fine */
+        }
         io_kind = KIND_NONE;
         if (rule && *rule)
                 r = parse_rule(rule);
@@ -173,14 +182,10 @@ int vc_io_fault(enum vc_io_op op, size_t *len)
         return 0;
 }
 
-/* The stand-in for io-wq's lost worker: an eventfd that turns readable at
- * the first kick and stays so. */
-static int stall_fd = -1;
-
 int vc_io_stall_fd(void)
 {
         if (stall_fd < 0) {
-                stall_fd = eventfd(0, EFD_CLOEXEC);
+                stall_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
                 if (stall_fd < 0)
                         return -errno;
         }

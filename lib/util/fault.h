@@ -66,8 +66,9 @@ enum vc_io_op {
  * costs one atomic load. */
 int vc_io_fault(enum vc_io_op op, size_t *len);
 /* What vc_io_fault() returns for a stall: go ahead, but only once
- * vc_io_stall_fd() is readable, which vc_io_stall_wake() makes it (for
- * good: a later stall passes at once). */
+ * vc_io_stall_fd() is readable, which vc_io_stall_wake() makes it (until
+ * the rule is next set: a later stall of the same rule passes at once,
+ * one of a new rule waits for a new wake). */
 #define VC_IO_STALL 1
 int vc_io_stall_fd(void);       /* an eventfd, or -errno */
 void vc_io_stall_wake(void);    /* nothing when no stall was asked for */

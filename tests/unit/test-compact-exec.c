@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The executor on random layouts, cut at every fault point.  Each layout is
- * a dynamic image whose blocks sit in the file in random order, a random
+ * The executor on random layouts (tests/lib/layout-case.h), cut at every
+ * fault point.  Each layout is a dynamic image whose blocks sit in the file in random order, a random
  * half of them to be dropped.  For every point n a child process runs the
  * executor armed to die at n; the parent then requires that the image
  * validates with no problem, that every kept block reads its own pattern,
@@ -24,105 +24,18 @@
 
 #include "compact/move.h"
 #include "compact/plan.h"
+#include "layout-case.h"
 #include "tests.h"
 #include "util/fault.h"
 #include "vhd-builder.h"
 #include "image/image.h"
 #include "vhd/vhd.h"
 
-#define BS (64u << 10)  /* small blocks keep the test fast */
-
 static char dir[VB_PATH_MAX], path[VB_PATH_MAX], parent_path[VB_PATH_MAX];
 static struct vb_image *parent;
 
 /* A child killed with writes in flight keeps the file, and so its lock,
  * until the kernel has torn its io_uring down, a moment after it exits. */
-static void open_retry(unsigned flags, struct vhd_image **img)
-{
-        int r;
-
-        for (int i = 0; i < 200; i++) {
-                r = vhd_image_open(path, flags, NULL, img);
-                if (r != -EBUSY)
-                        break;
-                usleep(10000);
-        }
-        ASSERT_OK(r);
-}
-
-/* The order in which write_image() allocates the blocks of a layout. */
-static void shuffle(uint32_t *order, uint32_t n, unsigned seed)
-{
-        for (uint32_t b = 0; b < n; b++)
-                order[b] = b;
-        srandom(seed * 7919);
-        for (uint32_t i = n; i > 1; i--) {
-                uint32_t j = (uint32_t) (random() % i), t = order[i - 1];
-                order[i - 1] = order[j];
-                order[j] = t;
-        }
-}
-
-struct layout_case {
-        bool diff;              /* a differencing child with two locators */
-        uint32_t n_blocks;
-        bool alloc[64];
-        bool drop[64];
-        uint8_t seed[64];
-};
-
-static void make_case(struct layout_case *c, unsigned seed)
-{
-        srandom(seed);
-        c->n_blocks = 8 + (uint32_t) (random() % 40);
-        for (uint32_t b = 0; b < c->n_blocks; b++) {
-                c->alloc[b] = random() % 4 != 0;
-                c->drop[b] = c->alloc[b] && random() % 2;
-                c->seed[b] = (uint8_t) (1 + b);
-        }
-        c->diff = seed > 12 && seed <= 18;
-}
-
-/* The first block write_image() allocates (the lowest slot) is dropped,
- * and the last one kept, so that something moves into that slot. */
-static void drop_lowest(struct layout_case *c, unsigned seed)
-{
-        uint32_t order[64];
-
-        shuffle(order, c->n_blocks, seed);
-        c->alloc[order[0]] = c->drop[order[0]] = true;
-        c->alloc[order[c->n_blocks - 1]] = true;
-        c->drop[order[c->n_blocks - 1]] = false;
-}
-
-/* Writes the image, allocating blocks in a random order. */
-static void write_image(const struct layout_case *c, unsigned seed)
-{
-        _cleanup_vb_ struct vb_image *img = vb_dynamic((uint64_t) c->n_blocks * BS, BS,
-                                                       c->diff ? VHD_TYPE_DIFFERENCING : VHD_TYPE_DYNAMIC);
-        uint32_t order[64];
-
-        if (c->diff) {
-                static const uint8_t rel[] = { 'p', 0, '.', 0, 'v', 0, 'h', 0, 'd', 0 };
-                vb_set_parent(img, parent, parent_path);
-                vb_add_locator(img, VHD_LOC_W2RU, rel, sizeof rel);
-        }
-
-        shuffle(order, c->n_blocks, seed);
-        for (uint32_t i = 0; i < c->n_blocks; i++)
-                if (c->alloc[order[i]])
-                        vb_alloc_block(img, order[i], c->seed[order[i]], VB_BITMAP_FULL);
-        /* A differencing layout drops the block right after the locators. */
-        for (uint32_t i = 0; c->diff && i < c->n_blocks; i++)
-                if (c->alloc[order[i]]) {
-                        ASSERT_TRUE(c->drop[order[i]]);
-                        break;
-                }
-        unlink(path);
-        vb_write_file(img, path);
-}
-
-/* The same as open_retry(), as a generic image. */
 static void open_image_retry(unsigned flags, struct vc_image **img)
 {
         int r;
@@ -142,7 +55,7 @@ static int plan_and_run(const struct layout_case *c, struct compact_plan *ret_pl
 {
         struct vc_image *img = NULL;
         struct compact_layout l;
-        uint8_t drop[64] = {};
+        uint8_t drop[LC_MAX_BLOCKS] = {};
         int r;
 
         open_image_retry(VC_OPEN_RDWR, &img);
@@ -159,32 +72,10 @@ static int plan_and_run(const struct layout_case *c, struct compact_plan *ret_pl
 
 static void check_contents(const struct layout_case *c, bool final)
 {
-        struct vc_problems ps = {};
-        struct vhd_image *img = NULL;
-        uint8_t *buf = malloc(BS), *want = malloc(BS), *zero = calloc(1, BS);
+        char why[256];
 
-        ASSERT_TRUE(buf && want && zero);
-        int r = vhd_check(path, &ps);
-        if (r != 0)
-                TEST_FAIL("image not clean: %s (at %" PRIu64 ")", ps.n ? ps.first.message : "?", ps.first.offset);
-        vc_problems_done(&ps);
-        open_retry(0, &img);
-        for (uint32_t b = 0; b < c->n_blocks; b++) {
-                ASSERT_OK(vhd_image_pread(img, buf, BS, (uint64_t) b * BS));
-                vb_pattern_fill(want, BS, c->seed[b], (uint64_t) b * BS);
-                if (!c->alloc[b])
-                        ASSERT_MEMEQ(buf, zero, BS);
-                else if (!c->drop[b])
-                        ASSERT_MEMEQ(buf, want, BS);
-                else if (memcmp(buf, want, BS) != 0 && memcmp(buf, zero, BS) != 0)
-                        TEST_FAIL("dropped block %u reads neither its data nor zeros", b);
-                else if (final)
-                        ASSERT_MEMEQ(buf, zero, BS);
-        }
-        vhd_image_free(img);
-        free(buf);
-        free(want);
-        free(zero);
+        if (!lc_contents_ok(c, path, final, why, sizeof why))
+                TEST_FAIL("%s", why);
 }
 
 int main(void)
@@ -194,18 +85,19 @@ int main(void)
         vb_temp_dir(dir);
         vb_path_join(path, dir, "disk.vhd");
         vb_path_join(parent_path, dir, "p.vhd");
-        parent = vb_dynamic(64 * (uint64_t) BS, BS, VHD_TYPE_DYNAMIC);
+        parent = vb_dynamic(64 * (uint64_t) LC_BLOCK_SIZE, LC_BLOCK_SIZE, VHD_TYPE_DYNAMIC);
         vb_write_file(parent, parent_path);
         for (unsigned seed = 1; seed <= 18; seed++) {
                 struct layout_case c;
                 struct compact_plan plan = {};
                 struct compact_exec_stats st;
 
-                make_case(&c, seed);
+                lc_make(&c, seed);
+                c.diff = seed > 12 && seed <= 18;
                 if (c.diff)
-                        drop_lowest(&c, seed);
+                        lc_drop_lowest(&c, seed);
                 /* Dry count of the points, and the optimum. */
-                write_image(&c, seed);
+                lc_write(&c, seed, path, parent, parent_path);
                 unsigned long p0 = vc_fault_count();
                 ASSERT_OK(plan_and_run(&c, &plan, 3, &st));
                 unsigned long points = vc_fault_count() - p0;
@@ -215,7 +107,7 @@ int main(void)
                 check_contents(&c, true);
 
                 for (unsigned long n = 1; n <= points; n++) {
-                        write_image(&c, seed);
+                        lc_write(&c, seed, path, parent, parent_path);
                         pid_t pid = fork();
                         ASSERT_TRUE(pid >= 0);
                         if (pid == 0) {
@@ -249,8 +141,8 @@ int main(void)
         struct layout_case c;
         struct compact_plan plan = {};
         struct compact_exec_stats st;
-        make_case(&c, 99);
-        write_image(&c, 99);
+        lc_make(&c, 99);
+        lc_write(&c, 99, path, parent, parent_path);
         ASSERT_OK(plan_and_run(&c, &plan, 1, &st));
         ASSERT_EQ_U64(st.bytes_read, (uint64_t) plan.n_moves * plan.stride);
         ASSERT_EQ_U64(st.bytes_written, (uint64_t) plan.n_moves * plan.stride);

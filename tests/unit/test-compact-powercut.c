@@ -2,7 +2,7 @@
 /*
  * The executor under power cuts (the model of tests/lib/powercut.h).
  * Each layout is a dynamic image whose blocks sit in the file in random
- * order, a random half of them to be dropped (as in test-compact-exec).
+ * order, a random half of them to be dropped (tests/lib/layout-case.h).
  * One uninterrupted run is logged (vc_power_log_set); the whole log
  * applied to the original must give the file the run left, so no write
  * escapes the log.  Then, from the original and the log, the states a
@@ -43,6 +43,7 @@
 
 #include "compact/move.h"
 #include "compact/plan.h"
+#include "layout-case.h"
 #include "powercut.h"
 #include "tests.h"
 #include "util/fault.h"
@@ -51,47 +52,7 @@
 #include "image/image.h"
 #include "vhd/vhd.h"
 
-#define BS (64u << 10)
-
 static char dir[VB_PATH_MAX], path[VB_PATH_MAX], orig[VB_PATH_MAX], logpath[VB_PATH_MAX];
-
-struct layout_case {
-        uint32_t n_blocks;
-        bool alloc[64];
-        bool drop[64];
-        uint8_t seed[64];
-};
-
-static void make_case(struct layout_case *c, unsigned seed)
-{
-        srandom(seed);
-        c->n_blocks = 8 + (uint32_t) (random() % 40);
-        for (uint32_t b = 0; b < c->n_blocks; b++) {
-                c->alloc[b] = random() % 4 != 0;
-                c->drop[b] = c->alloc[b] && random() % 2;
-                c->seed[b] = (uint8_t) (1 + b);
-        }
-}
-
-static void write_image(const struct layout_case *c, unsigned seed, const char *to)
-{
-        _cleanup_vb_ struct vb_image *img = vb_dynamic((uint64_t) c->n_blocks * BS, BS, VHD_TYPE_DYNAMIC);
-        uint32_t order[64];
-
-        for (uint32_t b = 0; b < c->n_blocks; b++)
-                order[b] = b;
-        srandom(seed * 7919);
-        for (uint32_t i = c->n_blocks; i > 1; i--) {
-                uint32_t j = (uint32_t) (random() % i), t = order[i - 1];
-                order[i - 1] = order[j];
-                order[j] = t;
-        }
-        for (uint32_t i = 0; i < c->n_blocks; i++)
-                if (c->alloc[order[i]])
-                        vb_alloc_block(img, order[i], c->seed[order[i]], VB_BITMAP_FULL);
-        unlink(to);
-        vb_write_file(img, to);
-}
 
 /* Plans (drop[] limited to blocks still allocated) and executes; a
  * failure is returned, not asserted: a broken image is what some cuts
@@ -102,7 +63,7 @@ static int plan_and_run(const struct layout_case *c, uint64_t *ret_size)
         struct compact_layout l;
         struct compact_plan plan = {};
         struct compact_exec_stats st;
-        uint8_t drop[64] = {};
+        uint8_t drop[LC_MAX_BLOCKS] = {};
         int r;
 
         r = vc_image_open(path, NULL, VC_OPEN_RDWR, NULL, &img);
@@ -128,47 +89,6 @@ static int plan_and_run(const struct layout_case *c, uint64_t *ret_size)
         return r;
 }
 
-/* Whether the image at path is right (final: after a finished run); why
- * it is not in why. */
-static bool contents_ok(const struct layout_case *c, bool final, char *why, size_t size)
-{
-        struct vc_problems ps = {};
-        struct vhd_image *img = NULL;
-        _cleanup_free_ uint8_t *buf = malloc(BS), *want = malloc(BS), *zero = calloc(1, BS);
-        bool ok = true;
-
-        ASSERT_TRUE(buf && want && zero);
-        if (vhd_check(path, &ps) != 0) {
-                snprintf(why, size, "not clean: %.160s (at %" PRIu64 ")", ps.n ? ps.first.message : "?", ps.first.offset);
-                vc_problems_done(&ps);
-                return false;
-        }
-        vc_problems_done(&ps);
-        if (vhd_image_open(path, 0, NULL, &img) < 0) {
-                snprintf(why, size, "does not open");
-                return false;
-        }
-        for (uint32_t b = 0; ok && b < c->n_blocks; b++) {
-                if (vhd_image_pread(img, buf, BS, (uint64_t) b * BS) < 0) {
-                        snprintf(why, size, "block %u cannot be read", b);
-                        ok = false;
-                        break;
-                }
-                vb_pattern_fill(want, BS, c->seed[b], (uint64_t) b * BS);
-                bool is_want = !memcmp(buf, want, BS), is_zero = !memcmp(buf, zero, BS);
-                if (!c->alloc[b] && !is_zero)
-                        snprintf(why, size, "unallocated block %u does not read zeros", b), ok = false;
-                else if (c->alloc[b] && !c->drop[b] && !is_want)
-                        snprintf(why, size, "kept block %u does not read its data", b), ok = false;
-                else if (c->alloc[b] && c->drop[b] && !is_want && !is_zero)
-                        snprintf(why, size, "dropped block %u reads neither its data nor zeros", b), ok = false;
-                else if (c->alloc[b] && c->drop[b] && final && !is_zero)
-                        snprintf(why, size, "dropped block %u does not read zeros after the second run", b), ok = false;
-        }
-        vhd_image_free(img);
-        return ok;
-}
-
 /* The state of one cut, then a second run: whether both are right. */
 static bool cut_ok(const struct layout_case *c, const struct pc_log *log, const struct pc_cut *cut,
                    uint64_t optimum, char *why, size_t size)
@@ -177,7 +97,7 @@ static bool cut_ok(const struct layout_case *c, const struct pc_log *log, const 
         int r;
 
         ASSERT_OK(pc_apply(orig, log, cut, path, NULL));
-        if (!contents_ok(c, false, why, size))
+        if (!lc_contents_ok(c, path, false, why, size))
                 return false;
         r = plan_and_run(c, &end);
         if (r < 0) {
@@ -189,7 +109,7 @@ static bool cut_ok(const struct layout_case *c, const struct pc_log *log, const 
                          optimum);
                 return false;
         }
-        return contents_ok(c, true, why, size);
+        return lc_contents_ok(c, path, true, why, size);
 }
 
 static uint64_t master;
@@ -206,7 +126,7 @@ static uint64_t logged_run(const struct layout_case *c, unsigned seed, struct pc
         uint64_t optimum = 0;
 
         /* One image, copied: two builds differ in their unique id. */
-        write_image(c, seed, orig);
+        lc_write(c, seed, orig, NULL, NULL);
         struct pc_log none = {};
         struct pc_cut copy = { .permille = 1000 };
         ASSERT_OK(pc_apply(orig, &none, &copy, path, NULL));
@@ -249,7 +169,7 @@ static void check_layout(unsigned seed, unsigned seeds_per_barrier, unsigned ran
         char why[256];
         unsigned k = 0, barriers = 0;
 
-        make_case(&c, seed);
+        lc_make(&c, seed);
         uint64_t optimum = logged_run(&c, seed, &log);
         ASSERT_EQ_U64(vb_file_size(path), optimum);
         check_log_complete(&log);
@@ -295,7 +215,7 @@ static void check_caught(const char *label, unsigned layouts)
         for (unsigned seed = 1; seed <= layouts; seed++) {
                 struct layout_case c;
                 struct pc_log log;
-                make_case(&c, seed);
+                lc_make(&c, seed);
                 uint64_t optimum = logged_run(&c, seed, &log);
                 bool has = false;
                 for (size_t i = 0; i < log.n; i++)
