@@ -303,13 +303,13 @@ seven_zip_passes=(header-reserved header-seq-max log-offset-header log-length-ze
     metadata-flags incomplete-file bat-overlap-log bat-overlap-metadata soft-anchor-overlap
     partial-without-sb locator-type parent-mismatch)
 rows=0
-while IFS=$'\t' read -r name section problem field what; do
+while IFS=$'\t' read -r name _ problem _ what; do
     case $what in
     *"[needs diff]"*)
         args=(--type diff --parent par512.vhdx --parent-raw par512.raw --size 64M
-              --fill 0:e1,1:e2 --partial 2:e3) ;;
-    *"[needs log]"*) args=(--size 64M --fill 0:e1,1:e2 --log 1) ;;
-    *) args=(--size 8G --block-size 2M --fill 0:e1,1:e2) ;;
+              --fill '0:e1,1:e2' --partial 2:e3) ;;
+    *"[needs log]"*) args=(--size 64M --fill '0:e1,1:e2' --log 1) ;;
+    *) args=(--size 8G --block-size 2M --fill '0:e1,1:e2') ;;
     esac
     "$MKVHDX" --guid-seed 7 "${args[@]}" base.vhdx || fail "$name: base failed"
     "$MKVHDX" --guid-seed 7 "${args[@]}" --corrupt "$name" --info bad.vhdx > bad.info ||
