@@ -135,6 +135,16 @@ check_qemu dyn32; check_7z dyn32; check_vhdi dyn32 Dynamic
 mk states --size 16M --fill 0:41,2:42 --state 4:zero,5:unmapped,6:undefined,7:not-present
 check_qemu states; check_7z states; check_vhdi states Dynamic
 
+# Soft anchors: FULLY_PRESENT blocks turned UNMAPPED and UNDEFINED that
+# keep their offsets read as zeros everywhere; 7-Zip counts their space as
+# FreeSpace (VHDX.md §2.5).  (Not at the end of the file: 7-Zip would warn
+# of data after the end.)
+mk anchors --size 16M --fill 0:41,2:42,3:43,5:44,7:45 --after-state 2:unmapped,5:undefined
+grep -qx "block 2 3 $(( 5 << 20 ))" anchors.info || fail "anchors: block 2 is not a soft anchor"
+check_qemu anchors; check_7z anchors; check_vhdi anchors Dynamic
+7zz l -- anchors.vhdx | grep -qx "FreeSpace: 2097152 (2 MiB)" ||
+    fail "anchors: 7-Zip does not count the two soft anchors as free space"
+
 # 256 MiB blocks (the largest), nothing allocated.
 mk dyn256 --size 256M --block-size 256M
 check_qemu dyn256; check_7z dyn256; check_vhdi dyn256 Dynamic
@@ -174,6 +184,18 @@ for s in 512 4096; do
     grep -qiF "parent_linkage: $(info "par$s" data_write_guid)" <<<"$out" ||
         fail "kid$s: 7-Zip does not show the parent's DataWriteGuid as parent_linkage"
 done
+
+# A chain of three: a grandchild over kid512 (a FULLY_PRESENT block over
+# the parent's partial one, a partial block over the parent's full one).
+mk grand --type diff --size 64M --parent kid512.vhdx --parent-raw kid512.raw \
+    --fill 2:a1 --partial 1:a2,40:a3
+check_7z grand
+m=$tmpdir/mnt-grand; mkdir -p "$m"
+vhdimount -- grand.vhdx "$m" > /dev/null || fail "vhdimount grand.vhdx"
+cleanup_fn umount -q -- "$m"
+cmp -- "$m/vhdi3" grand.raw || fail "grand: libvhdi reads other bytes through the chain"
+cmp -- "$m/vhdi2" kid512.raw || fail "grand: libvhdi reads the middle disk wrong"
+umount -- "$m"
 
 # (A child larger than its parent has no oracle here: 7-Zip 26.02 fails
 # with "Unexpected end of data" on a NOT_PRESENT block past the parent's

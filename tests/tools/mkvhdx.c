@@ -20,6 +20,9 @@
  *   --state B:STATE[@MIB][,...]    raw state (0-7 or a name) with an offset in MiB
  *   --sb-all                       differencing: every chunk's SB block present
  *                                  (bits 0) even without a partial block
+ *   --after-state B:STATE[,...]    after the fills, block B takes STATE and keeps
+ *                                  its offset (a soft anchor when UNMAPPED or
+ *                                  UNDEFINED)
  *   --parent P.vhdx                differencing: linkage = P's DataWriteGuid
  *   --parent-raw P.raw             what P reads as (for --expected of a child)
  *   --parent-linkage GUID          override the linkage
@@ -206,7 +209,7 @@ int main(int argc, char **argv)
                 O_PHYS = 256, O_LOGSIZE, O_SEQ, O_DEFSTATE, O_NOTREQ, O_PARTIAL, O_STATE,
                 O_PARENT, O_PARENT_RAW, O_LINKAGE, O_NOREL, O_NOABS, O_NOVOL, O_LOG, O_LOGZERO,
                 O_LOGAPPLIED, O_LOGBOTH, O_REGION, O_META, O_CORRUPT, O_LIST, O_EXPECTED,
-                O_EXPECTED_IP, O_INFO, O_SEED, O_SBALL,
+                O_EXPECTED_IP, O_INFO, O_SEED, O_SBALL, O_AFTER,
         };
         static const struct option options[] = {
                 { "type", required_argument, NULL, 't' },
@@ -240,11 +243,13 @@ int main(int argc, char **argv)
                 { "info", no_argument, NULL, O_INFO },
                 { "guid-seed", required_argument, NULL, O_SEED },
                 { "sb-all", no_argument, NULL, O_SBALL },
+                { "after-state", required_argument, NULL, O_AFTER },
                 {}
         };
         struct vxb_params p = { .type = VXB_DYNAMIC, .virtual_size = 64 * VXB_MIB };
         static struct item items[MAX_ITEMS];
         size_t n_items = 0, n_log = 0;
+        char *after = NULL;
         char *states = NULL, *regions[16], *metas[16];
         size_t n_regions = 0, n_metas = 0;
         const char *parent = NULL, *parent_raw = NULL, *linkage_text = NULL, *corrupt = NULL;
@@ -322,6 +327,7 @@ int main(int argc, char **argv)
                 case O_EXPECTED_IP: expected_ip = optarg; break;
                 case O_INFO: info = true; break;
                 case O_SBALL: sb_all = true; break;
+                case O_AFTER: after = optarg; break;
                 case O_SEED: vxb_guid_seed((uint32_t) parse_u64(optarg, 0)); break;
                 default:
                         return 1;
@@ -433,6 +439,18 @@ int main(int argc, char **argv)
                         vxb_log_commit(img, log_flags);
                 }
         }
+        if (after)
+                for (char *tok = strtok(after, ","); tok; tok = strtok(NULL, ",")) {
+                        char *colon = strchr(tok, ':');
+                        uint64_t b;
+                        if (!colon)
+                                die("bad --after-state '%s' (BLOCK:STATE)", tok);
+                        *colon = 0;
+                        b = parse_u64(tok, 10);
+                        if (b >= img->n_blocks)
+                                die("no block %s", tok);
+                        vxb_set_state(img, b, parse_state(colon + 1), img->blocks[b].off);
+                }
         if (log_zero >= 0 && !n_log)
                 die("--log-zero needs --log");
         if (corrupt) {
