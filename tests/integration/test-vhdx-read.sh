@@ -79,7 +79,7 @@ img=$tmpdir/dyn-1M.vhdx
 orig=$tmpdir/dyn-1M.orig
 
 # Refusals of a clean VHDX: writing, compacting, analyzing.
-if nbdkit -U - "$VHD_PLUGIN" file="$img" --run true 2>"$tmpdir/err"; then
+if serve "$img" --run true 2>"$tmpdir/err"; then
     fail "a read-write plugin served a VHDX"
 fi
 grep -q 'not-supported: writing or compacting VHDX is not supported yet' "$tmpdir/err" ||
@@ -122,7 +122,7 @@ grep -q 'log-replay-needed' "$tmpdir/out" || { cat "$tmpdir/out" >&2; fail "chec
 grep -q 'log_guid' "$tmpdir/out" || fail "check does not name the LogGuid field"
 rc=0; "$VHDCTL" info "$img" >/dev/null 2>"$tmpdir/err" || rc=$?
 (( rc == 1 )) && grep -q log-replay-needed "$tmpdir/err" || fail "info of a dirty log: exit $rc"
-if nbdkit -U - "$VHD_PLUGIN" file="$img" readonly=1 --run true 2>"$tmpdir/err"; then
+if serve "$img" readonly=1 --run true 2>"$tmpdir/err"; then
     fail "the plugin served a VHDX whose log needs a replay"
 fi
 grep -q log-replay-needed "$tmpdir/err" || { cat "$tmpdir/err" >&2; fail "plugin: no log-replay-needed"; }
