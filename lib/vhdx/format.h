@@ -23,6 +23,7 @@
 #define VHDX_HEADER2_OFFSET (128u * VHDX_KiB)
 #define VHDX_REGION1_OFFSET (192u * VHDX_KiB)
 #define VHDX_REGION2_OFFSET (256u * VHDX_KiB)
+#define VHDX_HEADER_USED (320u * VHDX_KiB)         /* the end of region table 2 */
 
 /* Header: 4 KiB, CRC-32C over all of it with the checksum zeroed. */
 #define VHDX_HEADER_SIZE 4096u

@@ -65,7 +65,6 @@ static int header_decode(const uint8_t *p, int slot, struct vhdx_header *ret, st
 {
         const uint64_t at = vhdx_header_offset(slot);
         struct vc_problems q = { .collect = false };
-        uint8_t copy[VHDX_HEADER_SIZE];
         struct vhdx_header h = {};
         uint32_t crc;
         int r = 0;
@@ -75,9 +74,10 @@ static int header_decode(const uint8_t *p, int slot, struct vhdx_header *ret, st
                                    "header %d has no signature \"head\"", slot + 1);
         if (!r) {
                 h.checksum = get_le32(p + VHDX_HEADER_OFF_CHECKSUM);
-                memcpy(copy, p, sizeof copy);
-                memset(copy + VHDX_HEADER_OFF_CHECKSUM, 0, 4);
-                crc = crc32c(0, copy, sizeof copy);
+                static const uint8_t zero[4];
+                crc = crc32c(0, p, VHDX_HEADER_OFF_CHECKSUM);
+                crc = crc32c(crc, zero, 4);
+                crc = crc32c(crc, p + VHDX_HEADER_OFF_CHECKSUM + 4, VHDX_HEADER_SIZE - VHDX_HEADER_OFF_CHECKSUM - 4);
                 if (crc != h.checksum)
                         r = vc_problem_add(&q, VC_PROBLEM_BAD_CHECKSUM, -EBADMSG, field_names[slot][1],
                                            at + VHDX_HEADER_OFF_CHECKSUM,

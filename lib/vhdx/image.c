@@ -164,10 +164,12 @@ static int parse(struct vhdx_image *img, unsigned flags, struct vhdx_report *rep
                 return vhdx_report(rep, VC_PROBLEM_TOO_SMALL, -EBADMSG, NULL, img->file_size,
                                    "file is %" PRIu64 " bytes, shorter than the 1 MiB header section of a VHDX",
                                    img->file_size), -EBADMSG;
-        sec = malloc(VHDX_HEADER_SECTION_SIZE);
+        /* What the header section defines: identifier, headers, region
+         * tables (the rest, to 1 MiB, is reserved). */
+        sec = malloc(VHDX_HEADER_USED);
         if (!sec)
                 return -ENOMEM;
-        r = pread_full(img->fd, sec, VHDX_HEADER_SECTION_SIZE, 0);
+        r = pread_full(img->fd, sec, VHDX_HEADER_USED, 0);
         if (r < 0)
                 return vhdx_report(rep, VC_PROBLEM_IO, r, NULL, 0, "cannot read the header section"), r;
         if (memcmp(sec, VHDX_IDENT_SIGNATURE, 8))

@@ -53,8 +53,8 @@ struct vhdx_headers {
         int current;                    /* 0 or 1 */
 };
 
-/* Both headers from the 1 MiB header section (sec, at least up to the
- * second header's end); *ret on success only.  An invalid slot is noted
+/* Both headers from the header section (sec: its first 320 KiB,
+ * VHDX_HEADER_USED); *ret on success only.  An invalid slot is noted
  * (ret->why) and, when collecting, reported; only both invalid, or two
  * valid ones that disagree under one sequence number, fail. */
 int vhdx_headers_parse(const uint8_t *sec, struct vhdx_report *rep, struct vhdx_headers *ret);
