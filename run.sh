@@ -14,7 +14,7 @@ DEBIAN_PACKAGES=(
   build-essential pkg-config meson ninja-build perl
   nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin
   liburing-dev libsystemd-dev
-  qemu-utils ntfs-3g fdisk libvhdi-utils fuse3 e2fsprogs
+  qemu-utils ntfs-3g fdisk libvhdi-utils fuse3 e2fsprogs 7zip
   valgrind fio libxml2-utils
   dbus-daemon polkitd systemd util-linux passwd python3-dbus python3-gi
   clang libclang-rt-14-dev

@@ -6,7 +6,8 @@
 #     a partial last block, a 2 MiB log, ZERO and NOT_PRESENT states,
 #     fixed with a ZERO or a present BAT), written by qemu-io, reads
 #     through the plugin (readonly=1, several connections) exactly as
-#     `qemu-img convert -f vhdx -O raw` gives it, and no non-zero byte
+#     `qemu-img convert -f vhdx -O raw` gives it (and 7-Zip's extraction,
+#     when 7zz is here), and no non-zero byte
 #     lies in a hole of its extents (qemu-img map says all data);
 #   - vhdctl info (text and valid JSON) and check (clean, exit 0) take
 #     it, by content (a copy named .img too);
@@ -47,6 +48,13 @@ for img in "${images[@]}"; do
     size=$(serve "$img" readonly=1 --run 'nbdinfo --size "$uri" && nbdcopy "$uri" '"$(printf %q "$out")")
     [[ $size = $(file_size "$ref") ]] || fail "$name: exported size $size, expected $(file_size "$ref")"
     cmp -s -- "$out" "$ref" || fail "$name: the plugin's bytes differ from qemu-img convert's"
+    # 7-Zip, a second reader of its own (strict: it refuses what qemu lets by).
+    if command -v 7zz >/dev/null 2>&1; then
+        rm -rf -- "$tmpdir/7z"
+        7zz x -y -o"$tmpdir/7z" -- "$img" >/dev/null || fail "$name: 7zz cannot extract it"
+        cmp -s -- "$tmpdir/7z/$name.img" "$out" || fail "$name: the plugin's bytes differ from 7-Zip's"
+        rm -rf -- "$tmpdir/7z"
+    fi
     # Extents: qemu's vhdx driver says "all data", so it is no oracle;
     # every non-zero byte of qemu's raw copy must lie in a data extent.
     serve "$img" readonly=1 --run 'nbdinfo --map "$uri"' > "$tmpdir/map"
