@@ -20,7 +20,7 @@ static const struct {
         const char *args, *help;
 } verbs[] = {
         { "info", cmd_info, "FILE [--json]",
-          "describe a VHD and its parent chain" },
+          "describe a VHD (and its parent chain) or a VHDX" },
         { "check", cmd_check, "FILE [--json]",
           "validate every structure (exit 0 clean, 1 problems, 2 cannot open)" },
         { "analyze", cmd_analyze, "FILE [--json] [--force-dirty]",

@@ -357,6 +357,35 @@ static void gen_worker_msg(void)
         }
 }
 
+/* fuzz-vhdx: flags, then patches (target, offset LE16, length, bytes)
+ * over the harness's base image. */
+static void gen_vhdx(void)
+{
+        static const uint8_t clean[] = { 0 };
+        static const uint8_t nocrc[] = { 1 };
+        static const uint8_t small[] = { 2 << 1 };
+        static const uint8_t logguid[] = { 0, 2, 48, 0, 4, 1, 2, 3, 4 };
+        static const uint8_t bat_dup[] = { 0, 7, 16, 0, 8, 6, 0, 0x40, 0, 0, 0, 0, 0 };
+        static const uint8_t bat_eof[] = { 0, 7, 32, 0, 8, 6, 0, 0x00, 0x10, 0, 0, 0, 0 };
+        static const uint8_t bs32[] = { 7 << 1, 6, 0, 0, 4, 0, 0, 0, 2 };
+        static const uint8_t sector4k[] = { 0, 6, 32, 0, 4, 0, 16, 0, 0 };
+        static const uint8_t region3[] = { 0, 3, 8, 0, 1, 3, 3, 80, 0, 4, 0x99, 0x98, 0x97, 0x96,
+                                           3, 96, 0, 8, 0, 0, 0x40, 0, 0, 0, 0, 0, 3, 104, 0, 8, 0, 0,
+                                           0x10, 0, 1, 0, 0, 0 };
+        static const uint8_t parent[] = { 0, 6, 4, 0, 1, 2 };
+
+        put("vhdx", "clean", clean, sizeof clean);
+        put("vhdx", "no-crc-fix", nocrc, sizeof nocrc);
+        put("vhdx", "small-file", small, sizeof small);
+        put("vhdx", "log-guid", logguid, sizeof logguid);
+        put("vhdx", "bat-dup", bat_dup, sizeof bat_dup);
+        put("vhdx", "bat-eof", bat_eof, sizeof bat_eof);
+        put("vhdx", "block-32M", bs32, sizeof bs32);
+        put("vhdx", "sector-4k", sector4k, sizeof sector4k);
+        put("vhdx", "region-3", region3, sizeof region3);
+        put("vhdx", "has-parent", parent, sizeof parent);
+}
+
 int main(int argc, char **argv)
 {
         if (argc != 2) {
@@ -369,6 +398,7 @@ int main(int argc, char **argv)
                 return 1;
         }
         gen_vhd();
+        gen_vhdx();
         gen_plan_bytes();
         gen_mbr();
         gen_gpt();

@@ -187,7 +187,7 @@ int vc_analyze_image(struct vc_image *img, const struct vc_analyze_opts *opts,
                 opts = &defaults;
         if (!ops)
                 return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, NULL, 0,
-                                      "images of format %s cannot be compacted", vc_image_format(img)->name);
+                                      "analyzing %s images is not supported yet", vc_image_format(img)->name);
         r = ops->refuse(img, false, problems);
         if (r < 0)
                 return r;

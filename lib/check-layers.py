@@ -26,7 +26,7 @@ import os
 import re
 import sys
 
-IMAGE_DIRS = ("lib/util/", "lib/vhd/", "lib/image/")
+IMAGE_DIRS = ("lib/util/", "lib/vhd/", "lib/vhdx/", "lib/image/")
 # Files bound to the image layer: the layer itself and the plugin.
 RESTRICTED_DIRS = IMAGE_DIRS + ("plugin/",)
 ENGINE_SYSTEM_HEADERS = ("libnbd.h", "liburing.h")

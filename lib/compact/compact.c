@@ -447,7 +447,7 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         const struct vc_compact_ops *ops = vc_image_format(img)->compact;
         if (!ops)
                 return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, NULL, 0,
-                                      "images of format %s cannot be compacted", vc_image_format(img)->name);
+                                      "compacting %s images is not supported yet", vc_image_format(img)->name);
         r = ops->refuse(img, true, problems);
         if (r < 0)
                 return r;

@@ -20,9 +20,11 @@
 #include "image.h"
 
 extern const struct vc_image_format vc_image_format_vhd;
+extern const struct vc_image_format vc_image_format_vhdx;
 
 const struct vc_image_format *const vc_image_formats[] = {
         &vc_image_format_vhd,
+        &vc_image_format_vhdx,
         NULL,
 };
 

@@ -7,8 +7,9 @@
 #include "names.h"
 
 const char *const vc_image_suffixes_vhd[] = { ".vhd", ".avhd", NULL };
+const char *const vc_image_suffixes_vhdx[] = { ".vhdx", ".avhdx", NULL };
 
-static const char *const *const all[] = { vc_image_suffixes_vhd, NULL };
+static const char *const *const all[] = { vc_image_suffixes_vhd, vc_image_suffixes_vhdx, NULL };
 
 bool vc_image_name_has_suffix(const char *path)
 {

@@ -12,6 +12,7 @@
 
 /* Per format, NULL-terminated; the format tables point here. */
 extern const char *const vc_image_suffixes_vhd[];
+extern const char *const vc_image_suffixes_vhdx[];
 
 /* Whether the last component of path ends in a suffix of some format
  * (case-insensitive: the disks come from Windows). */

@@ -43,6 +43,14 @@ static const char *const problem_names[_VC_PROBLEM_MAX] = {
         [VC_PROBLEM_FS_UNSUPPORTED] = "fs-unsupported",
         [VC_PROBLEM_FS_DIRTY] = "fs-not-clean",
         [VC_PROBLEM_TRUNCATED] = "file-truncated",
+        [VC_PROBLEM_HEADER_MISMATCH] = "header-mismatch",
+        [VC_PROBLEM_BAD_LOG] = "bad-log",
+        [VC_PROBLEM_LOG_REPLAY_NEEDED] = "log-replay-needed",
+        [VC_PROBLEM_BAD_REGION_TABLE] = "bad-region-table",
+        [VC_PROBLEM_BAD_METADATA] = "bad-metadata",
+        [VC_PROBLEM_UNKNOWN_REQUIRED] = "unknown-required",
+        [VC_PROBLEM_INCOMPLETE_FILE] = "incomplete-file",
+        [VC_PROBLEM_BAD_BLOCK_STATE] = "bad-block-state",
 };
 
 const char *vc_problem_id_to_string(enum vc_problem_id id)

@@ -49,6 +49,17 @@ enum vc_problem_id {
         VC_PROBLEM_FS_UNSUPPORTED,      /* valid but not understood: treated as in use */
         VC_PROBLEM_FS_DIRTY,            /* not cleanly shut down / hibernated */
         VC_PROBLEM_TRUNCATED,           /* cut short by another program during the run */
+        /* VHDX structures (the ids above serve VHDX too where they fit:
+         * signatures are bad-cookie, CRC-32C bad-checksum, blocks
+         * block-outside-file and block-overlap). */
+        VC_PROBLEM_HEADER_MISMATCH,     /* two valid headers, one sequence number */
+        VC_PROBLEM_BAD_LOG,             /* log offset, length or GUID impossible */
+        VC_PROBLEM_LOG_REPLAY_NEEDED,   /* the log is not empty */
+        VC_PROBLEM_BAD_REGION_TABLE,
+        VC_PROBLEM_BAD_METADATA,
+        VC_PROBLEM_UNKNOWN_REQUIRED,    /* a region or metadata item we must understand */
+        VC_PROBLEM_INCOMPLETE_FILE,     /* creation never finished */
+        VC_PROBLEM_BAD_BLOCK_STATE,     /* reserved state or bits of a BAT entry */
         _VC_PROBLEM_MAX,
         _VC_PROBLEM_INVALID = -22,
 };

@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * VHDX behind the image-format seam (lib/image/image.h): the probe, the
+ * describe hook `vhdctl info` renders, and the table that maps the
+ * generic operations onto lib/vhdx's own.  VHDX is read-only for now:
+ * pwrite, zero and trim are never reached (a read-write open is refused),
+ * and compact is NULL, so the core refuses to compact it.
+ *
+ * Probe: every VHDX starts with "vhdxfile", so that scores 100 and
+ * anything else 0 (VHD, the format of last resort, then speaks).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../image/image.h"
+#include "../image/names.h"
+#include "../util/endian.h"
+#include "vhdx.h"
+
+static int vhdx_probe(const uint8_t *head, size_t len, uint64_t file_size)
+{
+        (void) file_size;
+        return len >= 8 && !memcmp(head, VHDX_IDENT_SIGNATURE, 8) ? 100 : 0;
+}
+
+static unsigned vhdx_flags(unsigned flags)
+{
+        return (flags & VC_OPEN_RDWR ? VHDX_OPEN_RDWR : 0) | (flags & VC_OPEN_NOLOCK ? VHDX_OPEN_NOLOCK : 0);
+}
+
+static int vhdx_open(int fd, const char *path, const struct vc_open_ctx *ctx, unsigned flags,
+                     struct vc_problems *problems, void **ret_priv)
+{
+        struct vhdx_image *img = NULL;
+        int r;
+
+        (void) ctx;     /* no parent to open yet */
+        r = vhdx_image_open_fd(fd, path, vhdx_flags(flags), problems, &img);
+        if (r < 0)
+                return r;
+        *ret_priv = img;
+        return 0;
+}
+
+static void vhdx_close(void *priv) { vhdx_image_free(priv); }
+
+static int vhdx_check_op(int fd, const char *path, const struct vc_open_ctx *ctx, struct vc_problems *problems)
+{
+        (void) ctx;
+        return vhdx_check_fd(fd, path, problems);
+}
+
+/* --- describe ------------------------------------------------------------ */
+
+_printf_(3, 4)
+static void textf(const struct vc_describe *d, const char *label, const char *fmt, ...)
+{
+        char v[512];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(v, sizeof v, fmt, ap);
+        va_end(ap);
+        d->text(d->userdata, label, v);
+}
+
+static const char *log_state(const struct vhdx_header *h)
+{
+        if (!vhdx_guid_is_zero(h->log_guid))
+                return "not empty (needs replay)";
+        return h->log_length ? "empty" : "none";
+}
+
+static void describe_text(const struct vhdx_image *img, const struct vc_describe *d)
+{
+        const struct vhdx_headers *hs = vhdx_image_headers(img);
+        const struct vhdx_regions *rs = vhdx_image_regions(img);
+        const struct vhdx_metadata *m = vhdx_image_metadata(img);
+        const struct vhdx_bat *b = vhdx_image_bat(img);
+        const struct vhdx_header *h = &hs->h[hs->current];
+        char g1[37], g2[37], g3[37], label[32];
+
+        d->text(d->userdata, "file", vhdx_image_path(img));
+        d->text(d->userdata, "format", "vhdx");
+        d->text(d->userdata, "type", vhdx_image_kind(img));
+        textf(d, "virtual size", "%" PRIu64 " bytes (%.2f GiB)", m->virtual_size, m->virtual_size / 1073741824.0);
+        textf(d, "file size", "%" PRIu64 " bytes", vhdx_image_file_size(img));
+        textf(d, "block size", "%" PRIu32 " bytes", m->block_size);
+        textf(d, "sector size", "%" PRIu32 " logical, %" PRIu32 " physical", m->logical_sector_size,
+              m->physical_sector_size);
+        for (int s = 0; s < 2; s++) {
+                snprintf(label, sizeof label, "header %d", s + 1);
+                if (!hs->valid[s]) {
+                        textf(d, label, "invalid (%s)", vc_problem_id_to_string(hs->why[s].id));
+                        continue;
+                }
+                textf(d, label, "sequence %" PRIu64 "%s", hs->h[s].sequence, s == hs->current ? ", current" : "");
+        }
+        vhdx_guid_format(h->file_write_guid, g1);
+        vhdx_guid_format(h->data_write_guid, g2);
+        vhdx_guid_format(m->page83, g3);
+        d->text(d->userdata, "file write guid", g1);
+        d->text(d->userdata, "data write guid", g2);
+        d->text(d->userdata, "virtual disk id", g3);
+        textf(d, "log", "%s, %" PRIu32 " bytes at %" PRIu64, log_state(h), h->log_length, h->log_offset);
+        for (uint32_t i = 0; i < rs->n; i++) {
+                const char *name = vhdx_region_name(rs->v[i].guid);
+                vhdx_guid_format(rs->v[i].guid, g1);
+                snprintf(label, sizeof label, "region %" PRIu32, i);
+                textf(d, label, "%s, %" PRIu32 " bytes at %" PRIu64 "%s", name ? name : g1, rs->v[i].length,
+                      rs->v[i].offset, rs->v[i].required ? ", required" : "");
+        }
+        if (m->leave_allocated)
+                d->text(d->userdata, "preallocated", "yes (LeaveBlockAllocated)");
+        textf(d, "blocks", "%" PRIu64 " fully present, %" PRIu64 " zero, %" PRIu64 " not present, %" PRIu64
+              " unmapped, %" PRIu64 " undefined, of %" PRIu64, b->count[VHDX_PAYLOAD_FULLY_PRESENT],
+              b->count[VHDX_PAYLOAD_ZERO], b->count[VHDX_PAYLOAD_NOT_PRESENT], b->count[VHDX_PAYLOAD_UNMAPPED],
+              b->count[VHDX_PAYLOAD_UNDEFINED], b->data_blocks);
+        textf(d, "BAT offset", "%" PRIu64, b->offset);
+}
+
+static void describe_json(const struct vhdx_image *img, const struct vc_describe *d)
+{
+        const struct vhdx_headers *hs = vhdx_image_headers(img);
+        const struct vhdx_regions *rs = vhdx_image_regions(img);
+        const struct vhdx_metadata *m = vhdx_image_metadata(img);
+        const struct vhdx_bat *b = vhdx_image_bat(img);
+        const struct vhdx_header *h = &hs->h[hs->current];
+        void *u = d->userdata;
+        char g[37];
+
+        d->string(u, "file", vhdx_image_path(img));
+        d->string(u, "format", "vhdx");
+        d->string(u, "type", vhdx_image_kind(img));
+        d->number(u, "virtual-size", m->virtual_size);
+        d->number(u, "file-size", vhdx_image_file_size(img));
+        d->number(u, "block-size", m->block_size);
+        d->number(u, "logical-sector-size", m->logical_sector_size);
+        d->number(u, "physical-sector-size", m->physical_sector_size);
+        d->boolean(u, "leave-blocks-allocated", m->leave_allocated);
+        d->boolean(u, "has-parent", m->has_parent);
+        vhdx_guid_format(m->page83, g);
+        d->string(u, "virtual-disk-id", g);
+        d->number(u, "current-header", (uint64_t) hs->current + 1);
+        d->begin(u, "headers", true);
+        for (int s = 0; s < 2; s++) {
+                const struct vhdx_header *x = &hs->h[s];
+                d->begin(u, NULL, false);
+                d->number(u, "slot", (uint64_t) s + 1);
+                d->boolean(u, "valid", hs->valid[s]);
+                d->boolean(u, "current", s == hs->current);
+                if (hs->valid[s]) {
+                        d->number(u, "sequence-number", x->sequence);
+                        vhdx_guid_format(x->file_write_guid, g);
+                        d->string(u, "file-write-guid", g);
+                        vhdx_guid_format(x->data_write_guid, g);
+                        d->string(u, "data-write-guid", g);
+                        vhdx_guid_format(x->log_guid, g);
+                        d->string(u, "log-guid", g);
+                        d->number(u, "log-offset", x->log_offset);
+                        d->number(u, "log-length", x->log_length);
+                } else
+                        d->string(u, "problem", vc_problem_id_to_string(hs->why[s].id));
+                d->end(u, false);
+        }
+        d->end(u, true);
+        d->begin(u, "log", false);
+        d->string(u, "state", vhdx_guid_is_zero(h->log_guid) ? (h->log_length ? "empty" : "none") : "needs-replay");
+        d->number(u, "offset", h->log_offset);
+        d->number(u, "length", h->log_length);
+        d->end(u, false);
+        d->number(u, "region-table-used", (uint64_t) rs->used + 1);
+        d->begin(u, "regions", true);
+        for (uint32_t i = 0; i < rs->n; i++) {
+                const char *name = vhdx_region_name(rs->v[i].guid);
+                d->begin(u, NULL, false);
+                vhdx_guid_format(rs->v[i].guid, g);
+                d->string(u, "guid", g);
+                d->string(u, "name", name);
+                d->number(u, "offset", rs->v[i].offset);
+                d->number(u, "length", rs->v[i].length);
+                d->boolean(u, "required", rs->v[i].required);
+                d->end(u, false);
+        }
+        d->end(u, true);
+        d->number(u, "bat-offset", b->offset);
+        d->number(u, "bat-entries", b->n_entries);
+        d->number(u, "chunk-ratio", b->chunk_ratio);
+        d->number(u, "blocks-total", b->data_blocks);
+        d->number(u, "blocks-allocated", b->count[VHDX_PAYLOAD_FULLY_PRESENT]);
+        d->begin(u, "blocks-by-state", false);
+        for (unsigned s = 0; s < 8; s++)
+                if (s != 4 && s != 5)
+                        d->number(u, vhdx_payload_state_name(s), b->count[s]);
+        d->end(u, false);
+}
+
+static void vhdx_describe(void *priv, const struct vc_describe *d)
+{
+        describe_text(priv, d);
+        describe_json(priv, d);
+}
+
+/* --- the table ----------------------------------------------------------- */
+
+static int op_pread(void *p, void *buf, size_t n, uint64_t off) { return vhdx_image_pread(p, buf, n, off); }
+/* Never reached: read-write opens are refused. */
+static int op_pwrite(void *p, const void *buf, size_t n, uint64_t off) { (void) p, (void) buf, (void) n, (void) off; return -EROFS; }
+static int op_zero(void *p, size_t n, uint64_t off) { (void) p, (void) n, (void) off; return -EROFS; }
+static int op_trim(void *p, size_t n, uint64_t off) { (void) p, (void) n, (void) off; return -EROFS; }
+static int op_flush(void *p) { (void) p; return 0; }
+
+struct extents_ctx {
+        vc_extent_fn f;
+        void *userdata;
+};
+
+static int extent_cb(uint64_t off, uint64_t len, enum vhdx_extent_kind kind, void *userdata)
+{
+        const struct extents_ctx *c = userdata;
+        return c->f(off, len, kind == VHDX_EXTENT_ZERO ? VC_EXTENT_HOLE_ZERO : VC_EXTENT_DATA, c->userdata);
+}
+
+static int op_extents(void *p, uint64_t off, uint64_t n, vc_extent_fn f, void *userdata)
+{
+        struct extents_ctx c = { f, userdata };
+        return vhdx_image_extents(p, off, n, extent_cb, &c);
+}
+
+static int op_fd(void *p) { return vhdx_image_fd(p); }
+static uint64_t op_virtual_size(void *p) { return vhdx_image_metadata(p)->virtual_size; }
+static uint64_t op_file_size(void *p) { return vhdx_image_file_size(p); }
+static uint32_t op_sector_size(void *p) { return vhdx_image_metadata(p)->logical_sector_size; }
+static uint32_t op_n_blocks(void *p) { return (uint32_t) vhdx_image_bat(p)->data_blocks; }
+static uint32_t op_block_size(void *p) { return vhdx_image_metadata(p)->block_size; }
+static uint64_t op_block_file_bytes(void *p) { return vhdx_image_metadata(p)->block_size; }
+static bool op_block_allocated(void *p, uint32_t b)
+{
+        return vhdx_image_block_state(p, b) == VHDX_PAYLOAD_FULLY_PRESENT;
+}
+static uint32_t op_blocks_allocated(void *p) { return (uint32_t) vhdx_image_bat(p)->count[VHDX_PAYLOAD_FULLY_PRESENT]; }
+static const char *op_kind(void *p) { return vhdx_image_kind(p); }
+
+const struct vc_image_format vc_image_format_vhdx = {
+        .name = "vhdx",
+        .suffixes = vc_image_suffixes_vhdx,
+        .probe = vhdx_probe,
+        .open = vhdx_open,
+        .close = vhdx_close,
+        .check = vhdx_check_op,
+        .pread = op_pread,
+        .pwrite = op_pwrite,
+        .zero = op_zero,
+        .trim = op_trim,
+        .flush = op_flush,
+        .extents = op_extents,
+        .fd = op_fd,
+        .virtual_size = op_virtual_size,
+        .file_size = op_file_size,
+        .logical_sector_size = op_sector_size,
+        .n_blocks = op_n_blocks,
+        .block_size = op_block_size,
+        .block_file_bytes = op_block_file_bytes,
+        .block_allocated = op_block_allocated,
+        .blocks_allocated = op_blocks_allocated,
+        .kind = op_kind,
+        .describe = vhdx_describe,
+        .compact = NULL,
+};

@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A VHDX image: open (read and validate everything, in file order of
+ * dependence: identifier, headers, log fields, region table, metadata,
+ * BAT), read, and the check.  What is refused, and why:
+ *
+ *   - a non-empty log (LogGuid not zero): the BAT on disk may be stale
+ *     until the log is replayed, and a read must never go through a stale
+ *     BAT.  Replay comes later; until then: log-replay-needed.
+ *   - a differencing disk (HasParent): reading through the parent chain
+ *     comes later: not-supported.
+ *   - a read-write open: writing (through the log) comes later.
+ *   - anything VHDX.md section 5 calls hostile, each with its problem id.
+ *
+ * After open, nothing changes: reads are positional and the structures
+ * read-only, so any number of threads may read at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../util/fd-util.h"
+#include "../util/overflow.h"
+#include "vhdx.h"
+
+struct vhdx_image {
+        int fd;
+        char *path;
+        uint64_t file_size;
+        struct vhdx_headers headers;
+        struct vhdx_regions regions;
+        struct vhdx_metadata meta;
+        struct vhdx_bat bat;
+        struct vhdx_occupancy occ;
+};
+
+const char *vhdx_image_path(const struct vhdx_image *img) { return img->path; }
+int vhdx_image_fd(const struct vhdx_image *img) { return img->fd; }
+uint64_t vhdx_image_file_size(const struct vhdx_image *img) { return img->file_size; }
+const struct vhdx_headers *vhdx_image_headers(const struct vhdx_image *img) { return &img->headers; }
+const struct vhdx_regions *vhdx_image_regions(const struct vhdx_image *img) { return &img->regions; }
+const struct vhdx_metadata *vhdx_image_metadata(const struct vhdx_image *img) { return &img->meta; }
+const struct vhdx_bat *vhdx_image_bat(const struct vhdx_image *img) { return &img->bat; }
+
+unsigned vhdx_image_block_state(const struct vhdx_image *img, uint64_t b)
+{
+        return img->bat.e[vhdx_bat_index(&img->bat, b)] & VHDX_BAT_STATE_MASK;
+}
+
+const char *vhdx_image_kind(const struct vhdx_image *img)
+{
+        if (img->meta.has_parent)
+                return "differencing";
+        return img->meta.leave_allocated ? "fixed" : "dynamic";
+}
+
+struct vhdx_image *vhdx_image_free(struct vhdx_image *img)
+{
+        if (!img)
+                return NULL;
+        if (img->fd >= 0)
+                close(img->fd);
+        free(img->path);
+        vhdx_regions_done(&img->regions);
+        free(img->bat.e);
+        vhdx_occupancy_done(&img->occ);
+        free(img);
+        return NULL;
+}
+
+/* The log fields of the current header: the log lies inside the file, on
+ * nothing else, and is empty. */
+static int check_log(struct vhdx_image *img, struct vhdx_report *rep)
+{
+        const int cur = img->headers.current;
+        const struct vhdx_header *h = &img->headers.h[cur];
+        const uint64_t at = vhdx_header_offset(cur);
+        const char *other;
+        int r;
+
+        if (h->log_length) {
+                if (range_outside(h->log_offset, h->log_length, img->file_size)) {
+                        r = vhdx_report(rep, VC_PROBLEM_BAD_LOG, -EBADMSG, cur ? "header2.log_offset" : "header1.log_offset",
+                                        at + VHDX_HEADER_OFF_LOG_OFFSET,
+                                        "the log (%" PRIu32 " bytes at %" PRIu64 ") ends past the end of the file "
+                                        "(%" PRIu64 " bytes)", h->log_length, h->log_offset, img->file_size);
+                        if (r < 0)
+                                return r;
+                } else if (vhdx_occupancy_take_named(&img->occ, "the log", h->log_offset, h->log_length, &other)) {
+                        r = vhdx_report(rep, VC_PROBLEM_BAD_LOG, -EBADMSG, cur ? "header2.log_offset" : "header1.log_offset",
+                                        at + VHDX_HEADER_OFF_LOG_OFFSET, "the log overlaps %s", other);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        if (vhdx_guid_is_zero(h->log_guid))
+                return 0;
+        const char *field = cur ? "header2.log_guid" : "header1.log_guid";
+        if (!h->log_length)
+                return vhdx_report(rep, VC_PROBLEM_BAD_LOG, -EBADMSG, field, at + VHDX_HEADER_OFF_LOG_GUID,
+                                   "the header names a log (LogGuid is set) but the file has none");
+        if (h->log_version != 0)
+                return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP,
+                                   cur ? "header2.log_version" : "header1.log_version",
+                                   at + VHDX_HEADER_OFF_LOG_VERSION,
+                                   "the log has version %u, which we do not know", h->log_version);
+        return vhdx_report(rep, VC_PROBLEM_LOG_REPLAY_NEEDED, -EOPNOTSUPP, field, at + VHDX_HEADER_OFF_LOG_GUID,
+                           "the log is not empty (the disk was not closed cleanly); its BAT may be stale until "
+                           "the log is replayed, which we do not do yet (qemu-img check -r all replays it, "
+                           "but changes the disk's DataWriteGuid)");
+}
+
+static int regions_occupy(struct vhdx_image *img, struct vhdx_report *rep)
+{
+        for (uint32_t i = 0; i < img->regions.n; i++) {
+                const struct vhdx_region *g = &img->regions.v[i];
+                const char *name = vhdx_region_name(g->guid), *other;
+                name = !name ? "a region" : name[0] == 'B' ? "the BAT region" : "the metadata region";
+                if (vhdx_occupancy_take_named(&img->occ, name, g->offset, g->length, &other)) {
+                        int r = vhdx_report(rep, VC_PROBLEM_BAD_REGION_TABLE, -EBADMSG, "region.file_offset",
+                                            g->entry_offset + VHDX_REGION_ENTRY_OFF_OFFSET,
+                                            "%s (%" PRIu32 " bytes at %" PRIu64 ") overlaps %s", name, g->length,
+                                            g->offset, other);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+static int parse(struct vhdx_image *img, unsigned flags, struct vhdx_report *rep)
+{
+        _cleanup_free_ uint8_t *sec = NULL;
+        struct stat st;
+        int r;
+
+        if (fstat(img->fd, &st) < 0)
+                return -errno;
+        if (S_ISREG(st.st_mode))
+                img->file_size = (uint64_t) st.st_size;
+        else if (S_ISBLK(st.st_mode)) {
+                if (ioctl(img->fd, BLKGETSIZE64, &img->file_size) < 0)
+                        return -errno;
+        } else
+                return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EINVAL, NULL, 0, "not a regular file"), -EINVAL;
+        if (flags & VHDX_OPEN_RDWR)
+                return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, NULL, 0,
+                                   "writing or compacting VHDX is not supported yet; only reading is (read-only opens, vhdctl info and check)"), -EOPNOTSUPP;
+        if (!(flags & VHDX_OPEN_NOLOCK)) {
+                r = fd_lock_ofd(img->fd, false);
+                if (r == -EBUSY)
+                        return vhdx_report(rep, VC_PROBLEM_IN_USE, r, NULL, 0,
+                                           "image is in use by another process (conflicting lock)"), r;
+                if (r < 0)
+                        return r;
+        }
+        if (img->file_size < VHDX_HEADER_SECTION_SIZE)
+                return vhdx_report(rep, VC_PROBLEM_TOO_SMALL, -EBADMSG, NULL, img->file_size,
+                                   "file is %" PRIu64 " bytes, shorter than the 1 MiB header section of a VHDX",
+                                   img->file_size), -EBADMSG;
+        /* What the header section defines: identifier, headers, region
+         * tables (the rest, to 1 MiB, is reserved). */
+        sec = malloc(VHDX_HEADER_USED);
+        if (!sec)
+                return -ENOMEM;
+        r = pread_full(img->fd, sec, VHDX_HEADER_USED, 0);
+        if (r < 0)
+                return vhdx_report(rep, VC_PROBLEM_IO, r, NULL, 0, "cannot read the header section"), r;
+        if (memcmp(sec, VHDX_IDENT_SIGNATURE, 8))
+                return vhdx_report(rep, VC_PROBLEM_BAD_COOKIE, -EBADMSG, "file_identifier.signature", 0,
+                                   "the file does not start with \"vhdxfile\""), -EBADMSG;
+        r = vhdx_headers_parse(sec, rep, &img->headers);
+        if (r < 0)
+                return r;
+        r = vhdx_regions_parse(sec, img->file_size, rep, &img->regions);
+        if (r < 0)
+                return r;
+        r = vhdx_occupancy_init(&img->occ, img->file_size);
+        if (r < 0)
+                return r;
+        vhdx_occupancy_take_named(&img->occ, "the header section", 0, VHDX_HEADER_SECTION_SIZE, NULL);
+        r = check_log(img, rep);
+        if (r < 0)
+                return r;
+        r = regions_occupy(img, rep);
+        if (r < 0)
+                return r;
+        const struct vhdx_region *mr = &img->regions.v[img->regions.meta];
+        r = vhdx_metadata_parse(img->fd, mr->offset, mr->length, rep, &img->meta);
+        if (r < 0)
+                return r;
+        if (img->meta.has_parent && !vhdx_collecting(rep))
+                return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, "metadata.file_parameters_flags",
+                                   img->meta.params_offset + 4,
+                                   "differencing VHDX (HasParent) is not supported yet"), -EOPNOTSUPP;
+        r = vhdx_bat_load(img->fd, img->file_size, &img->regions.v[img->regions.bat], &img->meta, &img->occ, rep,
+                          &img->bat);
+        if (r < 0)
+                return r;
+        return rep->err;
+}
+
+int vhdx_image_open_fd(int fd, const char *path, unsigned flags, struct vc_problems *problems,
+                       struct vhdx_image **ret)
+{
+        _cleanup_(vhdx_image_freep) struct vhdx_image *img = calloc(1, sizeof *img);
+        struct vhdx_report rep = { .ps = problems };
+        int r;
+
+        if (!img) {
+                close(fd);
+                return -ENOMEM;
+        }
+        img->fd = fd;
+        img->path = strdup(path ? path : "");
+        if (!img->path)
+                return -ENOMEM;
+        r = parse(img, flags, &rep);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(img);
+        return 0;
+}
+
+int vhdx_check_fd(int fd, const char *path, struct vc_problems *problems)
+{
+        _cleanup_(vhdx_image_freep) struct vhdx_image *img = NULL;
+        int r;
+
+        problems->collect = true;
+        r = vhdx_image_open_fd(fd, path, VHDX_OPEN_NOLOCK, problems, &img);
+        if (problems->oom)
+                return -ENOMEM;
+        if (r < 0 && !vc_problems_any(problems))
+                return r;
+        return vc_problems_any(problems) ? 1 : 0;
+}
+
+/* --- reading ---------------------------------------------------------------- */
+
+int vhdx_image_pread(struct vhdx_image *img, void *buf, size_t count, uint64_t offset)
+{
+        const uint64_t bs = img->meta.block_size;
+        uint8_t *p = buf;
+
+        if (range_outside(offset, count, img->meta.virtual_size))
+                return -EINVAL;
+        while (count > 0) {
+                uint64_t b = offset / bs, in = offset % bs, len = MIN((uint64_t) count, bs - in);
+                uint64_t e = img->bat.e[vhdx_bat_index(&img->bat, b)];
+                int r;
+
+                if ((e & VHDX_BAT_STATE_MASK) == VHDX_PAYLOAD_FULLY_PRESENT) {
+                        r = pread_full(img->fd, p, len, (e & VHDX_BAT_OFFSET_MASK) + in);
+                        if (r < 0)
+                                return r;
+                } else
+                        memset(p, 0, len);      /* 0-3 in a disk without a parent */
+                p += len;
+                offset += len;
+                count -= len;
+        }
+        return 0;
+}
+
+int vhdx_image_extents(struct vhdx_image *img, uint64_t offset, uint64_t count,
+                       int (*f)(uint64_t off, uint64_t len, enum vhdx_extent_kind kind, void *userdata),
+                       void *userdata)
+{
+        const uint64_t bs = img->meta.block_size;
+        uint64_t end;
+
+        if (ADD_OVERFLOW(offset, count, &end) || end > img->meta.virtual_size)
+                return -EINVAL;
+        while (offset < end) {
+                enum vhdx_extent_kind kind = VHDX_EXTENT_ZERO;
+                uint64_t len = 0;
+
+                /* Runs of blocks of one kind, merged. */
+                while (offset + len < end) {
+                        uint64_t at = offset + len, b = at / bs, l = MIN(end - at, bs - at % bs);
+                        enum vhdx_extent_kind k = vhdx_image_block_state(img, b) == VHDX_PAYLOAD_FULLY_PRESENT
+                                                          ? VHDX_EXTENT_DATA : VHDX_EXTENT_ZERO;
+                        if (len && k != kind)
+                                break;
+                        kind = k;
+                        len += l;
+                }
+                int r = f(offset, len, kind, userdata);
+                if (r != 0)
+                        return r;
+                offset += len;
+        }
+        return 0;
+}
