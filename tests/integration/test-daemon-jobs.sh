@@ -63,11 +63,6 @@ d=$tmpdir
 . "$(dirname "$0")/ntfs-functions.sh"
 . "$(dirname "$0")/compact-functions.sh"
 
-show_daemon_log_on_failure ()
-{
-  [[ ${status:-0} = 0 || ${status:-0} = 77 ]] || { echo "--- daemon log:" >&2; cat "$d/daemon.log" >&2 || true; }
-  return 0
-}
 cleanup_fn show_daemon_log_on_failure
 
 # make_disk FILE: the disk described above, FILE.orig a copy.
