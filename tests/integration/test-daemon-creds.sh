@@ -67,7 +67,11 @@ chown "root:$other_gid" "$d/grp/parent.vhd"
 chmod 0640 "$d/grp/parent.vhd"
 "$VHDCTL" create "$user_home/kid.vhd" --parent "$d/grp/parent.vhd" >/dev/null
 chown "$user:" "$user_home/kid.vhd"
-out=$("$py" - "$user_home/kid.vhd" <<'PY'
+# analyze_kid [as_user -u USER]: AnalyzeFd of the user's child, by root or
+# as USER; prints "ok", or "error NAME: MESSAGE" and returns 1.
+analyze_kid ()
+{
+  "$@" "$py" - "$user_home/kid.vhd" <<'PY'
 import dbus, os, sys
 mgr = dbus.Interface(dbus.SystemBus().get_object("org.vhd.Compact", "/org/vhd/Compact"),
                      "org.vhd.Compact.Manager")
@@ -78,19 +82,9 @@ except dbus.exceptions.DBusException as e:
     sys.exit(1)
 print("ok")
 PY
-) || fail "root's AnalyzeFd of the chain: $out"
-honest=$(AS_USER_PRELOAD=0 as_user -u "$user" "$py" - "$user_home/kid.vhd" <<'PY'
-import dbus, os, sys
-mgr = dbus.Interface(dbus.SystemBus().get_object("org.vhd.Compact", "/org/vhd/Compact"),
-                     "org.vhd.Compact.Manager")
-try:
-    mgr.AnalyzeFd(dbus.types.UnixFd(os.open(sys.argv[1], os.O_RDONLY)), dbus.Dictionary({}, signature="sv"))
-except dbus.exceptions.DBusException as e:
-    print("error %s: %s" % (e.get_dbus_name(), e.get_dbus_message()))
-    sys.exit(0)
-print("ok")
-PY
-)
+}
+out=$(analyze_kid) || fail "root's AnalyzeFd of the chain: $out"
+honest=$(AS_USER_PRELOAD=0 analyze_kid as_user -u "$user") || true
 [[ $honest = error* ]] || fail "the user's AnalyzeFd read a parent only group $other_gid may read: $honest"
 out=$(spoof "$d/bin/sgid-sleep" AnalyzeFd "$user_home/kid.vhd") &&
   fail "with a set-group-ID program, the user's AnalyzeFd read a parent only group $other_gid may read: $out"
