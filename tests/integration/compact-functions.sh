@@ -271,6 +271,46 @@ check_content_rule ()
     echo "$changed"
 }
 
+# verify_interruption BEFORE REF MODE IMAGE WHAT: IMAGE as a compaction in
+# MODE left it when it was interrupted (killed, crashed, power cut), then a
+# normal run.  BEFORE: where the files of the image before any run are
+# (BEFORE.raw0 its content, BEFORE.classes its block classes, BEFORE.fp0
+# its NTFS fingerprint, BEFORE.praw its parent's content or nothing); REF:
+# those of an uninterrupted run (REF.rawref its content, REF.optimum its
+# size, REF.first its first block); scratch files REF.*x.
+#   - `vhdctl check` is clean; other readers open it (no parent);
+#   - it reads as before, or as the uninterrupted run, or else differs only
+#     in blocks MODE may drop, which read as zeros (or as the parent), and
+#     ntfsclone's image of the volume is unchanged;
+#   - a normal run ends at REF.optimum, checks clean, is packed, and reads
+#     exactly as the uninterrupted run.
+verify_interruption ()
+{
+    local before=$1 ref=$2 mode=$3 img=$4 what=$5 praw
+    praw=$(cat "$before.praw")
+    "$VHDCTL" check "$img" > "$ref.checkx" 2>&1 ||
+        { cat "$ref.checkx" >&2; fail "$what: vhdctl check is not clean after the interruption"; }
+    [[ -n $praw ]] || fmt_other_readers "$img" "$what"
+    img_to_raw "$img" "$ref.rawx"
+    if ! cmp -s "$ref.rawx" "$before.raw0" && ! cmp -s "$ref.rawx" "$ref.rawref"; then
+        check_content_rule "$before.raw0" "$ref.rawx" "$(cat "$before.classes")" "$img_bs" "$mode" "$praw" \
+            "$what" >/dev/null
+        ntfs_verify "$ref.rawx" "$what" > "$ref.fpx"
+        cmp -s "$before.fp0" "$ref.fpx" || fail "$what: ntfsclone sees a different volume after the interruption"
+    fi
+    vhdctl_attaching compact --mode "$mode" --no-progress "$img" > "$ref.rerunx" 2>&1 ||
+        { cat "$ref.rerunx" >&2; fail "$what: the run after the interruption failed"; }
+    [[ $(file_size "$img") = $(cat "$ref.optimum") ]] ||
+        fail "$what: the run after the interruption ends at $(file_size "$img") bytes, the uninterrupted one at" \
+             "$(cat "$ref.optimum")"
+    "$VHDCTL" check "$img" > "$ref.checkx" 2>&1 ||
+        { cat "$ref.checkx" >&2; fail "$what: vhdctl check after the second run"; }
+    check_packed "$img" "$(cat "$ref.first")" "$what (second run)"
+    img_to_raw "$img" "$ref.rawx"
+    cmp -s "$ref.rawref" "$ref.rawx" ||
+        fail "$what: after the second run the disk reads differently from an uninterrupted compaction"
+}
+
 # in_use_qemu_nbd FILE: start qemu-nbd on FILE (it takes qemu's image
 # locks); sets qnbd_pid.  stop_qemu_nbd stops it.
 start_qemu_nbd ()

@@ -90,49 +90,13 @@ prepare ()
     cp -- "$d/$name.orig" "$vhd"
 }
 
-# verify_interrupted NAME VHD WHAT: the state an interruption left.
-verify_interrupted ()
-{
-    local name=$1 vhd=$2 what=$3 praw
-    praw=$(cat "$d/$name.praw")
-    "$VHDCTL" check "$vhd" > "$d/$name.check" 2>&1 ||
-        { cat "$d/$name.check" >&2; fail "$what: vhdctl check is not clean after the interruption"; }
-    [[ -n $praw ]] || fmt_other_readers "$vhd" "$what"
-    img_to_raw "$vhd" "$d/$name.rawx"
-    fmt_geometry "$vhd"
-    # Reading exactly as before, or as the uninterrupted compaction (whose
-    # volume was verified), is right; anything else is held to the block
-    # rule and to ntfsclone.
-    cmp -s "$d/$name.rawx" "$d/$name.raw0" && return
-    cmp -s "$d/$name.rawx" "$d/$name.rawref" && return
-    check_content_rule "$d/$name.raw0" "$d/$name.rawx" "$(cat "$d/$name.classes")" "$img_bs" full "$praw" \
-        "$what" >/dev/null
-    ntfs_verify "$d/$name.rawx" "$what" > "$d/$name.fpx"
-    cmp -s "$d/$name.fp0" "$d/$name.fpx" || fail "$what: ntfsclone sees a different volume after the interruption"
-}
-
-# verify_rerun NAME VHD WHAT: a normal run finishes the job.
-verify_rerun ()
-{
-    local name=$1 vhd=$2 what=$3
-    vhdctl_attaching compact --no-progress "$vhd" > "$d/$name.rerun" 2>&1 ||
-        { cat "$d/$name.rerun" >&2; fail "$what: the run after the interruption failed"; }
-    [[ $(file_size "$vhd") = $(cat "$d/$name.optimum") ]] ||
-        fail "$what: the run after the interruption ends at $(file_size "$vhd") bytes, optimum $(cat "$d/$name.optimum")"
-    "$VHDCTL" check "$vhd" > "$d/$name.check" 2>&1 ||
-        { cat "$d/$name.check" >&2; fail "$what: vhdctl check after the second run"; }
-    check_packed "$vhd" "$(cat "$d/$name.first")" "$what (second run)"
-    img_to_raw "$vhd" "$d/$name.rawx"
-    cmp -s "$d/$name.rawref" "$d/$name.rawx" ||
-        fail "$what: after the second run the disk reads differently from an uninterrupted compaction"
-}
-
-# check_state NAME VHD WHAT: both, in a child shell whose failure is
-# recorded rather than fatal.
+# check_state NAME VHD WHAT: the disk an interruption left, then a second
+# run (verify_interruption), in a child shell whose failure is recorded
+# rather than fatal.
 check_state ()
 {
     local name=$1 vhd=$2 what=$3
-    ( verify_interrupted "$name" "$vhd" "$what"; verify_rerun "$name" "$vhd" "$what" ) &
+    ( verify_interruption "$d/$name" "$d/$name" full "$vhd" "$what" ) &
     wait $! || problems+=("$what")
 }
 

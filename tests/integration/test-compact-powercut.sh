@@ -14,7 +14,8 @@
 # sync, in order.  Replaying the whole log over the original must give the
 # file the run left: no write escapes the log.  Then `powercut apply`
 # (tests/lib/powercut.h) builds the file a power cut leaves at a point of
-# the log, and the checks of test-compact-crash.sh follow:
+# the log, and the checks of test-compact-crash.sh follow
+# (verify_interruption, compact-functions.sh):
 #   - `vhdctl check` is clean; qemu-img and vhdiinfo open it (dynamic);
 #   - the disk reads as before, or as the uninterrupted run, or differs
 #     only in blocks the mode may drop ('F' blocks in modes full and fs),
@@ -127,35 +128,6 @@ prepare_mode ()
          "records, $(grep -c ' sync ' "$d/$name.list") barriers"
 }
 
-# verify_cut KIND MODE VHD WHAT: the disk a cut left, then a second run.
-verify_cut ()
-{
-    local kind=$1 mode=$2 vhd=$3 what=$4 name=$1-$2 praw
-    praw=$(cat "$d/$kind.praw")
-    "$VHDCTL" check "$vhd" > "$d/check.out" 2>&1 ||
-        { cat "$d/check.out" >&2; fail "$what: vhdctl check is not clean after the cut"; }
-    [[ -n $praw ]] || fmt_other_readers "$vhd" "$what"
-    img_to_raw "$vhd" "$d/rawx"
-    fmt_geometry "$vhd"
-    if ! cmp -s "$d/rawx" "$d/$kind.raw0" && ! cmp -s "$d/rawx" "$d/$name.rawref"; then
-        check_content_rule "$d/$kind.raw0" "$d/rawx" "$(cat "$d/$kind.classes")" "$img_bs" "$mode" "$praw" \
-            "$what" >/dev/null
-        ntfs_verify "$d/rawx" "$what" > "$d/fpx"
-        cmp -s "$d/$kind.fp0" "$d/fpx" || fail "$what: ntfsclone sees a different volume after the cut"
-    fi
-    vhdctl_attaching compact --mode "$mode" --no-progress "$vhd" > "$d/rerun.out" 2>&1 ||
-        { cat "$d/rerun.out" >&2; fail "$what: the run after the cut failed"; }
-    [[ $(file_size "$vhd") = $(cat "$d/$name.optimum") ]] ||
-        fail "$what: the run after the cut ends at $(file_size "$vhd") bytes, the uninterrupted one at" \
-             "$(cat "$d/$name.optimum")"
-    "$VHDCTL" check "$vhd" > "$d/check.out" 2>&1 ||
-        { cat "$d/check.out" >&2; fail "$what: vhdctl check after the second run"; }
-    check_packed "$vhd" "$(cat "$d/$name.first")" "$what (second run)"
-    img_to_raw "$vhd" "$d/rawx"
-    cmp -s "$d/$name.rawref" "$d/rawx" ||
-        fail "$what: after the second run the disk reads differently from an uninterrupted compaction"
-}
-
 # power_cut KIND MODE VHD AT SEED DESC [IGNORE]: the disk after a cut once
 # records [0, AT) of the log happened, checked; a failure is recorded with
 # what replays it.  Returns 1 when the disk was wrong.
@@ -166,12 +138,12 @@ power_cut ()
         fail "$name: powercut apply failed"
     what="$name: power cut $desc (record $at, seed $seed: $res)"
     if [[ -n $ignore ]]; then
-        ( verify_cut "$kind" "$mode" "$vhd" "$what" ) > "$d/ignored.out" 2>&1 && return 0
+        ( verify_interruption "$d/$kind" "$d/$name" "$mode" "$vhd" "$what" ) > "$d/ignored.out" 2>&1 && return 0
         echo "$what: broken, as it must be:"
         tail -n 1 "$d/ignored.out"
         return 1
     fi
-    ( verify_cut "$kind" "$mode" "$vhd" "$what" ) || { problems+=("$what"); return 1; }
+    ( verify_interruption "$d/$kind" "$d/$name" "$mode" "$vhd" "$what" ) || { problems+=("$what"); return 1; }
     counts[$name]=$(( ${counts[$name]:-0} + 1 ))
     total=$(( total + 1 ))
     return 0
