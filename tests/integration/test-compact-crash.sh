@@ -267,30 +267,7 @@ scenarios ()
     fault_loop "$fmt_name-dyn" "$d/dyn.$fmt_suffix"
 
     echo "== $fmt_name: fault points: a differencing child"
-    mkdir "$d/chain"
-    mkfs_ntfs "$d/par.ntfs" 64 4096 0 22 8 4
-    fmt_from_raw "$d/par.ntfs" "$d/chain/par.$fmt_suffix"
-    rm -f "$d/par.ntfs"
-    fmt_create_child "$d/chain/child.$fmt_suffix" "$d/chain/par.$fmt_suffix"
-    img_to_raw "$d/chain/par.$fmt_suffix" "$d/par.raw"
-    cp --sparse=always "$d/par.raw" "$d/mod.raw"
-    ntfs_mount "$d/mod.raw" "$d/mnt" big_writes || fail "cannot mount the child's volume"
-    rm -- "$d/mnt/file1"
-    for i in 1 2 3 4 5 6; do rand_file "$d/mnt/new$i" $(( i * 700000 + 2500000 )); done
-    rm -- "$d/mnt/new2" "$d/mnt/new4" "$d/mnt/new5"
-    (cd "$d/mnt" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$d/mod.raw.sums"
-    ntfs_umount "$d/mnt"
-    fmt_geometry "$d/chain/child.$fmt_suffix"
-    : > "$d/child.cmds"
-    for ((b = 0; b < img_n; b++)); do
-      block_same "$d/par.raw" "$d/mod.raw" "$b" "$img_bs" && continue
-      dd if="$d/mod.raw" of="$d/blk.$b" bs="$img_bs" skip="$b" count=1 status=none
-      echo "write -q -s $d/blk.$b $((b * img_bs)) $(file_size "$d/blk.$b")" >> "$d/child.cmds"
-    done
-    awk '{ printf "-c \"%s\" ", $0 }' "$d/child.cmds" > "$d/child.args"
-    serve "$d/chain/child.$fmt_suffix" --run "qemu-io -f raw $(cat "$d/child.args") \"\$uri\""
-    rm -f "$d"/blk.* "$d/mod.raw"
-    ntfs_parts="0:$((64 * MIB)):$d/mod.raw.sums"
+    make_changed_child
     prepare "$fmt_name-child" "$d/chain/child.$fmt_suffix" "$d/par.raw"
     fault_loop "$fmt_name-child" "$d/chain/child.$fmt_suffix"
 
