@@ -104,7 +104,7 @@ prepare_mode ()
     expected_drops "$vhd" "$d/$kind.raw0" "$mode" "$(cat "$d/$kind.classes")" "$praw" > "$d/$name.drops"
     drops=$(wc -l < "$d/$name.drops")
     kept=$(( $(alloc_blocks "$vhd" | wc -l) - drops ))
-    echo $(img_optimum "$kept") > "$d/$name.optimum"
+    img_optimum "$kept" > "$d/$name.optimum"
     rm -f -- "$d/$name.log"
     VHDCOMPACT_TEST_POWER_LOG=$d/$name.log vhdctl_attaching compact --mode "$mode" --json --no-progress "$vhd" \
         > "$d/$name.ref.json" || fail "$name: the uninterrupted compaction failed"
