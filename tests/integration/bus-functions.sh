@@ -534,6 +534,16 @@ start_daemon ()
     wait_bus_name org.vhd.Compact 20 "$daemon_pid"
 }
 
+# show_daemon_log_on_failure: for cleanup_fn, after start_daemon: when the
+# test fails, the daemon's log ($status: the exit status, in
+# _run_cleanups).
+show_daemon_log_on_failure ()
+{
+    [[ ${status:-0} = 0 || ${status:-0} = 77 ]] ||
+        { echo "--- daemon log:" >&2; cat "$tmpdir/daemon.log" >&2 || true; }
+    return 0
+}
+
 # stop_daemon: SIGTERM, and wait until the name is free.
 stop_daemon ()
 {

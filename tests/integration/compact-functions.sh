@@ -4,10 +4,12 @@
 # Helpers for the compaction tests (test-compact-*.sh), sourced after
 # functions.sh and ntfs-functions.sh, once make_tmpdir has set $tmpdir.
 #
-# The oracles here are independent of our library: the VHD's own bytes
-# (footer, dynamic header and BAT read with od), qemu-img and the plugin
-# for the disk's content, cmp for zeros, ntfsclone and ntfs-3g for the
-# file systems.  Only the block classes ('F' = every byte free in the file
+# Every step that depends on the image format goes through the hooks of
+# formats/FORMAT.sh (use_format, for_each_format below).  The oracles are
+# independent of our library: the image's own bytes for which blocks are
+# allocated and where (the hooks read the BAT with od), qemu-img and the
+# plugin for the disk's content, cmp for zeros, ntfsclone and ntfs-3g for
+# the file systems.  Only the block classes ('F' = every byte free in the file
 # system) come from `vhdctl analyze`; they decide which blocks MAY change,
 # and the file-system oracles check that those were really free.
 
@@ -20,63 +22,100 @@ json_str () { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" | head -n 1; }
 
 file_sha () { sha256sum < "$1" | cut -d' ' -f1; }
 
-# vhd_geometry VHD: sets vhd_type (3 dynamic, 4 differencing), vhd_bs
-# (block size), vhd_n (BAT entries), vhd_table (BAT offset), vhd_stride
-# (bitmap + block), vhd_batbytes (BAT rounded up to a sector), from the
-# file's own bytes.
-vhd_geometry ()
+# The image formats the compaction tests run with, in one place: each NAME
+# is a file formats/NAME.sh of hooks (formats/vhd.sh documents them).  A
+# test that runs per format calls for_each_format; the others use the first.
+image_formats="vhd"
+
+_fmt_hooks="fmt_create_dynamic fmt_from_raw fmt_create_child fmt_geometry fmt_allocated_blocks
+            fmt_same_structures fmt_other_readers fmt_fault_points"
+
+# use_format NAME: load formats/NAME.sh in place of the format before;
+# every hook must be there.
+use_format ()
 {
-    local f=$1 size dyn bm
-    size=$(file_size "$f")
-    vhd_type=$(be "$f" $(( size - 512 + 60 )) 4)
-    dyn=$(be "$f" $(( size - 512 + 16 )) 8)
-    vhd_table=$(be "$f" $(( dyn + 16 )) 8)
-    vhd_n=$(be "$f" $(( dyn + 28 )) 4)
-    vhd_bs=$(be "$f" $(( dyn + 32 )) 4)
-    bm=$(( (vhd_bs / 512 + 7) / 8 ))
-    vhd_stride=$(( (bm + 511) / 512 * 512 + vhd_bs ))
-    vhd_batbytes=$(( (vhd_n * 4 + 511) / 512 * 512 ))
+    local h
+    [[ -f $srcdir/formats/$1.sh ]] || fail "no hooks for the image format '$1' (formats/$1.sh)"
+    # shellcheck disable=SC2086  # a list of names
+    unset -f $_fmt_hooks
+    unset fmt_name fmt_suffix fmt_qemu_driver fmt_tools
+    # shellcheck source=/dev/null
+    . "$srcdir/formats/$1.sh"
+    [[ ${fmt_name:-} = "$1" && -n ${fmt_suffix:-} && -n ${fmt_qemu_driver:-} ]] ||
+        fail "formats/$1.sh: fmt_name, fmt_suffix or fmt_qemu_driver is missing"
+    for h in $_fmt_hooks; do
+        declare -F "$h" >/dev/null || fail "formats/$1.sh: no $h"
+    done
 }
 
-# bat_alloc VHD: "INDEX FILE-OFFSET" of every allocated BAT entry, by index.
-bat_alloc ()
+# for_each_format FUNCTION: FUNCTION once per image format, with its hooks
+# loaded, $fmt_name set and $d a scratch folder of its own.
+for_each_format ()
 {
-    vhd_geometry "$1"
-    od -A n -v -t u4 --endian=big -j "$vhd_table" -N $(( vhd_n * 4 )) -- "$1" |
-        tr -s ' ' '\n' | awk 'NF { if ($1 != 4294967295) printf "%d %.0f\n", i, $1 * 512; i++ }'
+    local f
+    for f in $image_formats; do
+        use_format "$f"
+        d=$tmpdir/$f
+        mkdir -p -- "$d"
+        "$1"
+    done
 }
 
-# check_packed VHD FIRST_SLOT [WHAT]: the allocated blocks occupy exactly
-# the slots FIRST_SLOT + i * stride, i = 0 .. allocated - 1, one each, and
-# the footer follows the last one.
+# requires_formats: skip unless the tools of every format's hooks are here.
+requires_formats ()
+{
+    local f
+    for f in $image_formats; do
+        use_format "$f"
+        # shellcheck disable=SC2086  # a list of commands
+        requires $fmt_tools
+    done
+    use_format "${image_formats%% *}"
+}
+
+# alloc_blocks FILE: "INDEX FILE-OFFSET" of every allocated block, by
+# index; also sets the geometry (fmt_geometry).
+alloc_blocks ()
+{
+    fmt_geometry "$1"
+    fmt_allocated_blocks "$1"
+}
+
+# img_optimum KEPT (fmt_geometry first): the size of the image packed from $img_first with KEPT
+# blocks.
+img_optimum () { echo $(( img_first + $1 * img_stride + img_tail )); }
+
+# check_packed FILE FIRST [WHAT] (fmt_geometry FILE first): the allocated blocks occupy exactly the
+# slots FIRST + i * stride, i = 0 .. allocated - 1, one each, and the
+# format's tail follows the last one.
 check_packed ()
 {
     local f=$1 first=$2 what=${3:-$1} n
-    bat_alloc "$f" > "$tmpdir/packed.bat"
+    alloc_blocks "$f" > "$tmpdir/packed.bat"
     n=$(wc -l < "$tmpdir/packed.bat")
     awk '{ print $2 }' "$tmpdir/packed.bat" | sort -n |
-        awk -v first="$first" -v stride="$vhd_stride" '
+        awk -v first="$first" -v stride="$img_stride" '
             $1 != first + (NR - 1) * stride { printf "slot %d at %.0f, expected %.0f\n", NR - 1, $1, first + (NR - 1) * stride; bad = 1 }
             END { exit bad }' >&2 ||
         fail "$what: blocks are not packed from offset $first"
-    [[ $(file_size "$f") = $(( first + n * vhd_stride + 512 )) ]] ||
-        fail "$what: file size $(file_size "$f"), $n blocks from $first end at $(( first + n * vhd_stride + 512 ))"
+    [[ $(file_size "$f") = $(( first + n * img_stride + img_tail )) ]] ||
+        fail "$what: file size $(file_size "$f"), $n blocks from $first end at $(( first + n * img_stride + img_tail ))"
 }
 
-# vhd_to_raw VHD RAW: the disk's content as a raw file.  Dynamic disks are
-# read by qemu-img (an independent reader, which also proves qemu still opens
-# them); differencing disks through the plugin, since qemu does not follow
-# VHD parents.
-vhd_to_raw ()
+# img_to_raw FILE RAW: the disk's content as a raw file.  Growable images
+# are read by qemu-img (an independent reader, which also proves qemu still
+# opens them); differencing images through the plugin, since qemu does not
+# follow VHD parents.
+img_to_raw ()
 {
-    local f=$1 out=$2 t
+    local f=$1 out=$2
     rm -f -- "$out"
-    t=$(be "$f" $(( $(file_size "$f") - 512 + 60 )) 4)
-    if [[ $t = 4 ]]; then
+    fmt_geometry "$f"
+    if (( img_child )); then
         serve "$f" readonly=1 --run "nbdcopy \"\$uri\" '$out'" ||
             fail "$f: the plugin cannot read it"
     else
-        qemu-img convert -f vpc -O raw -- "$f" "$out" || fail "$f: qemu-img cannot read it"
+        qemu-img convert -f "$fmt_qemu_driver" -O raw -- "$f" "$out" || fail "$f: qemu-img cannot read it"
     fi
 }
 
@@ -172,7 +211,7 @@ ntfs_verify ()
     rm -f -- "$tmpdir/verify-part.raw"
 }
 
-# block_classes VHD JSON: `vhdctl analyze --json` into JSON; prints the
+# block_classes IMAGE JSON: `vhdctl analyze --json` into JSON; prints the
 # block classes.
 block_classes ()
 {
@@ -180,7 +219,7 @@ block_classes ()
     sed -n 's/.*"block-classes": "\([^"]*\)".*/\1/p' "$2"
 }
 
-# expected_drops VHD RAW MODE CLASSES [PARENT_RAW]: the BAT indexes of the
+# expected_drops IMAGE RAW MODE CLASSES [PARENT_RAW]: the BAT indexes of the
 # blocks a compaction in MODE must drop, one a line, each followed by its
 # reason (fs or zero):
 #   fs   (modes full, fs): the block is allocated and 'F';
@@ -189,13 +228,13 @@ block_classes ()
 expected_drops ()
 {
     local vhd=$1 raw=$2 mode=$3 classes=$4 praw=${5:-} b off c
-    bat_alloc "$vhd" > "$tmpdir/exp.bat"
+    alloc_blocks "$vhd" > "$tmpdir/exp.bat"
     while read -r b off; do
         c=${classes:b:1}
         if [[ $mode != zero && $c = F ]]; then
             echo "$b fs"
-        elif [[ $mode != fs ]] && block_is_zero "$raw" "$b" "$vhd_bs" &&
-             { [[ -z $praw ]] || block_is_zero "$praw" "$b" "$vhd_bs"; }; then
+        elif [[ $mode != fs ]] && block_is_zero "$raw" "$b" "$img_bs" &&
+             { [[ -z $praw ]] || block_is_zero "$praw" "$b" "$img_bs"; }; then
             echo "$b zero"
         fi
     done < "$tmpdir/exp.bat"
@@ -232,13 +271,88 @@ check_content_rule ()
     echo "$changed"
 }
 
+# make_changed_child: in $d/chain, par.FORMAT (a 64 MiB whole-disk NTFS
+# with deleted files) and child.FORMAT, a differencing child whose volume
+# changed (a file deleted, files added, some deleted again): every block
+# that changed written into the child through the plugin.  $d/par.raw is
+# the parent's content, $d/mod.raw.sums the sha256 of the child's files,
+# $ntfs_parts its volume.
+make_changed_child ()
+{
+    local b i
+    mkdir "$d/chain"
+    mkfs_ntfs "$d/par.ntfs" 64 4096 0 22 8 4
+    fmt_from_raw "$d/par.ntfs" "$d/chain/par.$fmt_suffix"
+    rm -f "$d/par.ntfs"
+    fmt_create_child "$d/chain/child.$fmt_suffix" "$d/chain/par.$fmt_suffix"
+    img_to_raw "$d/chain/par.$fmt_suffix" "$d/par.raw"
+    cp --sparse=always "$d/par.raw" "$d/mod.raw"
+    ntfs_mount "$d/mod.raw" "$d/mnt" big_writes || fail "cannot mount the child's volume"
+    rm -- "$d/mnt/file1"
+    for i in 1 2 3 4 5 6; do rand_file "$d/mnt/new$i" $(( i * 700000 + 2500000 )); done
+    rm -- "$d/mnt/new2" "$d/mnt/new4" "$d/mnt/new5"
+    (cd "$d/mnt" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$d/mod.raw.sums"
+    ntfs_umount "$d/mnt"
+    fmt_geometry "$d/chain/child.$fmt_suffix"
+    : > "$d/child.cmds"
+    for ((b = 0; b < img_n; b++)); do
+      block_same "$d/par.raw" "$d/mod.raw" "$b" "$img_bs" && continue
+      dd if="$d/mod.raw" of="$d/blk.$b" bs="$img_bs" skip="$b" count=1 status=none
+      echo "write -q -s $d/blk.$b $((b * img_bs)) $(file_size "$d/blk.$b")" >> "$d/child.cmds"
+    done
+    awk '{ printf "-c \"%s\" ", $0 }' "$d/child.cmds" > "$d/child.args"
+    serve "$d/chain/child.$fmt_suffix" --run "qemu-io -f raw $(cat "$d/child.args") \"\$uri\""
+    rm -f "$d"/blk.* "$d/mod.raw"
+    ntfs_parts="0:$((64 * MIB)):$d/mod.raw.sums"
+}
+
+# verify_interruption BEFORE REF MODE IMAGE WHAT: IMAGE as a compaction in
+# MODE left it when it was interrupted (killed, crashed, power cut), then a
+# normal run.  BEFORE: where the files of the image before any run are
+# (BEFORE.raw0 its content, BEFORE.classes its block classes, BEFORE.fp0
+# its NTFS fingerprint, BEFORE.praw its parent's content or nothing); REF:
+# those of an uninterrupted run (REF.rawref its content, REF.optimum its
+# size, REF.first its first block); scratch files REF.*x.
+#   - `vhdctl check` is clean; other readers open it (no parent);
+#   - it reads as before, or as the uninterrupted run, or else differs only
+#     in blocks MODE may drop, which read as zeros (or as the parent), and
+#     ntfsclone's image of the volume is unchanged;
+#   - a normal run ends at REF.optimum, checks clean, is packed, and reads
+#     exactly as the uninterrupted run.
+verify_interruption ()
+{
+    local before=$1 ref=$2 mode=$3 img=$4 what=$5 praw
+    praw=$(cat "$before.praw")
+    "$VHDCTL" check "$img" > "$ref.checkx" 2>&1 ||
+        { cat "$ref.checkx" >&2; fail "$what: vhdctl check is not clean after the interruption"; }
+    [[ -n $praw ]] || fmt_other_readers "$img" "$what"
+    img_to_raw "$img" "$ref.rawx"
+    if ! cmp -s "$ref.rawx" "$before.raw0" && ! cmp -s "$ref.rawx" "$ref.rawref"; then
+        check_content_rule "$before.raw0" "$ref.rawx" "$(cat "$before.classes")" "$img_bs" "$mode" "$praw" \
+            "$what" >/dev/null
+        ntfs_verify "$ref.rawx" "$what" > "$ref.fpx"
+        cmp -s "$before.fp0" "$ref.fpx" || fail "$what: ntfsclone sees a different volume after the interruption"
+    fi
+    vhdctl_attaching compact --mode "$mode" --no-progress "$img" > "$ref.rerunx" 2>&1 ||
+        { cat "$ref.rerunx" >&2; fail "$what: the run after the interruption failed"; }
+    [[ $(file_size "$img") = $(cat "$ref.optimum") ]] ||
+        fail "$what: the run after the interruption ends at $(file_size "$img") bytes, the uninterrupted one at" \
+             "$(cat "$ref.optimum")"
+    "$VHDCTL" check "$img" > "$ref.checkx" 2>&1 ||
+        { cat "$ref.checkx" >&2; fail "$what: vhdctl check after the second run"; }
+    check_packed "$img" "$(cat "$ref.first")" "$what (second run)"
+    img_to_raw "$img" "$ref.rawx"
+    cmp -s "$ref.rawref" "$ref.rawx" ||
+        fail "$what: after the second run the disk reads differently from an uninterrupted compaction"
+}
+
 # in_use_qemu_nbd FILE: start qemu-nbd on FILE (it takes qemu's image
 # locks); sets qnbd_pid.  stop_qemu_nbd stops it.
 start_qemu_nbd ()
 {
     local f=$1 sock=$tmpdir/qnbd.sock i
     rm -f -- "$sock"
-    qemu-nbd -f vpc -k "$sock" --persistent -- "$f" 2>"$tmpdir/qemu-nbd.log" &
+    qemu-nbd -f "$fmt_qemu_driver" -k "$sock" --persistent -- "$f" 2>"$tmpdir/qemu-nbd.log" &
     qnbd_pid=$!
     cleanup_fn _stop_pid "$qnbd_pid"
     for (( i = 0; i < 200; i++ )); do
@@ -260,3 +374,5 @@ _stop_pid ()
     kill "$1" 2>/dev/null && wait "$1" 2>/dev/null
     return 0
 }
+
+use_format "${image_formats%% *}"

@@ -101,7 +101,7 @@ mkdir "$d/chain"
 mv "$d/whole.vhd" "$d/chain/par.vhd"
 "$VHDCTL" create "$d/chain/child.vhd" --parent "$d/chain/par.vhd" >/dev/null
 rm -f "$d/whole.ntfs"
-vhd_to_raw "$d/chain/par.vhd" "$d/par.raw"
+img_to_raw "$d/chain/par.vhd" "$d/par.raw"
 cp --sparse=always "$d/par.raw" "$d/mod.raw"
 m=$d/mnt
 ntfs_mount "$d/mod.raw" "$m" big_writes || fail "cannot mount the child's volume"
@@ -112,18 +112,18 @@ rand_file "$m/new2" $((2 * MIB))
 rand_file "$m/new3" $((6 * MIB))
 rm -- "$m/new3"
 ntfs_umount "$m"
-vhd_geometry "$d/chain/child.vhd"
+fmt_geometry "$d/chain/child.vhd"
 : > "$d/child.cmds"
-for ((b = 0; b < vhd_n; b++)); do
-    len=$(( b < vhd_n - 1 ? vhd_bs : $(file_size "$d/par.raw") - b * vhd_bs ))
-    block_same "$d/par.raw" "$d/mod.raw" "$b" "$vhd_bs" && continue
-    dd if="$d/mod.raw" of="$d/blk.$b" bs="$vhd_bs" skip="$b" count=1 status=none
-    echo "write -q -s $d/blk.$b $((b * vhd_bs)) $len" >> "$d/child.cmds"
+for ((b = 0; b < img_n; b++)); do
+    len=$(( b < img_n - 1 ? img_bs : $(file_size "$d/par.raw") - b * img_bs ))
+    block_same "$d/par.raw" "$d/mod.raw" "$b" "$img_bs" && continue
+    dd if="$d/mod.raw" of="$d/blk.$b" bs="$img_bs" skip="$b" count=1 status=none
+    echo "write -q -s $d/blk.$b $((b * img_bs)) $len" >> "$d/child.cmds"
 done
 [[ -s $d/child.cmds ]] || fail "child: test setup: the volume did not change"
 awk '{ printf "-c \"%s\" ", $0 }' "$d/child.cmds" > "$d/child.args"
 serve "$d/chain/child.vhd" --run "qemu-io -f raw $(cat "$d/child.args") \"\$uri\""
 rm -f "$d"/blk.* "$d/par.raw" "$d/mod.raw"
-(( $(bat_alloc "$d/chain/child.vhd" | wc -l) < vhd_n )) || fail "child: test setup: every block is the child's own"
+(( $(alloc_blocks "$d/chain/child.vhd" | wc -l) < img_n )) || fail "child: test setup: every block is the child's own"
 same child "$d/chain/child.vhd"
 echo ok

@@ -25,15 +25,19 @@
 # VHDCOMPACT_SLOW_TESTS=1.  VHDCOMPACT_SEED=N repeats a sequence of delays
 # (the seed is printed).
 #
+# Every disk is made, and checked, once per image format of $image_formats
+# (compact-functions.sh), through the format's hooks (formats/FORMAT.sh);
+# the fault points expected are the format's (fmt_fault_points).
+#
 # Failures are collected, so that one run lists every instant that breaks.
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 . "$(dirname "$0")/ntfs-functions.sh"
-requires qemu-img qemu-io nbdkit nbdcopy mkntfs ntfs-3g ntfsclone vhdiinfo dd cmp od b2sum
+requires qemu-img qemu-io nbdkit nbdcopy mkntfs ntfs-3g ntfsclone dd cmp od b2sum
 requires_env VHDCTL VHD_PLUGIN
 make_tmpdir
 . "$(dirname "$0")/compact-functions.sh"
-d=$tmpdir
+requires_formats
 have_fuse || skip "ntfs-3g cannot mount images here (no FUSE)"
 t_start=$SECONDS
 problems=()
@@ -46,18 +50,17 @@ prepare ()
 {
     local name=$1 vhd=$2 praw=${3:-} first classes drops kept optimum
     cp -- "$vhd" "$d/$name.orig"
-    vhd_geometry "$vhd"
-    first=$(( vhd_table + vhd_batbytes ))
-    [[ $vhd_type = 4 ]] && first=$(( first + 1024 ))
+    fmt_geometry "$vhd"
+    first=$img_first
     check_packed "$vhd" "$first" "$name (before)"
-    vhd_to_raw "$vhd" "$d/$name.raw0"
+    img_to_raw "$vhd" "$d/$name.raw0"
     classes=$(block_classes "$vhd" "$d/$name.json")
     echo "$classes" > "$d/$name.classes"
     ntfs_verify "$d/$name.raw0" "$name" files > "$d/$name.fp0"
     expected_drops "$vhd" "$d/$name.raw0" full "$classes" "$praw" > "$d/$name.drops"
     drops=$(wc -l < "$d/$name.drops")
-    kept=$(( $(bat_alloc "$vhd" | wc -l) - drops ))
-    optimum=$(( first + kept * vhd_stride + 512 ))
+    kept=$(( $(alloc_blocks "$vhd" | wc -l) - drops ))
+    optimum=$(img_optimum "$kept")
     echo "$optimum" > "$d/$name.optimum"
     echo "$first" > "$d/$name.first"
     echo "$praw" > "$d/$name.praw"
@@ -78,8 +81,8 @@ prepare ()
         fail "$name: the uninterrupted compaction ends at $(file_size "$vhd"), optimum $optimum"
     check_packed "$vhd" "$first" "$name (after)"
     (( $(json_num blocks-moved < "$d/$name.ref.json") > 0 )) || fail "$name: test setup: nothing moves"
-    vhd_to_raw "$vhd" "$d/$name.rawref"
-    check_content_rule "$d/$name.raw0" "$d/$name.rawref" "$classes" "$vhd_bs" full "$praw" "$name" >/dev/null
+    img_to_raw "$vhd" "$d/$name.rawref"
+    check_content_rule "$d/$name.raw0" "$d/$name.rawref" "$classes" "$img_bs" full "$praw" "$name" >/dev/null
     ntfs_verify "$d/$name.rawref" "$name (after)" files > "$d/$name.fp1"
     cmp -s "$d/$name.fp0" "$d/$name.fp1" || fail "$name: the uninterrupted compaction changed the volume"
     echo "$name: $(file_size "$d/$name.orig") -> $optimum bytes, dropping $drops and moving" \
@@ -87,52 +90,13 @@ prepare ()
     cp -- "$d/$name.orig" "$vhd"
 }
 
-# verify_interrupted NAME VHD WHAT: the state an interruption left.
-verify_interrupted ()
-{
-    local name=$1 vhd=$2 what=$3 praw
-    praw=$(cat "$d/$name.praw")
-    "$VHDCTL" check "$vhd" > "$d/$name.check" 2>&1 ||
-        { cat "$d/$name.check" >&2; fail "$what: vhdctl check is not clean after the interruption"; }
-    if [[ -z $praw ]]; then
-        qemu-img info -f vpc -- "$vhd" >/dev/null || fail "$what: qemu-img cannot open it"
-        vhdiinfo "$vhd" >/dev/null || fail "$what: vhdiinfo cannot open it"
-    fi
-    vhd_to_raw "$vhd" "$d/$name.rawx"
-    vhd_geometry "$vhd"
-    # Reading exactly as before, or as the uninterrupted compaction (whose
-    # volume was verified), is right; anything else is held to the block
-    # rule and to ntfsclone.
-    cmp -s "$d/$name.rawx" "$d/$name.raw0" && return
-    cmp -s "$d/$name.rawx" "$d/$name.rawref" && return
-    check_content_rule "$d/$name.raw0" "$d/$name.rawx" "$(cat "$d/$name.classes")" "$vhd_bs" full "$praw" \
-        "$what" >/dev/null
-    ntfs_verify "$d/$name.rawx" "$what" > "$d/$name.fpx"
-    cmp -s "$d/$name.fp0" "$d/$name.fpx" || fail "$what: ntfsclone sees a different volume after the interruption"
-}
-
-# verify_rerun NAME VHD WHAT: a normal run finishes the job.
-verify_rerun ()
-{
-    local name=$1 vhd=$2 what=$3
-    vhdctl_attaching compact --no-progress "$vhd" > "$d/$name.rerun" 2>&1 ||
-        { cat "$d/$name.rerun" >&2; fail "$what: the run after the interruption failed"; }
-    [[ $(file_size "$vhd") = $(cat "$d/$name.optimum") ]] ||
-        fail "$what: the run after the interruption ends at $(file_size "$vhd") bytes, optimum $(cat "$d/$name.optimum")"
-    "$VHDCTL" check "$vhd" > "$d/$name.check" 2>&1 ||
-        { cat "$d/$name.check" >&2; fail "$what: vhdctl check after the second run"; }
-    check_packed "$vhd" "$(cat "$d/$name.first")" "$what (second run)"
-    vhd_to_raw "$vhd" "$d/$name.rawx"
-    cmp -s "$d/$name.rawref" "$d/$name.rawx" ||
-        fail "$what: after the second run the disk reads differently from an uninterrupted compaction"
-}
-
-# check_state NAME VHD WHAT: both, in a child shell whose failure is
-# recorded rather than fatal.
+# check_state NAME VHD WHAT: the disk an interruption left, then a second
+# run (verify_interruption), in a child shell whose failure is recorded
+# rather than fatal.
 check_state ()
 {
     local name=$1 vhd=$2 what=$3
-    ( verify_interrupted "$name" "$vhd" "$what"; verify_rerun "$name" "$vhd" "$what" ) &
+    ( verify_interruption "$d/$name" "$d/$name" full "$vhd" "$what" ) &
     wait $! || problems+=("$what")
 }
 
@@ -156,10 +120,7 @@ fault_loop ()
     done
     [[ $(file_size "$vhd") = $(cat "$d/$name.optimum") ]] || fail "$name: the run without a fault is not at the optimum"
     moved=$(json_num blocks-moved < "$d/$name.ref.json")
-    want=("compact: BAT written" "compact: drops synced")
-    for (( i = 0; i < moved; i++ )); do want+=("compact: block copied"); done
-    want+=("compact: copies synced" "compact: BAT written" "compact: moves synced"
-           "compact: footer written" "compact: footer synced" "compact: truncated")
+    mapfile -t want < <(fmt_fault_points "$moved")
     [[ $(printf '%s\n' "${seen[@]}") = $(printf '%s\n' "${want[@]}") ]] ||
         { diff <(printf '%s\n' "${want[@]}") <(printf '%s\n' "${seen[@]}") >&2;
           fail "$name: the fault points met are not the protocol's"; }
@@ -294,62 +255,45 @@ RANDOM=$seed
 kills=5
 [[ ${VHDCOMPACT_SLOW_TESTS:-0} = 1 ]] && kills=50
 
-echo "== fault points: a dynamic disk"
-mkfs_ntfs "$d/dyn.ntfs" 64 4096 0 21 12 5
-qemu-img convert -f raw -O vpc -o subformat=dynamic "$d/dyn.ntfs" "$d/dyn.vhd"
-rm -f "$d/dyn.ntfs"
-ntfs_parts="0:$((64 * MIB)):$d/dyn.ntfs.sums"
-prepare dyn "$d/dyn.vhd"
-fault_loop dyn "$d/dyn.vhd"
+# scenarios: the disks above, made in the current format.
+scenarios ()
+{
+    echo "== $fmt_name: fault points: a dynamic disk"
+    mkfs_ntfs "$d/dyn.ntfs" 64 4096 0 21 12 5
+    fmt_from_raw "$d/dyn.ntfs" "$d/dyn.$fmt_suffix"
+    rm -f "$d/dyn.ntfs"
+    ntfs_parts="0:$((64 * MIB)):$d/dyn.ntfs.sums"
+    prepare "$fmt_name-dyn" "$d/dyn.$fmt_suffix"
+    fault_loop "$fmt_name-dyn" "$d/dyn.$fmt_suffix"
 
-echo "== fault points: a differencing child"
-mkdir "$d/chain"
-mkfs_ntfs "$d/par.ntfs" 64 4096 0 22 8 4
-qemu-img convert -f raw -O vpc -o subformat=dynamic "$d/par.ntfs" "$d/chain/par.vhd"
-rm -f "$d/par.ntfs"
-"$VHDCTL" create "$d/chain/child.vhd" --parent "$d/chain/par.vhd" >/dev/null
-vhd_to_raw "$d/chain/par.vhd" "$d/par.raw"
-cp --sparse=always "$d/par.raw" "$d/mod.raw"
-ntfs_mount "$d/mod.raw" "$d/mnt" big_writes || fail "cannot mount the child's volume"
-rm -- "$d/mnt/file1"
-for i in 1 2 3 4 5 6; do rand_file "$d/mnt/new$i" $(( i * 700000 + 2500000 )); done
-rm -- "$d/mnt/new2" "$d/mnt/new4" "$d/mnt/new5"
-(cd "$d/mnt" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$d/mod.raw.sums"
-ntfs_umount "$d/mnt"
-vhd_geometry "$d/chain/child.vhd"
-: > "$d/child.cmds"
-for ((b = 0; b < vhd_n; b++)); do
-  block_same "$d/par.raw" "$d/mod.raw" "$b" "$vhd_bs" && continue
-  dd if="$d/mod.raw" of="$d/blk.$b" bs="$vhd_bs" skip="$b" count=1 status=none
-  echo "write -q -s $d/blk.$b $((b * vhd_bs)) $(file_size "$d/blk.$b")" >> "$d/child.cmds"
-done
-awk '{ printf "-c \"%s\" ", $0 }' "$d/child.cmds" > "$d/child.args"
-serve "$d/chain/child.vhd" --run "qemu-io -f raw $(cat "$d/child.args") \"\$uri\""
-rm -f "$d"/blk.* "$d/mod.raw"
-ntfs_parts="0:$((64 * MIB)):$d/mod.raw.sums"
-prepare child "$d/chain/child.vhd" "$d/par.raw"
-fault_loop child "$d/chain/child.vhd"
+    echo "== $fmt_name: fault points: a differencing child"
+    make_changed_child
+    prepare "$fmt_name-child" "$d/chain/child.$fmt_suffix" "$d/par.raw"
+    fault_loop "$fmt_name-child" "$d/chain/child.$fmt_suffix"
 
-echo "== kill -9 at random instants: a larger dynamic disk"
-# 30 files of 4-6 MiB, every other one deleted: about 30 blocks to drop,
-# half as many to move.
-big=$d/big.ntfs
-truncate -s $((224 * MIB)) "$big"
-mkntfs -q -F -f -c 4096 -s 512 -p 0 -H 255 -S 63 -L big "$big" 2>/dev/null || fail "mkntfs"
-ntfs_mount "$big" "$d/mnt" big_writes || fail "cannot mount the big volume"
-RANDOM=$seed
-for i in $(seq 1 30); do
-  rand_file "$d/mnt/f$i" $(( 4 * MIB + (RANDOM * 64) ))
-done
-for i in $(seq 1 2 30); do rm -- "$d/mnt/f$i"; done
-(cd "$d/mnt" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$big.sums"
-ntfs_umount "$d/mnt"
-qemu-img convert -f raw -O vpc -o subformat=dynamic "$big" "$d/big.vhd"
-rm -f "$big"
-ntfs_parts="0:$((224 * MIB)):$big.sums"
-RANDOM=$seed
-prepare big "$d/big.vhd"
-kill_loop big "$d/big.vhd" "$kills"
+    echo "== $fmt_name: kill -9 at random instants: a larger dynamic disk"
+    # 30 files of 4-6 MiB, every other one deleted: about 30 blocks to drop,
+    # half as many to move.
+    big=$d/big.ntfs
+    truncate -s $((224 * MIB)) "$big"
+    mkntfs -q -F -f -c 4096 -s 512 -p 0 -H 255 -S 63 -L big "$big" 2>/dev/null || fail "mkntfs"
+    ntfs_mount "$big" "$d/mnt" big_writes || fail "cannot mount the big volume"
+    RANDOM=$seed
+    for i in $(seq 1 30); do
+      rand_file "$d/mnt/f$i" $(( 4 * MIB + (RANDOM * 64) ))
+    done
+    for i in $(seq 1 2 30); do rm -- "$d/mnt/f$i"; done
+    (cd "$d/mnt" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$big.sums"
+    ntfs_umount "$d/mnt"
+    fmt_from_raw "$big" "$d/big.$fmt_suffix"
+    rm -f "$big"
+    ntfs_parts="0:$((224 * MIB)):$big.sums"
+    RANDOM=$seed
+    prepare "$fmt_name-big" "$d/big.$fmt_suffix"
+    kill_loop "$fmt_name-big" "$d/big.$fmt_suffix" "$kills"
+}
+
+for_each_format scenarios
 
 if (( nbdkit_left )) && [[ -z ${VHD_SANITIZER_PRELOAD:-} ]]; then
   problems+=("$nbdkit_left nbdkit process(es) outlived the vhdctl that started them")

@@ -34,7 +34,7 @@ make_tmpdir
 d=$tmpdir
 
 vhd=$d/disk.vhd
-qemu-img create -q -f vpc -o subformat=dynamic "$vhd" 64M
+fmt_create_dynamic "$vhd" 64M
 qio=()
 for i in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29; do
   case $((i % 3)) in
@@ -42,9 +42,9 @@ for i in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 
     1) qio+=(-c "write -q -P 0 $((i * 2 * MIB)) $((2 * MIB))") ;;
   esac
 done
-qemu-io -f vpc "${qio[@]}" "$vhd" >/dev/null
+qemu-io -f "$fmt_qemu_driver" "${qio[@]}" "$vhd" >/dev/null
 cp "$vhd" "$d/orig.vhd"
-vhd_to_raw "$vhd" "$d/orig.raw"
+img_to_raw "$vhd" "$d/orig.raw"
 
 compact () { "$VHDCTL" compact --local --no-progress --mode zero "$@"; }
 
@@ -54,14 +54,14 @@ compact --json "$d/ref.vhd" > "$d/ref.json"
 optimum=$(file_size "$d/ref.vhd")
 (( optimum < $(file_size "$d/orig.vhd") )) || fail "test setup: nothing to compact"
 (( $(json_num blocks-moved < "$d/ref.json") > 0 )) || fail "test setup: no block moves"
-vhd_to_raw "$d/ref.vhd" "$d/ref.raw"
+img_to_raw "$d/ref.vhd" "$d/ref.raw"
 cmp -s "$d/orig.raw" "$d/ref.raw" || fail "the uninterrupted run changed the content"
 
 # clean_and_same WHAT: the image checks clean and reads as the original.
 clean_and_same ()
 {
     "$VHDCTL" check "$vhd" >/dev/null || { "$VHDCTL" check "$vhd" >&2 || :; fail "$1: check"; }
-    vhd_to_raw "$vhd" "$d/now.raw"
+    img_to_raw "$vhd" "$d/now.raw"
     cmp -s "$d/orig.raw" "$d/now.raw" || fail "$1: the content changed"
 }
 
@@ -163,7 +163,7 @@ elif command -v mkntfs >/dev/null && [[ -n ${VHD_PLUGIN:-} ]]; then
   truncate -s 64M "$d/ntfs.raw"
   mkntfs -q -F -f -c 4096 "$d/ntfs.raw" >/dev/null 2>&1
   dd if=/dev/urandom of="$d/ntfs.raw" bs=1M seek=20 count=4 conv=notrunc status=none
-  qemu-img convert -f raw -O vpc -o subformat=dynamic "$d/ntfs.raw" "$d/ntfs.vhd"
+  fmt_from_raw "$d/ntfs.raw" "$d/ntfs.vhd"
   cp "$d/ntfs.vhd" "$d/ntfs.ref.vhd"
   vhdctl_attaching compact --local --no-progress --mode fs "$d/ntfs.ref.vhd" >/dev/null
   fsfail=0
@@ -238,8 +238,8 @@ stale ()
 grow () { dd if=/dev/zero bs=512 count=1 status=none >> "$vhd"; }
 stale grown grow
 grep -qF "$(( $(file_size "$d/orig.vhd") + 512 )) now" "$d/err" || fail "grown: the message does not give the sizes"
-vhd_geometry "$d/orig.vhd"
-first=$(bat_alloc "$d/orig.vhd" | head -n 1 | cut -d' ' -f1)
+fmt_geometry "$d/orig.vhd"
+first=$(alloc_blocks "$d/orig.vhd" | head -n 1 | cut -d' ' -f1)
 unmap () { poke "$vhd" $((vhd_table + 4 * first)) ffffffff; }
 stale bat unmap
 grep -qF "BAT entry $first changed" "$d/err" || fail "bat: the message does not name the entry"

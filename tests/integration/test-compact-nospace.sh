@@ -32,9 +32,9 @@ mount -t tmpfs -o size=48M,mode=0700 tmpfs "$mnt" 2>/dev/null ||
     skip "cannot mount a tmpfs here (not root, or no mount permission)"
 cleanup_fn umount -- "$mnt"
 
-qemu-img create -q -f vpc -o subformat=dynamic "$d/orig.vhd" 64M
-qemu-io -f vpc -c "write -q -P 0 0 16M" -c "write -q -P 0x5a 16M 32M" "$d/orig.vhd" > /dev/null
-vhd_to_raw "$d/orig.vhd" "$d/orig.raw"
+fmt_create_dynamic "$d/orig.vhd" 64M
+qemu-io -f "$fmt_qemu_driver" -c "write -q -P 0 0 16M" -c "write -q -P 0x5a 16M 32M" "$d/orig.vhd" > /dev/null
+img_to_raw "$d/orig.vhd" "$d/orig.raw"
 
 compact () { "$VHDCTL" compact --local --no-progress --mode zero "$@"; }
 
@@ -63,9 +63,9 @@ finished ()
 {
     [[ $(file_size "$vhd") = "$optimum" ]] || fail "$1: ends at $(file_size "$vhd") bytes, not $optimum"
     "$VHDCTL" check "$vhd" > /dev/null || { "$VHDCTL" check "$vhd" >&2 || :; fail "$1: check"; }
-    vhd_geometry "$vhd"
-    check_packed "$vhd" $(( vhd_table + vhd_batbytes )) "$1"
-    qemu-img compare -q -f vpc -F raw -- "$vhd" "$d/orig.raw" || fail "$1: the content changed"
+    fmt_geometry "$vhd"
+    check_packed "$vhd" "$img_first" "$1"
+    qemu-img compare -q -f "$fmt_qemu_driver" -F raw -- "$vhd" "$d/orig.raw" || fail "$1: the content changed"
 }
 
 echo "== 16 MiB to move, 8 MiB free"
@@ -92,7 +92,7 @@ for n in 1 3 6; do
     [[ $rc != 0 ]] || fail "write:$n:enospc: the run succeeded"
     grep -qF 'No space left on device' "$d/err" || { cat "$d/err" >&2; fail "write:$n:enospc: no ENOSPC message"; }
     "$VHDCTL" check "$vhd" > /dev/null || { "$VHDCTL" check "$vhd" >&2 || :; fail "write:$n:enospc: check"; }
-    qemu-img compare -q -f vpc -F raw -- "$vhd" "$d/orig.raw" || fail "write:$n:enospc: the content changed"
+    qemu-img compare -q -f "$fmt_qemu_driver" -F raw -- "$vhd" "$d/orig.raw" || fail "write:$n:enospc: the content changed"
     rc=0; compact "$vhd" > "$d/out" 2> "$d/err" || rc=$?
     [[ $rc = 0 ]] || { cat "$d/err" >&2; fail "write:$n:enospc: the run after it failed ($rc)"; }
     finished "write:$n:enospc, run again"
@@ -107,7 +107,7 @@ while true; do
     [[ $rc = 86 ]] || { cat "$d/err" >&2; fail "fault point $n: exit status $rc, expected 86"; }
     points+=("$(sed -n "s/^vhdcompact: fault point $n (\(.*\)): exiting$/\1/p" "$d/err")")
     "$VHDCTL" check "$vhd" > /dev/null || { "$VHDCTL" check "$vhd" >&2 || :; fail "fault point $n: check"; }
-    qemu-img compare -q -f vpc -F raw -- "$vhd" "$d/orig.raw" || fail "fault point $n: the content changed"
+    qemu-img compare -q -f "$fmt_qemu_driver" -F raw -- "$vhd" "$d/orig.raw" || fail "fault point $n: the content changed"
     rc=0; compact "$vhd" > "$d/out" 2> "$d/err" || rc=$?
     [[ $rc = 0 ]] || { cat "$d/err" >&2; fail "fault point $n: the run after it failed ($rc)"; }
     finished "fault point $n (${points[-1]}), run again"
@@ -153,15 +153,15 @@ if [[ -n ${POWERCUT:-} ]]; then
             fail "powercut apply failed at record $at"
         what="power cut at record $at of $nrec (seed $seed: $res)"
         "$VHDCTL" check "$cut" > "$d/check.out" 2>&1 || { cat "$d/check.out" >&2; fail "$what: check"; }
-        qemu-img compare -q -f vpc -F raw -- "$cut" "$d/orig.raw" || fail "$what: the content changed"
+        qemu-img compare -q -f "$fmt_qemu_driver" -F raw -- "$cut" "$d/orig.raw" || fail "$what: the content changed"
         rc=0; compact "$cut" > "$d/out" 2> "$d/err" || rc=$?
         [[ $rc = 0 ]] || { cat "$d/err" >&2; fail "$what: the run after it failed ($rc)"; }
         [[ $(file_size "$cut") = "$optimum" ]] ||
             fail "$what: the run after it ends at $(file_size "$cut") bytes, not $optimum"
         "$VHDCTL" check "$cut" > /dev/null || fail "$what: check after the run after it"
-        vhd_geometry "$cut"
-        check_packed "$cut" $(( vhd_table + vhd_batbytes )) "$what"
-        qemu-img compare -q -f vpc -F raw -- "$cut" "$d/orig.raw" || fail "$what: the content changed after the rerun"
+        fmt_geometry "$cut"
+        check_packed "$cut" "$img_first" "$what"
+        qemu-img compare -q -f "$fmt_qemu_driver" -F raw -- "$cut" "$d/orig.raw" || fail "$what: the content changed after the rerun"
     done
     echo "ok: ${#ats[@]} power cuts in a run of $(grep -c ' punch ' "$d/rounds.list") punches and" \
          "${#barriers[@]} barriers: valid, same content, finished by the next run"
@@ -176,7 +176,7 @@ if [[ -n ${POWERCUT:-} ]]; then
         seed=$(( master * 1000 + 500 + j ))
         "$POWERCUT" apply "$d/orig.vhd" "$d/rounds.log" "$d/cut.vhd" "$at" "$seed" "compact: moves synced" \
             > /dev/null || fail "powercut apply failed"
-        qemu-img compare -q -f vpc -F raw -- "$d/cut.vhd" "$d/orig.raw" 2> /dev/null || { caught=$seed; break; }
+        qemu-img compare -q -f "$fmt_qemu_driver" -F raw -- "$d/cut.vhd" "$d/orig.raw" 2> /dev/null || { caught=$seed; break; }
     done
     [[ -n $caught ]] ||
         fail "without the barrier after pointing the BAT at the copies, 40 cuts at record $at broke nothing"

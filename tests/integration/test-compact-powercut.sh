@@ -14,7 +14,8 @@
 # sync, in order.  Replaying the whole log over the original must give the
 # file the run left: no write escapes the log.  Then `powercut apply`
 # (tests/lib/powercut.h) builds the file a power cut leaves at a point of
-# the log, and the checks of test-compact-crash.sh follow:
+# the log, and the checks of test-compact-crash.sh follow
+# (verify_interruption, compact-functions.sh):
 #   - `vhdctl check` is clean; qemu-img and vhdiinfo open it (dynamic);
 #   - the disk reads as before, or as the uninterrupted run, or differs
 #     only in blocks the mode may drop ('F' blocks in modes full and fs),
@@ -30,17 +31,20 @@
 # pending pieces kept, then the pieces); VHDCOMPACT_POWERCUT_SEED=N
 # replays a run (printed at the start and with every failure).
 #
+# Every disk is made, and checked, once per image format of $image_formats
+# (compact-functions.sh), through the format's hooks (formats/FORMAT.sh).
+#
 # Last, the test shows it would see a missing barrier: with the fdatasync
 # after the block copies taken out of the model (as if move.c did not call
 # it), a cut right before the next barrier must break the disk.
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 . "$(dirname "$0")/ntfs-functions.sh"
-requires qemu-img qemu-io nbdkit nbdcopy mkntfs ntfs-3g ntfsclone vhdiinfo dd cmp od b2sum
+requires qemu-img qemu-io nbdkit nbdcopy mkntfs ntfs-3g ntfsclone dd cmp od b2sum
 requires_env VHDCTL VHD_PLUGIN POWERCUT
 make_tmpdir
 . "$(dirname "$0")/compact-functions.sh"
-d=$tmpdir
+requires_formats
 have_fuse || skip "ntfs-3g cannot mount images here (no FUSE)"
 t_start=$SECONDS
 problems=()
@@ -62,14 +66,14 @@ zero_free ()
 {
     local vhd=$1 praw=${2:-} classes b off n=0 args=()
     classes=$(block_classes "$vhd" "$d/zf.json")
-    vhd_geometry "$vhd"
+    fmt_geometry "$vhd"
     while read -r b off; do
         [[ ${classes:b:1} = F ]] || continue
-        [[ -z $praw ]] || block_is_zero "$praw" "$b" "$vhd_bs" || continue
+        [[ -z $praw ]] || block_is_zero "$praw" "$b" "$img_bs" || continue
         n=$(( n + 1 ))
         (( n % 2 )) || continue
-        args+=(-c "write -q -P 0 $(( b * vhd_bs )) $vhd_bs")
-    done < <(bat_alloc "$vhd")
+        args+=(-c "write -q -P 0 $(( b * img_bs )) $img_bs")
+    done < <(alloc_blocks "$vhd")
     (( ${#args[@]} )) || fail "$vhd: test setup: no free block to zero"
     serve "$vhd" --run "qemu-io -f raw $(printf '%q ' "${args[@]}") \"\$uri\"" ||
         fail "$vhd: writing zeros through the plugin failed"
@@ -81,7 +85,7 @@ prepare_disk ()
 {
     local kind=$1 vhd=$2 praw=${3:-}
     cp -- "$vhd" "$d/$kind.orig"
-    vhd_to_raw "$vhd" "$d/$kind.raw0"
+    img_to_raw "$vhd" "$d/$kind.raw0"
     block_classes "$vhd" "$d/$kind.json" > "$d/$kind.classes"
     ntfs_verify "$d/$kind.raw0" "$kind" files > "$d/$kind.fp0"
     echo "$praw" > "$d/$kind.praw"
@@ -94,14 +98,13 @@ prepare_mode ()
     local kind=$1 vhd=$2 mode=$3 name=$1-$3 praw first kept drops
     praw=$(cat "$d/$kind.praw")
     cp -- "$d/$kind.orig" "$vhd"
-    vhd_geometry "$vhd"
-    first=$(( vhd_table + vhd_batbytes ))
-    [[ $vhd_type = 4 ]] && first=$(( first + 1024 ))
+    fmt_geometry "$vhd"
+    first=$img_first
     echo "$first" > "$d/$name.first"
     expected_drops "$vhd" "$d/$kind.raw0" "$mode" "$(cat "$d/$kind.classes")" "$praw" > "$d/$name.drops"
     drops=$(wc -l < "$d/$name.drops")
-    kept=$(( $(bat_alloc "$vhd" | wc -l) - drops ))
-    echo $(( first + kept * vhd_stride + 512 )) > "$d/$name.optimum"
+    kept=$(( $(alloc_blocks "$vhd" | wc -l) - drops ))
+    img_optimum "$kept" > "$d/$name.optimum"
     rm -f -- "$d/$name.log"
     VHDCOMPACT_TEST_POWER_LOG=$d/$name.log vhdctl_attaching compact --mode "$mode" --json --no-progress "$vhd" \
         > "$d/$name.ref.json" || fail "$name: the uninterrupted compaction failed"
@@ -109,8 +112,8 @@ prepare_mode ()
         fail "$name: the uninterrupted compaction ends at $(file_size "$vhd"), optimum $(cat "$d/$name.optimum")"
     check_packed "$vhd" "$first" "$name (after)"
     (( drops > 0 )) || fail "$name: test setup: nothing to drop"
-    vhd_to_raw "$vhd" "$d/$name.rawref"
-    check_content_rule "$d/$kind.raw0" "$d/$name.rawref" "$(cat "$d/$kind.classes")" "$vhd_bs" "$mode" "$praw" \
+    img_to_raw "$vhd" "$d/$name.rawref"
+    check_content_rule "$d/$kind.raw0" "$d/$name.rawref" "$(cat "$d/$kind.classes")" "$img_bs" "$mode" "$praw" \
         "$name" >/dev/null
     ntfs_verify "$d/$name.rawref" "$name (after)" > "$d/$name.fp1"
     cmp -s "$d/$kind.fp0" "$d/$name.fp1" || fail "$name: the uninterrupted compaction changed the volume"
@@ -125,38 +128,6 @@ prepare_mode ()
          "records, $(grep -c ' sync ' "$d/$name.list") barriers"
 }
 
-# verify_cut KIND MODE VHD WHAT: the disk a cut left, then a second run.
-verify_cut ()
-{
-    local kind=$1 mode=$2 vhd=$3 what=$4 name=$1-$2 praw
-    praw=$(cat "$d/$kind.praw")
-    "$VHDCTL" check "$vhd" > "$d/check.out" 2>&1 ||
-        { cat "$d/check.out" >&2; fail "$what: vhdctl check is not clean after the cut"; }
-    if [[ -z $praw ]]; then
-        qemu-img info -f vpc -- "$vhd" >/dev/null || fail "$what: qemu-img cannot open it"
-        vhdiinfo "$vhd" >/dev/null || fail "$what: vhdiinfo cannot open it"
-    fi
-    vhd_to_raw "$vhd" "$d/rawx"
-    vhd_geometry "$vhd"
-    if ! cmp -s "$d/rawx" "$d/$kind.raw0" && ! cmp -s "$d/rawx" "$d/$name.rawref"; then
-        check_content_rule "$d/$kind.raw0" "$d/rawx" "$(cat "$d/$kind.classes")" "$vhd_bs" "$mode" "$praw" \
-            "$what" >/dev/null
-        ntfs_verify "$d/rawx" "$what" > "$d/fpx"
-        cmp -s "$d/$kind.fp0" "$d/fpx" || fail "$what: ntfsclone sees a different volume after the cut"
-    fi
-    vhdctl_attaching compact --mode "$mode" --no-progress "$vhd" > "$d/rerun.out" 2>&1 ||
-        { cat "$d/rerun.out" >&2; fail "$what: the run after the cut failed"; }
-    [[ $(file_size "$vhd") = $(cat "$d/$name.optimum") ]] ||
-        fail "$what: the run after the cut ends at $(file_size "$vhd") bytes, the uninterrupted one at" \
-             "$(cat "$d/$name.optimum")"
-    "$VHDCTL" check "$vhd" > "$d/check.out" 2>&1 ||
-        { cat "$d/check.out" >&2; fail "$what: vhdctl check after the second run"; }
-    check_packed "$vhd" "$(cat "$d/$name.first")" "$what (second run)"
-    vhd_to_raw "$vhd" "$d/rawx"
-    cmp -s "$d/$name.rawref" "$d/rawx" ||
-        fail "$what: after the second run the disk reads differently from an uninterrupted compaction"
-}
-
 # power_cut KIND MODE VHD AT SEED DESC [IGNORE]: the disk after a cut once
 # records [0, AT) of the log happened, checked; a failure is recorded with
 # what replays it.  Returns 1 when the disk was wrong.
@@ -167,12 +138,12 @@ power_cut ()
         fail "$name: powercut apply failed"
     what="$name: power cut $desc (record $at, seed $seed: $res)"
     if [[ -n $ignore ]]; then
-        ( verify_cut "$kind" "$mode" "$vhd" "$what" ) > "$d/ignored.out" 2>&1 && return 0
+        ( verify_interruption "$d/$kind" "$d/$name" "$mode" "$vhd" "$what" ) > "$d/ignored.out" 2>&1 && return 0
         echo "$what: broken, as it must be:"
         tail -n 1 "$d/ignored.out"
         return 1
     fi
-    ( verify_cut "$kind" "$mode" "$vhd" "$what" ) || { problems+=("$what"); return 1; }
+    ( verify_interruption "$d/$kind" "$d/$name" "$mode" "$vhd" "$what" ) || { problems+=("$what"); return 1; }
     counts[$name]=$(( ${counts[$name]:-0} + 1 ))
     total=$(( total + 1 ))
     return 0
@@ -205,67 +176,52 @@ cuts ()
     echo "$name: ${counts[$name]:-0} power cuts left a good disk"
 }
 
-echo "== a dynamic disk"
-mkfs_ntfs "$d/dyn.ntfs" 64 4096 0 21 12 5
-qemu-img convert -f raw -O vpc -o subformat=dynamic "$d/dyn.ntfs" "$d/dyn.vhd"
-rm -f "$d/dyn.ntfs"
-ntfs_parts="0:$((64 * MIB)):$d/dyn.ntfs.sums"
-zero_free "$d/dyn.vhd"
-prepare_disk dyn "$d/dyn.vhd"
-for mode in full fs zero; do
-    prepare_mode dyn "$d/dyn.vhd" "$mode"
-    cuts dyn "$mode" "$d/dyn.vhd"
-done
+# scenarios: the disks above, made in the current format.
+scenarios ()
+{
+    echo "== $fmt_name: a dynamic disk"
+    mkfs_ntfs "$d/dyn.ntfs" 64 4096 0 21 12 5
+    fmt_from_raw "$d/dyn.ntfs" "$d/dyn.$fmt_suffix"
+    rm -f "$d/dyn.ntfs"
+    ntfs_parts="0:$((64 * MIB)):$d/dyn.ntfs.sums"
+    zero_free "$d/dyn.$fmt_suffix"
+    prepare_disk "$fmt_name-dyn" "$d/dyn.$fmt_suffix"
+    for mode in full fs zero; do
+        prepare_mode "$fmt_name-dyn" "$d/dyn.$fmt_suffix" "$mode"
+        cuts "$fmt_name-dyn" "$mode" "$d/dyn.$fmt_suffix"
+    done
 
-# A barrier taken out of the model must be seen: without the fdatasync
-# after the copies, the BAT pointing at them may land while they do not.
-# Rate 500: half of the pending pieces land.
-echo "== without the barrier after the copies"
-caught=0
-i=$(awk '$2 == "sync" && $6 == "moves" { print $1 }' "$d/dyn-full.list")
-[[ -n $i ]] || fail "dyn-full: no 'compact: moves synced' barrier in the log"
-for (( s = 0; s < 16 && !caught; s++ )); do
-    power_cut dyn full "$d/dyn.vhd" "$i" "$(( master * 1000 + 900 + s )):500" "before 'compact: moves synced'" \
-        "compact: copies synced" || caught=1
-done
-(( caught )) || fail "with the fdatasync after the copies taken out, 16 power cuts all left a good disk:" \
-                     "this test cannot see a missing barrier"
+    # A barrier taken out of the model must be seen: without the fdatasync
+    # after the copies, the BAT pointing at them may land while they do not.
+    # Rate 500: half of the pending pieces land.
+    echo "== $fmt_name: without the barrier after the copies"
+    caught=0
+    i=$(awk '$2 == "sync" && $6 == "moves" { print $1 }' "$d/$fmt_name-dyn-full.list")
+    [[ -n $i ]] || fail "$fmt_name-dyn-full: no 'compact: moves synced' barrier in the log"
+    for (( s = 0; s < 16 && !caught; s++ )); do
+        power_cut "$fmt_name-dyn" full "$d/dyn.$fmt_suffix" "$i" "$(( master * 1000 + 900 + s )):500" "before 'compact: moves synced'" \
+            "compact: copies synced" || caught=1
+    done
+    (( caught )) || fail "with the fdatasync after the copies taken out, 16 power cuts all left a good disk:" \
+                         "this test cannot see a missing barrier"
 
-echo "== a differencing child"
-mkdir "$d/chain"
-mkfs_ntfs "$d/par.ntfs" 64 4096 0 22 8 4
-qemu-img convert -f raw -O vpc -o subformat=dynamic "$d/par.ntfs" "$d/chain/par.vhd"
-rm -f "$d/par.ntfs"
-"$VHDCTL" create "$d/chain/child.vhd" --parent "$d/chain/par.vhd" >/dev/null
-vhd_to_raw "$d/chain/par.vhd" "$d/par.raw"
-cp --sparse=always "$d/par.raw" "$d/mod.raw"
-ntfs_mount "$d/mod.raw" "$d/mnt" big_writes || fail "cannot mount the child's volume"
-rm -- "$d/mnt/file1"
-for i in 1 2 3 4 5 6; do rand_file "$d/mnt/new$i" $(( i * 700000 + 2500000 )); done
-rm -- "$d/mnt/new2" "$d/mnt/new4" "$d/mnt/new5"
-(cd "$d/mnt" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$d/mod.raw.sums"
-ntfs_umount "$d/mnt"
-vhd_geometry "$d/chain/child.vhd"
-: > "$d/child.cmds"
-for ((b = 0; b < vhd_n; b++)); do
-  block_same "$d/par.raw" "$d/mod.raw" "$b" "$vhd_bs" && continue
-  dd if="$d/mod.raw" of="$d/blk.$b" bs="$vhd_bs" skip="$b" count=1 status=none
-  echo "write -q -s $d/blk.$b $((b * vhd_bs)) $(file_size "$d/blk.$b")" >> "$d/child.cmds"
-done
-awk '{ printf "-c \"%s\" ", $0 }' "$d/child.cmds" > "$d/child.args"
-serve "$d/chain/child.vhd" --run "qemu-io -f raw $(cat "$d/child.args") \"\$uri\""
-rm -f "$d"/blk.* "$d/mod.raw"
-ntfs_parts="0:$((64 * MIB)):$d/mod.raw.sums"
-zero_free "$d/chain/child.vhd" "$d/par.raw"
-prepare_disk child "$d/chain/child.vhd" "$d/par.raw"
-for mode in full fs zero; do
-    prepare_mode child "$d/chain/child.vhd" "$mode"
-    cuts child "$mode" "$d/chain/child.vhd"
-done
+    echo "== $fmt_name: a differencing child"
+    make_changed_child
+    zero_free "$d/chain/child.$fmt_suffix" "$d/par.raw"
+    prepare_disk "$fmt_name-child" "$d/chain/child.$fmt_suffix" "$d/par.raw"
+    for mode in full fs zero; do
+        prepare_mode "$fmt_name-child" "$d/chain/child.$fmt_suffix" "$mode"
+        cuts "$fmt_name-child" "$mode" "$d/chain/child.$fmt_suffix"
+    done
+}
+
+for_each_format scenarios
 
 echo "power cuts that left a good disk, by disk and mode:"
-for k in dyn-full dyn-fs dyn-zero child-full child-fs child-zero; do
-    echo "  $k: ${counts[$k]:-0}"
+for f in $image_formats; do
+    for k in dyn-full dyn-fs dyn-zero child-full child-fs child-zero; do
+        echo "  $f-$k: ${counts[$f-$k]:-0}"
+    done
 done
 if (( ${#problems[@]} )); then
   echo "$testname: ${#problems[@]} power cut(s) broke something (VHDCOMPACT_POWERCUT_SEED=$master replays):" >&2

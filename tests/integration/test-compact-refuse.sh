@@ -31,7 +31,7 @@ d=$tmpdir
 have_fuse || skip "ntfs-3g cannot mount images here (no FUSE)"
 
 mkfs_ntfs "$d/disk.ntfs" 48 4096 0 11 12 4
-qemu-img convert -f raw -O vpc -o subformat=dynamic "$d/disk.ntfs" "$d/base.vhd"
+fmt_from_raw "$d/disk.ntfs" "$d/base.vhd"
 # The disk is worth compacting: analyze promises a smaller file.
 mkdir "$d/probe"
 cp "$d/base.vhd" "$d/probe/base.vhd"
@@ -167,8 +167,8 @@ size=$(file_size "$d/badsum.vhd")
 poke "$d/badsum.vhd" $((size - 512 + 64)) "$(hexn 4 $(( ($(be "$d/badsum.vhd" $((size - 512 + 64)) 4) + 1) & 0xffffffff )))"
 refused badsum "$d/badsum.vhd" bad-checksum
 cp "$d/base.vhd" "$d/badbat.vhd"
-vhd_geometry "$d/badbat.vhd"
-first=$(bat_alloc "$d/badbat.vhd" | head -n 1 | cut -d' ' -f1)
+fmt_geometry "$d/badbat.vhd"
+first=$(alloc_blocks "$d/badbat.vhd" | head -n 1 | cut -d' ' -f1)
 poke "$d/badbat.vhd" $((vhd_table + 4 * first)) "$(hexn 4 $(( size / 512 + 8 )))"
 refused badbat "$d/badbat.vhd" block-outside-file
 
@@ -200,20 +200,20 @@ echo "== a parent with a differencing child beside it"
 mkdir "$d/chain"
 cp "$d/base.vhd" "$d/chain/par.vhd"
 # Allocated zero blocks in the parent: every never-written block gets zeros.
-vhd_geometry "$d/chain/par.vhd"
-bat_alloc "$d/chain/par.vhd" > "$d/par.bat"
+fmt_geometry "$d/chain/par.vhd"
+alloc_blocks "$d/chain/par.vhd" > "$d/par.bat"
 qio=() zb=()
-for ((b = 0; b < vhd_n - 1; b++)); do
+for ((b = 0; b < img_n - 1; b++)); do
   grep -q "^$b " "$d/par.bat" && continue
   zb+=("$b")
-  qio+=(-c "write -q -P 0 $((b * vhd_bs)) $vhd_bs")
+  qio+=(-c "write -q -P 0 $((b * img_bs)) $img_bs")
 done
 nz=${#zb[@]}
 (( nz >= 2 )) || fail "test setup: fewer than 2 unallocated blocks in the parent"
-qemu-io -f vpc "${qio[@]}" "$d/chain/par.vhd" >/dev/null
-[[ $(bat_alloc "$d/chain/par.vhd" | wc -l) = $(( $(wc -l < "$d/par.bat") + nz )) ]] ||
+qemu-io -f "$fmt_qemu_driver" "${qio[@]}" "$d/chain/par.vhd" >/dev/null
+[[ $(alloc_blocks "$d/chain/par.vhd" | wc -l) = $(( $(wc -l < "$d/par.bat") + nz )) ]] ||
   fail "test setup: qemu-io did not allocate the zero blocks"
-"$VHDCTL" create "$d/chain/child.vhd" --parent "$d/chain/par.vhd" >/dev/null
+fmt_create_child "$d/chain/child.vhd" "$d/chain/par.vhd"
 # The child overwrites a few sectors of one of those zero blocks that is
 # free in the volume: the rest of that block it reads from the parent.
 pclasses=$(block_classes "$d/chain/par.vhd" "$d/par.json")
@@ -222,8 +222,8 @@ for b in "${zb[@]}"; do
   [[ ${pclasses:b:1} = F ]] && { zf=$b; break; }
 done
 (( zf >= 0 )) || fail "test setup: no free zero block in the parent"
-serve "$d/chain/child.vhd" --run "qemu-io -f raw -c 'write -q -P 0x5a $((zf * vhd_bs + 4096)) 8192' \"\$uri\""
-vhd_to_raw "$d/chain/child.vhd" "$d/child.before.raw"
+serve "$d/chain/child.vhd" --run "qemu-io -f raw -c 'write -q -P 0x5a $((zf * img_bs + 4096)) 8192' \"\$uri\""
+img_to_raw "$d/chain/child.vhd" "$d/child.before.raw"
 ntfs_verify "$d/child.before.raw" child > "$d/child.fp0"
 child_copy=$d/child.vhd.copy
 cp "$d/chain/child.vhd" "$child_copy"
@@ -240,9 +240,9 @@ vhdctl_attaching compact --no-progress --json --mode zero "$d/chain/par.vhd" >"$
   fail "parent --mode zero: dropped $(json_num blocks-dropped-zero < "$d/pz.out") zero blocks, expected $nz"
 "$VHDCTL" check "$d/chain/par.vhd" >/dev/null || fail "parent --mode zero: check"
 cut -d' ' -f1 "$d/par.bat" > "$d/par.idx0"
-bat_alloc "$d/chain/par.vhd" | cut -d' ' -f1 > "$d/par.idx1"
+alloc_blocks "$d/chain/par.vhd" | cut -d' ' -f1 > "$d/par.idx1"
 cmp -s "$d/par.idx0" "$d/par.idx1" || fail "parent --mode zero: the blocks left are not the original ones"
-vhd_to_raw "$d/chain/child.vhd" "$d/child.after.raw"
+img_to_raw "$d/chain/child.vhd" "$d/child.after.raw"
 cmp -s "$d/child.before.raw" "$d/child.after.raw" || fail "parent --mode zero: the child reads differently"
 cmp -s "$child_copy" "$d/chain/child.vhd" || fail "parent --mode zero: the child file changed"
 "$VHDCTL" check "$d/chain/child.vhd" >/dev/null || fail "parent --mode zero: the child no longer checks clean"
@@ -256,7 +256,7 @@ vhdctl_attaching compact --no-progress --json --force-children "$d/chain/par.vhd
   fail "parent --force-children: $(file_size "$d/chain/par.vhd") bytes, analyze said $(json_num final-size < "$d/base.json")"
 "$VHDCTL" check "$d/chain/par.vhd" >/dev/null || fail "parent --force-children: check"
 "$VHDCTL" check "$d/chain/child.vhd" >/dev/null || fail "parent --force-children: the child no longer checks clean"
-vhd_to_raw "$d/chain/child.vhd" "$d/child.after.raw"
+img_to_raw "$d/chain/child.vhd" "$d/child.after.raw"
 ntfs_verify "$d/child.after.raw" "child after --force-children" files > "$d/child.fp1"
 cmp -s "$d/child.fp0" "$d/child.fp1" || fail "parent --force-children: the child's NTFS volume changed"
 echo "parent: --force-children compacted to $(file_size "$d/chain/par.vhd") bytes; the child's volume is intact"

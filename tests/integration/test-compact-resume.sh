@@ -26,20 +26,20 @@ d=$tmpdir
 
 mkdir -- "$d/chain"
 par=$d/chain/parent.vhd child=$d/chain/child.vhd
-qemu-img create -q -f vpc -o subformat=dynamic "$par" 64M
-"$VHDCTL" create "$child" --parent "$par" > /dev/null
+fmt_create_dynamic "$par" 64M
+fmt_create_child "$child" "$par"
 cmds=(-c "'write -q -P 0 0 2M'")
 for b in 1 2 3 4 5 6; do cmds+=(-c "'write -q -P $((0x40 + b)) $((b * 2 * MIB)) $((2 * MIB))'"); done
 serve "$child" --run "qemu-io -f raw ${cmds[*]} \"\$uri\"" > /dev/null
 cp -- "$child" "$d/orig.vhd"
-vhd_to_raw "$child" "$d/orig.raw"
+img_to_raw "$child" "$d/orig.raw"
 
 compact () { vhdctl_attaching compact --local --no-progress --mode zero "$@"; }
 
 compact --json "$child" > "$d/ref.json"
 optimum=$(file_size "$child")
 (( $(json_num blocks-moved < "$d/ref.json") == 1 )) || fail "test setup: one block should move into block 0's place"
-vhd_to_raw "$child" "$d/ref.raw"
+img_to_raw "$child" "$d/ref.raw"
 cmp -s "$d/orig.raw" "$d/ref.raw" || fail "the uninterrupted run changed the content"
 
 n=1 failures=()
@@ -51,7 +51,7 @@ while true; do
     point=$(sed -n "s/^vhdcompact: fault point $n (\(.*\)): exiting$/\1/p" "$d/err")
     what="fault point $n ($point)"
     "$VHDCTL" check "$child" > /dev/null || { "$VHDCTL" check "$child" >&2 || :; fail "$what: check"; }
-    vhd_to_raw "$child" "$d/now.raw"
+    img_to_raw "$child" "$d/now.raw"
     cmp -s "$d/orig.raw" "$d/now.raw" || fail "$what: the content changed"
     compact "$child" > /dev/null 2> "$d/err" || { cat "$d/err" >&2; fail "$what: the run after it failed"; }
     size=$(file_size "$child")
@@ -61,7 +61,7 @@ while true; do
         echo "FAIL $what: the next run ends at $size bytes, an uninterrupted run at $optimum"
         failures+=("$n")
     fi
-    vhd_to_raw "$child" "$d/now.raw"
+    img_to_raw "$child" "$d/now.raw"
     cmp -s "$d/ref.raw" "$d/now.raw" || fail "$what: after the next run the content differs"
     n=$(( n + 1 ))
     (( n < 100 )) || fail "the run never completes"

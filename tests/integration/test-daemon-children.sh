@@ -42,15 +42,7 @@ user=$test_user user_home=$test_home
 make_test_user
 other=$test_user
 
-VHDCOMPACT_WORKER=$VHD_WORKER "$VHD_COMPACTD" --idle-timeout 0 --keep-finished 120 2>"$d/daemon.log" &
-daemon_pid=$!
-cleanup_fn _bus_stop_pid "$daemon_pid" vhd-compactd "$d/daemon.log"
-wait_bus_name org.vhd.Compact 20 "$daemon_pid"
-show_daemon_log_on_failure ()
-{
-  [[ ${status:-0} = 0 || ${status:-0} = 77 ]] || { echo "--- daemon log:" >&2; cat "$d/daemon.log" >&2; }
-  return 0
-}
+start_daemon -- --keep-finished 120
 cleanup_fn show_daemon_log_on_failure
 
 # make_disk FILE [OWNER]: a disk with something to compact, and FILE.orig.

@@ -33,15 +33,7 @@ user=$test_user user_home=$test_home
 make_test_user
 other_gid=$test_gid
 
-VHDCOMPACT_WORKER=$VHD_WORKER "$VHD_COMPACTD" --idle-timeout 0 --keep-finished 120 2>"$d/daemon.log" &
-daemon_pid=$!
-cleanup_fn _bus_stop_pid "$daemon_pid" vhd-compactd "$d/daemon.log"
-wait_bus_name org.vhd.Compact 20 "$daemon_pid"
-show_daemon_log_on_failure ()
-{
-  [[ ${status:-0} = 0 || ${status:-0} = 77 ]] || { echo "--- daemon log:" >&2; cat "$d/daemon.log" >&2; }
-  return 0
-}
+start_daemon -- --keep-finished 120
 cleanup_fn show_daemon_log_on_failure
 
 # The set-ID programs: copies of sleep, in a folder the user may reach.
@@ -75,7 +67,11 @@ chown "root:$other_gid" "$d/grp/parent.vhd"
 chmod 0640 "$d/grp/parent.vhd"
 "$VHDCTL" create "$user_home/kid.vhd" --parent "$d/grp/parent.vhd" >/dev/null
 chown "$user:" "$user_home/kid.vhd"
-out=$("$py" - "$user_home/kid.vhd" <<'PY'
+# analyze_kid [as_user -u USER]: AnalyzeFd of the user's child, by root or
+# as USER; prints "ok", or "error NAME: MESSAGE" and returns 1.
+analyze_kid ()
+{
+  "$@" "$py" - "$user_home/kid.vhd" <<'PY'
 import dbus, os, sys
 mgr = dbus.Interface(dbus.SystemBus().get_object("org.vhd.Compact", "/org/vhd/Compact"),
                      "org.vhd.Compact.Manager")
@@ -86,19 +82,9 @@ except dbus.exceptions.DBusException as e:
     sys.exit(1)
 print("ok")
 PY
-) || fail "root's AnalyzeFd of the chain: $out"
-honest=$(AS_USER_PRELOAD=0 as_user -u "$user" "$py" - "$user_home/kid.vhd" <<'PY'
-import dbus, os, sys
-mgr = dbus.Interface(dbus.SystemBus().get_object("org.vhd.Compact", "/org/vhd/Compact"),
-                     "org.vhd.Compact.Manager")
-try:
-    mgr.AnalyzeFd(dbus.types.UnixFd(os.open(sys.argv[1], os.O_RDONLY)), dbus.Dictionary({}, signature="sv"))
-except dbus.exceptions.DBusException as e:
-    print("error %s: %s" % (e.get_dbus_name(), e.get_dbus_message()))
-    sys.exit(0)
-print("ok")
-PY
-)
+}
+out=$(analyze_kid) || fail "root's AnalyzeFd of the chain: $out"
+honest=$(AS_USER_PRELOAD=0 analyze_kid as_user -u "$user") || true
 [[ $honest = error* ]] || fail "the user's AnalyzeFd read a parent only group $other_gid may read: $honest"
 out=$(spoof "$d/bin/sgid-sleep" AnalyzeFd "$user_home/kid.vhd") &&
   fail "with a set-group-ID program, the user's AnalyzeFd read a parent only group $other_gid may read: $out"

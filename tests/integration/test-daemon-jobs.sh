@@ -64,11 +64,6 @@ d=$tmpdir
 . "$(dirname "$0")/ntfs-functions.sh"
 . "$(dirname "$0")/compact-functions.sh"
 
-show_daemon_log_on_failure ()
-{
-  [[ ${status:-0} = 0 || ${status:-0} = 77 ]] || { echo "--- daemon log:" >&2; cat "$d/daemon.log" >&2 || true; }
-  return 0
-}
 cleanup_fn show_daemon_log_on_failure
 
 # make_disk FILE: the disk described above, FILE.orig a copy.
@@ -171,21 +166,21 @@ if have_fuse; then
   mkfs_ntfs "$d/vol.ntfs" 48 4096 0 7 12 4
   qemu-img convert -f raw -O vpc -o subformat=dynamic "$d/vol.ntfs" "$d/n.vhd"
   ntfs_parts="0:$((48 * MIB)):$d/vol.ntfs.sums"
-  vhd_geometry "$d/n.vhd"
+  fmt_geometry "$d/n.vhd"
   classes=$(block_classes "$d/n.vhd" "$d/n.json")
   want=$(json_num final-size < "$d/n.json")
   (( want < $(file_size "$d/n.vhd") )) || fail "n.vhd: test setup: nothing to compact"
-  vhd_to_raw "$d/n.vhd" "$d/n0.raw"
+  img_to_raw "$d/n.vhd" "$d/n0.raw"
   ntfs_verify "$d/n0.raw" n.vhd > "$d/n0.clone"
   job=$(busctl call org.vhd.Compact /org/vhd/Compact org.vhd.Compact.Manager Compact 'sa{sv}' "$d/n.vhd" 0 |
         sed -n 's/^o "\(.*\)"$/\1/p')
   [[ $(wait_job "$job") = done ]] || fail "n.vhd: job ended $(job_prop "$job" State): $(job_prop "$job" Error)"
   [[ $(file_size "$d/n.vhd") = "$want" ]] || fail "n.vhd: $(file_size "$d/n.vhd") bytes, analyze promised $want"
   "$VHDCTL" check "$d/n.vhd" >/dev/null || fail "n.vhd: vhdctl check finds problems"
-  vhd_to_raw "$d/n.vhd" "$d/n1.raw"
+  img_to_raw "$d/n.vhd" "$d/n1.raw"
   ntfs_verify "$d/n1.raw" n.vhd files > "$d/n1.clone"
   cmp -s "$d/n0.clone" "$d/n1.clone" || fail "n.vhd: ntfsclone's image of the volume changed"
-  changed=$(check_content_rule "$d/n0.raw" "$d/n1.raw" "$classes" "$vhd_bs" full "" n.vhd)
+  changed=$(check_content_rule "$d/n0.raw" "$d/n1.raw" "$classes" "$img_bs" full "" n.vhd)
   echo "n.vhd: -> $want bytes (analyze's estimate); volume and files intact; $changed free blocks now read as zeros"
   rm -f "$d"/n0.raw "$d"/n1.raw "$d/vol.ntfs"
   stop_daemon

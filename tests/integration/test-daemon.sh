@@ -51,17 +51,7 @@ start_polkitd "$granted"
 
 # The daemon is ours: in sanitizer builds it and its worker are instrumented
 # themselves, nothing to preload.
-VHDCOMPACT_WORKER=$VHD_WORKER "$VHD_COMPACTD" --idle-timeout 0 --keep-finished 120 \
-  2>"$d/daemon.log" &
-daemon_pid=$!
-cleanup_fn _bus_stop_pid "$daemon_pid" vhd-compactd "$d/daemon.log"
-wait_bus_name org.vhd.Compact 20 "$daemon_pid"
-# On failure, the daemon's log ($status: the exit status, in _run_cleanups).
-show_daemon_log_on_failure ()
-{
-  [[ ${status:-0} = 0 || ${status:-0} = 77 ]] || { echo "--- daemon log:" >&2; cat "$d/daemon.log" >&2; }
-  return 0
-}
+start_daemon -- --keep-finished 120
 cleanup_fn show_daemon_log_on_failure
 
 # make_disk FILE: the test disk (see above), and FILE.orig, a copy.

@@ -111,7 +111,7 @@ final=$(vhdctl_attaching analyze --json "$disk" | json_num final-size)
 before=$(file_size "$disk")
 (( final < before )) || fail "a: test setup: analyze finds nothing to reclaim"
 vhdctl_attaching compact ${local_opt:+"$local_opt"} --dry-run --json --no-progress --mode fs "$disk" >"$d/a.vhdctl.json"
-vhd_to_raw "$disk" "$d/a.raw"
+img_to_raw "$disk" "$d/a.raw"
 ntfs_verify "$d/a.raw" a > "$d/a.fp0"
 
 worker a-dry "$disk" --readonly -- --mode fs --dry-run
@@ -137,7 +137,7 @@ done
 grep -qx "< planned $before $final" "$d/a.log" || fail "a: no 'planned $before $final'"
 grep -q '^< progress \([0-9]*\) \1$' "$d/a.log" || fail "a: no progress reached its total"
 "$VHDCTL" check "$disk" >/dev/null || fail "a: vhdctl check"
-vhd_to_raw "$disk" "$d/a.raw"
+img_to_raw "$disk" "$d/a.raw"
 ntfs_verify "$d/a.raw" a files > "$d/a.fp1"
 cmp -s "$d/a.fp0" "$d/a.fp1" || fail "a: ntfsclone sees different used clusters"
 rm -f "$d/a.raw"
@@ -149,22 +149,22 @@ mkfs_ntfs "$d/c.ntfs" 48 4096 0 22 8 3
 qemu-img convert -f raw -O vpc -o subformat=dynamic "$d/c.ntfs" "$d/c/par.vhd"
 rm -f "$d/c.ntfs"
 "$VHDCTL" create "$d/c/child.vhd" --parent "$d/c/par.vhd" >/dev/null
-vhd_geometry "$d/c/par.vhd"
-bat_alloc "$d/c/par.vhd" > "$d/c.pbat"
+fmt_geometry "$d/c/par.vhd"
+alloc_blocks "$d/c/par.vhd" > "$d/c.pbat"
 # Two blocks the parent does not hold (free space of its volume): in the
 # child, one gets zeros (droppable: the parent reads zeros there too), the
 # other data.
 free=()
-for ((b = 0; b < vhd_n - 1 && ${#free[@]} < 2; b++)); do
+for ((b = 0; b < img_n - 1 && ${#free[@]} < 2; b++)); do
     grep -q "^$b " "$d/c.pbat" || free+=("$b")
 done
 (( ${#free[@]} == 2 )) || fail "c: test setup: not two unallocated blocks in the parent"
-serve "$d/c/child.vhd" --run "qemu-io -f raw -c 'write -q -P 0 $((free[0] * vhd_bs)) $vhd_bs' \
-    -c 'write -q -P 0x6b $((free[1] * vhd_bs + 4096)) 65536' \"\$uri\""
-[[ $(bat_alloc "$d/c/child.vhd" | wc -l) = 2 ]] || fail "c: test setup: the child does not hold two blocks"
+serve "$d/c/child.vhd" --run "qemu-io -f raw -c 'write -q -P 0 $((free[0] * img_bs)) $img_bs' \
+    -c 'write -q -P 0x6b $((free[1] * img_bs + 4096)) 65536' \"\$uri\""
+[[ $(alloc_blocks "$d/c/child.vhd" | wc -l) = 2 ]] || fail "c: test setup: the child does not hold two blocks"
 cp -- "$d/c/par.vhd" "$d/c.par.orig"
 cp -- "$d/c/child.vhd" "$d/c.child.orig"
-vhd_to_raw "$d/c/child.vhd" "$d/c.raw0"
+img_to_raw "$d/c/child.vhd" "$d/c.raw0"
 
 worker c-deny "$d/c/child.vhd" --deny-open 13 -- --mode zero
 expect_fail c-deny 13 parent-not-found
@@ -186,7 +186,7 @@ expect_ok c
 grep -A1 -x "< open $d/c/par.vhd" "$d/c.log" | grep -qx '> fd' || fail "c: the parent was not asked for and passed"
 [[ $(kv c blocks-dropped-zero) = 1 ]] || fail "c: dropped $(kv c blocks-dropped-zero) zero blocks, expected 1"
 "$VHDCTL" check "$d/c/child.vhd" >/dev/null || fail "c: vhdctl check"
-vhd_to_raw "$d/c/child.vhd" "$d/c.raw1"
+img_to_raw "$d/c/child.vhd" "$d/c.raw1"
 cmp -s "$d/c.raw0" "$d/c.raw1" || fail "c: the child reads differently"
 cmp -s "$d/c.par.orig" "$d/c/par.vhd" || fail "c: the parent changed"
 rm -f "$d/c.raw0" "$d/c.raw1"
@@ -210,7 +210,7 @@ qemu-img create -q -f vpc -o subformat=dynamic "$d/d.vhd" 96M
 # Blocks 0-19 allocated zeros, 20-39 data: zero mode drops 20, moves 20.
 qemu-io -f vpc -c "write -q -P 0 0 40M" -c "write -q -P 0x3c 40M 40M" "$d/d.vhd"
 cp -- "$d/d.vhd" "$d/d.orig"
-vhd_to_raw "$d/d.vhd" "$d/d.raw0"
+img_to_raw "$d/d.vhd" "$d/d.raw0"
 worker d-dry "$d/d.vhd" --readonly -- --mode zero --dry-run
 expect_ok d-dry
 (( $(kv d-dry blocks-moved) > 8 )) || fail "d: test setup: $(kv d-dry blocks-moved) moves, not more than a queue's depth"
@@ -223,10 +223,10 @@ VHDCOMPACT_TEST_WORKER_HOLD=moving worker d-mid "$d/d.vhd" --cancel-at "phase mo
 expect_fail d-mid 125 -
 [[ $msg = *valid* ]] || fail "d: the cancel message does not say the image is valid: '$msg'"
 "$VHDCTL" check "$d/d.vhd" >/dev/null || fail "d: the cancelled image does not check clean"
-vhd_to_raw "$d/d.vhd" "$d/d.raw1"
+img_to_raw "$d/d.vhd" "$d/d.raw1"
 cmp -s "$d/d.raw0" "$d/d.raw1" || fail "d: the cancelled image reads differently"
-bat_alloc "$d/d.orig" > "$d/d.bat0"
-bat_alloc "$d/d.vhd" > "$d/d.bat1"
+alloc_blocks "$d/d.orig" > "$d/d.bat0"
+alloc_blocks "$d/d.vhd" > "$d/d.bat1"
 moved=$(awk 'NR == FNR { at[$1] = $2; next } ($1 in at) && at[$1] != $2' "$d/d.bat0" "$d/d.bat1" | wc -l)
 (( moved > 0 && moved < $(kv d-dry blocks-moved) )) ||
     fail "d: $moved of $(kv d-dry blocks-moved) blocks moved before the cancel took effect"
@@ -235,7 +235,7 @@ expect_ok d-again
 [[ $(file_size "$d/d.vhd") = $(kv d-dry size-after) ]] ||
     fail "d: after the cancel, a new run made $(file_size "$d/d.vhd") bytes, the dry run said $(kv d-dry size-after)"
 "$VHDCTL" check "$d/d.vhd" >/dev/null || fail "d: vhdctl check after the new run"
-vhd_to_raw "$d/d.vhd" "$d/d.raw1"
+img_to_raw "$d/d.vhd" "$d/d.raw1"
 cmp -s "$d/d.raw0" "$d/d.raw1" || fail "d: the finished image reads differently"
 echo "d: cancelled after $moved of $(kv d-dry blocks-moved) moves ($msg); a new run finished"
 
@@ -272,7 +272,7 @@ if (( EUID == 0 )) && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1
     [[ $(file_size "$d/f/disk.vhd") = "$final" ]] ||
         fail "f: $(file_size "$d/f/disk.vhd") bytes, analyze said $final"
     "$VHDCTL" check "$d/f/disk.vhd" >/dev/null || fail "f: vhdctl check"
-    vhd_to_raw "$d/f/disk.vhd" "$d/f.raw"
+    img_to_raw "$d/f/disk.vhd" "$d/f.raw"
     ntfs_verify "$d/f.raw" f files > "$d/f.fp1"
     cmp -s "$d/a.fp0" "$d/f.fp1" || fail "f: ntfsclone sees different used clusters"
     worker f2 "$d/f2/child.vhd" --setpriv -- --mode zero
