@@ -8,39 +8,41 @@
  * an interrupted earlier run left.  A move's source stays occupied: it is
  * only given back after the run (or, in rounds, after the map points away
  * from it durably), so no copy ever lands on a source, its own included.
+ * A place is a multiple of unit and, in an aligned layout, the first
+ * aligned position from where the search starts; gaps are only ever taken
+ * from their start.  The file ends at the furthest of fixed_end, the fixed
+ * extents and the survivors' final places, plus the tail.
  *
- * Placing: per size class, largest first, the survivors are taken highest
- * first; each goes to the lowest free place that fits it (a multiple of
- * unit, aligned as the layout asks), if that place is below it; else it
- * stays, and so does every lower survivor of its class (free space only
- * shrinks, and their bound is lower: the class is done).  Then the end:
- * the furthest of fixed_end, the fixed extents and the survivors' final
- * places, plus the tail.  A move whose source lies wholly below that end
- * would not shorten the file: it is dropped from the plan, and its object
- * stays (its end does not change, and neither does any other move: the
- * places it took are only given back).  The moves are listed highest
- * source first.
+ * One size (VHD; the rule it always had).  The survivors, highest first,
+ * each go to the lowest free place if that is below them; the first that
+ * finds none stays, and so do all below it.  So the k survivors end in the
+ * k lowest places of the file (their own and the free ones, carved from
+ * the start of each gap one object apart), the highest survivor in the
+ * lowest hole: exact, and a function of the file alone, so a run after
+ * any interruption plans the same end as the run it finishes.  (With fixed
+ * extents past the objects, a move whose source lies wholly below the end
+ * they set would not shorten the file: it is left out, its object stays.)
  *
- * With one size (VHD) this is exact and the same as it always was: the k
- * survivors end in the k lowest places of the file (their own places and
- * the free ones, carved from the start of each gap, one object apart, each
- * next one the first aligned place after the last), the highest survivor
- * into the lowest hole; no move is ever dropped (a moving survivor lies
- * above the k-th lowest place and above every free one).  A rule that
- * depends only on the file as it is, so a run after any interruption
- * plans the same end as the run it finishes.
- *
- * With several sizes (VHDX: payload blocks and 1 MiB sector-bitmap blocks)
- * it is a greedy, not an optimum: the large objects take the lowest gaps
- * first, and the small ones fill what is left.  It is never worse than not
- * moving (objects only move down, into free space) and never leaves the
- * last object movable: some survivor that sets the end finds no free place
- * below it.  But it may miss a packing that a search would find (a small
- * object may keep a large one from a gap that a different choice would
- * have left it), and a run after an interruption that repointed some
- * moves plans from more free space than the run it finishes, which may end
- * the file elsewhere (never beyond the old end).  Time O(k log k + c k)
- * for k survivors and c classes; memory a few words per survivor.
+ * Several sizes (VHDX: payload blocks of BlockSize, 1 MiB sector-bitmap
+ * blocks).  The end E is searched for: by bisection, the lowest E at
+ * which every survivor reaching past E finds a free place ending by E,
+ * placing them largest class first, highest first, each in the lowest
+ * place that fits (first fit, decreasing).  Only survivors past E move, so
+ * every move shortens the file, and E never exceeds the end without
+ * moving.  With two sizes, each a whole number of units, the smaller one
+ * unit, and no alignment coarser than the unit, as in VHDX (unit,
+ * alignment and sector-bitmap block all 1 MiB), first fit decreasing
+ * packs whenever any packing does (a gap of g units takes g / B large
+ * objects wherever they go, and the rest takes small ones), so E is the
+ * lowest end any run can reach without writing over a source.  Otherwise
+ * (a third size, a coarser alignment) it is a heuristic: it may miss a
+ * packing a search would find.  A layout whose objects
+ * straddle the new end frees space below it when it is done, so a second
+ * run may end lower; a run after an interruption that repointed some
+ * moves plans from that freed space too (never ending later than the old
+ * size).  Time O(k log k) for the one size; with several, O(c k) per
+ * probe and up to 64 probes, for k survivors and c classes.  Memory: a
+ * few words per survivor.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -164,31 +166,94 @@ static int free_gaps(const struct compact_layout *l, const struct slot *kept, ui
         return 0;
 }
 
-/* Places the survivors of class c (all, in a one-size layout) highest
- * first, each in the lowest free place that fits it below it; fin[i] is
- * where kept[i] ends up. */
-static void place_class(const struct compact_layout *l, int c, const struct slot *kept, uint32_t k,
-                        struct gap *gaps, uint32_t n_gaps, uint64_t *fin, struct compact_plan *p)
+/* The classes largest first (equal sizes in class order); one pseudo-class
+ * -1 of stride bytes when the layout has no classes.  Returns their count. */
+static uint32_t class_order(const struct compact_layout *l, int order[static COMPACT_MAX_CLASSES])
 {
-        uint64_t size = c < 0 ? l->stride : l->class_size[c];
-        uint32_t g = 0;
+        bool done[COMPACT_MAX_CLASSES] = {};
 
-        for (uint32_t i = k; i-- > 0;) {
-                if (c >= 0 && l->cls[kept[i].block] != c)
-                        continue;
-                /* A gap too small now stays too small: gaps only shrink. */
-                while (g < n_gaps && (place_from(l, gaps[g].lo) >= gaps[g].hi ||
-                                      gaps[g].hi - place_from(l, gaps[g].lo) < size))
-                        g++;
-                if (g == n_gaps)
-                        return;
-                uint64_t at = place_from(l, gaps[g].lo);
-                if (at >= kept[i].off)
-                        return;
-                gaps[g].lo = at + size;
-                fin[i] = at;
-                p->moves[p->n_moves++] = (struct compact_move) { kept[i].block, kept[i].off, at, size };
+        if (!l->cls) {
+                order[0] = -1;
+                return 1;
         }
+        for (uint32_t n = 0; n < l->n_classes; n++) {
+                int c = -1;
+                for (uint32_t j = 0; j < l->n_classes; j++)
+                        if (!done[j] && (c < 0 || l->class_size[j] > l->class_size[c]))
+                                c = (int) j;
+                done[c] = true;
+                order[n] = c;
+        }
+        return l->n_classes;
+}
+
+/*
+ * Places survivors, per class in `order`, highest first, each in the
+ * lowest free place of gaps[] (taken as it goes) that fits it below it.
+ * With end UINT64_MAX (one size): each that finds such a place moves
+ * there, and the first that finds none ends its class (the lower ones
+ * cannot do better: free space only shrinks and their bound is lower).
+ * With an end: exactly the survivors that reach past it move, into places
+ * that end by it; false when one finds none.  fin[i] is where kept[i] ends
+ * up; with p, the moves are appended to p->moves.
+ */
+static bool place(const struct compact_layout *l, const int *order, uint32_t n_order, const struct slot *kept,
+                  uint32_t k, struct gap *gaps, uint32_t n_gaps, uint64_t end, uint64_t *fin, struct compact_plan *p)
+{
+        bool greedy = end == UINT64_MAX;
+
+        for (uint32_t o = 0; o < n_order; o++) {
+                int c = order[o];
+                uint64_t size = c < 0 ? l->stride : l->class_size[c];
+                uint32_t g = 0;
+                for (uint32_t i = k; i-- > 0;) {
+                        if (c >= 0 && l->cls[kept[i].block] != c)
+                                continue;
+                        /* Within a class, place order is end order. */
+                        if (!greedy && kept[i].off + size <= end)
+                                break;
+                        /* A gap too small now stays too small: gaps only
+                         * shrink, and end is the same for every survivor. */
+                        uint64_t at = 0;
+                        for (; g < n_gaps; g++) {
+                                at = place_from(l, gaps[g].lo);
+                                uint64_t hi = MIN(gaps[g].hi, end);
+                                if (at < hi && hi - at >= size)
+                                        break;
+                        }
+                        if (g == n_gaps || at >= kept[i].off) {
+                                if (!greedy)
+                                        return false;
+                                break;
+                        }
+                        gaps[g].lo = at + size;
+                        fin[i] = at;
+                        if (p)
+                                p->moves[p->n_moves++] = (struct compact_move) { kept[i].block, kept[i].off, at, size };
+                }
+        }
+        return true;
+}
+
+/*
+ * Several sizes: the lowest end by which every survivor reaching past it
+ * finds a place (place() with that end), by bisection between the fixed
+ * regions' end and the end without moving, which always holds.  Each probe
+ * starts from the same gaps (work is scratch of n_gaps).
+ */
+static uint64_t lowest_end(const struct compact_layout *l, const int *order, uint32_t n_order,
+                           const struct slot *kept, uint32_t k, const struct gap *gaps, uint32_t n_gaps,
+                           struct gap *work, uint64_t *fin, uint64_t lo, uint64_t hi)
+{
+        while (lo < hi) {
+                uint64_t mid = lo + (hi - lo) / 2;
+                memcpy(work, gaps, (size_t) n_gaps * sizeof *work);
+                if (place(l, order, n_order, kept, k, work, n_gaps, mid, fin, NULL))
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return hi;
 }
 
 int compact_plan_build(const struct compact_layout *l, const uint8_t *drop, struct compact_plan *ret)
@@ -231,7 +296,7 @@ int compact_plan_build(const struct compact_layout *l, const uint8_t *drop, stru
         p.survivors = k;
         qsort(kept, k, sizeof *kept, cmp_slot);
 
-        _cleanup_free_ struct gap *gaps = NULL;
+        _cleanup_free_ struct gap *gaps = NULL, *work = NULL;
         _cleanup_free_ uint64_t *fin = malloc(((size_t) k + 1) * sizeof *fin);
         uint32_t n_gaps = 0;
         r = fin ? free_gaps(l, kept, k, &gaps, &n_gaps) : -ENOMEM;
@@ -242,27 +307,30 @@ int compact_plan_build(const struct compact_layout *l, const uint8_t *drop, stru
                 compact_plan_done(&p);
                 return r;
         }
-        for (uint32_t i = 0; i < k; i++)
-                fin[i] = kept[i].off;
 
-        if (!l->cls)
-                place_class(l, -1, kept, k, gaps, n_gaps, fin, &p);
-        else {
-                /* Largest first; equal sizes in class order. */
-                bool done[COMPACT_MAX_CLASSES] = {};
-                for (uint32_t round = 0; round < l->n_classes; round++) {
-                        int c = -1;
-                        for (uint32_t j = 0; j < l->n_classes; j++)
-                                if (!done[j] && (c < 0 || l->class_size[j] > l->class_size[c]))
-                                        c = (int) j;
-                        done[c] = true;
-                        place_class(l, c, kept, k, gaps, n_gaps, fin, &p);
-                }
-        }
-
-        uint64_t end = l->fixed_end;
+        int order[COMPACT_MAX_CLASSES];
+        uint32_t n_order = class_order(l, order);
+        uint64_t fixed = l->fixed_end, stay = 0, end;
         for (uint32_t i = 0; i < l->n_fixed; i++)
-                end = MAX(end, l->fixed[i].off + l->fixed[i].len);
+                fixed = MAX(fixed, l->fixed[i].off + l->fixed[i].len);
+        for (uint32_t i = 0; i < k; i++) {
+                fin[i] = kept[i].off;
+                stay = MAX(stay, kept[i].off + compact_object_size(l, kept[i].block));
+        }
+        if (n_order == 1)
+                (void) place(l, order, 1, kept, k, gaps, n_gaps, UINT64_MAX, fin, &p);
+        else if (stay > fixed) {
+                work = malloc(((size_t) n_gaps + 1) * sizeof *work);
+                if (!work) {
+                        compact_plan_done(&p);
+                        return -ENOMEM;
+                }
+                end = lowest_end(l, order, n_order, kept, k, gaps, n_gaps, work, fin, fixed, stay);
+                for (uint32_t i = 0; i < k; i++)
+                        fin[i] = kept[i].off;
+                (void) place(l, order, n_order, kept, k, gaps, n_gaps, end, fin, &p);
+        }
+        end = fixed;
         for (uint32_t i = 0; i < k; i++)
                 end = MAX(end, fin[i] + compact_object_size(l, kept[i].block));
 
@@ -274,7 +342,7 @@ int compact_plan_build(const struct compact_layout *l, const uint8_t *drop, stru
                         p.moves[n++] = p.moves[m];
                 }
         p.n_moves = n;
-        if (l->cls && l->n_classes > 1)
+        if (n_order > 1)
                 qsort(p.moves, p.n_moves, sizeof *p.moves, cmp_move_desc);
         p.final_size = end + l->tail;
         *ret = p;
