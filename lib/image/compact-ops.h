@@ -50,8 +50,8 @@ struct compact_extent {
         uint64_t off, len;      /* bytes */
 };
 
-/* Members after `tail` are zero in a one-size layout without fixed extents
- * past fixed_end (VHD's): tests spell layouts positionally, in this order. */
+/* Members after `tail` stay zero in a one-size layout whose fixed regions
+ * all lie below fixed_end (VHD's). */
 struct compact_layout {
         uint32_t n_objects;
         uint32_t *at;           /* place of each object in units, or COMPACT_ABSENT */
