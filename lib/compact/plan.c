@@ -378,7 +378,8 @@ uint64_t compact_final_size(struct vc_image *img, const uint8_t *drop)
                 all = calloc(l.n_objects, sizeof *all);
                 if (!all)
                         return 0;
-                memcpy(all, drop, n);
+                if (drop)
+                        memcpy(all, drop, n);
                 drop = all;
         }
         size = compact_plan_build(&l, drop, &p) < 0 ? 0 : p.final_size;
