@@ -127,6 +127,31 @@ static void gen_plan_bytes(void)
         }
 }
 
+/* fuzz-plan's mode 3: two object sizes on a 1 MiB grid, fixed extents. */
+static void gen_plan_mixed(void)
+{
+        uint8_t p[9 + 7 + 48];
+
+        memset(p, 0, sizeof p);
+        for (unsigned s = 0; s < 4; s++) {
+                char name[32];
+                p[0] = 3;
+                put_le64(p + 1, 0x5EEDull * (s + 5));
+                p[9] = (uint8_t) (1 + s);               /* large objects of 2..5 MiB */
+                p[10] = (uint8_t) s;                    /* alignment, tail */
+                p[11] = (uint8_t) (20 + s);             /* a region among the objects */
+                p[12] = 1;
+                p[13] = s % 2 ? 0xFF : 120;             /* and one after them */
+                p[14] = 2;
+                p[15] = (uint8_t) s;                    /* slack */
+                for (unsigned i = 0; i < 48; i++)
+                        p[16 + i] = (i * 5 + s) % 7 == 0 ? 0xFF :
+                                    (uint8_t) (((i * 3 + s) % 110) | ((i % 3 == 0) << 7));
+                snprintf(name, sizeof name, "mixed-%u", s);
+                put("plan", name, p, sizeof p);
+        }
+}
+
 /* ---- partition tables ----------------------------------------------------- */
 
 static void mbr_entry(uint8_t *d, uint64_t lba, unsigned slot, uint8_t status, uint8_t type,
@@ -400,6 +425,7 @@ int main(int argc, char **argv)
         gen_vhd();
         gen_vhdx();
         gen_plan_bytes();
+        gen_plan_mixed();
         gen_mbr();
         gen_gpt();
         gen_ntfs();

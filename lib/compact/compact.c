@@ -281,9 +281,11 @@ static int scan_zero(struct vc_image *img, const struct compact_layout *l, const
 {
         const struct vc_compact_ops *ops = vc_image_format(img)->compact;
         const uint32_t *at = l->at;
-        uint32_t n = l->n_objects, bs = vc_image_block_size(img), m = 0;
+        /* The image's blocks only: objects of the format's own after them
+         * (compact-ops.h) are not virtual data. */
+        uint32_t n = MIN(l->n_objects, vc_image_n_blocks(img)), bs = vc_image_block_size(img), m = 0;
         uint64_t vsize = vc_image_virtual_size(img), done = 0, total = 0;
-        uint64_t stride = l->stride, below = ops->below_size(img);
+        uint64_t below = ops->below_size(img);
         _cleanup_free_ uint8_t *buf = malloc(bs);
         _cleanup_free_ uint32_t *order = NULL;
         int r;
@@ -307,7 +309,8 @@ static int scan_zero(struct vc_image *img, const struct compact_layout *l, const
                 uint64_t len = start < vsize ? MIN((uint64_t) bs, vsize - start) : 0;
 
                 for (uint32_t j = i ? i + ZERO_READAHEAD - 1 : 0; j < MIN(m, i + ZERO_READAHEAD); j++)
-                        announce(img, (uint64_t) at[order[j]] * l->unit, stride - bs + ZERO_PROBE);
+                        announce(img, (uint64_t) at[order[j]] * l->unit,
+                                 compact_object_size(l, order[j]) - bs + ZERO_PROBE);
                 r = read_is_zero(img, vc_image_pread, buf, start, len, rep);
                 if (r < 0)
                         return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, (uint64_t) at[b] * l->unit,
@@ -489,6 +492,16 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         r = ops->layout(img, true, &layout);
         if (r < 0)
                 return r;
+        if (layout.n_objects > n) {
+                /* Objects of the format's own after the blocks: kept. */
+                uint8_t *v = realloc(drop, layout.n_objects);
+                if (!v) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                memset(v + n, COMPACT_KEEP, layout.n_objects - n);
+                drop = v;
+        }
         if (zero_mode) {
                 r = scan_zero(img, &layout, drop, zero, opts, &rep, problems);
                 if (r < 0)
@@ -504,7 +517,7 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         if (r < 0)
                 goto out;
         rep.moved = plan.n_moves;
-        rep.bytes_moved = (uint64_t) plan.n_moves * plan.stride;
+        rep.bytes_moved = plan.bytes_moved;
         rep.size_after = plan.final_size;
         if (opts->planned)
                 opts->planned(opts->userdata, rep.size_before, rep.size_after);

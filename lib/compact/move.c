@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * io_uring block mover.  A fixed table of slots, each with one block buffer;
- * the slot index travels in user_data.  A slot reads its block, then writes
- * it; short transfers are resubmitted for the remainder and -EAGAIN is
+ * io_uring block mover.  A fixed table of slots, each with one buffer of a
+ * piece (the largest move, or at most the chunk: 4 MiB unless a test asks
+ * less); the slot index travels in user_data.  A slot reads a piece of its
+ * object, then writes it, piece after piece (an object of at most a chunk,
+ * VHD's 2 MiB + 512 blocks, in one read and one write): memory is
+ * queue_depth pieces whatever the objects' size (VHDX: up to 256 MiB).
+ * Short transfers are resubmitted for the remainder and -EAGAIN is
  * retried.  We submit once per batch and reap with "wait for one, drain the
  * rest, advance once".  Durability never depends on completion order: the
  * barriers are the explicit fdatasync calls of the protocol in move.h.
@@ -52,6 +56,7 @@
 #define DEFAULT_QUEUE_DEPTH 8
 #define MAX_QUEUE_DEPTH 64
 #define DEFAULT_STALL_MS 1000
+#define DEFAULT_CHUNK (4u << 20)
 #define KICK_TAG (UINT64_MAX - 1) /* user_data of a kick, never a slot index */
 #define STALL_TAG (UINT64_MAX - 2) /* of a test's stall (lib/util/fault.h) */
 
@@ -60,7 +65,8 @@ enum slot_state { SLOT_FREE, SLOT_READING, SLOT_WRITING };
 struct slot {
         enum slot_state state;
         uint32_t move;          /* index into plan->moves */
-        uint64_t done;          /* bytes of the current phase transferred */
+        uint64_t piece;         /* offset of the current piece in the object */
+        uint64_t done;          /* bytes of the piece's current phase transferred */
         uint8_t *buf;
         int injected;           /* an injected error, for the no-op in flight */
 };
@@ -68,14 +74,18 @@ struct slot {
 struct mover {
         struct io_uring ring;
         int fd;
+        const struct vc_compact_ops *ops;
+        struct vc_image *img;   /* handed to ops only */
         const struct compact_plan *plan;
         struct slot *slots;
         unsigned n_slots, busy;
+        uint64_t chunk;         /* bytes of a piece at most */
         unsigned stall_ms;      /* see "deadline" at the top */
         bool kick_in_flight;    /* at most one: the ring has room for it */
         uint32_t next;          /* next move to start */
         uint32_t end;           /* the round's moves end here */
         uint32_t finished;      /* moves landed, in every round so far */
+        uint64_t bytes_finished;        /* their bytes */
         bool *landed;           /* per move: its copy is complete */
         struct compact_exec_stats *stats;
         struct vc_problems *problems;
@@ -96,6 +106,12 @@ static int sync_point(int fd, bool full, const char *step, const char *what, str
         return 0;
 }
 
+/* Bytes of the slot's current piece. */
+static uint64_t piece_len(const struct mover *m, const struct slot *s)
+{
+        return MIN(m->plan->moves[s->move].len - s->piece, m->chunk);
+}
+
 static int submit_io(struct mover *m, unsigned i)
 {
         struct slot *s = &m->slots[i];
@@ -104,7 +120,8 @@ static int submit_io(struct mover *m, unsigned i)
 
         if (!sqe)
                 return -EBUSY;  /* cannot happen: ring entries >= slots */
-        size_t len = (size_t) (m->plan->stride - s->done);
+        size_t len = (size_t) (piece_len(m, s) - s->done);
+        uint64_t at = s->piece + s->done;
         bool rd = s->state == SLOT_READING;
         s->injected = vc_io_fault(rd ? VC_IO_READ : VC_IO_WRITE, &len);
         if (s->injected == VC_IO_STALL) {
@@ -124,9 +141,9 @@ static int submit_io(struct mover *m, unsigned i)
         if (s->injected < 0)
                 io_uring_prep_nop(sqe);
         else if (rd)
-                io_uring_prep_read(sqe, m->fd, s->buf + s->done, (unsigned) len, mv->from + s->done);
+                io_uring_prep_read(sqe, m->fd, s->buf + s->done, (unsigned) len, mv->from + at);
         else
-                io_uring_prep_write(sqe, m->fd, s->buf + s->done, (unsigned) len, mv->to + s->done);
+                io_uring_prep_write(sqe, m->fd, s->buf + s->done, (unsigned) len, mv->to + at);
         io_uring_sqe_set_data64(sqe, i);
         return 0;
 }
@@ -168,22 +185,28 @@ static int complete(struct mover *m, unsigned i, int res, bool first)
                 m->busy--;
                 if (!first)
                         return r;
-                return vc_problem_step_failed(m->problems, r, (rd ? mv->from : mv->to) + s->done,
+                return vc_problem_step_failed(m->problems, r, (rd ? mv->from : mv->to) + s->piece + s->done,
                               "copying block %" PRIu32 ": %s %" PRIu64 " bytes%s", mv->block,
-                              rd ? "reading" : "writing", m->plan->stride - s->done,
+                              rd ? "reading" : "writing", piece_len(m, s) - s->done,
                               res == 0 ? (rd ? " (end of file)" : " (nothing written)") : "");
         }
         if (!rd)
-                vc_power_log_write_ring(m->fd, s->buf + s->done, (size_t) res, mv->to + s->done);
+                vc_power_log_write_ring(m->fd, s->buf + s->done, (size_t) res, mv->to + s->piece + s->done);
         s->done += (uint64_t) res;
         if (s->state == SLOT_READING)
                 m->stats->bytes_read += (uint64_t) res;
         else
                 m->stats->bytes_written += (uint64_t) res;
-        if (s->done < m->plan->stride)
+        if (s->done < piece_len(m, s))
                 return submit_io(m, i);         /* short transfer: the rest */
         if (s->state == SLOT_READING) {
                 s->state = SLOT_WRITING;
+                s->done = 0;
+                return submit_io(m, i);
+        }
+        s->piece += s->done;
+        if (s->piece < mv->len) {               /* the next piece */
+                s->state = SLOT_READING;
                 s->done = 0;
                 return submit_io(m, i);
         }
@@ -192,6 +215,7 @@ static int complete(struct mover *m, unsigned i, int res, bool first)
         s->state = SLOT_FREE;
         m->busy--;
         m->finished++;
+        m->bytes_finished += mv->len;
         m->stats->blocks_moved++;
         return 0;
 }
@@ -265,8 +289,7 @@ static int copy_blocks(struct mover *m, const struct compact_exec_opts *o)
                 }
                 io_uring_cq_advance(&m->ring, seen);
                 if (!stop && o->progress &&
-                    o->progress(o->userdata, (uint64_t) m->finished * m->plan->stride,
-                                (uint64_t) m->plan->n_moves * m->plan->stride) != 0) {
+                    o->progress(o->userdata, m->bytes_finished, m->plan->bytes_moved) != 0) {
                         stop = true;
                         r = -ECANCELED;
                 }
@@ -351,7 +374,7 @@ static int plan_rounds(int fd, const struct compact_plan *plan, struct rounds *r
 {
         struct rounds rs = {};
         struct statvfs sv;
-        uint64_t stride = plan->stride, last_end = plan->final_size - plan->tail;
+        uint64_t last_end = plan->final_size - plan->tail;
 
         rs.end = malloc(sizeof *rs.end);
         if (!rs.end)
@@ -363,7 +386,7 @@ static int plan_rounds(int fd, const struct compact_plan *plan, struct rounds *r
                 return 0;
         }
         uint64_t avail = (uint64_t) sv.f_bavail * sv.f_frsize;
-        uint64_t worst = (uint64_t) plan->n_moves * stride + SPACE_MARGIN;
+        uint64_t worst = plan->bytes_moved + SPACE_MARGIN;
         if (avail >= worst) {
                 *ret = rs;
                 return 0;
@@ -374,7 +397,7 @@ static int plan_rounds(int fd, const struct compact_plan *plan, struct rounds *r
         int r = need ? 0 : -ENOMEM;
         uint64_t total = 0, freed = 0;
         for (uint32_t i = 0; r == 0 && i < plan->n_moves; i++) {
-                need[i] = hole_bytes(fd, plan->moves[i].to, stride);
+                need[i] = hole_bytes(fd, plan->moves[i].to, plan->moves[i].len);
                 total += need[i];
         }
         if (r == 0 && total + SPACE_MARGIN > avail) {
@@ -389,7 +412,8 @@ static int plan_rounds(int fd, const struct compact_plan *plan, struct rounds *r
                 for (uint32_t j = 0; r == 0 && j <= plan->n_moves; j++) {
                         /* The j-th lowest source, then the old tail. */
                         bool src = j < plan->n_moves;
-                        uint64_t upto = src ? plan->moves[plan->n_moves - 1 - j].from : tail_off;
+                        const struct compact_move *mv = src ? &plan->moves[plan->n_moves - 1 - j] : NULL;
+                        uint64_t upto = src ? mv->from : tail_off;
                         if (upto > at) {
                                 rs.tail[2 * rs.n_tail] = upto - at;
                                 rs.tail[2 * rs.n_tail + 1] = at;
@@ -397,7 +421,7 @@ static int plan_rounds(int fd, const struct compact_plan *plan, struct rounds *r
                                 freed += upto - at - hole_bytes(fd, at, upto - at);
                         }
                         if (src)
-                                at = MAX(at, upto + stride);
+                                at = MAX(at, upto + mv->len);
                 }
                 /* Then as many moves per round as fit; each round gives
                  * back its sources' space before the next. */
@@ -409,7 +433,7 @@ static int plan_rounds(int fd, const struct compact_plan *plan, struct rounds *r
                         uint64_t round_need = 0, given = 0;
                         while (i < plan->n_moves && used + round_need + need[i] + SPACE_MARGIN <= room) {
                                 round_need += need[i];
-                                given += stride - hole_bytes(fd, plan->moves[i].from, stride);
+                                given += plan->moves[i].len - hole_bytes(fd, plan->moves[i].from, plan->moves[i].len);
                                 i++;
                         }
                         if (i == first) {
@@ -458,10 +482,9 @@ static int punch(int fd, uint64_t off, uint64_t len, const char *step, struct vc
  * was cancelled (the round is then finished for what landed); returns
  * <0 on failure, with the BAT still at the sources of this round.
  */
-static int move_round(struct mover *m, const struct compact_exec_opts *opts, uint32_t first, struct vc_image *img,
+static int move_round(struct mover *m, const struct compact_exec_opts *opts, uint32_t first,
                       struct compact_layout *l, bool give_back, int *copy_r)
 {
-        const struct vc_compact_ops *ops = vc_image_format(img)->compact;
         int fd = m->fd;
         const struct compact_plan *plan = m->plan;
         struct vc_problems *problems = m->problems;
@@ -476,7 +499,7 @@ static int move_round(struct mover *m, const struct compact_exec_opts *opts, uin
                 return r;
 
         /* Point the format's map at the copies that landed. */
-        r = ops->repoint(img, l, plan, first, m->end, m->landed, problems);
+        r = m->ops->repoint(m->img, l, plan, first, m->end, m->landed, problems);
         if (r < 0)
                 return r;
         r = sync_point(fd, false, "pointing the BAT at the copies", "compact: moves synced", problems);
@@ -487,7 +510,7 @@ static int move_round(struct mover *m, const struct compact_exec_opts *opts, uin
         for (uint32_t i = first; i < m->end; i++) {
                 if (!m->landed[i])
                         continue;
-                r = punch(fd, plan->moves[i].from, plan->stride, "giving back the space of moved blocks", problems);
+                r = punch(fd, plan->moves[i].from, plan->moves[i].len, "giving back the space of moved blocks", problems);
                 if (r < 0)
                         return r;
         }
@@ -495,14 +518,13 @@ static int move_round(struct mover *m, const struct compact_exec_opts *opts, uin
         return 0;
 }
 
-int compact_execute(struct vc_image *img, struct compact_layout *l, const struct compact_plan *plan,
-                    const struct compact_exec_opts *opts, struct compact_exec_stats *ret_stats)
+int compact_execute_ops(int fd, const struct vc_compact_ops *ops, struct vc_image *img, struct compact_layout *l,
+                        const struct compact_plan *plan, const struct compact_exec_opts *opts,
+                        struct compact_exec_stats *ret_stats)
 {
         const struct compact_exec_opts defaults = {};
-        const struct vc_compact_ops *ops = vc_image_format(img)->compact;
-        int fd = vc_image_fd(img);
         struct compact_exec_stats stats = {};
-        struct mover m = { .fd = fd, .plan = plan, .stats = &stats };
+        struct mover m = { .fd = fd, .ops = ops, .img = img, .plan = plan, .stats = &stats };
         int r, copy_r = 0;
 
         if (!opts)
@@ -511,6 +533,7 @@ int compact_execute(struct vc_image *img, struct compact_layout *l, const struct
         m.problems = problems;
         m.n_slots = opts->queue_depth ? MIN(opts->queue_depth, MAX_QUEUE_DEPTH) : DEFAULT_QUEUE_DEPTH;
         m.stall_ms = opts->stall_ms ? opts->stall_ms : DEFAULT_STALL_MS;
+        m.chunk = opts->copy_chunk ? opts->copy_chunk : DEFAULT_CHUNK;
 
         /* Before any write: how many rounds the free space allows. */
         struct rounds rs = {};
@@ -561,14 +584,17 @@ int compact_execute(struct vc_image *img, struct compact_layout *l, const struct
                 m.slots = calloc(m.n_slots, sizeof *m.slots);
                 m.landed = calloc(plan->n_moves, sizeof *m.landed);
                 r = m.slots && m.landed ? 0 : -ENOMEM;
+                uint64_t largest = 0;
+                for (uint32_t i = 0; i < plan->n_moves; i++)
+                        largest = MAX(largest, plan->moves[i].len);
                 for (unsigned i = 0; r == 0 && i < m.n_slots; i++)
-                        if (posix_memalign((void **) &m.slots[i].buf, 4096, plan->stride) != 0)
+                        if (posix_memalign((void **) &m.slots[i].buf, 4096, MIN(largest, m.chunk)) != 0)
                                 r = -ENOMEM;
                 if (r < 0)
                         r = vc_problem_step_failed(problems, r, 0, "copying blocks: allocating %u block buffers", m.n_slots);
                 for (uint32_t k = 0, first = 0; r == 0 && k < rs.n && copy_r == 0; first = rs.end[k++]) {
                         m.end = rs.end[k];
-                        r = move_round(&m, opts, first, img, l, rs.n > 1, &copy_r);
+                        r = move_round(&m, opts, first, l, rs.n > 1, &copy_r);
                 }
                 for (unsigned i = 0; m.slots && i < m.n_slots; i++)
                         free(m.slots[i].buf);
@@ -609,4 +635,10 @@ int compact_execute(struct vc_image *img, struct compact_layout *l, const struct
         stats.truncated = true;
         *ret_stats = stats;
         return 0;
+}
+
+int compact_execute(struct vc_image *img, struct compact_layout *l, const struct compact_plan *plan,
+                    const struct compact_exec_opts *opts, struct compact_exec_stats *ret_stats)
+{
+        return compact_execute_ops(vc_image_fd(img), vc_image_format(img)->compact, img, l, plan, opts, ret_stats);
 }

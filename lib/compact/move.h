@@ -8,9 +8,10 @@
  *   0. begin (formats that need it): the format's own; fdatasync.
  *   1. release: the map (VHD: BAT) with the dropped entries unused;
  *      fdatasync.  Only now may a dropped block's slot be overwritten.
- *   2. copy: each moving block (for VHD sector bitmap + data) copied into
- *      its hole, several in flight through io_uring; fdatasync.  The
- *      copier sees (from, to, length) only.
+ *   2. copy: each moving object (for VHD a block: sector bitmap + data;
+ *      objects may differ in size) copied into its hole, several in flight
+ *      through io_uring; fdatasync.  The copier sees (from, to, length)
+ *      only.
  *   3. repoint: the map's entries pointed at the copies; fdatasync.
  *   4. finish: the format's tail (VHD: the footer, unchanged) right after
  *      the new end; fdatasync; ftruncate; fsync.
@@ -18,7 +19,8 @@
  * Sources are never overwritten: until step 4 both copies of a moved block
  * are intact, so any mix of old and new BAT entries reads the same data,
  * and a crash anywhere leaves a valid image that a new run finishes.
- * Memory is queue_depth block buffers, whatever the disk's size.
+ * Memory is queue_depth buffers of at most 4 MiB each (a larger object is
+ * copied in pieces), whatever the disk's or the objects' size.
  * A fault point (lib/util/fault.h) follows every write and every sync.
  *
  * Rounds.  A place a block moves into may be a hole of a sparse file: the
@@ -63,6 +65,9 @@ struct compact_exec_opts {
         /* How long to wait for a completion before waking io-wq (move.c);
          * 0 = default (1000 ms).  Tests make it tiny. */
         unsigned stall_ms;
+        /* Bytes a slot copies at a time, at most; 0 = default (4 MiB).
+         * Tests make it small, to copy objects in several pieces. */
+        unsigned copy_chunk;
         /* Called now and then with bytes moved so far; non-zero stops at
          * the next safe point (the run then ends with -ECANCELED). */
         int (*progress)(void *userdata, uint64_t done, uint64_t total);
@@ -94,3 +99,10 @@ struct compact_exec_stats {
 struct vc_image;
 int compact_execute(struct vc_image *img, struct compact_layout *l, const struct compact_plan *plan,
                     const struct compact_exec_opts *opts, struct compact_exec_stats *ret_stats);
+/* The same on the file fd with the compaction operations ops, which get
+ * img as it is (NULL too): compact_execute() is this with the image's own.
+ * For tests of the core without a format (test-compact-mixed). */
+struct vc_compact_ops;
+int compact_execute_ops(int fd, const struct vc_compact_ops *ops, struct vc_image *img, struct compact_layout *l,
+                        const struct compact_plan *plan, const struct compact_exec_opts *opts,
+                        struct compact_exec_stats *ret_stats);

@@ -87,9 +87,12 @@ struct vc_compact_ops {
          * with a problem when it cannot be told (fail closed). */
         int (*child_of)(struct vc_image *img, const char *path, const struct vc_open_ctx *ctx,
                         struct vc_problems *problems);
-        /* The image's layout; with @copy, ret->at is the caller's to free
-         * (and to change: the commit ops below keep it current), else it
-         * is the image's own, valid while the image is open and unwritten. */
+        /* The image's layout (compact-ops.h: objects of one size or of
+         * size classes, fixed regions below fixed_end and anywhere else);
+         * with @copy, ret->at is the caller's to free (and to change: the
+         * commit ops below keep it current), else it is the image's own,
+         * valid while the image is open and unwritten.  ret->cls and
+         * ret->fixed are always the image's own. */
         int (*layout)(struct vc_image *img, bool copy, struct compact_layout *ret);
         /* Right before the first write: is the file still the one @l was
          * made from?  0, or -ESTALE with a file-changed problem. */
@@ -103,7 +106,8 @@ struct vc_compact_ops {
         int (*begin)(struct vc_image *img, const struct compact_plan *p, struct vc_problems *problems);
         int (*release)(struct vc_image *img, struct compact_layout *l, const struct compact_plan *p,
                        struct vc_problems *problems);
-        /* Moves [first, end) of @p whose landed[] is set. */
+        /* Moves [first, end) of @p whose landed[] is set (each move says
+         * its object, from, to and length). */
         int (*repoint)(struct vc_image *img, struct compact_layout *l, const struct compact_plan *p,
                        uint32_t first, uint32_t end, const bool *landed, struct vc_problems *problems);
         int (*finish)(struct vc_image *img, const struct compact_plan *p, struct vc_problems *problems);
