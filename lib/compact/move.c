@@ -23,9 +23,11 @@
  * wait never ends (caught in CI: about one run in 40 of test-compact-
  * aligned; a 60-line liburing program shows it without any of our code).
  * Any new work for io-wq starts a worker, which then drains the queue, so
- * when nothing completes before the deadline we queue one asynchronous
- * no-op (a "kick") and wait again.  A kick changes no byte of the file and
- * costs nothing when completions flow (test-compact-stall).
+ * when nothing completes before the deadline we queue an asynchronous
+ * no-op (a "kick") and wait again; a kick goes through io-wq as well, so
+ * each deadline that passes sends another while fewer than four are in
+ * flight.  A kick changes no byte of the file and costs nothing when
+ * completions flow (test-compact-stall).
  *
  * Every failure is reported once, as an io-error problem that names the
  * operation, the block and the offset; whatever step fails, nothing after
@@ -58,6 +60,7 @@
 #define DEFAULT_STALL_MS 1000
 #define DEFAULT_CHUNK (4u << 20)
 #define KICK_TAG (UINT64_MAX - 1) /* user_data of a kick, never a slot index */
+#define MAX_KICKS 4             /* kicks in flight at once (see kick_io_wq) */
 #define STALL_TAG (UINT64_MAX - 2) /* of a test's stall (lib/util/fault.h) */
 
 enum slot_state { SLOT_FREE, SLOT_READING, SLOT_WRITING };
@@ -81,7 +84,7 @@ struct mover {
         unsigned n_slots, busy;
         uint64_t chunk;         /* bytes of a piece at most */
         unsigned stall_ms;      /* see "deadline" at the top */
-        bool kick_in_flight;    /* at most one: the ring has room for it */
+        unsigned kicks_in_flight;       /* at most MAX_KICKS: the ring has room */
         uint32_t next;          /* next move to start */
         uint32_t end;           /* the round's moves end here */
         uint32_t finished;      /* moves landed, in every round so far */
@@ -224,7 +227,9 @@ static int complete(struct mover *m, unsigned i, int res, bool first)
  * top of this file) with a no-op that only it may run. */
 static int kick_io_wq(struct mover *m)
 {
-        if (m->kick_in_flight)
+        /* A kick goes through io-wq too: should it be stuck with the
+         * rest, the next deadline sends another, up to MAX_KICKS. */
+        if (m->kicks_in_flight >= MAX_KICKS)
                 return 0;
         struct io_uring_sqe *sqe = io_uring_get_sqe(&m->ring);
         if (!sqe)
@@ -232,7 +237,7 @@ static int kick_io_wq(struct mover *m)
         io_uring_prep_nop(sqe);
         io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
         io_uring_sqe_set_data64(sqe, KICK_TAG);
-        m->kick_in_flight = true;
+        m->kicks_in_flight++;
         vc_io_stall_wake();     /* what ends a test's stall */
         if (m->stats->io_wq_kicks++ == 0)
                 vc_debug("compact: no block I/O completed in %u ms with %u in flight; waking io-wq",
@@ -278,7 +283,7 @@ static int copy_blocks(struct mover *m, const struct compact_exec_opts *o)
                                 /* A kick's, or the timeout liburing queues
                                  * itself on kernels before 5.11. */
                                 if (tag == KICK_TAG)
-                                        m->kick_in_flight = false;
+                                        m->kicks_in_flight--;
                                 continue;
                         }
                         int cr = complete(m, (unsigned) tag, cqe->res, r == 0);
@@ -575,8 +580,8 @@ int compact_execute_ops(int fd, const struct vc_compact_ops *ops, struct vc_imag
         /* Steps 2 and 3, once per round. */
         if (plan->n_moves > 0) {
                 /* Room for what may wait to be submitted at once: two
-                 * entries per slot (a test's stall adds one) and a kick. */
-                r = io_uring_queue_init(m.n_slots * 2 + 1, &m.ring, 0);
+                 * entries per slot (a test's stall adds one) and kicks. */
+                r = io_uring_queue_init(m.n_slots * 2 + MAX_KICKS, &m.ring, 0);
                 if (r < 0) {    /* io_uring unavailable: nothing moved yet */
                         rounds_done(&rs);
                         return vc_problem_step_failed(problems, r, 0, "copying blocks: io_uring_queue_init");
