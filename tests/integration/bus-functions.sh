@@ -517,7 +517,7 @@ sys.stdin.read()
 # --- the daemon under test ---
 
 # start_daemon [VAR=VALUE...] [-- DAEMON-ARGS...]: vhd-compactd ($VHD_COMPACTD,
-# worker $VHD_WORKER) on the test bus, with VAR=VALUE in its environment
+# worker $VHD_WORKER unless VAR=VALUE sets VHDCOMPACT_WORKER) on the test bus, with VAR=VALUE in its environment
 # (the worker inherits them: test hooks), --idle-timeout 0 unless
 # DAEMON-ARGS say otherwise; its stderr goes to $tmpdir/daemon.log; its pid
 # is $daemon_pid.  Stopped (SIGTERM) at exit, when a sanitizer's report in
@@ -527,7 +527,8 @@ start_daemon ()
     local -a envs=()
     while (( $# )) && [[ $1 != -- ]]; do envs+=("$1"); shift; done
     [[ ${1:-} != -- ]] || shift
-    env "${envs[@]}" VHDCOMPACT_WORKER="$VHD_WORKER" "$VHD_COMPACTD" --idle-timeout 0 "$@" \
+    # The caller's settings last: with env, the last of a name wins.
+    env VHDCOMPACT_WORKER="$VHD_WORKER" "${envs[@]}" "$VHD_COMPACTD" --idle-timeout 0 "$@" \
         2>>"$tmpdir/daemon.log" &
     daemon_pid=$!
     cleanup_fn _bus_stop_pid "$daemon_pid" vhd-compactd "$tmpdir/daemon.log"
