@@ -31,22 +31,8 @@
 
 #include "../util/fd-util.h"
 #include "../util/overflow.h"
-#include "log.h"
-#include "vhdx.h"
+#include "image-private.h"
 
-struct vhdx_image {
-        int fd;
-        char *path;
-        uint64_t file_size;             /* as replayed, when the log is dirty */
-        uint64_t disk_size;             /* what the file has */
-        bool replayed;                  /* in memory: reads go through log */
-        struct vhdx_log_replay log;
-        struct vhdx_headers headers;
-        struct vhdx_regions regions;
-        struct vhdx_metadata meta;
-        struct vhdx_bat bat;
-        struct vhdx_occupancy occ;
-};
 
 const char *vhdx_image_path(const struct vhdx_image *img) { return img->path; }
 int vhdx_image_fd(const struct vhdx_image *img) { return img->fd; }
@@ -72,6 +58,9 @@ struct vhdx_image *vhdx_image_free(struct vhdx_image *img)
 {
         if (!img)
                 return NULL;
+        if (img->rw)
+                (void) vhdx_session_end(img);   /* best effort: the file is clean either way */
+        pthread_mutex_destroy(&img->write_lock);
         if (img->fd >= 0)
                 close(img->fd);
         free(img->path);
@@ -229,11 +218,8 @@ static int parse(struct vhdx_image *img, unsigned flags, struct vhdx_report *rep
                         return -errno;
         } else
                 return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EINVAL, NULL, 0, "not a regular file"), -EINVAL;
-        if (flags & VHDX_OPEN_RDWR)
-                return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, NULL, 0,
-                                   "writing or compacting VHDX is not supported yet; only reading is (read-only opens, vhdctl info and check)"), -EOPNOTSUPP;
         if (!(flags & VHDX_OPEN_NOLOCK)) {
-                r = fd_lock_ofd(img->fd, false);
+                r = fd_lock_ofd(img->fd, flags & VHDX_OPEN_RDWR);
                 if (r == -EBUSY)
                         return vhdx_report(rep, VC_PROBLEM_IN_USE, r, NULL, 0,
                                            "image is in use by another process (conflicting lock)"), r;
@@ -295,7 +281,27 @@ static int parse(struct vhdx_image *img, unsigned flags, struct vhdx_report *rep
                           &img->bat);
         if (r < 0)
                 return r;
-        return rep->err;
+        if (rep->err || !(flags & VHDX_OPEN_RDWR))
+                return rep->err;
+        /* Read-write: everything checked; the log replayed on disk
+         * (write.c), nothing else written until the first change. */
+        const int cur = img->headers.current;
+        if (img->meta.has_parent)
+                return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, "metadata.file_parameters_flags",
+                                   img->meta.params_offset + 4,
+                                   "writing a differencing VHDX (HasParent) is not supported yet"), -EOPNOTSUPP;
+        if (img->headers.h[cur].sequence > UINT64_MAX - 1024)
+                return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP,
+                                   cur ? "header2.sequence_number" : "header1.sequence_number",
+                                   vhdx_header_offset(cur) + VHDX_HEADER_OFF_SEQUENCE,
+                                   "the header's sequence number is at its end (2^64-1): it cannot be updated "
+                                   "without wrapping"), -EOPNOTSUPP;
+        img->rw = true;
+        r = vhdx_session_replay(img);
+        if (r < 0)
+                return vhdx_report(rep, VC_PROBLEM_IO, r, "log", img->log.log_offset,
+                                   "cannot replay the log on disk"), r;
+        return 0;
 }
 
 int vhdx_image_open_fd(int fd, const char *path, unsigned flags, struct vc_problems *problems,
@@ -310,6 +316,7 @@ int vhdx_image_open_fd(int fd, const char *path, unsigned flags, struct vc_probl
                 return -ENOMEM;
         }
         img->fd = fd;
+        pthread_mutex_init(&img->write_lock, NULL);
         img->path = strdup(path ? path : "");
         if (!img->path)
                 return -ENOMEM;

@@ -222,7 +222,7 @@ static void expect_refused(struct vxb_image *img, const char *id, const char *na
         vxb_write_file(img, path);
         size_t n, m;
         uint8_t *before = slurp(path, &n);
-        for (int rw = 0; rw < 1; rw++) {
+        for (int rw = 0; rw < 2; rw++) {
                 struct vc_problems ps = {};
                 int r;
                 struct vhdx_image *v = open_img(rw ? VHDX_OPEN_RDWR : 0, &ps, &r);
