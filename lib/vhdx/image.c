@@ -172,8 +172,18 @@ static int replayed_shadow(struct vhdx_image *img)
                 for (uint64_t done = 0; done < g->length;) {
                         size_t n = (size_t) MIN((uint64_t) g->length - done, (uint64_t) VHDX_MiB);
                         r = read_replayed(img, buf, n, g->offset + done);
-                        if (r >= 0)
-                                r = pwrite_full(mfd, buf, n, g->offset + done);
+                        /* Not pwrite_full: the memfd is no image, and
+                         * the fault rules and the power-cut log are about
+                         * images. */
+                        for (size_t w = 0; r >= 0 && w < n;) {
+                                ssize_t got = pwrite(mfd, buf + w, n - w, (off_t) (g->offset + done + w));
+                                if (got < 0 && errno != EINTR)
+                                        r = -errno;
+                                else if (got == 0)
+                                        r = -EIO;
+                                else if (got > 0)
+                                        w += (size_t) got;
+                        }
                         if (r < 0)
                                 goto fail;
                         done += n;

@@ -17,7 +17,11 @@
  *   - a crash at every fault point of a replay followed by allocating
  *     writes, zero and trim (fork, vc_fault_arm) leaves a file our reader
  *     opens, every sector old or new, and that a read-write open then
- *     closes clean.
+ *     closes clean;
+ *   - a power cut (tests/lib/powercut.h: only what the last fdatasync made
+ *     durable, plus any 4 KiB pieces of the later writes) before and after
+ *     every barrier of the same run, a few seeds each: the same, every
+ *     sector as in one of the states the run went through.
  */
 #include <endian.h>
 #include <errno.h>
@@ -30,6 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "powercut.h"
 #include "tests.h"
 #include "util/fault.h"
 #include "util/fd-util.h"
@@ -340,6 +345,74 @@ static void test_crash(void)
         vxb_free(b);
 }
 
+/* Power cuts in the run of test_crash, logged once. */
+static void test_powercut(void)
+{
+        struct vxb_image *b = dirty();
+        uint8_t *state[N_OPS + 1], *now = malloc(DISK);
+        char orig[300], logpath[300];
+        struct pc_log log;
+        unsigned cuts = 0;
+        ASSERT_TRUE(now);
+        snprintf(orig, sizeof orig, "%s/orig.vhdx", dir);
+        snprintf(logpath, sizeof logpath, "%s/power.log", dir);
+        for (size_t i = 0; i <= N_OPS; i++) {
+                state[i] = malloc(DISK);
+                ASSERT_TRUE(state[i]);
+        }
+        vxb_expected_read(b, VXB_VIEW_REPLAYED, 0, state[0], DISK);
+        for (size_t i = 0; i < N_OPS; i++) {
+                memcpy(state[i + 1], state[i], DISK);
+                run_op(NULL, &ops[i], state[i + 1], false);
+        }
+        vxb_write_file(b, orig);
+        vxb_write_file(b, path);
+        unlink(logpath);
+        ASSERT_EQ_INT(vc_power_log_set(logpath), 0);
+        struct vhdx_image *img = open_img(true);
+        for (size_t i = 0; i < N_OPS; i++)
+                ASSERT_EQ_INT(run_op(img, &ops[i], NULL, false), 0);
+        vhdx_image_free(img);
+        ASSERT_EQ_INT(vc_power_log_set(NULL), 0);
+        ASSERT_EQ_INT(pc_log_read(logpath, &log), 0);
+        for (size_t i = 0; i < log.n; i++) {
+                if (!pc_is_barrier(&log, i, NULL))
+                        continue;
+                for (unsigned s = 0; s < 3; s++) {
+                        struct pc_cut cut = { .at = s < 2 ? i : i + 1, .seed = 1000 * i + s, .permille = -1 };
+                        ASSERT_EQ_INT(pc_apply(orig, &log, &cut, path, NULL), 0);
+                        read_all(now, DISK);
+                        for (uint64_t o = 0; o < DISK; o += 512) {
+                                bool ok = false;
+                                for (size_t k = 0; k <= N_OPS && !ok; k++)
+                                        ok = !memcmp(now + o, state[k] + o, 512);
+                                if (!ok)
+                                        TEST_FAIL("power cut at record %zu of %zu (seed %" PRIu64 "): sector %"
+                                                  PRIu64 " is in no state of the run", cut.at, log.n, cut.seed, o);
+                        }
+                        vhdx_image_free(open_img(true));
+                        struct hdr h[2];
+                        read_headers(h);
+                        ASSERT_TRUE(h[0].valid && h[1].valid && zero16(h[0].lg) && zero16(h[1].lg));
+                        uint8_t *again = malloc(DISK);
+                        ASSERT_TRUE(again);
+                        read_all(again, DISK);
+                        ASSERT_TRUE(memcmp(again, now, DISK) == 0);
+                        free(again);
+                        cuts++;
+                }
+        }
+        printf("power cuts: %u, over %zu records\n", cuts, log.n);
+        ASSERT_TRUE(cuts >= 30);
+        pc_log_done(&log);
+        unlink(orig);
+        unlink(logpath);
+        for (size_t i = 0; i <= N_OPS; i++)
+                free(state[i]);
+        free(now);
+        vxb_free(b);
+}
+
 int main(void)
 {
         ASSERT_TRUE(mkdtemp(dir));
@@ -349,6 +422,7 @@ int main(void)
         test_session(VXB_FIXED, 512);
         test_replay_on_disk();
         test_crash();
+        test_powercut();
         unlink(path);
         rmdir(dir);
         return 0;
