@@ -2,9 +2,9 @@
 /*
  * VHDX behind the image-format seam (lib/image/image.h): the probe, the
  * describe hook `vhdctl info` renders, and the table that maps the
- * generic operations onto lib/vhdx's own.  VHDX is read-only for now:
- * pwrite, zero and trim are never reached (a read-write open is refused),
- * and compact is NULL, so the core refuses to compact it.
+ * generic operations onto lib/vhdx's own.  Fixed and dynamic VHDX are
+ * written (lib/vhdx/write.c); compact is NULL, so the core refuses to
+ * compact it.
  *
  * Probe: every VHDX starts with "vhdxfile", so that scores 100 and
  * anything else 0 (VHD, the format of last resort, then speaks).
@@ -207,11 +207,10 @@ static void vhdx_describe(void *priv, const struct vc_describe *d)
 /* --- the table ----------------------------------------------------------- */
 
 static int op_pread(void *p, void *buf, size_t n, uint64_t off) { return vhdx_image_pread(p, buf, n, off); }
-/* Never reached: read-write opens are refused. */
-static int op_pwrite(void *p, const void *buf, size_t n, uint64_t off) { (void) p, (void) buf, (void) n, (void) off; return -EROFS; }
-static int op_zero(void *p, size_t n, uint64_t off) { (void) p, (void) n, (void) off; return -EROFS; }
-static int op_trim(void *p, size_t n, uint64_t off) { (void) p, (void) n, (void) off; return -EROFS; }
-static int op_flush(void *p) { (void) p; return 0; }
+static int op_pwrite(void *p, const void *buf, size_t n, uint64_t off) { return vhdx_image_pwrite(p, buf, n, off); }
+static int op_zero(void *p, size_t n, uint64_t off) { return vhdx_image_zero(p, n, off); }
+static int op_trim(void *p, size_t n, uint64_t off) { return vhdx_image_trim(p, n, off); }
+static int op_flush(void *p) { return vhdx_image_flush(p); }
 
 struct extents_ctx {
         vc_extent_fn f;

@@ -15,10 +15,13 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../util/crc32c.h"
 #include "../util/endian.h"
+#include "../util/fault.h"
+#include "../util/fd-util.h"
 #include "vhdx.h"
 
 int vhdx_report(struct vhdx_report *rep, enum vc_problem_id id, int error, const char *field, uint64_t offset,
@@ -167,5 +170,50 @@ int vhdx_headers_parse(const uint8_t *sec, struct vhdx_report *rep, struct vhdx_
         } else
                 hs.current = hs.valid[1];
         *ret = hs;
+        return 0;
+}
+
+/* --- writing ----------------------------------------------------------------- */
+
+int vhdx_header_update(int fd, struct vhdx_headers *hs, const uint8_t *file_write_guid,
+                       const uint8_t *data_write_guid, const uint8_t *log_guid)
+{
+        _cleanup_free_ uint8_t *p = malloc(VHDX_HEADER_SIZE);
+        const int cur = hs->current, other = !cur;
+        struct vc_problem why;
+        struct vhdx_header h;
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        if (hs->h[cur].sequence == UINT64_MAX)
+                return -EOVERFLOW;      /* never wrap (VHDX.md 5, item 5) */
+        /* Every field, reserved bytes too, from the current slot. */
+        r = pread_full(fd, p, VHDX_HEADER_SIZE, vhdx_header_offset(cur));
+        if (r < 0)
+                return r;
+        put_le64(p + VHDX_HEADER_OFF_SEQUENCE, hs->h[cur].sequence + 1);
+        if (file_write_guid)
+                memcpy(p + VHDX_HEADER_OFF_FILE_WRITE_GUID, file_write_guid, 16);
+        if (data_write_guid)
+                memcpy(p + VHDX_HEADER_OFF_DATA_WRITE_GUID, data_write_guid, 16);
+        if (log_guid)
+                memcpy(p + VHDX_HEADER_OFF_LOG_GUID, log_guid, 16);
+        put_le32(p + VHDX_HEADER_OFF_CHECKSUM, 0);
+        put_le32(p + VHDX_HEADER_OFF_CHECKSUM, crc32c(0, p, VHDX_HEADER_SIZE));
+        r = header_decode(p, other, &h, &why);
+        if (r < 0)
+                return -EIO;            /* the current slot changed under us */
+        r = pwrite_full(fd, p, VHDX_HEADER_SIZE, vhdx_header_offset(other));
+        if (r < 0)
+                return r;
+        vc_fault_point("vhdx: header written");
+        r = vc_sync(fd, false, "vhdx: header written");
+        if (r < 0)
+                return r;
+        vc_fault_point("vhdx: header synced");
+        hs->h[other] = h;
+        hs->valid[other] = true;
+        hs->current = other;
         return 0;
 }

@@ -4,9 +4,12 @@
  * dependence: identifier, headers, log fields, region table, metadata,
  * BAT), read, and the check.  What is refused, and why:
  *
- *   - a non-empty log (LogGuid not zero): the BAT on disk may be stale
- *     until the log is replayed, and a read must never go through a stale
- *     BAT.  Replay comes later; until then: log-replay-needed.
+ *   - a log that does not replay (log.c: no valid sequence, a descriptor
+ *     aimed where it must not, a truncated file).  A log that replays is
+ *     replayed in memory: the header section read is patched, the
+ *     metadata and BAT regions are read from a private copy (a memfd, as
+ *     sparse as the file) with the log's pages applied, and every payload
+ *     read is patched too, so no read goes through the stale BAT.
  *   - a differencing disk (HasParent): reading through the parent chain
  *     comes later: not-supported.
  *   - a read-write open: writing (through the log) comes later.
@@ -22,23 +25,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "../util/fd-util.h"
 #include "../util/overflow.h"
-#include "vhdx.h"
+#include "image-private.h"
 
-struct vhdx_image {
-        int fd;
-        char *path;
-        uint64_t file_size;
-        struct vhdx_headers headers;
-        struct vhdx_regions regions;
-        struct vhdx_metadata meta;
-        struct vhdx_bat bat;
-        struct vhdx_occupancy occ;
-};
 
 const char *vhdx_image_path(const struct vhdx_image *img) { return img->path; }
 int vhdx_image_fd(const struct vhdx_image *img) { return img->fd; }
@@ -64,12 +58,16 @@ struct vhdx_image *vhdx_image_free(struct vhdx_image *img)
 {
         if (!img)
                 return NULL;
+        if (img->rw)
+                (void) vhdx_session_end(img);   /* best effort: the file is clean either way */
+        pthread_mutex_destroy(&img->write_lock);
         if (img->fd >= 0)
                 close(img->fd);
         free(img->path);
         vhdx_regions_done(&img->regions);
         free(img->bat.e);
         vhdx_occupancy_done(&img->occ);
+        vhdx_log_replay_done(&img->log);
         free(img);
         return NULL;
 }
@@ -99,7 +97,7 @@ static int check_log(struct vhdx_image *img, struct vhdx_report *rep)
                                 return r;
                 }
         }
-        if (vhdx_guid_is_zero(h->log_guid))
+        if (vhdx_guid_is_zero(h->log_guid) || img->replayed)
                 return 0;
         const char *field = cur ? "header2.log_guid" : "header1.log_guid";
         if (!h->log_length)
@@ -114,6 +112,87 @@ static int check_log(struct vhdx_image *img, struct vhdx_report *rep)
                            "the log is not empty (the disk was not closed cleanly); its BAT may be stale until "
                            "the log is replayed, which we do not do yet (qemu-img check -r all replays it, "
                            "but changes the disk's DataWriteGuid)");
+}
+
+/* A dirty log that can be replayed is found and checked (log.c), and
+ * the header section read (sec) patched with it. */
+static int replay_in_memory(struct vhdx_image *img, uint8_t *sec, struct vhdx_report *rep)
+{
+        const int cur = img->headers.current;
+        const struct vhdx_header *h = &img->headers.h[cur];
+        int r;
+
+        /* What check_log() refuses for itself. */
+        if (vhdx_guid_is_zero(h->log_guid) || !h->log_length || h->log_version != 0 ||
+            range_outside(h->log_offset, h->log_length, img->disk_size))
+                return 0;
+        r = vhdx_log_find(img->fd, img->disk_size, h, vhdx_header_offset(cur), rep, &img->log);
+        if (r < 0)
+                return r;
+        img->replayed = true;
+        img->file_size = vhdx_log_replayed_size(&img->log, img->disk_size);
+        return vhdx_log_overlay(img->fd, &img->log, sec, VHDX_HEADER_USED, 0);
+}
+
+/* The file's bytes [off, off + len) as replayed: zeros past the end of the
+ * file (a replay extends it), then the log's pages. */
+static int read_replayed(struct vhdx_image *img, uint8_t *buf, size_t len, uint64_t off)
+{
+        size_t have = off >= img->disk_size ? 0 : (size_t) MIN((uint64_t) len, img->disk_size - off);
+        int r = 0;
+
+        if (have)
+                r = pread_full(img->fd, buf, have, off);
+        if (r < 0)
+                return r;
+        memset(buf + have, 0, len - have);
+        return vhdx_log_overlay(img->fd, &img->log, buf, len, off);
+}
+
+/* A private copy of the metadata and BAT regions with the log applied, in
+ * a sparse memfd of the replayed file's size: what metadata.c and bat.c
+ * read instead of the file.  Returns the memfd. */
+static int replayed_shadow(struct vhdx_image *img)
+{
+        _cleanup_free_ uint8_t *buf = malloc(VHDX_MiB);
+        const int idx[2] = { img->regions.meta, img->regions.bat };
+        int mfd, r;
+
+        if (!buf)
+                return -ENOMEM;
+        mfd = memfd_create("vhdx-replayed", MFD_CLOEXEC);
+        if (mfd < 0)
+                return -errno;
+        if (ftruncate(mfd, (off_t) img->file_size) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        for (int k = 0; k < 2; k++) {
+                const struct vhdx_region *g = &img->regions.v[idx[k]];
+                for (uint64_t done = 0; done < g->length;) {
+                        size_t n = (size_t) MIN((uint64_t) g->length - done, (uint64_t) VHDX_MiB);
+                        r = read_replayed(img, buf, n, g->offset + done);
+                        /* Not pwrite_full: the memfd is no image, and
+                         * the fault rules and the power-cut log are about
+                         * images. */
+                        for (size_t w = 0; r >= 0 && w < n;) {
+                                ssize_t got = pwrite(mfd, buf + w, n - w, (off_t) (g->offset + done + w));
+                                if (got < 0 && errno != EINTR)
+                                        r = -errno;
+                                else if (got == 0)
+                                        r = -EIO;
+                                else if (got > 0)
+                                        w += (size_t) got;
+                        }
+                        if (r < 0)
+                                goto fail;
+                        done += n;
+                }
+        }
+        return mfd;
+fail:
+        close(mfd);
+        return r;
 }
 
 static int regions_occupy(struct vhdx_image *img, struct vhdx_report *rep)
@@ -149,11 +228,8 @@ static int parse(struct vhdx_image *img, unsigned flags, struct vhdx_report *rep
                         return -errno;
         } else
                 return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EINVAL, NULL, 0, "not a regular file"), -EINVAL;
-        if (flags & VHDX_OPEN_RDWR)
-                return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, NULL, 0,
-                                   "writing or compacting VHDX is not supported yet; only reading is (read-only opens, vhdctl info and check)"), -EOPNOTSUPP;
         if (!(flags & VHDX_OPEN_NOLOCK)) {
-                r = fd_lock_ofd(img->fd, false);
+                r = fd_lock_ofd(img->fd, flags & VHDX_OPEN_RDWR);
                 if (r == -EBUSY)
                         return vhdx_report(rep, VC_PROBLEM_IN_USE, r, NULL, 0,
                                            "image is in use by another process (conflicting lock)"), r;
@@ -178,6 +254,10 @@ static int parse(struct vhdx_image *img, unsigned flags, struct vhdx_report *rep
         r = vhdx_headers_parse(sec, rep, &img->headers);
         if (r < 0)
                 return r;
+        img->disk_size = img->file_size;
+        r = replay_in_memory(img, sec, rep);
+        if (r < 0)
+                return r;
         r = vhdx_regions_parse(sec, img->file_size, rep, &img->regions);
         if (r < 0)
                 return r;
@@ -191,19 +271,47 @@ static int parse(struct vhdx_image *img, unsigned flags, struct vhdx_report *rep
         r = regions_occupy(img, rep);
         if (r < 0)
                 return r;
+        _cleanup_close_ int shadow = -1;
+        if (img->replayed) {
+                shadow = replayed_shadow(img);
+                if (shadow < 0)
+                        return vhdx_report(rep, VC_PROBLEM_IO, shadow, "log", img->log.log_offset,
+                                           "cannot replay the log in memory"), shadow;
+        }
+        const int sfd = img->replayed ? shadow : img->fd;
         const struct vhdx_region *mr = &img->regions.v[img->regions.meta];
-        r = vhdx_metadata_parse(img->fd, mr->offset, mr->length, rep, &img->meta);
+        r = vhdx_metadata_parse(sfd, mr->offset, mr->length, rep, &img->meta);
         if (r < 0)
                 return r;
         if (img->meta.has_parent && !vhdx_collecting(rep))
                 return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, "metadata.file_parameters_flags",
                                    img->meta.params_offset + 4,
                                    "differencing VHDX (HasParent) is not supported yet"), -EOPNOTSUPP;
-        r = vhdx_bat_load(img->fd, img->file_size, &img->regions.v[img->regions.bat], &img->meta, &img->occ, rep,
+        r = vhdx_bat_load(sfd, img->file_size, &img->regions.v[img->regions.bat], &img->meta, &img->occ, rep,
                           &img->bat);
         if (r < 0)
                 return r;
-        return rep->err;
+        if (rep->err || !(flags & VHDX_OPEN_RDWR))
+                return rep->err;
+        /* Read-write: everything checked; the log replayed on disk
+         * (write.c), nothing else written until the first change. */
+        const int cur = img->headers.current;
+        if (img->meta.has_parent)
+                return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, "metadata.file_parameters_flags",
+                                   img->meta.params_offset + 4,
+                                   "writing a differencing VHDX (HasParent) is not supported yet"), -EOPNOTSUPP;
+        if (img->headers.h[cur].sequence > UINT64_MAX - 1024)
+                return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP,
+                                   cur ? "header2.sequence_number" : "header1.sequence_number",
+                                   vhdx_header_offset(cur) + VHDX_HEADER_OFF_SEQUENCE,
+                                   "the header's sequence number is at its end (2^64-1): it cannot be updated "
+                                   "without wrapping"), -EOPNOTSUPP;
+        img->rw = true;
+        r = vhdx_session_replay(img);
+        if (r < 0)
+                return vhdx_report(rep, VC_PROBLEM_IO, r, "log", img->log.log_offset,
+                                   "cannot replay the log on disk"), r;
+        return 0;
 }
 
 int vhdx_image_open_fd(int fd, const char *path, unsigned flags, struct vc_problems *problems,
@@ -218,6 +326,7 @@ int vhdx_image_open_fd(int fd, const char *path, unsigned flags, struct vc_probl
                 return -ENOMEM;
         }
         img->fd = fd;
+        pthread_mutex_init(&img->write_lock, NULL);
         img->path = strdup(path ? path : "");
         if (!img->path)
                 return -ENOMEM;
@@ -257,7 +366,10 @@ int vhdx_image_pread(struct vhdx_image *img, void *buf, size_t count, uint64_t o
                 int r;
 
                 if ((e & VHDX_BAT_STATE_MASK) == VHDX_PAYLOAD_FULLY_PRESENT) {
-                        r = pread_full(img->fd, p, len, (e & VHDX_BAT_OFFSET_MASK) + in);
+                        if (img->replayed)
+                                r = read_replayed(img, p, len, (e & VHDX_BAT_OFFSET_MASK) + in);
+                        else
+                                r = pread_full(img->fd, p, len, (e & VHDX_BAT_OFFSET_MASK) + in);
                         if (r < 0)
                                 return r;
                 } else

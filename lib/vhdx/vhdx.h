@@ -59,6 +59,12 @@ struct vhdx_headers {
  * valid ones that disagree under one sequence number, fail. */
 int vhdx_headers_parse(const uint8_t *sec, struct vhdx_report *rep, struct vhdx_headers *ret);
 uint64_t vhdx_header_offset(int slot);
+/* Writes the current header, with the GUIDs given (NULL: kept) and the
+ * sequence number + 1, into the other slot (every other byte copied from
+ * the current slot), fdatasyncs, and makes it current.  -EOVERFLOW at
+ * sequence 2^64-1 (never wraps). */
+int vhdx_header_update(int fd, struct vhdx_headers *hs, const uint8_t *file_write_guid,
+                       const uint8_t *data_write_guid, const uint8_t *log_guid);
 bool vhdx_guid_is_zero(const uint8_t g[16]);
 void vhdx_guid_format(const uint8_t g[16], char out[37]);
 
@@ -172,6 +178,11 @@ static inline void vhdx_image_freep(struct vhdx_image **p) { vhdx_image_free(*p)
 int vhdx_check_fd(int fd, const char *path, struct vc_problems *problems);
 
 int vhdx_image_pread(struct vhdx_image *img, void *buf, size_t count, uint64_t offset);
+/* write.c: the writable session (a read-write open); -EROFS otherwise. */
+int vhdx_image_pwrite(struct vhdx_image *img, const void *buf, size_t count, uint64_t offset);
+int vhdx_image_zero(struct vhdx_image *img, size_t count, uint64_t offset);
+int vhdx_image_trim(struct vhdx_image *img, size_t count, uint64_t offset);
+int vhdx_image_flush(struct vhdx_image *img);
 enum vhdx_extent_kind { VHDX_EXTENT_DATA, VHDX_EXTENT_ZERO };
 int vhdx_image_extents(struct vhdx_image *img, uint64_t offset, uint64_t count,
                        int (*f)(uint64_t off, uint64_t len, enum vhdx_extent_kind kind, void *userdata),

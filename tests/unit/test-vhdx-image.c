@@ -150,11 +150,14 @@ static void one(const struct img_case *c)
         ASSERT_EQ_INT(vc_image_check(path, NULL, &cps), 0);
         vc_problems_done(&cps);
 
-        /* Read-write: refused, nothing written. */
+        /* Read-write, no change: nothing written (lib/vhdx/write.c writes
+         * its first header only before the first change). */
         struct vc_problems rps = { .collect = false };
-        ASSERT_EQ_INT(vc_image_open(path, NULL, VC_OPEN_RDWR, &rps, &img), -EOPNOTSUPP);
-        ASSERT_PROBLEM(&rps.first, VC_PROBLEM_NOT_SUPPORTED, NULL, 0);
-        ASSERT_TRUE(strstr(rps.first.message, "writing"));
+        ASSERT_EQ_INT(vc_image_open(path, NULL, VC_OPEN_RDWR, &rps, &img), 0);
+        uint8_t z[512];
+        ASSERT_OK(vc_image_pread(img, z, sizeof z, 0));
+        ASSERT_OK(vc_image_flush(img));
+        img = vc_image_free(img);
         run("cmp -s '%s' '%s'", path, copy);
         printf("%s: OK (%llu of %u blocks allocated)\n", c->name, (unsigned long long) allocated,
                (unsigned) ((vsize + c->block_size - 1) / c->block_size));

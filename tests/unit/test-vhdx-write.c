@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The writable VHDX session (lib/vhdx/write.c) on builder fixtures
+ * (tests/lib/vhdx-builder.h), 512- and 4096-byte sectors, dynamic and
+ * fixed:
+ *
+ *   - writes (allocating, partial, across blocks), zero and trim (whole
+ *     blocks and parts) read back, after close and a fresh read-only open,
+ *     exactly as a flat model of the disk says;
+ *   - the headers after the session: both valid, different sequence
+ *     numbers, LogGuid 0 in both, FileWriteGuid new, DataWriteGuid new
+ *     only when content changed (a session that changes nothing writes
+ *     nothing at all: the file is byte-identical);
+ *   - a read-write open of a dirty log replays it on disk: the file then
+ *     has LogGuid 0 and reads the builder's replayed view, its
+ *     DataWriteGuid unchanged;
+ *   - a crash at every fault point of a replay followed by allocating
+ *     writes, zero and trim (fork, vc_fault_arm) leaves a file our reader
+ *     opens, every sector old or new, and that a read-write open then
+ *     closes clean;
+ *   - a power cut (tests/lib/powercut.h: only what the last fdatasync made
+ *     durable, plus any 4 KiB pieces of the later writes) before and after
+ *     every barrier of the same run, a few seeds each: the same, every
+ *     sector as in one of the states the run went through.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "powercut.h"
+#include "tests.h"
+#include "util/fault.h"
+#include "util/fd-util.h"
+#include "util/problem.h"
+#include "vhdx-builder.h"
+#include "vhdx/vhdx.h"
+
+#define MiB (1024ull * 1024)
+#define DISK (24 * MiB)
+
+static char dir[] = "/tmp/test-vhdx-write.XXXXXX";
+static char path[256];
+
+struct hdr {
+        bool valid;
+        uint64_t seq;
+        uint8_t fg[16], dg[16], lg[16];
+};
+
+static void read_headers(struct hdr h[2])
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        uint8_t p[4096];
+        ASSERT_TRUE(fd >= 0);
+        for (int s = 0; s < 2; s++) {
+                ASSERT_EQ_INT(pread_full(fd, p, 4096, s ? VXB_HEADER2_OFF : VXB_HEADER1_OFF), 0);
+                uint32_t want;
+                memcpy(&want, p + 4, 4);
+                memset(p + 4, 0, 4);
+                h[s].valid = !memcmp(p, "head", 4) && le32toh(want) == vxb_crc32c(0, p, 4096);
+                memcpy(&h[s].seq, p + 8, 8);
+                h[s].seq = le64toh(h[s].seq);
+                memcpy(h[s].fg, p + 16, 16);
+                memcpy(h[s].dg, p + 32, 16);
+                memcpy(h[s].lg, p + 48, 16);
+        }
+        close(fd);
+}
+
+static const struct hdr *current(const struct hdr h[2])
+{
+        return h[1].valid && (!h[0].valid || h[1].seq > h[0].seq) ? &h[1] : &h[0];
+}
+
+static bool zero16(const uint8_t *g)
+{
+        static const uint8_t z[16];
+        return !memcmp(g, z, 16);
+}
+
+static struct vhdx_image *open_img(bool rw)
+{
+        struct vhdx_image *img = NULL;
+        struct vc_problems ps = {};
+        int fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        int r = vhdx_image_open_fd(fd, path, rw ? VHDX_OPEN_RDWR : 0, &ps, &img);
+        if (r < 0)
+                TEST_FAIL("open: %s: %s", vc_problem_id_to_string(ps.first.id), ps.first.message);
+        return img;
+}
+
+static void read_all(uint8_t *out, uint64_t size)
+{
+        _cleanup_(vhdx_image_freep) struct vhdx_image *v = open_img(false);
+        ASSERT_EQ_INT(vhdx_image_pread(v, out, size, 0), 0);
+}
+
+static uint8_t *slurp(size_t *ret_len)
+{
+        struct stat st;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0 && fstat(fd, &st) == 0);
+        uint8_t *b = malloc(st.st_size);
+        ASSERT_TRUE(b);
+        ASSERT_EQ_INT(pread_full(fd, b, st.st_size, 0), 0);
+        close(fd);
+        *ret_len = st.st_size;
+        return b;
+}
+
+/* The operations of a session, applied to the image and to a flat model. */
+enum op_kind { OP_WRITE, OP_ZERO, OP_TRIM };
+struct op {
+        enum op_kind kind;
+        uint64_t off, len;
+        uint8_t seed;
+};
+
+static const struct op ops[] = {
+        { OP_WRITE, 5 * MiB + 4096, 8192, 7 },          /* allocates block 5, partly */
+        { OP_WRITE, 1 * MiB - 4096, 3 * 4096 + 2 * MiB, 8 },     /* present 0, new 1 and 2, into 3 */
+        { OP_ZERO, 3 * MiB, MiB, 0 },                   /* whole present block: ZERO */
+        { OP_ZERO, 4096, 4096 * 3, 0 },                 /* part of block 0: real zeros */
+        { OP_TRIM, 2 * MiB, MiB, 0 },                   /* whole block: UNMAPPED */
+        { OP_TRIM, 5 * MiB, 4096, 0 },                  /* part: left as it is */
+        { OP_WRITE, DISK - 4096, 4096, 9 },             /* the last block */
+        { OP_ZERO, 10 * MiB, 4 * MiB, 0 },              /* never allocated: nothing */
+};
+#define N_OPS (sizeof ops / sizeof *ops)
+
+static int run_op(struct vhdx_image *img, const struct op *o, uint8_t *model, bool fixed)
+{
+        int r = 0;
+        uint8_t *b = NULL;
+        switch (o->kind) {
+        case OP_WRITE:
+                b = malloc(o->len);
+                ASSERT_TRUE(b);
+                vxb_pattern_fill(b, o->len, o->seed, o->off);
+                if (img)
+                        r = vhdx_image_pwrite(img, b, o->len, o->off);
+                if (model)
+                        memcpy(model + o->off, b, o->len);
+                free(b);
+                break;
+        case OP_ZERO:
+                if (img)
+                        r = vhdx_image_zero(img, o->len, o->off);
+                if (model)
+                        memset(model + o->off, 0, o->len);
+                break;
+        case OP_TRIM:
+                if (img)
+                        r = vhdx_image_trim(img, o->len, o->off);
+                /* Whole blocks of a dynamic disk read zeros after; parts stay. */
+                if (model && !fixed && o->off % MiB == 0 && o->len % MiB == 0)
+                        memset(model + o->off, 0, o->len);
+                break;
+        }
+        return r;
+}
+
+static struct vxb_image *base(enum vxb_type type, uint32_t sector)
+{
+        struct vxb_params p = { .type = type, .virtual_size = DISK, .logical_sector = sector };
+        struct vxb_image *img = vxb_new(&p);
+        if (type == VXB_DYNAMIC) {
+                vxb_alloc_block(img, 0, 1);
+                vxb_alloc_block(img, 3, 2);
+        } else {
+                vxb_pattern_fill(vxb_block_data(img, 0), MiB, 1, 0);
+                vxb_pattern_fill(vxb_block_data(img, 3), MiB, 2, 3 * MiB);
+        }
+        return img;
+}
+
+static void test_session(enum vxb_type type, uint32_t sector)
+{
+        struct vxb_image *b = base(type, sector);
+        uint8_t *model = malloc(DISK), *got = malloc(DISK);
+        struct hdr h0[2], h1[2];
+        ASSERT_TRUE(model && got);
+        vxb_write_file(b, path);
+        vxb_expected_read(b, VXB_VIEW_REPLAYED, 0, model, DISK);
+        read_headers(h0);
+
+        struct vhdx_image *img = open_img(true);
+        for (size_t i = 0; i < N_OPS; i++)
+                ASSERT_EQ_INT(run_op(img, &ops[i], model, type == VXB_FIXED), 0);
+        ASSERT_EQ_INT(vhdx_image_flush(img), 0);
+        vhdx_image_free(img);
+
+        read_all(got, DISK);
+        for (uint64_t o = 0; o < DISK; o += 4096)
+                if (memcmp(got + o, model + o, 4096))
+                        TEST_FAIL("type %d sector %u: offset %" PRIu64 " differs from the model", type, sector, o);
+        read_headers(h1);
+        ASSERT_TRUE(h1[0].valid && h1[1].valid);
+        ASSERT_TRUE(h1[0].seq != h1[1].seq);
+        ASSERT_TRUE(zero16(h1[0].lg) && zero16(h1[1].lg));
+        const struct hdr *c0 = current(h0), *c1 = current(h1);
+        ASSERT_TRUE(c1->seq > c0->seq);
+        ASSERT_TRUE(memcmp(c0->fg, c1->fg, 16) != 0);
+        ASSERT_TRUE(memcmp(c0->dg, c1->dg, 16) != 0);
+        /* Both slots name the same identity. */
+        ASSERT_TRUE(!memcmp(h1[0].fg, h1[1].fg, 16) && !memcmp(h1[0].dg, h1[1].dg, 16));
+        if (type == VXB_DYNAMIC) {
+                _cleanup_(vhdx_image_freep) struct vhdx_image *v = open_img(false);
+                ASSERT_EQ_INT(vhdx_image_block_state(v, 3), VHDX_PAYLOAD_ZERO);
+                ASSERT_EQ_INT(vhdx_image_block_state(v, 2), VHDX_PAYLOAD_UNMAPPED);
+                ASSERT_EQ_INT(vhdx_image_block_state(v, 5), VHDX_PAYLOAD_FULLY_PRESENT);
+                ASSERT_EQ_INT(vhdx_image_block_state(v, 10), VHDX_PAYLOAD_NOT_PRESENT);
+        }
+
+        /* A session that changes nothing writes nothing. */
+        size_t n1, n2;
+        uint8_t *before = slurp(&n1);
+        img = open_img(true);
+        ASSERT_EQ_INT(vhdx_image_zero(img, 4 * MiB, 10 * MiB), 0);
+        ASSERT_EQ_INT(vhdx_image_trim(img, 4 * MiB, 10 * MiB), 0);
+        ASSERT_EQ_INT(vhdx_image_flush(img), 0);
+        vhdx_image_free(img);
+        uint8_t *after = slurp(&n2);
+        ASSERT_EQ_U64(n1, n2);
+        for (size_t o = 0; o < n1; o++)
+                if (before[o] != after[o])
+                        TEST_FAIL("type %d: a session that changes nothing changed byte %zu", type, o);
+        free(before);
+        free(after);
+        vxb_free(b);
+        free(model);
+        free(got);
+}
+
+static struct vxb_image *dirty(void)
+{
+        struct vxb_image *b = base(VXB_DYNAMIC, 512);
+        vxb_log_begin(b);
+        vxb_alloc_block(b, 7, 4);
+        vxb_set_state(b, 3, VXB_UNMAPPED, 0);
+        vxb_log_commit(b, 0);
+        vxb_alloc_block(b, 8, 5);
+        vxb_log_commit(b, 0);
+        return b;
+}
+
+static void test_replay_on_disk(void)
+{
+        struct vxb_image *b = dirty();
+        uint8_t *want = malloc(DISK), *got = malloc(DISK);
+        struct hdr h0[2], h1[2];
+        ASSERT_TRUE(want && got);
+        vxb_write_file(b, path);
+        vxb_expected_read(b, VXB_VIEW_REPLAYED, 0, want, DISK);
+        read_headers(h0);
+        ASSERT_TRUE(!zero16(current(h0)->lg));
+        vhdx_image_free(open_img(true));
+        read_headers(h1);
+        ASSERT_TRUE(zero16(h1[0].lg) && zero16(h1[1].lg));
+        ASSERT_TRUE(memcmp(current(h0)->dg, current(h1)->dg, 16) == 0);  /* content unchanged */
+        ASSERT_TRUE(memcmp(current(h0)->fg, current(h1)->fg, 16) != 0);
+        read_all(got, DISK);
+        ASSERT_TRUE(memcmp(got, want, DISK) == 0);
+        vxb_free(b);
+        free(want);
+        free(got);
+}
+
+/* Crash at every fault point of: RW open of a dirty log (replay), then
+ * the operations. */
+static void test_crash(void)
+{
+        struct vxb_image *b = dirty();
+        uint8_t *state[N_OPS + 1], *now = malloc(DISK);
+        unsigned long first[N_OPS + 2];
+        ASSERT_TRUE(now);
+        for (size_t i = 0; i <= N_OPS; i++) {
+                state[i] = malloc(DISK);
+                ASSERT_TRUE(state[i]);
+        }
+        vxb_write_file(b, path);
+        vxb_expected_read(b, VXB_VIEW_REPLAYED, 0, state[0], DISK);
+        for (size_t i = 0; i < N_OPS; i++) {
+                memcpy(state[i + 1], state[i], DISK);
+                run_op(NULL, &ops[i], state[i + 1], false);
+        }
+        unsigned long start = vc_fault_count();
+        struct vhdx_image *img = open_img(true);
+        first[0] = vc_fault_count();    /* the replay's points end here */
+        for (size_t i = 0; i < N_OPS; i++) {
+                ASSERT_EQ_INT(run_op(img, &ops[i], NULL, false), 0);
+                first[i + 1] = vc_fault_count();
+        }
+        vhdx_image_free(img);
+        first[N_OPS + 1] = vc_fault_count();
+        unsigned long total = first[N_OPS + 1] - start;
+        ASSERT_TRUE(first[0] - start >= 3);     /* the replay has points */
+        for (unsigned long n = 1; n <= total; n++) {
+                vxb_write_file(b, path);
+                pid_t pid = fork();
+                ASSERT_TRUE(pid >= 0);
+                if (pid == 0) {
+                        vc_fault_arm(vc_fault_count() + n);
+                        struct vhdx_image *c = open_img(true);
+                        for (size_t i = 0; i < N_OPS; i++)
+                                if (run_op(c, &ops[i], NULL, false) < 0)
+                                        _exit(2);
+                        vhdx_image_free(c);
+                        _exit(0);
+                }
+                int status;
+                ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+                if (!vc_fault_exited(status, 98))
+                        TEST_FAIL("crash point %lu: the child's wait status is %#x", n, status);
+                /* The op the crash fell in: states cut and cut + 1. */
+                size_t cut = 0;
+                while (cut < N_OPS && first[cut + 1] - start < n)
+                        cut++;
+                read_all(now, DISK);
+                for (uint64_t o = 0; o < DISK; o += 512)
+                        if (memcmp(now + o, state[cut] + o, 512) && memcmp(now + o, state[cut < N_OPS ? cut + 1 : cut] + o, 512))
+                                TEST_FAIL("crash at point %lu (op %zu): sector %" PRIu64 " is neither old nor new", n, cut, o);
+                /* A read-write open then closes it clean, reading the same. */
+                vhdx_image_free(open_img(true));
+                struct hdr h[2];
+                read_headers(h);
+                ASSERT_TRUE(h[0].valid && h[1].valid && zero16(h[0].lg) && zero16(h[1].lg));
+                uint8_t *again = malloc(DISK);
+                ASSERT_TRUE(again);
+                read_all(again, DISK);
+                ASSERT_TRUE(memcmp(again, now, DISK) == 0);
+                free(again);
+        }
+        for (size_t i = 0; i <= N_OPS; i++)
+                free(state[i]);
+        free(now);
+        vxb_free(b);
+}
+
+/* Power cuts in the run of test_crash, logged once. */
+static void test_powercut(void)
+{
+        struct vxb_image *b = dirty();
+        uint8_t *state[N_OPS + 1], *now = malloc(DISK);
+        char orig[300], logpath[300];
+        struct pc_log log;
+        unsigned cuts = 0;
+        ASSERT_TRUE(now);
+        snprintf(orig, sizeof orig, "%s/orig.vhdx", dir);
+        snprintf(logpath, sizeof logpath, "%s/power.log", dir);
+        for (size_t i = 0; i <= N_OPS; i++) {
+                state[i] = malloc(DISK);
+                ASSERT_TRUE(state[i]);
+        }
+        vxb_expected_read(b, VXB_VIEW_REPLAYED, 0, state[0], DISK);
+        for (size_t i = 0; i < N_OPS; i++) {
+                memcpy(state[i + 1], state[i], DISK);
+                run_op(NULL, &ops[i], state[i + 1], false);
+        }
+        vxb_write_file(b, orig);
+        vxb_write_file(b, path);
+        unlink(logpath);
+        ASSERT_EQ_INT(vc_power_log_set(logpath), 0);
+        struct vhdx_image *img = open_img(true);
+        for (size_t i = 0; i < N_OPS; i++)
+                ASSERT_EQ_INT(run_op(img, &ops[i], NULL, false), 0);
+        vhdx_image_free(img);
+        ASSERT_EQ_INT(vc_power_log_set(NULL), 0);
+        ASSERT_EQ_INT(pc_log_read(logpath, &log), 0);
+        for (size_t i = 0; i < log.n; i++) {
+                if (!pc_is_barrier(&log, i, NULL))
+                        continue;
+                for (unsigned s = 0; s < 3; s++) {
+                        struct pc_cut cut = { .at = s < 2 ? i : i + 1, .seed = 1000 * i + s, .permille = -1 };
+                        ASSERT_EQ_INT(pc_apply(orig, &log, &cut, path, NULL), 0);
+                        read_all(now, DISK);
+                        for (uint64_t o = 0; o < DISK; o += 512) {
+                                bool ok = false;
+                                for (size_t k = 0; k <= N_OPS && !ok; k++)
+                                        ok = !memcmp(now + o, state[k] + o, 512);
+                                if (!ok)
+                                        TEST_FAIL("power cut at record %zu of %zu (seed %" PRIu64 "): sector %"
+                                                  PRIu64 " is in no state of the run", cut.at, log.n, cut.seed, o);
+                        }
+                        vhdx_image_free(open_img(true));
+                        struct hdr h[2];
+                        read_headers(h);
+                        ASSERT_TRUE(h[0].valid && h[1].valid && zero16(h[0].lg) && zero16(h[1].lg));
+                        uint8_t *again = malloc(DISK);
+                        ASSERT_TRUE(again);
+                        read_all(again, DISK);
+                        ASSERT_TRUE(memcmp(again, now, DISK) == 0);
+                        free(again);
+                        cuts++;
+                }
+        }
+        printf("power cuts: %u, over %zu records\n", cuts, log.n);
+        ASSERT_TRUE(cuts >= 30);
+        pc_log_done(&log);
+        unlink(orig);
+        unlink(logpath);
+        for (size_t i = 0; i <= N_OPS; i++)
+                free(state[i]);
+        free(now);
+        vxb_free(b);
+}
+
+int main(void)
+{
+        ASSERT_TRUE(mkdtemp(dir));
+        snprintf(path, sizeof path, "%s/w.vhdx", dir);
+        test_session(VXB_DYNAMIC, 512);
+        test_session(VXB_DYNAMIC, 4096);
+        test_session(VXB_FIXED, 512);
+        test_replay_on_disk();
+        test_crash();
+        test_powercut();
+        unlink(path);
+        rmdir(dir);
+        return 0;
+}
