@@ -51,6 +51,7 @@ static const char *const problem_names[_VC_PROBLEM_MAX] = {
         [VC_PROBLEM_UNKNOWN_REQUIRED] = "unknown-required",
         [VC_PROBLEM_INCOMPLETE_FILE] = "incomplete-file",
         [VC_PROBLEM_BAD_BLOCK_STATE] = "bad-block-state",
+        [VC_PROBLEM_BAD_HEADER] = "bad-header",
 };
 
 const char *vc_problem_id_to_string(enum vc_problem_id id)

@@ -60,6 +60,7 @@ enum vc_problem_id {
         VC_PROBLEM_UNKNOWN_REQUIRED,    /* a region or metadata item we must understand */
         VC_PROBLEM_INCOMPLETE_FILE,     /* creation never finished */
         VC_PROBLEM_BAD_BLOCK_STATE,     /* reserved state or bits of a BAT entry */
+        VC_PROBLEM_BAD_HEADER,          /* a VHDX header's reserved bytes are set */
         _VC_PROBLEM_MAX,
         _VC_PROBLEM_INVALID = -22,
 };
