@@ -57,6 +57,16 @@ int vhdx_bat_geometry(const struct vhdx_metadata *m, uint64_t *ret_entries, uint
         return 0;
 }
 
+/* Whether chunk's SB entry (the last of its group) says PRESENT: a
+ * PARTIALLY_PRESENT block without one has no sector bits to read. */
+static bool bat_sb_present(const struct vhdx_bat *b, uint64_t chunk)
+{
+        uint64_t i = chunk * (b->chunk_ratio + 1) + b->chunk_ratio;
+
+        return i < b->n_entries && (b->e[i] & VHDX_BAT_STATE_MASK) == VHDX_SB_PRESENT &&
+               !(b->e[i] & VHDX_BAT_RESERVED_MASK);
+}
+
 int vhdx_bat_load(int fd, uint64_t file_size, const struct vhdx_region *region, const struct vhdx_metadata *m,
                   struct vhdx_occupancy *occ, struct vhdx_report *rep, struct vhdx_bat *ret)
 {
@@ -130,6 +140,11 @@ int vhdx_bat_load(int fd, uint64_t file_size, const struct vhdx_region *region, 
                         else if (st == VHDX_PAYLOAD_PARTIALLY_PRESENT && !m->has_parent)
                                 BAD(VC_PROBLEM_BAD_BLOCK_STATE,
                                     "block %" PRIu64 " is partially present in a disk without a parent", block);
+                        else if (st == VHDX_PAYLOAD_PARTIALLY_PRESENT &&
+                                 !bat_sb_present(&b, block / b.chunk_ratio))
+                                BAD(VC_PROBLEM_BAD_BLOCK_STATE,
+                                    "block %" PRIu64 " is partially present but its chunk has no sector bitmap",
+                                    block);
                         else if (st == VHDX_PAYLOAD_FULLY_PRESENT || st == VHDX_PAYLOAD_PARTIALLY_PRESENT ||
                                  ((st == VHDX_PAYLOAD_UNDEFINED || st == VHDX_PAYLOAD_UNMAPPED) && off))
                                 len = m->block_size;

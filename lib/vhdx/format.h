@@ -38,6 +38,7 @@
 #define VHDX_HEADER_OFF_VERSION 66u             /* u16, 1 */
 #define VHDX_HEADER_OFF_LOG_LENGTH 68u          /* u32 */
 #define VHDX_HEADER_OFF_LOG_OFFSET 72u          /* u64 */
+#define VHDX_HEADER_OFF_RESERVED 80u            /* 4016 bytes, 0 */
 #define VHDX_HEADER_VERSION 1u
 #define VHDX_LOG_MAX (1024u * VHDX_MiB)         /* openvmm's cap */
 

@@ -58,9 +58,11 @@ void vhdx_guid_format(const uint8_t g[16], char out[37])
                  get_le16(g + 4), get_le16(g + 6), g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]);
 }
 
-static const char *const field_names[2][5] = {
-        { "header1.signature", "header1.checksum", "header1.version", "header1.log_offset", "header1.log_length" },
-        { "header2.signature", "header2.checksum", "header2.version", "header2.log_offset", "header2.log_length" },
+static const char *const field_names[2][6] = {
+        { "header1.signature", "header1.checksum", "header1.version", "header1.log_offset", "header1.log_length",
+          "header1.reserved" },
+        { "header2.signature", "header2.checksum", "header2.version", "header2.log_offset", "header2.log_length",
+          "header2.reserved" },
 };
 
 /* One slot: 0 and *ret when valid, else a negative errno with *why. */
@@ -101,6 +103,13 @@ static int header_decode(const uint8_t *p, int slot, struct vhdx_header *ret, st
                                            at + VHDX_HEADER_OFF_VERSION, "header %d has version %u, not 1",
                                            slot + 1, h.version);
         }
+        /* The 4016 reserved bytes after LogOffset must be zero ([MS-VHDX]
+         * 2.2.2.1): a header that uses them is of a version we do not
+         * know, whatever its Version says (7-Zip and qemu ignore them). */
+        for (size_t i = VHDX_HEADER_OFF_RESERVED; !r && i < VHDX_HEADER_SIZE; i++)
+                if (p[i])
+                        r = vc_problem_add(&q, VC_PROBLEM_BAD_HEADER, -EBADMSG, field_names[slot][5], at + i,
+                                           "header %d has reserved byte %zu set to 0x%02x", slot + 1, i, p[i]);
         if (!r && h.log_length % VHDX_MiB)
                 r = vc_problem_add(&q, VC_PROBLEM_BAD_LOG, -EBADMSG, field_names[slot][4],
                                    at + VHDX_HEADER_OFF_LOG_LENGTH,

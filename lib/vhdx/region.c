@@ -44,9 +44,11 @@ static uint64_t table_offset(int copy) { return copy ? VHDX_REGION2_OFFSET : VHD
 /* One copy's header: 0, or a negative errno with *why. */
 static int table_check(const uint8_t *t, int copy, struct vc_problem *why)
 {
-        static const char *const fields[2][3] = {
-                { "region_table1.signature", "region_table1.checksum", "region_table1.entry_count" },
-                { "region_table2.signature", "region_table2.checksum", "region_table2.entry_count" },
+        static const char *const fields[2][4] = {
+                { "region_table1.signature", "region_table1.checksum", "region_table1.entry_count",
+                  "region_table1.reserved" },
+                { "region_table2.signature", "region_table2.checksum", "region_table2.entry_count",
+                  "region_table2.reserved" },
         };
         struct vc_problems q = { .collect = false };
         const uint64_t at = table_offset(copy);
@@ -71,11 +73,16 @@ static int table_check(const uint8_t *t, int copy, struct vc_problem *why)
         }
         if (!r) {
                 count = get_le32(t + VHDX_REGION_OFF_COUNT);
-                if (count > VHDX_REGION_MAX_ENTRIES || get_le32(t + VHDX_REGION_OFF_RESERVED))
+                if (count > VHDX_REGION_MAX_ENTRIES)
                         r = vc_problem_add(&q, VC_PROBLEM_BAD_REGION_TABLE, -EBADMSG, fields[copy][2],
                                            at + VHDX_REGION_OFF_COUNT,
-                                           "region table %d has %" PRIu32 " entries (at most %u) or a non-zero "
-                                           "reserved field", copy + 1, count, VHDX_REGION_MAX_ENTRIES);
+                                           "region table %d has %" PRIu32 " entries (at most %u)", copy + 1,
+                                           count, VHDX_REGION_MAX_ENTRIES);
+                else if (get_le32(t + VHDX_REGION_OFF_RESERVED))
+                        r = vc_problem_add(&q, VC_PROBLEM_BAD_REGION_TABLE, -EBADMSG, fields[copy][3],
+                                           at + VHDX_REGION_OFF_RESERVED,
+                                           "region table %d has reserved field 0x%08" PRIx32 " set", copy + 1,
+                                           get_le32(t + VHDX_REGION_OFF_RESERVED));
         }
         if (r < 0)
                 *why = q.first;
