@@ -28,7 +28,8 @@ static int vhdx_probe(const uint8_t *head, size_t len, uint64_t file_size)
 
 static unsigned vhdx_flags(unsigned flags)
 {
-        return (flags & VC_OPEN_RDWR ? VHDX_OPEN_RDWR : 0) | (flags & VC_OPEN_NOLOCK ? VHDX_OPEN_NOLOCK : 0);
+        return (flags & VC_OPEN_RDWR ? VHDX_OPEN_RDWR : 0) | (flags & VC_OPEN_NOLOCK ? VHDX_OPEN_NOLOCK : 0) |
+               (flags & VC_OPEN_NOPARENT ? VHDX_OPEN_NOPARENT : 0);
 }
 
 static int vhdx_open(int fd, const char *path, const struct vc_open_ctx *ctx, unsigned flags,
@@ -37,8 +38,7 @@ static int vhdx_open(int fd, const char *path, const struct vc_open_ctx *ctx, un
         struct vhdx_image *img = NULL;
         int r;
 
-        (void) ctx;     /* no parent to open yet */
-        r = vhdx_image_open_fd(fd, path, vhdx_flags(flags), problems, &img);
+        r = vhdx_image_open_fd_ctx(fd, path, ctx, vhdx_flags(flags), problems, &img);
         if (r < 0)
                 return r;
         *ret_priv = img;
@@ -49,8 +49,7 @@ static void vhdx_close(void *priv) { vhdx_image_free(priv); }
 
 static int vhdx_check_op(int fd, const char *path, const struct vc_open_ctx *ctx, struct vc_problems *problems)
 {
-        (void) ctx;
-        return vhdx_check_fd(fd, path, problems);
+        return vhdx_check_fd_ctx(fd, path, ctx, problems);
 }
 
 /* --- describe ------------------------------------------------------------ */
