@@ -119,6 +119,21 @@ static void describe_text(const struct vhdx_image *img, const struct vc_describe
               b->count[VHDX_PAYLOAD_ZERO], b->count[VHDX_PAYLOAD_NOT_PRESENT], b->count[VHDX_PAYLOAD_UNMAPPED],
               b->count[VHDX_PAYLOAD_UNDEFINED], b->data_blocks);
         textf(d, "BAT offset", "%" PRIu64, b->offset);
+        const struct vhdx_locator *loc = vhdx_image_locator(img);
+        if (loc) {
+                vhdx_guid_format(loc->linkage, g1);
+                d->text(d->userdata, "parent linkage", g1);
+                for (int k = 0; k < VHDX_LOC_N_PATHS; k++)
+                        if (loc->path[k])
+                                d->text(d->userdata, vhdx_locator_key_name(k), loc->path[k]);
+                int depth = 1;
+                for (const struct vhdx_image *p = vhdx_image_parent(img); p; p = vhdx_image_parent(p), depth++) {
+                        snprintf(label, sizeof label, "parent %d", depth);
+                        textf(d, label, "%s (%s)", vhdx_image_path(p), vhdx_image_kind(p));
+                }
+                if (!vhdx_image_parent(img))
+                        d->text(d->userdata, "parent 1", "not opened");
+        }
 }
 
 static void describe_json(const struct vhdx_image *img, const struct vc_describe *d)
@@ -195,6 +210,26 @@ static void describe_json(const struct vhdx_image *img, const struct vc_describe
                 if (s != 4 && s != 5)
                         d->number(u, vhdx_payload_state_name(s), b->count[s]);
         d->end(u, false);
+        const struct vhdx_locator *loc = vhdx_image_locator(img);
+        if (loc) {
+                d->begin(u, "parent-locator", false);
+                vhdx_guid_format(loc->linkage, g);
+                d->string(u, "parent_linkage", g);
+                if (loc->has_linkage2) {
+                        vhdx_guid_format(loc->linkage2, g);
+                        d->string(u, "parent_linkage2", g);
+                }
+                for (int k = 0; k < VHDX_LOC_N_PATHS; k++)
+                        d->string(u, vhdx_locator_key_name(k), loc->path[k]);
+                d->end(u, false);
+                /* The chain, each parent described as the child is. */
+                if (vhdx_image_parent(img)) {
+                        d->begin(u, "parent", false);
+                        describe_json(vhdx_image_parent(img), d);
+                        d->end(u, false);
+                } else
+                        d->string(u, "parent", NULL);
+        }
 }
 
 static void vhdx_describe(void *priv, const struct vc_describe *d)

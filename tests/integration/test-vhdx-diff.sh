@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Differencing VHDX through the front ends (issue 14 items 4-6), on
+# children made by the independent fixture builder (mkvhdx), with 7-Zip
+# and libvhdi as the oracles:
+#   - 512- and 4096-byte-sector children (FULLY_PRESENT, PARTIALLY_PRESENT,
+#     NOT_PRESENT blocks) and a chain of three read through the plugin
+#     (readonly=1) exactly as the builder expects and as 7-Zip extracts
+#     them (libvhdi too: these children avoid the states it reads wrong);
+#   - the plugin advertises the logical sector size as the NBD minimum and
+#     preferred block size (nbdinfo);
+#   - `vhdctl info --json` shows the chain (each parent nested, with its
+#     DataWriteGuid = the child's parent_linkage); `vhdctl check` of a
+#     child is clean;
+#   - a child whose parent is gone or has changed (DataWriteGuid) is
+#     refused by check, info and the plugin with parent-not-found /
+#     parent-mismatch, files byte-identical.
+set -euo pipefail
+. "$(dirname "$0")/functions.sh"
+requires nbdkit nbdcopy nbdinfo python3 cmp
+requires_env VHDCTL VHD_PLUGIN MKVHDX
+make_tmpdir
+cd "$tmpdir"
+
+seed=300
+mk ()
+{
+    local name=$1
+    shift
+    seed=$(( seed + 1 ))
+    "$MKVHDX" --guid-seed "$seed" "$@" --expected "$name.raw" --info "$name.vhdx" \
+        > "$name.info" || fail "mkvhdx $* failed"
+}
+info () { awk -v k="$2" '$1 == k { print $2 }' "$1.info"; }
+json () { "$VHDCTL" info --json "$1" | python3 -c "import json,sys; d=json.load(sys.stdin); print($2)"; }
+
+# read_plugin NAME: the plugin's bytes equal NAME.raw.
+read_plugin ()
+{
+    local name=$1
+    serve "$name.vhdx" readonly=1 --run 'nbdcopy "$uri" '"$(printf %q "$tmpdir/$name.out")"
+    cmp -s -- "$name.out" "$name.raw" || fail "$name: the plugin's bytes differ from the builder's"
+    rm -f -- "$name.out"
+}
+
+check_7z ()
+{
+    local name=$1
+    command -v 7zz >/dev/null 2>&1 || return 0
+    7zz x -so -- "$name.vhdx" > "$name.7z.raw" 2>/dev/null || fail "7zz x $name.vhdx failed"
+    cmp -s -- "$name.7z.raw" "$name.raw" || fail "$name: 7-Zip reads other bytes than the builder expects"
+    rm -f -- "$name.7z.raw"
+}
+
+check_vhdi ()
+{
+    local name=$1 f=$2 m=$tmpdir/mnt-$1
+    command -v vhdimount >/dev/null 2>&1 && [[ -c /dev/fuse ]] || return 0
+    mkdir -p -- "$m"
+    vhdimount -- "$name.vhdx" "$m" > /dev/null || fail "vhdimount $name.vhdx"
+    cleanup_fn umount -q -- "$m"
+    cmp -s -- "$m/$f" "$name.raw" || { umount -- "$m"; fail "$name: libvhdi reads other bytes"; }
+    umount -- "$m"
+}
+
+for s in 512 4096; do
+    mk "par$s" --sector "$s" --size 64M --fill 0:81,1:82,2:83,3:84,40:85,63:86
+    mk "kid$s" --type diff --sector "$s" --size 64M --parent "par$s.vhdx" --parent-raw "par$s.raw" \
+        --fill 1:91,50:92 --partial 2:93,41:94
+    cmp -s "kid$s.raw" "par$s.raw" && fail "kid$s: the child reads as its parent"
+    read_plugin "kid$s"
+    check_7z "kid$s"
+    check_vhdi "kid$s" vhdi2
+    # The NBD block size is the logical sector.
+    out=$(serve "kid$s.vhdx" readonly=1 --run 'nbdinfo --json "$uri"')
+    python3 -c "import json,sys; d=json.loads(sys.argv[1]); e=d['exports'][0]; \
+assert e['block_size_minimum']==$s and e['block_size_preferred']==$s, e" "$out" ||
+        fail "kid$s: the plugin does not advertise $s-byte blocks: $out"
+    "$VHDCTL" check "kid$s.vhdx" > /dev/null || fail "kid$s: check is not clean"
+    [[ $(json "kid$s.vhdx" "d['type'], d['parent']['file'], d['parent']['headers'][d['parent']['current-header'] - 1]['data-write-guid'] == d['parent-locator']['parent_linkage']") == "differencing $tmpdir/par$s.vhdx True" ]] ||
+        fail "kid$s: info --json does not show the parent: $("$VHDCTL" info --json "kid$s.vhdx")"
+done
+
+# A chain of three.
+mk grand --type diff --size 64M --parent kid512.vhdx --parent-raw kid512.raw --fill 2:a1 --partial 1:a2,40:a3
+read_plugin grand
+check_7z grand
+check_vhdi grand vhdi3
+[[ $(json grand.vhdx "d['parent']['type'], d['parent']['parent']['type'], d['parent']['parent']['parent-locator'] if 'parent-locator' in d['parent']['parent'] else 'none'") == "differencing dynamic none" ]] ||
+    fail "grand: info --json does not show the chain of three"
+"$VHDCTL" info grand.vhdx | grep -q "^parent 2: *$tmpdir/par512.vhdx (dynamic)\$" ||
+    fail "grand: info does not list the grandparent: $("$VHDCTL" info grand.vhdx)"
+
+# The parent changed (another DataWriteGuid), then gone.
+cp -- kid512.vhdx lone.vhdx
+mk other --size 64M --fill 0:11
+cp -- par512.vhdx par512.keep
+cp -- other.vhdx par512.vhdx
+cp -- kid512.vhdx kid512.before
+rc=0; "$VHDCTL" check kid512.vhdx > out 2>&1 || rc=$?
+(( rc == 1 )) && grep -q 'parent-mismatch' out || fail "check of a child whose parent changed: $rc $(cat out)"
+rc=0; "$VHDCTL" info kid512.vhdx > out 2>&1 || rc=$?
+(( rc == 1 )) && grep -q 'parent-mismatch' out || fail "info of a child whose parent changed: $rc $(cat out)"
+! serve kid512.vhdx readonly=1 --run 'nbdinfo --size "$uri"' > out 2>&1 || fail "the plugin served a child of the wrong parent"
+rm -f -- par512.vhdx
+rc=0; "$VHDCTL" check kid512.vhdx > out 2>&1 || rc=$?
+(( rc == 1 )) && grep -q 'parent-not-found' out || fail "check of an orphan: $rc $(cat out)"
+cmp -s kid512.vhdx kid512.before || fail "a refused child changed"
+cmp -s other.vhdx par512.keep && fail "(test) the substitute is the parent"
+echo ok
