@@ -123,9 +123,11 @@ static void describe_text(const struct vhdx_image *img, const struct vc_describe
         if (loc) {
                 vhdx_guid_format(loc->linkage, g1);
                 d->text(d->userdata, "parent linkage", g1);
+                static const char *const labels[VHDX_LOC_N_PATHS] = { "parent relative", "parent volume",
+                                                                      "parent absolute" };
                 for (int k = 0; k < VHDX_LOC_N_PATHS; k++)
                         if (loc->path[k])
-                                d->text(d->userdata, vhdx_locator_key_name(k), loc->path[k]);
+                                d->text(d->userdata, labels[k], loc->path[k]);
                 int depth = 1;
                 for (const struct vhdx_image *p = vhdx_image_parent(img); p; p = vhdx_image_parent(p), depth++) {
                         snprintf(label, sizeof label, "parent %d", depth);

@@ -221,6 +221,20 @@ const char *vhdx_image_kind(const struct vhdx_image *img);
 const struct vhdx_image *vhdx_image_parent(const struct vhdx_image *img);
 const struct vhdx_locator *vhdx_image_locator(const struct vhdx_image *img);
 
+/* --- create.c: new files ----------------------------------------------------- */
+
+struct vhdx_create_params {
+        const char *parent;             /* a VHDX: a differencing child of it; NULL: dynamic */
+        uint64_t virtual_size;          /* dynamic only (a child has its parent's) */
+        uint32_t block_size;            /* 0: the parent's, or 32 MiB */
+        uint32_t logical_sector;        /* dynamic: 0 (512) or 512 or 4096 */
+        uint32_t physical_sector;       /* dynamic: 0 (4096) or 512 or 4096 */
+};
+
+/* Creates path (which must not exist) whole, durably; -EINVAL for bad
+ * parameters, -EEXIST, or a problem about the parent. */
+int vhdx_create(const char *path, const struct vhdx_create_params *p, struct vc_problems *problems);
+
 /* --- parent.c: the chain (VHDX.md section 4.4) -------------------------------- */
 
 #define VHDX_MAX_CHAIN_DEPTH 256
