@@ -13,8 +13,9 @@
 #     it, by content (a copy named .img too);
 #   - a VHDX whose log is not empty (LogGuid set, checksum fixed) is
 #     refused by check (1, log-replay-needed), info and the plugin, and a
-#     read-write plugin, compact and analyze refuse any VHDX with
-#     not-supported; in every case the file is byte-identical.
+#     read-write plugin and compact refuse any VHDX with not-supported,
+#     analyze reads it and says compaction is not supported yet; in every
+#     case the file is byte-identical.
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 requires qemu-img qemu-io nbdkit nbdcopy nbdinfo python3 cmp
@@ -97,10 +98,12 @@ rc=0; "$VHDCTL" compact --local "$img" 2>"$tmpdir/err" || rc=$?
 rc=0; "$VHDCTL" compact --local --dry-run "$img" 2>"$tmpdir/err" || rc=$?
 (( rc == 1 )) && grep -q 'not-supported: compacting vhdx images is not supported yet' "$tmpdir/err" ||
     { cat "$tmpdir/err" >&2; fail "compact --dry-run: exit $rc, no clear refusal"; }
-rc=0; "$VHDCTL" analyze "$img" 2>"$tmpdir/err" >/dev/null || rc=$?
-(( rc == 1 )) && grep -q 'not-supported' "$tmpdir/err" || { cat "$tmpdir/err" >&2; fail "analyze: exit $rc"; }
+# analyze only reads: it works, and says plainly that compaction is not there yet.
+rc=0; "$VHDCTL" analyze "$img" 2>"$tmpdir/err" >"$tmpdir/out" || rc=$?
+(( rc == 0 )) && grep -q 'compaction of vhdx images is not supported yet' "$tmpdir/out" ||
+    { cat "$tmpdir/err" "$tmpdir/out" >&2; fail "analyze: exit $rc"; }
 cmp -s -- "$img" "$orig" || fail "a refusal changed the file"
-echo "$testname: writing, compacting, analyzing: refused"
+echo "$testname: writing, compacting: refused; analyzing: read-only"
 
 # A non-empty log: LogGuid set in the current header (checksum fixed).
 python3 - "$img" <<'PY'
