@@ -17,6 +17,7 @@
 #   - `vhdctl info --json` shows the chain (each parent nested, with its
 #     DataWriteGuid = the child's parent_linkage); `vhdctl check` of a
 #     child is clean;
+#   - a VHD child whose parent is now a VHDX is refused (parent-mismatch);
 #   - a child whose parent is gone or has changed (DataWriteGuid) is
 #     refused by check, info and the plugin with parent-not-found /
 #     parent-mismatch, files byte-identical.
@@ -130,6 +131,16 @@ for s in 512 4096; do
 done
 ! "$VHDCTL" create mixed.vhd --parent par512.vhdx --format vhd 2> err || fail "a VHD child of a VHDX was made"
 grep -q 'never mixes' err && [[ ! -e mixed.vhd ]] || fail "mixed chain: $(cat err)"
+
+# A VHD whose parent file is now a VHDX: refused as the wrong parent.
+if command -v qemu-img >/dev/null 2>&1; then
+    qemu-img create -q -f vpc vp.vhd 16M
+    "$VHDCTL" create vc.vhd --parent vp.vhd || fail "vhdctl create of a VHD child failed"
+    cp -- new512.vhdx vp.vhd
+    rc=0; "$VHDCTL" check vc.vhd > out 2>&1 || rc=$?
+    (( rc == 1 )) && grep -q "parent-mismatch: './vp.vhd' is a VHDX; a VHD's parent must be a VHD" out ||
+        fail "a VHD over a VHDX parent: $rc $(cat out)"
+fi
 
 # The parent changed (another DataWriteGuid), then gone.
 cp -- kid512.vhdx lone.vhdx
