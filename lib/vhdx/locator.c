@@ -154,8 +154,9 @@ int vhdx_locator_parse(const uint8_t *item, uint32_t len, uint64_t at, struct vh
                         { "key", ko, kl, e }, { "value", vo, vl, e + 4 },
                 };
                 for (int j = 0; j < 2; j++) {
-                        char field[64];
-                        snprintf(field, sizeof field, "parent_locator.entry[%u].%s_offset", i, s[j].name);
+                        /* A static name (problems keep the pointer); the
+                         * offset and the message say which entry. */
+                        const char *field = j ? "parent_locator.value_offset" : "parent_locator.key_offset";
                         if (s[j].off == 0 || s[j].off % 2)
                                 BAD(field, at + s[j].at, "parent locator entry %u: its %s offset %" PRIu32
                                     " is zero or odd", i, s[j].name, s[j].off);

@@ -268,11 +268,11 @@ static void test_refusals(void)
                 { "locator-type", VC_PROBLEM_BAD_LOCATOR, "parent_locator.locator_type", 0 },
                 { "locator-count-zero", VC_PROBLEM_BAD_LOCATOR, "parent_locator.key_value_count", 0 },
                 { "locator-count-big", VC_PROBLEM_BAD_LOCATOR, "parent_locator.key_value_count", 0 },
-                { "locator-odd-offset", VC_PROBLEM_BAD_LOCATOR, "parent_locator.entry[0].value_offset", 0 },
-                { "locator-past-item", VC_PROBLEM_BAD_LOCATOR, "parent_locator.entry[0].value_offset", 0 },
+                { "locator-odd-offset", VC_PROBLEM_BAD_LOCATOR, "parent_locator.value_offset", 0 },
+                { "locator-past-item", VC_PROBLEM_BAD_LOCATOR, "parent_locator.value_offset", 0 },
                 { "locator-no-linkage", VC_PROBLEM_BAD_LOCATOR, "parent_locator.parent_linkage", 1 },
                 { "locator-bad-linkage", VC_PROBLEM_BAD_LOCATOR, "parent_locator.parent_linkage", 0 },
-                { "locator-nul", VC_PROBLEM_BAD_LOCATOR, "parent_locator.entry[1].value_offset", 0 },
+                { "locator-nul", VC_PROBLEM_BAD_LOCATOR, "parent_locator.value_offset", 0 },
                 { "locator-missing", VC_PROBLEM_BAD_METADATA, "metadata.file_parameters_flags", -1 },
                 { "parent-mismatch", VC_PROBLEM_PARENT_MISMATCH, "parent_locator.parent_linkage", 0 },
                 { "partial-without-sb", VC_PROBLEM_BAD_BLOCK_STATE, "bat", 0 },
@@ -297,14 +297,14 @@ static void test_refusals(void)
                 struct vxb_image *c = base_child(par);
                 uint64_t item = vxb_metadata_item(c, VXB_GUID_PARENT_LOCATOR);
                 vxb_put_le16(c, item + 20 + 8, 3);
-                expect_refused("odd key length", c, VC_PROBLEM_BAD_LOCATOR, "parent_locator.entry[0].key_offset",
+                expect_refused("odd key length", c, VC_PROBLEM_BAD_LOCATOR, "parent_locator.key_offset",
                                item + 20 + 8);
                 vxb_free(c);
                 c = base_child(par);
                 uint32_t v = 0;
                 memcpy(&v, c->buf + item + 20 + 12 + 4, 4);     /* entry 1's value (LE host) */
                 vxb_put_le16(c, item + v, 0xdc00);
-                expect_refused("lone surrogate", c, VC_PROBLEM_BAD_LOCATOR, "parent_locator.entry[1].value_offset",
+                expect_refused("lone surrogate", c, VC_PROBLEM_BAD_LOCATOR, "parent_locator.value_offset",
                                item + v);
                 vxb_free(c);
                 c = base_child(par);
