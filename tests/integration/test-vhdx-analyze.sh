@@ -56,7 +56,7 @@ qemu-img convert -f raw -O vhdx -o block_size=1M s5.raw s5.vhdx
 
 for n in k4 s5; do
     cp -- "$n.vhdx" "$n.orig"
-    "$VHDCTL" analyze --json "$n.vhdx" > "$n.json" || fail "$n: analyze failed: $(cat "$n.json")"
+    vhdctl_attaching analyze --json "$n.vhdx" > "$n.json" || fail "$n: analyze failed: $(cat "$n.json")"
     python3 - "$n.json" "$(file_size "$n.vhdx")" <<'PY' || fail "$n: analyze says: $(cat "$n.json")"
 import json, sys
 a = json.load(open(sys.argv[1]))
@@ -69,7 +69,7 @@ assert a["block-classes"][180:190] == "F" * 10, a["block-classes"]
 assert a["compaction-supported"] is False
 assert a["final-size"] == int(sys.argv[2]) == a["file-size"]
 PY
-    "$VHDCTL" analyze "$n.vhdx" > "$n.txt" || fail "$n: analyze (text) failed"
+    vhdctl_attaching analyze "$n.vhdx" > "$n.txt" || fail "$n: analyze (text) failed"
     grep -q '^compaction of vhdx images is not supported yet' "$n.txt" || fail "$n: no plain word: $(cat "$n.txt")"
     grep -q 'would make the file' "$n.txt" && fail "$n: a size after compaction is promised"
     cmp -s -- "$n.vhdx" "$n.orig" || fail "$n: analyze changed the image"

@@ -99,7 +99,7 @@ rc=0; "$VHDCTL" compact --local --dry-run "$img" 2>"$tmpdir/err" || rc=$?
 (( rc == 1 )) && grep -q 'not-supported: compacting vhdx images is not supported yet' "$tmpdir/err" ||
     { cat "$tmpdir/err" >&2; fail "compact --dry-run: exit $rc, no clear refusal"; }
 # analyze only reads: it works, and says plainly that compaction is not there yet.
-rc=0; "$VHDCTL" analyze "$img" 2>"$tmpdir/err" >"$tmpdir/out" || rc=$?
+rc=0; vhdctl_attaching analyze "$img" 2>"$tmpdir/err" >"$tmpdir/out" || rc=$?
 (( rc == 0 )) && grep -q 'compaction of vhdx images is not supported yet' "$tmpdir/out" ||
     { cat "$tmpdir/err" "$tmpdir/out" >&2; fail "analyze: exit $rc"; }
 cmp -s -- "$img" "$orig" || fail "a refusal changed the file"
