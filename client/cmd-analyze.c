@@ -75,6 +75,11 @@ static void print_text(const struct vc_analysis *a)
                a->blocks_by_class[VC_BLOCK_FREE], s1);
         printf("  partly free:              %8u  (kept)\n", a->blocks_by_class[VC_BLOCK_PARTIAL]);
         printf("  in use:                   %8u  (kept)\n", a->blocks_by_class[VC_BLOCK_USED]);
+        if (a->compaction_unsupported) {
+                printf("compaction of %s images is not supported yet: nothing can be reclaimed from this file "
+                       "by vhdctl compact for now\n", a->format ? a->format : "these");
+                return;
+        }
         human_size(a->file_size, s1);
         human_size(a->final_size, s2);
         human_size(a->file_size > a->final_size ? a->file_size - a->final_size : 0, s3);
@@ -145,6 +150,7 @@ static void print_json(const struct vc_analysis *a)
         json_u64(&j, "free-bytes", a->free_bytes);
         json_u64(&j, "reclaimable-bytes", a->reclaimable_bytes);
         json_u64(&j, "final-size", a->final_size);
+        json_bool(&j, "compaction-supported", !a->compaction_unsupported);
         json_u64(&j, "bytes-read", a->bytes_read);
         json_end_object(&j);
 }

@@ -35,8 +35,9 @@ static const struct {
           "list vhd-compactd's jobs" },
         { "cancel", cmd_cancel, "JOB [--user]",
           "stop a vhd-compactd job (its path or number) at its next safe point" },
-        { "create", cmd_create, "CHILD --parent PARENT [--block-size BYTES]",
-          "make a differencing child" },
+        { "create", cmd_create, "CHILD --parent PARENT [--format vhd|vhdx] [--block-size BYTES]\n"
+          "          | FILE --format vhdx --size BYTES [--sector-size 512|4096] [--block-size BYTES]",
+          "make a differencing child (in its parent's format), or a new dynamic VHDX" },
 };
 
 static void usage(FILE *f)

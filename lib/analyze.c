@@ -185,12 +185,14 @@ int vc_analyze_image(struct vc_image *img, const struct vc_analyze_opts *opts,
 
         if (!opts)
                 opts = &defaults;
-        if (!ops)
-                return vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, NULL, 0,
-                                      "analyzing %s images is not supported yet", vc_image_format(img)->name);
-        r = ops->refuse(img, false, problems);
-        if (r < 0)
-                return r;
+        /* The scan only reads, so it takes any format; a format without
+         * compaction (VHDX, for now) is analysed and said so. */
+        if (ops) {
+                r = ops->refuse(img, false, problems);
+                if (r < 0)
+                        return r;
+        } else
+                a.compaction_unsupported = true;
 
         if (opts->in_process)
                 vc_source_image(&src, img);
@@ -202,6 +204,7 @@ int vc_analyze_image(struct vc_image *img, const struct vc_analyze_opts *opts,
 
         a.path = strdup(path);
         a.type = vc_image_kind(img);
+        a.format = vc_image_format(img)->name;
         a.virtual_size = vc_image_virtual_size(img);
         a.file_size = vc_image_file_size(img);
         a.block_size = vc_image_block_size(img);

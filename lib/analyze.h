@@ -66,6 +66,9 @@ struct vc_analysis {
         uint64_t final_size;            /* file size after dropping the free blocks:
                                          * set by compact_preview(), 0 from the scan */
         uint64_t bytes_read;            /* read through the attach */
+        const char *format;             /* "vhd", "vhdx" (static) */
+        bool compaction_unsupported;    /* the format has no compaction yet
+                                         * (VHDX): final_size is file_size */
 };
 
 /* The scan of an image the caller has open (and locked).  Untrusted input

@@ -86,6 +86,11 @@ int vc_attach_open(const char *path, bool nolock, struct vc_attach **ret, struct
                 free(a);
                 return -ENOMEM;
         }
+        /* Our plugin advertises the disk's logical sector as the minimum
+         * block size, but serves any offset and length (as nbdkit 1.32
+         * lets it); the scan reads structures of any size, so libnbd must
+         * not refuse unaligned requests itself. */
+        nbd_set_strict_mode(a->nbd, nbd_get_strict_mode(a->nbd) & ~(uint32_t) LIBNBD_STRICT_ALIGN);
         if (nbd_connect_command(a->nbd, argv) < 0) {
                 int e = nbd_get_errno();
                 vc_debug("attach: cannot start nbdkit for '%s': %s", path, nbd_get_error());

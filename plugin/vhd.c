@@ -220,6 +220,22 @@ static int vhd_can_multi_conn(void *handle)
         return readonly;
 }
 
+/* The disk's logical sector (512 or 4096 bytes) is the least and the
+ * preferred unit of I/O, so that a client of a 4K-sector disk (a kernel
+ * nbd device) shows 4096-byte sectors, as the guest sees them; requests
+ * of any size up to nbdkit's limit are still served. */
+static int vhd_block_size(void *handle, uint32_t *minimum, uint32_t *preferred, uint32_t *maximum)
+{
+        uint32_t ss = vc_image_logical_sector_size(image);
+
+        if (ss < 512 || ss > 65536 || (ss & (ss - 1)))
+                ss = 512;
+        *minimum = ss;
+        *preferred = ss;
+        *maximum = 0xffffffff;
+        return 0;
+}
+
 static int vhd_can_extents(void *handle)
 {
         return 1;
@@ -314,6 +330,7 @@ static struct nbdkit_plugin plugin = {
         .can_fua = vhd_can_fua,
         .can_multi_conn = vhd_can_multi_conn,
         .can_extents = vhd_can_extents,
+        .block_size = vhd_block_size,
         .pread = vhd_pread,
         .pwrite = vhd_pwrite,
         .flush = vhd_flush,

@@ -30,7 +30,8 @@ int compact_preview(const char *path, const struct vc_analyze_opts *opts, struct
         }
         for (uint32_t b = 0; b < a.n_blocks; b++)
                 drop[b] = a.block_class[b] == VC_BLOCK_FREE ? COMPACT_DROP_FS_FREE : COMPACT_KEEP;
-        a.final_size = compact_final_size(img, drop);
+        /* Without compaction nothing would change. */
+        a.final_size = a.compaction_unsupported ? a.file_size : compact_final_size(img, drop);
         *ret = a;
         return 0;
 }

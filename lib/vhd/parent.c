@@ -114,6 +114,15 @@ static int read_locator_text(struct vhd_image *img, const struct vhd_locator *l,
         }
 }
 
+/* Whether path starts as a VHDX does (chains never mix the formats). */
+static bool is_vhdx(const struct vc_open_ctx *ctx, const char *path)
+{
+        _cleanup_close_ int fd = vc_open_path(ctx, path, false);
+        char sig[8];
+
+        return fd >= 0 && pread_full(fd, sig, 8, 0) == 0 && memcmp(sig, "vhdxfile", 8) == 0;
+}
+
 int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth, const struct vhd_chain *below,
                     struct vc_problems *problems)
 {
@@ -203,6 +212,11 @@ int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth, const stru
                 else
                         r = vhd_image_open_depth(cand[k], &img->ctx, flags & ~VHD_OPEN_RDWR, depth + 1, &self,
                                                  &quiet, &p);
+                if (r < 0 && quiet.first.id == VC_PROBLEM_BAD_COOKIE && is_vhdx(&img->ctx, cand[k]))
+                        return vc_problem_add(problems, VC_PROBLEM_PARENT_MISMATCH, -EBADMSG, "header.parent_locator",
+                                              img->footer.data_offset + VHD_DYN_OFF_LOCATORS,
+                                              "'%s' is a VHDX; a VHD's parent must be a VHD (it is named by its "
+                                              "footer's unique id, which a VHDX has not)", cand[k]);
                 if (r < 0) {
                         char what[300] = "";
                         if (vc_problems_any(&quiet))

@@ -28,7 +28,8 @@ static int vhdx_probe(const uint8_t *head, size_t len, uint64_t file_size)
 
 static unsigned vhdx_flags(unsigned flags)
 {
-        return (flags & VC_OPEN_RDWR ? VHDX_OPEN_RDWR : 0) | (flags & VC_OPEN_NOLOCK ? VHDX_OPEN_NOLOCK : 0);
+        return (flags & VC_OPEN_RDWR ? VHDX_OPEN_RDWR : 0) | (flags & VC_OPEN_NOLOCK ? VHDX_OPEN_NOLOCK : 0) |
+               (flags & VC_OPEN_NOPARENT ? VHDX_OPEN_NOPARENT : 0);
 }
 
 static int vhdx_open(int fd, const char *path, const struct vc_open_ctx *ctx, unsigned flags,
@@ -37,8 +38,7 @@ static int vhdx_open(int fd, const char *path, const struct vc_open_ctx *ctx, un
         struct vhdx_image *img = NULL;
         int r;
 
-        (void) ctx;     /* no parent to open yet */
-        r = vhdx_image_open_fd(fd, path, vhdx_flags(flags), problems, &img);
+        r = vhdx_image_open_fd_ctx(fd, path, ctx, vhdx_flags(flags), problems, &img);
         if (r < 0)
                 return r;
         *ret_priv = img;
@@ -49,8 +49,7 @@ static void vhdx_close(void *priv) { vhdx_image_free(priv); }
 
 static int vhdx_check_op(int fd, const char *path, const struct vc_open_ctx *ctx, struct vc_problems *problems)
 {
-        (void) ctx;
-        return vhdx_check_fd(fd, path, problems);
+        return vhdx_check_fd_ctx(fd, path, ctx, problems);
 }
 
 /* --- describe ------------------------------------------------------------ */
@@ -120,6 +119,23 @@ static void describe_text(const struct vhdx_image *img, const struct vc_describe
               b->count[VHDX_PAYLOAD_ZERO], b->count[VHDX_PAYLOAD_NOT_PRESENT], b->count[VHDX_PAYLOAD_UNMAPPED],
               b->count[VHDX_PAYLOAD_UNDEFINED], b->data_blocks);
         textf(d, "BAT offset", "%" PRIu64, b->offset);
+        const struct vhdx_locator *loc = vhdx_image_locator(img);
+        if (loc) {
+                vhdx_guid_format(loc->linkage, g1);
+                d->text(d->userdata, "parent linkage", g1);
+                static const char *const labels[VHDX_LOC_N_PATHS] = { "parent relative", "parent volume",
+                                                                      "parent absolute" };
+                for (int k = 0; k < VHDX_LOC_N_PATHS; k++)
+                        if (loc->path[k])
+                                d->text(d->userdata, labels[k], loc->path[k]);
+                int depth = 1;
+                for (const struct vhdx_image *p = vhdx_image_parent(img); p; p = vhdx_image_parent(p), depth++) {
+                        snprintf(label, sizeof label, "parent %d", depth);
+                        textf(d, label, "%s (%s)", vhdx_image_path(p), vhdx_image_kind(p));
+                }
+                if (!vhdx_image_parent(img))
+                        d->text(d->userdata, "parent 1", "not opened");
+        }
 }
 
 static void describe_json(const struct vhdx_image *img, const struct vc_describe *d)
@@ -196,6 +212,26 @@ static void describe_json(const struct vhdx_image *img, const struct vc_describe
                 if (s != 4 && s != 5)
                         d->number(u, vhdx_payload_state_name(s), b->count[s]);
         d->end(u, false);
+        const struct vhdx_locator *loc = vhdx_image_locator(img);
+        if (loc) {
+                d->begin(u, "parent-locator", false);
+                vhdx_guid_format(loc->linkage, g);
+                d->string(u, "parent_linkage", g);
+                if (loc->has_linkage2) {
+                        vhdx_guid_format(loc->linkage2, g);
+                        d->string(u, "parent_linkage2", g);
+                }
+                for (int k = 0; k < VHDX_LOC_N_PATHS; k++)
+                        d->string(u, vhdx_locator_key_name(k), loc->path[k]);
+                d->end(u, false);
+                /* The chain, each parent described as the child is. */
+                if (vhdx_image_parent(img)) {
+                        d->begin(u, "parent", false);
+                        describe_json(vhdx_image_parent(img), d);
+                        d->end(u, false);
+                } else
+                        d->string(u, "parent", NULL);
+        }
 }
 
 static void vhdx_describe(void *priv, const struct vc_describe *d)

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "log.h"
 #include "vhdx.h"
@@ -24,6 +25,12 @@ struct vhdx_image {
         struct vhdx_metadata meta;
         struct vhdx_bat bat;
         struct vhdx_occupancy occ;
+        struct vc_open_ctx ctx;         /* opener for the parent chain */
+        dev_t dev;
+        ino_t ino;
+        struct vhdx_locator loc;        /* differencing only */
+        struct vhdx_image *parent;      /* NULL: none or not opened (NOPARENT) */
+        bool no_parent;                 /* opened with VHDX_OPEN_NOPARENT */
         /* A read-write open (write.c). */
         bool rw;
         bool file_guid_new;             /* FileWriteGuid changed this session */

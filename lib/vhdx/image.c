@@ -10,8 +10,15 @@
  *     metadata and BAT regions are read from a private copy (a memfd, as
  *     sparse as the file) with the log's pages applied, and every payload
  *     read is patched too, so no read goes through the stale BAT.
- *   - a differencing disk (HasParent): reading through the parent chain
- *     comes later: not-supported.
+ *   - a differencing disk (HasParent) whose parent locator is bad or
+ *     whose parent cannot be found and bound (parent.c): bad-locator,
+ *     parent-not-found, parent-mismatch, parent-loop.  Its blocks read
+ *     from the child when FULLY_PRESENT, through the sector bitmap when
+ *     PARTIALLY_PRESENT (bit set: the child; clear: the parent), from the
+ *     parent when NOT_PRESENT, as zeros otherwise (ZERO, UNMAPPED and
+ *     UNDEFINED, as 7-Zip and openvmm do).  Past the parent's end (a
+ *     child larger than its parent) the parent reads as zeros.  Writing
+ *     one is not supported yet.
  *   - a read-write open: writing (through the log) comes later.
  *   - anything VHDX.md section 5 calls hostile, each with its problem id.
  *
@@ -33,6 +40,12 @@
 #include "../util/overflow.h"
 #include "image-private.h"
 
+
+const struct vhdx_image *vhdx_image_parent(const struct vhdx_image *img) { return img->parent; }
+const struct vhdx_locator *vhdx_image_locator(const struct vhdx_image *img)
+{
+        return img->meta.has_parent ? &img->loc : NULL;
+}
 
 const char *vhdx_image_path(const struct vhdx_image *img) { return img->path; }
 int vhdx_image_fd(const struct vhdx_image *img) { return img->fd; }
@@ -68,6 +81,8 @@ struct vhdx_image *vhdx_image_free(struct vhdx_image *img)
         free(img->bat.e);
         vhdx_occupancy_done(&img->occ);
         vhdx_log_replay_done(&img->log);
+        vhdx_locator_done(&img->loc);
+        vhdx_image_free(img->parent);
         free(img);
         return NULL;
 }
@@ -149,6 +164,13 @@ static int read_replayed(struct vhdx_image *img, uint8_t *buf, size_t len, uint6
         return vhdx_log_overlay(img->fd, &img->log, buf, len, off);
 }
 
+/* Payload and sector-bitmap bytes of the file, through the log replayed
+ * in memory when there is one. */
+static int read_payload(struct vhdx_image *img, uint8_t *buf, size_t len, uint64_t off)
+{
+        return img->replayed ? read_replayed(img, buf, len, off) : pread_full(img->fd, buf, len, off);
+}
+
 /* A private copy of the metadata and BAT regions with the log applied, in
  * a sparse memfd of the replayed file's size: what metadata.c and bat.c
  * read instead of the file.  Returns the memfd. */
@@ -213,7 +235,8 @@ static int regions_occupy(struct vhdx_image *img, struct vhdx_report *rep)
         return 0;
 }
 
-static int parse(struct vhdx_image *img, unsigned flags, struct vhdx_report *rep)
+static int parse(struct vhdx_image *img, unsigned flags, int depth, const struct vhdx_chain *below,
+                 struct vhdx_report *rep)
 {
         _cleanup_free_ uint8_t *sec = NULL;
         struct stat st;
@@ -221,6 +244,8 @@ static int parse(struct vhdx_image *img, unsigned flags, struct vhdx_report *rep
 
         if (fstat(img->fd, &st) < 0)
                 return -errno;
+        img->dev = st.st_dev;
+        img->ino = st.st_ino;
         if (S_ISREG(st.st_mode))
                 img->file_size = (uint64_t) st.st_size;
         else if (S_ISBLK(st.st_mode)) {
@@ -283,14 +308,23 @@ static int parse(struct vhdx_image *img, unsigned flags, struct vhdx_report *rep
         r = vhdx_metadata_parse(sfd, mr->offset, mr->length, rep, &img->meta);
         if (r < 0)
                 return r;
-        if (img->meta.has_parent && !vhdx_collecting(rep))
-                return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, "metadata.file_parameters_flags",
-                                   img->meta.params_offset + 4,
-                                   "differencing VHDX (HasParent) is not supported yet"), -EOPNOTSUPP;
         r = vhdx_bat_load(sfd, img->file_size, &img->regions.v[img->regions.bat], &img->meta, &img->occ, rep,
                           &img->bat);
         if (r < 0)
                 return r;
+        if (img->meta.has_parent) {
+                r = vhdx_locator_read(sfd, &img->meta, rep, &img->loc);
+                if (r < 0)
+                        return r;
+                if (!(flags & VHDX_OPEN_NOPARENT) && !rep->err) {
+                        const struct vhdx_chain self = { .below = below, .dev = img->dev, .ino = img->ino };
+                        r = vhdx_parent_find(img->path, &img->ctx, &img->loc, &img->headers.h[img->headers.current],
+                                             &img->meta, flags, depth, &self, rep, &img->parent);
+                        if (r < 0)
+                                return r;
+                }
+                img->no_parent = flags & VHDX_OPEN_NOPARENT;
+        }
         if (rep->err || !(flags & VHDX_OPEN_RDWR))
                 return rep->err;
         /* Read-write: everything checked; the log replayed on disk
@@ -314,8 +348,8 @@ static int parse(struct vhdx_image *img, unsigned flags, struct vhdx_report *rep
         return 0;
 }
 
-int vhdx_image_open_fd(int fd, const char *path, unsigned flags, struct vc_problems *problems,
-                       struct vhdx_image **ret)
+int vhdx_image_open_fd_depth(int fd, const char *path, const struct vc_open_ctx *ctx, unsigned flags, int depth,
+                             const struct vhdx_chain *below, struct vc_problems *problems, struct vhdx_image **ret)
 {
         _cleanup_(vhdx_image_freep) struct vhdx_image *img = calloc(1, sizeof *img);
         struct vhdx_report rep = { .ps = problems };
@@ -330,20 +364,42 @@ int vhdx_image_open_fd(int fd, const char *path, unsigned flags, struct vc_probl
         img->path = strdup(path ? path : "");
         if (!img->path)
                 return -ENOMEM;
-        r = parse(img, flags, &rep);
+        if (ctx)
+                img->ctx = (struct vc_open_ctx) { .opener = ctx->opener, .userdata = ctx->userdata,
+                                                  .fd = VC_BY_NAME, .dir_fd = VC_BY_NAME };
+        else
+                img->ctx = (struct vc_open_ctx) VC_OPEN_CTX_INIT;
+        r = parse(img, flags, depth, below, &rep);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(img);
         return 0;
 }
 
+int vhdx_image_open_fd_ctx(int fd, const char *path, const struct vc_open_ctx *ctx, unsigned flags,
+                           struct vc_problems *problems, struct vhdx_image **ret)
+{
+        return vhdx_image_open_fd_depth(fd, path, ctx, flags, 0, NULL, problems, ret);
+}
+
+int vhdx_image_open_fd(int fd, const char *path, unsigned flags, struct vc_problems *problems,
+                       struct vhdx_image **ret)
+{
+        return vhdx_image_open_fd_depth(fd, path, NULL, flags, 0, NULL, problems, ret);
+}
+
 int vhdx_check_fd(int fd, const char *path, struct vc_problems *problems)
+{
+        return vhdx_check_fd_ctx(fd, path, NULL, problems);
+}
+
+int vhdx_check_fd_ctx(int fd, const char *path, const struct vc_open_ctx *ctx, struct vc_problems *problems)
 {
         _cleanup_(vhdx_image_freep) struct vhdx_image *img = NULL;
         int r;
 
         problems->collect = true;
-        r = vhdx_image_open_fd(fd, path, VHDX_OPEN_NOLOCK, problems, &img);
+        r = vhdx_image_open_fd_ctx(fd, path, ctx, VHDX_OPEN_NOLOCK, problems, &img);
         if (problems->oom)
                 return -ENOMEM;
         if (r < 0 && !vc_problems_any(problems))
@@ -352,6 +408,78 @@ int vhdx_check_fd(int fd, const char *path, struct vc_problems *problems)
 }
 
 /* --- reading ---------------------------------------------------------------- */
+
+/* What lies below the child at [offset, offset+len): the parent, zeros
+ * past its end. */
+static int read_below(struct vhdx_image *img, uint8_t *p, uint64_t len, uint64_t offset)
+{
+        if (!img->parent)
+                return img->no_parent ? -EIO : (memset(p, 0, len), 0);
+        uint64_t psize = img->parent->meta.virtual_size, n = 0;
+        if (offset < psize) {
+                int r;
+                n = MIN(len, psize - offset);
+                r = vhdx_image_pread(img->parent, p, n, offset);
+                if (r < 0)
+                        return r;
+        }
+        memset(p + n, 0, len - n);
+        return 0;
+}
+
+/* VHDX sector bitmaps are LSB first (VHD's are MSB first): bit q is bit
+ * q % 8 of byte q / 8. */
+static inline bool sb_bit(const uint8_t *bits, uint64_t q)
+{
+        return bits[q / 8] >> (q % 8) & 1;
+}
+
+/* [in, in+len) of block b, PARTIALLY_PRESENT at data: runs of sectors
+ * whose bits (LSB first, 1: here) agree, from the child or below. */
+static int read_partial(struct vhdx_image *img, uint64_t b, uint64_t data, uint8_t *p, uint64_t in, uint64_t len)
+{
+        const uint64_t ss = img->meta.logical_sector_size, bs = img->meta.block_size;
+        const struct vhdx_bat *bat = &img->bat;
+        const uint64_t c = b / bat->chunk_ratio;
+        const uint64_t sbe = bat->e[c * (bat->chunk_ratio + 1) + bat->chunk_ratio];
+        uint8_t bits[512];
+        int r;
+
+        if ((sbe & VHDX_BAT_STATE_MASK) != VHDX_SB_PRESENT)
+                return -EIO;    /* refused at open (bat.c) */
+        while (len > 0) {
+                uint64_t vsec = (b * bs + in) / ss;                     /* virtual sector */
+                uint64_t bit = vsec % VHDX_SECTORS_PER_CHUNK;
+                uint64_t first = bit / 8, nsec = MIN((in % ss + len + ss - 1) / ss, (uint64_t) sizeof bits * 8 - bit % 8);
+                uint64_t nbytes = (bit % 8 + nsec + 7) / 8;
+                r = read_payload(img, bits, nbytes, (sbe & VHDX_BAT_OFFSET_MASK) + first);
+                if (r < 0)
+                        return r;
+                for (uint64_t k = 0; k < nsec && len > 0;) {
+                        uint64_t q = bit % 8 + k;
+                        bool here = sb_bit(bits, q);
+                        uint64_t run = 0;
+                        /* Sectors k.. with the same bit, as bytes of this read. */
+                        while (k < nsec) {
+                                uint64_t qq = bit % 8 + k;
+                                if (sb_bit(bits, qq) != here)
+                                        break;
+                                uint64_t l = MIN(len - run, ss - (in + run) % ss);
+                                run += l;
+                                k++;
+                                if (run == len)
+                                        break;
+                        }
+                        r = here ? read_payload(img, p, run, data + in) : read_below(img, p, run, b * bs + in);
+                        if (r < 0)
+                                return r;
+                        p += run;
+                        in += run;
+                        len -= run;
+                }
+        }
+        return 0;
+}
 
 int vhdx_image_pread(struct vhdx_image *img, void *buf, size_t count, uint64_t offset)
 {
@@ -365,15 +493,24 @@ int vhdx_image_pread(struct vhdx_image *img, void *buf, size_t count, uint64_t o
                 uint64_t e = img->bat.e[vhdx_bat_index(&img->bat, b)];
                 int r;
 
-                if ((e & VHDX_BAT_STATE_MASK) == VHDX_PAYLOAD_FULLY_PRESENT) {
-                        if (img->replayed)
-                                r = read_replayed(img, p, len, (e & VHDX_BAT_OFFSET_MASK) + in);
-                        else
-                                r = pread_full(img->fd, p, len, (e & VHDX_BAT_OFFSET_MASK) + in);
-                        if (r < 0)
-                                return r;
-                } else
-                        memset(p, 0, len);      /* 0-3 in a disk without a parent */
+                switch (img->meta.has_parent ? e & VHDX_BAT_STATE_MASK : (e & VHDX_BAT_STATE_MASK) | 8) {
+                case VHDX_PAYLOAD_FULLY_PRESENT:
+                case VHDX_PAYLOAD_FULLY_PRESENT | 8:
+                        r = read_payload(img, p, len, (e & VHDX_BAT_OFFSET_MASK) + in);
+                        break;
+                case VHDX_PAYLOAD_PARTIALLY_PRESENT:
+                        r = read_partial(img, b, e & VHDX_BAT_OFFSET_MASK, p, in, len);
+                        break;
+                case VHDX_PAYLOAD_NOT_PRESENT:
+                        r = read_below(img, p, len, offset);
+                        break;
+                default:
+                        /* ZERO, UNMAPPED, UNDEFINED; 0-3 in a disk without a parent */
+                        memset(p, 0, len);
+                        r = 0;
+                }
+                if (r < 0)
+                        return r;
                 p += len;
                 offset += len;
                 count -= len;
@@ -397,7 +534,12 @@ int vhdx_image_extents(struct vhdx_image *img, uint64_t offset, uint64_t count,
                 /* Runs of blocks of one kind, merged. */
                 while (offset + len < end) {
                         uint64_t at = offset + len, b = at / bs, l = MIN(end - at, bs - at % bs);
-                        enum vhdx_extent_kind k = vhdx_image_block_state(img, b) == VHDX_PAYLOAD_FULLY_PRESENT
+                        const unsigned st = vhdx_image_block_state(img, b);
+                        /* A child's blocks that read from the parent are
+                         * data, conservatively (the parent's holes too). */
+                        enum vhdx_extent_kind k = st == VHDX_PAYLOAD_FULLY_PRESENT ||
+                                                          (img->meta.has_parent && (st == VHDX_PAYLOAD_NOT_PRESENT ||
+                                                                                    st == VHDX_PAYLOAD_PARTIALLY_PRESENT))
                                                           ? VHDX_EXTENT_DATA : VHDX_EXTENT_ZERO;
                         if (len && k != kind)
                                 break;

@@ -16,7 +16,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
+#include "../image/open.h"
 #include "../util/macro.h"
 #include "../util/problem.h"
 #include "format.h"
@@ -165,14 +167,42 @@ static inline uint64_t vhdx_bat_index(const struct vhdx_bat *b, uint64_t block)
 }
 const char *vhdx_payload_state_name(unsigned state);
 
+/* --- locator.c: the parent locator item (VHDX.md section 4.1) ------------- */
+
+enum { VHDX_LOC_RELATIVE, VHDX_LOC_VOLUME, VHDX_LOC_ABSOLUTE, VHDX_LOC_N_PATHS };
+
+struct vhdx_locator {
+        uint8_t linkage[16];            /* parent_linkage, on-disk GUID form */
+        uint8_t linkage2[16];
+        bool has_linkage2;
+        uint64_t linkage_offset;        /* of parent_linkage's value in the file */
+        char *path[VHDX_LOC_N_PATHS];   /* UTF-8, as stored ('\' kept); NULL: absent */
+        uint64_t path_offset[VHDX_LOC_N_PATHS];
+        uint64_t offset;                /* of the item in the file */
+};
+
+/* Validates the item (len bytes, at file offset at) into *ret (its paths
+ * the caller's: vhdx_locator_done); a bad-locator problem on failure. */
+int vhdx_locator_parse(const uint8_t *item, uint32_t len, uint64_t at, struct vhdx_report *rep,
+                       struct vhdx_locator *ret);
+/* The same, reading the item m locates from fd. */
+int vhdx_locator_read(int fd, const struct vhdx_metadata *m, struct vhdx_report *rep, struct vhdx_locator *ret);
+void vhdx_locator_done(struct vhdx_locator *l);
+const char *vhdx_locator_key_name(int k);
+bool vhdx_guid_parse(const char *text, uint8_t out[16]);
+
 /* --- image.c --------------------------------------------------------------- */
 
 struct vhdx_image;
 
-enum { VHDX_OPEN_RDWR = 1, VHDX_OPEN_NOLOCK = 2 };
+enum { VHDX_OPEN_RDWR = 1, VHDX_OPEN_NOLOCK = 2, VHDX_OPEN_NOPARENT = 4 };
 
 int vhdx_image_open_fd(int fd, const char *path, unsigned flags, struct vc_problems *problems,
                        struct vhdx_image **ret);
+/* The same, parents opened through ctx (NULL: by name). */
+int vhdx_image_open_fd_ctx(int fd, const char *path, const struct vc_open_ctx *ctx, unsigned flags,
+                           struct vc_problems *problems, struct vhdx_image **ret);
+int vhdx_check_fd_ctx(int fd, const char *path, const struct vc_open_ctx *ctx, struct vc_problems *problems);
 struct vhdx_image *vhdx_image_free(struct vhdx_image *img);
 static inline void vhdx_image_freep(struct vhdx_image **p) { vhdx_image_free(*p); }
 int vhdx_check_fd(int fd, const char *path, struct vc_problems *problems);
@@ -198,3 +228,41 @@ const struct vhdx_bat *vhdx_image_bat(const struct vhdx_image *img);
 /* The payload state of data block b. */
 unsigned vhdx_image_block_state(const struct vhdx_image *img, uint64_t b);
 const char *vhdx_image_kind(const struct vhdx_image *img);
+/* A differencing disk's parent (NULL: none, or not opened) and locator. */
+const struct vhdx_image *vhdx_image_parent(const struct vhdx_image *img);
+const struct vhdx_locator *vhdx_image_locator(const struct vhdx_image *img);
+
+/* --- create.c: new files ----------------------------------------------------- */
+
+struct vhdx_create_params {
+        const char *parent;             /* a VHDX: a differencing child of it; NULL: dynamic */
+        uint64_t virtual_size;          /* dynamic only (a child has its parent's) */
+        uint32_t block_size;            /* 0: the parent's, or 32 MiB */
+        uint32_t logical_sector;        /* dynamic: 0 (512) or 512 or 4096 */
+        uint32_t physical_sector;       /* dynamic: 0 (4096) or 512 or 4096 */
+};
+
+/* Creates path (which must not exist) whole, durably; -EINVAL for bad
+ * parameters, -EEXIST, or a problem about the parent. */
+int vhdx_create(const char *path, const struct vhdx_create_params *p, struct vc_problems *problems);
+
+/* --- parent.c: the chain (VHDX.md section 4.4) -------------------------------- */
+
+#define VHDX_MAX_CHAIN_DEPTH 256
+
+/* The disks already in the chain, child first, to find loops before a
+ * parent is even parsed. */
+struct vhdx_chain {
+        const struct vhdx_chain *below;
+        dev_t dev;
+        ino_t ino;
+};
+
+/* Opens the disk at depth+1 that loc names and binds it (see parent.c);
+ * *ret on success only; parent-not-found, parent-mismatch or parent-loop. */
+int vhdx_parent_find(const char *child_path, const struct vc_open_ctx *ctx, const struct vhdx_locator *loc,
+                     const struct vhdx_header *child_header, const struct vhdx_metadata *child_meta,
+                     unsigned flags, int depth, const struct vhdx_chain *self, struct vhdx_report *rep,
+                     struct vhdx_image **ret);
+int vhdx_image_open_fd_depth(int fd, const char *path, const struct vc_open_ctx *ctx, unsigned flags, int depth,
+                             const struct vhdx_chain *below, struct vc_problems *problems, struct vhdx_image **ret);

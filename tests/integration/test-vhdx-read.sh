@@ -13,9 +13,10 @@
 #     it, by content (a copy named .img too);
 #   - a VHDX whose header names a log with no valid entry (LogGuid set,
 #     checksum fixed; qemu's stale entries carry other GUIDs) is refused
-#     by check (1, bad-log), info and the plugin, read-only or not, and
-#     compact and analyze refuse any VHDX with not-supported; in every
-#     case the file is byte-identical.  (Writing: test-vhdx-write.sh.)
+#     by check (1, bad-log), info and the plugin, read-only or not;
+#     compact refuses any VHDX with not-supported, analyze reads it and
+#     says compaction is not supported yet; in every case the file is
+#     byte-identical.  (Writing: test-vhdx-write.sh.)
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 requires qemu-img qemu-io nbdkit nbdcopy nbdinfo python3 cmp
@@ -93,10 +94,12 @@ rc=0; "$VHDCTL" compact --local "$img" 2>"$tmpdir/err" || rc=$?
 rc=0; "$VHDCTL" compact --local --dry-run "$img" 2>"$tmpdir/err" || rc=$?
 (( rc == 1 )) && grep -q 'not-supported: compacting vhdx images is not supported yet' "$tmpdir/err" ||
     { cat "$tmpdir/err" >&2; fail "compact --dry-run: exit $rc, no clear refusal"; }
-rc=0; "$VHDCTL" analyze "$img" 2>"$tmpdir/err" >/dev/null || rc=$?
-(( rc == 1 )) && grep -q 'not-supported' "$tmpdir/err" || { cat "$tmpdir/err" >&2; fail "analyze: exit $rc"; }
+# analyze only reads: it works, and says plainly that compaction is not there yet.
+rc=0; vhdctl_attaching analyze "$img" 2>"$tmpdir/err" >"$tmpdir/out" || rc=$?
+(( rc == 0 )) && grep -q 'compaction of vhdx images is not supported yet' "$tmpdir/out" ||
+    { cat "$tmpdir/err" "$tmpdir/out" >&2; fail "analyze: exit $rc"; }
 cmp -s -- "$img" "$orig" || fail "a refusal changed the file"
-echo "$testname: compacting, analyzing: refused"
+echo "$testname: compacting: refused; analyzing: read-only"
 
 # A non-empty log: LogGuid set in the current header (checksum fixed).
 python3 - "$img" <<'PY'

@@ -18,6 +18,8 @@
  *                                  (hex byte), or zeros when S is "z"
  *   --partial B:S[,...]            block B PARTIALLY_PRESENT (diff only)
  *   --state B:STATE[@MIB][,...]    raw state (0-7 or a name) with an offset in MiB
+ *   --from-raw FILE                every block of FILE holding a non-zero byte
+ *                                  becomes FULLY_PRESENT with FILE's bytes
  *   --sb-all                       differencing: every chunk's SB block present
  *                                  (bits 0) even without a partial block
  *   --after-state B:STATE[,...]    after the fills, block B takes STATE and keeps
@@ -209,7 +211,7 @@ int main(int argc, char **argv)
                 O_PHYS = 256, O_LOGSIZE, O_SEQ, O_DEFSTATE, O_NOTREQ, O_PARTIAL, O_STATE,
                 O_PARENT, O_PARENT_RAW, O_LINKAGE, O_NOREL, O_NOABS, O_NOVOL, O_LOG, O_LOGZERO,
                 O_LOGAPPLIED, O_LOGBOTH, O_REGION, O_META, O_CORRUPT, O_LIST, O_EXPECTED,
-                O_EXPECTED_IP, O_INFO, O_SEED, O_SBALL, O_AFTER,
+                O_EXPECTED_IP, O_INFO, O_SEED, O_SBALL, O_AFTER, O_FROMRAW,
         };
         static const struct option options[] = {
                 { "type", required_argument, NULL, 't' },
@@ -243,6 +245,7 @@ int main(int argc, char **argv)
                 { "info", no_argument, NULL, O_INFO },
                 { "guid-seed", required_argument, NULL, O_SEED },
                 { "sb-all", no_argument, NULL, O_SBALL },
+                { "from-raw", required_argument, NULL, O_FROMRAW },
                 { "after-state", required_argument, NULL, O_AFTER },
                 {}
         };
@@ -255,6 +258,7 @@ int main(int argc, char **argv)
         const char *parent = NULL, *parent_raw = NULL, *linkage_text = NULL, *corrupt = NULL;
         const char *expected = NULL, *expected_ip = NULL;
         bool sb_all = false;
+        const char *from_raw = NULL;
         bool no_rel = false, no_abs = false, no_vol = false, info = false;
         unsigned log_flags = 0;
         int64_t log_zero = -1;
@@ -327,6 +331,7 @@ int main(int argc, char **argv)
                 case O_EXPECTED_IP: expected_ip = optarg; break;
                 case O_INFO: info = true; break;
                 case O_SBALL: sb_all = true; break;
+                case O_FROMRAW: from_raw = optarg; break;
                 case O_AFTER: after = optarg; break;
                 case O_SEED: vxb_guid_seed((uint32_t) parse_u64(optarg, 0)); break;
                 default:
@@ -393,6 +398,29 @@ int main(int argc, char **argv)
         if (sb_all)
                 for (uint64_t ch = 0; ch < img->n_chunks; ch++)
                         vxb_alloc_sb(img, ch);
+        if (from_raw) {
+                int fd = open(from_raw, O_RDONLY | O_CLOEXEC);
+                uint8_t *blk = malloc(p.block_size ? p.block_size : VXB_MIB);
+                const size_t bs = img->p.block_size;
+                if (fd < 0 || !blk)
+                        die("cannot read '%s'", from_raw);
+                blk = realloc(blk, bs);
+                for (uint64_t b = 0; b < img->n_blocks; b++) {
+                        ssize_t n = pread(fd, blk, bs, (off_t) (b * bs));
+                        if (n < 0)
+                                die("cannot read '%s'", from_raw);
+                        bool any = false;
+                        for (ssize_t k = 0; k < n && !any; k++)
+                                any = blk[k] != 0;
+                        if (!any)
+                                continue;
+                        vxb_alloc_block(img, b, -1);
+                        uint64_t len = (b + 1) * bs > img->p.virtual_size ? img->p.virtual_size - b * bs : bs;
+                        memcpy(vxb_block_data(img, b), blk, (size_t) (n < (ssize_t) len ? (uint64_t) n : len));
+                }
+                free(blk);
+                close(fd);
+        }
         for (size_t i = 0; i < n_regions; i++) {
                 char *colon = strchr(regions[i], ':');
                 if (!colon)

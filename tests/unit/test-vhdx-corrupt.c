@@ -163,7 +163,8 @@ static void p_sector(void) { put_le32(img + ITEMS + 32, 1024); }
 static void p_has_parent_nolocator(void) { put_le32(img + ITEMS + 4, 2); }
 static void p_has_parent(void)
 {
-        /* A sixth entry: a 20-byte parent locator at 512 KiB of the region. */
+        /* A sixth entry: a 20-byte parent locator at 512 KiB of the region,
+         * all zeros (no VHDX locator type: test-vhdx-diff has the rest). */
         static const uint8_t loc[16] = VHDX_GUID_PARENT_LOCATOR;
         put_le32(img + ITEMS + 4, 2);
         put_le16(img + META + 10, 6);
@@ -242,7 +243,7 @@ static const struct corruption table[] = {
         { "virtual size odd", p_vsize_odd, VC_PROBLEM_BAD_SIZE, "metadata.virtual_disk_size", ITEMS + 8, -EBADMSG, false },
         { "sector size", p_sector, VC_PROBLEM_BAD_METADATA, "metadata.logical_sector_size", ITEMS + 32, -EBADMSG, false },
         { "parent, no locator", p_has_parent_nolocator, VC_PROBLEM_BAD_METADATA, "metadata.file_parameters_flags", ITEMS + 4, -EBADMSG, false },
-        { "differencing", p_has_parent, VC_PROBLEM_NOT_SUPPORTED, "metadata.file_parameters_flags", ITEMS + 4, -EOPNOTSUPP, true },
+        { "differencing, locator all zeros", p_has_parent, VC_PROBLEM_BAD_LOCATOR, "parent_locator.locator_type", META + 512 * KiB, -EBADMSG, false },
         { "BAT too small", p_bat_small, VC_PROBLEM_BAD_REGION_TABLE, "region.length", R1 + 16 + 24, -EBADMSG, false },
         { "block past eof", p_bat_past_eof, VC_PROBLEM_BAT_OUT_OF_FILE, "bat", BAT + 80, -EBADMSG, false },
         { "duplicate offset", p_bat_dup, VC_PROBLEM_BAT_OVERLAP, "bat", BAT + 80, -EBADMSG, false },
