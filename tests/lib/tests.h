@@ -11,6 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* RUNNING_ON_VALGRIND: tests that do less under valgrind (20 times
+ * slower) ask it; 0 where valgrind's header is not installed. */
+#if defined __has_include
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 #define TEST_FAIL(...)                                                              \
         do {                                                                        \
                 fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                     \

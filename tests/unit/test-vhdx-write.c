@@ -34,15 +34,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined __has_include
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
-
 #include "powercut.h"
 #include "tests.h"
 #include "util/fault.h"
