@@ -39,14 +39,14 @@
 #include "util/fault.h"
 #include "util/fd-util.h"
 #include "util/problem.h"
+#include "vhd-builder.h"          /* vb_temp_dir, vb_path_join */
 #include "vhdx-builder.h"
 #include "vhdx/vhdx.h"
 
 #define MiB (1024ull * 1024)
 #define DISK (24 * MiB)
 
-static char dir[] = "/tmp/test-vhdx-write.XXXXXX";
-static char path[256];
+static char dir[VB_PATH_MAX], path[VB_PATH_MAX];
 
 struct hdr {
         bool valid;
@@ -352,12 +352,12 @@ static void test_powercut(void)
 {
         struct vxb_image *b = dirty();
         uint8_t *state[N_OPS + 1], *now = malloc(DISK);
-        char orig[300], logpath[300];
+        char orig[VB_PATH_MAX], logpath[VB_PATH_MAX];
         struct pc_log log;
         unsigned cuts = 0;
         ASSERT_TRUE(now);
-        snprintf(orig, sizeof orig, "%s/orig.vhdx", dir);
-        snprintf(logpath, sizeof logpath, "%s/power.log", dir);
+        vb_path_join(orig, dir, "orig.vhdx");
+        vb_path_join(logpath, dir, "power.log");
         for (size_t i = 0; i <= N_OPS; i++) {
                 state[i] = malloc(DISK);
                 ASSERT_TRUE(state[i]);
@@ -419,8 +419,8 @@ static void test_powercut(void)
 
 int main(void)
 {
-        ASSERT_TRUE(mkdtemp(dir));
-        snprintf(path, sizeof path, "%s/w.vhdx", dir);
+        vb_temp_dir(dir);               /* in $TMPDIR, removed should the test abort */
+        vb_path_join(path, dir, "w.vhdx");
         test_session(VXB_DYNAMIC, 512);
         test_session(VXB_DYNAMIC, 4096);
         test_session(VXB_FIXED, 512);
