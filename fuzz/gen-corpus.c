@@ -20,6 +20,7 @@
 #include "util/endian.h"
 #include "util/utf16.h"
 #include "vhd-builder.h"
+#include "vhdx-builder.h"
 
 static const char *outdir;
 
@@ -411,6 +412,93 @@ static void gen_vhdx(void)
         put("vhdx", "has-parent", parent, sizeof parent);
 }
 
+/* fuzz-vhdx-locator: files present (bits), mode, then records
+ * (key, value length, value) or the raw item. */
+static void put_loc(const char *name, uint8_t files, const char *recs, size_t n)
+{
+        uint8_t p[512];
+
+        p[0] = files;
+        p[1] = 0;
+        memcpy(p + 2, recs, n);
+        put("vhdx-locator", name, p, n + 2);
+}
+
+#define LINK "\x40\x02\x00\x00"             /* parent_linkage: the parent's GUID */
+static void gen_vhdx_locator(void)
+{
+        static const struct { const char *name; uint8_t files; const char *recs; size_t n; } seeds[] = {
+#define S(name, files, recs) { name, files, recs, sizeof recs - 1 }
+                S("relative", 0x01, LINK "\x02\x0bparent.vhdx"),
+                S("relative-dotdot", 0x04, LINK "\x02\x0e..\\parent.vhdx"),
+                S("relative-sub", 0x08, LINK "\x02\x11.\\sub\\parent.vhdx"),
+                S("absolute", 0x01, LINK "\x04\x14" "C:\\vms\\d\\parent.vhdx"),
+                S("volume", 0x01, LINK "\x03\x19\\\\?\\Volume{x}\\parent.vhdx"),
+                S("linkage2", 0x02, LINK "\x41\x02\x01\x01\x02\x0aother.vhdx"),
+                S("mismatch", 0x02, LINK "\x02\x0aother.vhdx"),
+                S("self", 0x20, "\x40\x02\x03\x02\x02\x0a" "child.vhdx"),
+                S("loop-below", 0x20, "\x40\x02\x02\x00\x02\x09loop.vhdx"),
+                S("sector-4k", 0x40, LINK "\x02\x08p4k.vhdx"),
+                S("a-vhd", 0x10, LINK "\x02\x07old.vhd"),
+                S("junk", 0x80, LINK "\x02\x09junk.vhdx"),
+                S("duplicate", 0x01, LINK "\x02\x0bparent.vhdx\x07\x03" "abc"),
+                S("unknown-key", 0x01, LINK "\x06\x01x\x05\x04\x03k\x00y\x02\x0bparent.vhdx"),
+                S("bad-guid", 0x01, "\x00\x05{123}\x02\x0bparent.vhdx"),
+                S("nul-inside", 0x01, LINK "\x82\x06p\x00\x00\x00x\x00"),
+                S("no-path", 0x01, LINK),
+        };
+        for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++)
+                put_loc(seeds[i].name, seeds[i].files, seeds[i].recs, seeds[i].n);
+
+        /* The builder's own item, raw. */
+        struct vxb_params pp = { .type = VXB_DYNAMIC, .virtual_size = 4u << 20 };
+        struct vxb_params cp = { .type = VXB_DIFFERENCING, .virtual_size = 4u << 20 };
+        struct vxb_image *par = vxb_new(&pp), *ch = vxb_new(&cp);
+        vxb_set_parent_image(ch, par, "/vms/d/parent.vhdx");
+        uint64_t e = vxb_metadata_entry(ch, VXB_GUID_PARENT_LOCATOR), at = vxb_metadata_item(ch, VXB_GUID_PARENT_LOCATOR);
+        uint32_t len = get_le32(ch->buf + e + VXB_MTE_LENGTH);
+        uint8_t *p = malloc(len + 2);
+        if (!p)
+                abort();
+        p[0] = 0x01;
+        p[1] = 1;
+        memcpy(p + 2, ch->buf + at, len);
+        put("vhdx-locator", "raw-builder", p, len + 2);
+        free(p);
+        vxb_free(ch);
+        vxb_free(par);
+}
+
+/* fuzz-vhdx-log: flags, then patches (sector, offset LE16, length, bytes)
+ * over the harness's log.  The first entry is at sector 0: its header,
+ * then its descriptors from byte 64, 32 bytes each. */
+static void gen_vhdx_log(void)
+{
+        static const uint8_t clean[] = { 0 };
+        static const uint8_t nocrc[] = { 1 };
+        static const uint8_t shorter[] = { 1 << 1 };
+        static const uint8_t longer[] = { 2 << 1 };
+        static const uint8_t cut[] = { 3 << 1 };
+        static const uint8_t low[] = { 0, 0, 80, 0, 8, 0, 0, 1, 0, 0, 0, 0, 0 };
+        static const uint8_t seq[] = { 0, 0, 16, 0, 1, 9 };
+        static const uint8_t tail[] = { 0, 0, 12, 0, 2, 0, 16 };
+        static const uint8_t last[] = { 0, 0, 56, 0, 8, 0, 0, 0, 2, 0, 0, 0, 0 };
+        static const uint8_t flushed[] = { 0, 0, 48, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0 };
+        static const uint8_t nodesc[] = { 0, 0, 24, 0, 4, 0, 0, 0, 0 };
+
+        put("vhdx-log", "clean", clean, sizeof clean);
+        put("vhdx-log", "no-crc-fix", nocrc, sizeof nocrc);
+        put("vhdx-log", "file-shorter", shorter, sizeof shorter);
+        put("vhdx-log", "file-longer", longer, sizeof longer);
+        put("vhdx-log", "file-cut", cut, sizeof cut);
+        put("vhdx-log", "target-low", low, sizeof low);
+        put("vhdx-log", "sequence", seq, sizeof seq);
+        put("vhdx-log", "tail", tail, sizeof tail);
+        put("vhdx-log", "last-offset", last, sizeof last);
+        put("vhdx-log", "flushed-offset", flushed, sizeof flushed);
+        put("vhdx-log", "no-descriptors", nodesc, sizeof nodesc);
+}
+
 int main(int argc, char **argv)
 {
         if (argc != 2) {
@@ -424,6 +512,8 @@ int main(int argc, char **argv)
         }
         gen_vhd();
         gen_vhdx();
+        gen_vhdx_locator();
+        gen_vhdx_log();
         gen_plan_bytes();
         gen_plan_mixed();
         gen_mbr();
