@@ -18,7 +18,8 @@
  * What a worker needs, after main() starts (the dynamic loader's calls
  * come before the filter): reading, writing and syncing the disk and its
  * parents through the descriptors it is handed (pread/pwrite, fdatasync,
- * ftruncate, fallocate, fadvise), the moves' io_uring, listing the
+ * ftruncate, fallocate, fadvise), the moves' io_uring (io_uring_enter
+ * only: the ring is made before the filter, see below), listing the
  * disk's folder (getdents64 on fd 5) for the search for children, the
  * control socket (sendto/sendmsg/recvmsg, poll), memory (mmap, brk,
  * madvise...), time and sleeping (the progress rate, test pauses),
@@ -27,16 +28,21 @@
  * a worker's uid is its own and in no group, so it opens only what any
  * user may.  Not allowed, among everything else: socket, connect, ptrace,
  * process_vm_*, pidfd_*, kill of others, execve, fork/clone, ioctl,
- * prctl, mount, bpf, io_uring_register (the ring is set up before use).
+ * prctl, mount, bpf, io_uring_setup and io_uring_register.
  *
- * io_uring runs its operations in the kernel, past seccomp: a hostile
- * worker could set up a ring and queue any io_uring operation (open,
- * connect...).  What that can reach is bounded by the worker's
- * credentials: a uid of its own in no group, no capabilities,
- * no_new_privs, and the unit's PrivateNetwork=.  That identity, not the
- * filter, is what keeps one worker from another's process and disk:
- * ptrace, pidfd_getfd and process_vm_* have no io_uring operation, and
- * the kernel refuses them across uids and to a non-dumpable target.
+ * io_uring runs its operations in the kernel, past seccomp: with a ring
+ * of its own a hostile worker could queue any io_uring operation (open,
+ * connect...).  So the worker sets up its one ring before the filter,
+ * restricted (IORING_REGISTER_RESTRICTIONS, lib/compact/move-ring.c) to
+ * the read, write and no-op the moves submit, with IOSQE_ASYNC as the only
+ * flag; any other operation on it completes with -EACCES, and the filter
+ * refuses io_uring_setup (no second ring) and io_uring_register (no
+ * change to it).  Behind that, the worker's credentials bound what is
+ * left: a uid of its own in no group, no capabilities, no_new_privs, and
+ * the unit's PrivateNetwork=.  That identity is what keeps one worker
+ * from another's process and disk: ptrace, pidfd_getfd and process_vm_*
+ * have no io_uring operation, and the kernel refuses them across uids and
+ * to a non-dumpable target.
  *
  * Sanitizer builds need more at exit and on a report: LeakSanitizer
  * stops the world with a ptrace-ing clone (and makes the process dumpable
@@ -45,6 +51,8 @@
  * which are never installed.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -159,8 +167,8 @@ static const int allowed[] = {
 #ifdef __NR_access
         __NR_access,
 #endif
-        /* the moves */
-        __NR_io_uring_setup, __NR_io_uring_enter,
+        /* the moves, on the ring set up (restricted) before the filter */
+        __NR_io_uring_enter,
         /* the control socket */
         __NR_sendto, __NR_sendmsg, __NR_recvfrom, __NR_recvmsg,
 #ifdef __NR_poll
@@ -254,14 +262,49 @@ int worker_seccomp_install(void)
 #endif
 }
 
-int worker_seccomp_test_hook(const char **ret_what)
+/* IORING_OP_OPENAT of "/" on ring: its result (-EACCES when restricted). */
+static int ring_openat(struct io_uring *ring)
+{
+        struct io_uring_sqe *sqe = ring ? io_uring_get_sqe(ring) : NULL;
+        struct io_uring_cqe *cqe;
+        int r;
+
+        if (!sqe)
+                return -EBADF;
+        io_uring_prep_openat(sqe, AT_FDCWD, "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+        r = io_uring_submit_and_wait(ring, 1);
+        if (r < 0)
+                return r;
+        r = io_uring_peek_cqe(ring, &cqe);
+        if (r < 0)
+                return r;
+        r = cqe->res;
+        io_uring_cqe_seen(ring, cqe);
+        return r;
+}
+
+int worker_seccomp_test_hook(struct io_uring *ring, const char **ret_what)
 {
         const char *what = getenv("VHDCOMPACT_TEST_WORKER_FORBIDDEN");
         int fd;
 
         if (!what || !*what)
                 return 0;
-        if (!strcmp(what, "socket")) {
+        if (!strcmp(what, "ring-openat")) {
+                *ret_what = "IORING_OP_OPENAT on the worker's ring";
+                fd = ring_openat(ring);
+                if (fd == -EACCES)
+                        return 2;
+        } else if (!strcmp(what, "io_uring_setup")) {
+                struct io_uring_params p = {};
+                *ret_what = "io_uring_setup";
+                fd = (int) syscall(__NR_io_uring_setup, 4, &p);
+        } else if (!strcmp(what, "io_uring_register")) {
+                *ret_what = "io_uring_register";
+                fd = (int) syscall(__NR_io_uring_register, ring ? ring->ring_fd : -1, IORING_REGISTER_PROBE, NULL, 0);
+                if (fd == 0)
+                        fd = dup(2);    /* it succeeded: something to close */
+        } else if (!strcmp(what, "socket")) {
                 *ret_what = "socket(AF_INET)";
                 fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         } else if (!strcmp(what, "pidfd")) {

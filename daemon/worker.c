@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <liburing.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include "compact/compact.h"
+#include "compact/move.h"
 #include "image/open.h"
 #include "util/bus-names.h"
 #include "worker-channel.h"
@@ -143,6 +145,11 @@ int main(int argc, char **argv)
                         WORKER_FD_CONTROL, strerror(-r));
                 return 1;
         }
+        /* The moves' ring, restricted to what they submit, is made
+         * before the filter, which forbids io_uring_setup
+         * (compact/move-ring.c, worker-seccomp.c). */
+        static struct io_uring ring;
+        const int ring_r = compact_ring_init_restricted(&ring);
         r = worker_seccomp_install();
         if (r < 0) {
                 (void) channel_send(&ch, "result fail %d - cannot install the system-call filter: %s", -r,
@@ -150,7 +157,11 @@ int main(int argc, char **argv)
                 return 1;
         }
         const char *what = NULL;
-        r = worker_seccomp_test_hook(&what);
+        r = worker_seccomp_test_hook(ring_r == 0 ? &ring : NULL, &what);
+        if (r == 2) {
+                (void) channel_send(&ch, "result fail %d - test hook: %s was refused (EACCES)", EACCES, what);
+                return 1;
+        }
         if (r != 0) {
                 /* Still alive: the filter let the call through. */
                 (void) channel_send(&ch, "result fail %d - test hook: %s was not refused by the filter (%s)",
@@ -170,6 +181,12 @@ int main(int argc, char **argv)
                 /* Absent: the daemon could not open the folder; nothing is found. */
                 .dir_fd = fd_is_open(WORKER_FD_DIR) ? WORKER_FD_DIR : -1,
         };
+        if (ring_r < 0 && !a.opts.dry_run) {
+                (void) channel_send(&ch, "result fail %d io-error cannot set up the io_uring the moves need: %s",
+                                    -ring_r, strerror(-ring_r));
+                return 1;
+        }
+        a.opts.ring = ring_r == 0 ? &ring : NULL;
         a.opts.open = &ctx;
         a.opts.in_process = true;
         worker_progress_init(&wp, &ch);

@@ -528,7 +528,8 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                                                 .progress = moving_progress,
                                                 .truncating = truncating,
                                                 .userdata = (void *) opts,
-                                                .problems = problems };
+                                                .problems = problems,
+                                                .ring = opts->ring };
                 test_pause_before_move();
                 /* The plan is only as good as the file it was made from. */
                 r = ops->verify_unchanged(img, &layout, problems);

@@ -33,6 +33,8 @@ const char *compact_phase_to_string(enum compact_phase p);
 
 /* All zero is vhdctl: open path, list its folder, attach through nbdkit,
  * no callbacks. */
+struct io_uring;
+
 struct compact_opts {
         enum compact_mode mode;
         bool dry_run;
@@ -46,6 +48,9 @@ struct compact_opts {
         /* Read the file systems in-process instead of through the nbdkit
          * attach (vc_analyze_opts.in_process). */
         bool in_process;
+        /* Optional: the ring the moves go through (compact_exec_opts.ring,
+         * compact/move.h); NULL: the executor's own. */
+        struct io_uring *ring;
         /* Progress, now and then, in phases scanning and moving (never
          * truncating); non-zero asks to stop at a safe point. */
         int (*progress)(void *userdata, enum compact_phase phase, uint64_t done, uint64_t total);

@@ -62,6 +62,7 @@
 #define KICK_TAG (UINT64_MAX - 1) /* user_data of a kick, never a slot index */
 #define MAX_KICKS 4             /* kicks in flight at once (see kick_io_wq) */
 #define STALL_TAG (UINT64_MAX - 2) /* of a test's stall (lib/util/fault.h) */
+_Static_assert(MAX_QUEUE_DEPTH * 2 + MAX_KICKS <= COMPACT_RING_ENTRIES, "a caller's ring holds any queue depth");
 
 enum slot_state { SLOT_FREE, SLOT_READING, SLOT_WRITING };
 
@@ -75,7 +76,8 @@ struct slot {
 };
 
 struct mover {
-        struct io_uring ring;
+        struct io_uring *ring;  /* opts->ring, or own */
+        struct io_uring own;
         int fd;
         const struct vc_compact_ops *ops;
         struct vc_image *img;   /* handed to ops only */
@@ -119,7 +121,7 @@ static int submit_io(struct mover *m, unsigned i)
 {
         struct slot *s = &m->slots[i];
         const struct compact_move *mv = &m->plan->moves[s->move];
-        struct io_uring_sqe *sqe = io_uring_get_sqe(&m->ring);
+        struct io_uring_sqe *sqe = io_uring_get_sqe(m->ring);
 
         if (!sqe)
                 return -EBUSY;  /* cannot happen: ring entries >= slots */
@@ -136,7 +138,7 @@ static int submit_io(struct mover *m, unsigned i)
                         io_uring_prep_poll_add(sqe, efd, POLLIN);
                         io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
                         io_uring_sqe_set_data64(sqe, STALL_TAG);
-                        sqe = io_uring_get_sqe(&m->ring);
+                        sqe = io_uring_get_sqe(m->ring);
                         if (!sqe)
                                 return -EBUSY;  /* cannot happen: see the ring's size */
                 }
@@ -231,7 +233,7 @@ static int kick_io_wq(struct mover *m)
          * rest, the next deadline sends another, up to MAX_KICKS. */
         if (m->kicks_in_flight >= MAX_KICKS)
                 return 0;
-        struct io_uring_sqe *sqe = io_uring_get_sqe(&m->ring);
+        struct io_uring_sqe *sqe = io_uring_get_sqe(m->ring);
         if (!sqe)
                 return -EBUSY;  /* cannot happen: ring entries > slots */
         io_uring_prep_nop(sqe);
@@ -266,7 +268,7 @@ static int copy_blocks(struct mover *m, const struct compact_exec_opts *o)
                         .tv_nsec = (long long) (m->stall_ms % 1000) * 1000000,
                 };
                 struct io_uring_cqe *first;
-                int sr = io_uring_submit_and_wait_timeout(&m->ring, &first, 1, &deadline, NULL);
+                int sr = io_uring_submit_and_wait_timeout(m->ring, &first, 1, &deadline, NULL);
                 if (sr == -ETIME)
                         sr = kick_io_wq(m);     /* then a cancel is still seen */
                 if (sr < 0 && sr != -EINTR) {
@@ -276,7 +278,7 @@ static int copy_blocks(struct mover *m, const struct compact_exec_opts *o)
                 }
                 struct io_uring_cqe *cqe;
                 unsigned head, seen = 0;
-                io_uring_for_each_cqe(&m->ring, head, cqe) {
+                io_uring_for_each_cqe(m->ring, head, cqe) {
                         seen++;
                         uint64_t tag = io_uring_cqe_get_data64(cqe);
                         if (tag >= m->n_slots) {
@@ -292,7 +294,7 @@ static int copy_blocks(struct mover *m, const struct compact_exec_opts *o)
                                 stop = true;
                         }
                 }
-                io_uring_cq_advance(&m->ring, seen);
+                io_uring_cq_advance(m->ring, seen);
                 if (!stop && o->progress &&
                     o->progress(o->userdata, m->bytes_finished, m->plan->bytes_moved) != 0) {
                         stop = true;
@@ -581,10 +583,19 @@ int compact_execute_ops(int fd, const struct vc_compact_ops *ops, struct vc_imag
         if (plan->n_moves > 0) {
                 /* Room for what may wait to be submitted at once: two
                  * entries per slot (a test's stall adds one) and kicks. */
-                r = io_uring_queue_init(m.n_slots * 2 + MAX_KICKS, &m.ring, 0);
+                const unsigned entries = m.n_slots * 2 + MAX_KICKS;
+                if (opts->ring) {
+                        /* The caller's (a restricted one: move-ring.c). */
+                        m.ring = opts->ring;
+                        r = m.ring->sq.ring_entries >= entries ? 0 : -EINVAL;
+                } else {
+                        m.ring = &m.own;
+                        r = io_uring_queue_init(entries, m.ring, 0);
+                }
                 if (r < 0) {    /* io_uring unavailable: nothing moved yet */
                         rounds_done(&rs);
-                        return vc_problem_step_failed(problems, r, 0, "copying blocks: io_uring_queue_init");
+                        return vc_problem_step_failed(problems, r, 0, "copying blocks: io_uring_queue_init (%u entries)",
+                                                      entries);
                 }
                 m.slots = calloc(m.n_slots, sizeof *m.slots);
                 m.landed = calloc(plan->n_moves, sizeof *m.landed);
@@ -605,7 +616,8 @@ int compact_execute_ops(int fd, const struct vc_compact_ops *ops, struct vc_imag
                         free(m.slots[i].buf);
                 free(m.slots);
                 free(m.landed);
-                io_uring_queue_exit(&m.ring);
+                if (m.ring == &m.own)
+                        io_uring_queue_exit(&m.own);
                 if (r < 0) {
                         rounds_done(&rs);
                         return r;

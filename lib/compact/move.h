@@ -77,7 +77,27 @@ struct compact_exec_opts {
         void *userdata;
         /* Optional: where a failure is described (an io-error problem). */
         struct vc_problems *problems;
+        /* Optional: the ring to copy through, the caller's to set up and
+         * tear down (compact_ring_init_restricted() below: the daemon's
+         * worker makes it before its system-call filter, which then
+         * forbids io_uring_setup); NULL: the executor sets up one of its
+         * own for the run.  Only the executor submits to it meanwhile. */
+        struct io_uring *ring;
 };
+
+struct io_uring;
+
+/* The most a ring must hold for any queue depth (move.c's slots, twice,
+ * and its kicks). */
+#define COMPACT_RING_ENTRIES 256u
+
+/* Sets up ring for compact_exec_opts.ring restricted (IORING_REGISTER_
+ * RESTRICTIONS, before the ring is enabled) to what the executor submits:
+ * read, write and no-op, with IOSQE_ASYNC as the only flag (a kick).
+ * Anything else queued on it completes with -EACCES, and nothing can be
+ * registered on it.  COMPACT_RING_ENTRIES entries.  0 or -errno; the
+ * caller io_uring_queue_exit()s it. */
+int compact_ring_init_restricted(struct io_uring *ring);
 
 struct compact_exec_stats {
         uint64_t bytes_read, bytes_written;

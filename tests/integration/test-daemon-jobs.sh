@@ -24,9 +24,10 @@
 # - --worker-uids naming a user's id, smaller than --max-jobs, holding
 #   nobody's 65534 or 0: the daemon refuses to start;
 # - the test hook VHDCOMPACT_TEST_WORKER_FORBIDDEN makes the worker try
-#   socket(AF_INET), or pidfd_open, once its filter is installed: the
-#   filter kills it (SIGSYS), the job fails saying so, the image is
-#   unchanged;
+#   socket(AF_INET), pidfd_open, io_uring_setup or io_uring_register once
+#   its filter is installed: the filter kills it (SIGSYS), the job fails
+#   saying so, the image is unchanged; an IORING_OP_OPENAT on the
+#   worker's ring completes with EACCES (the ring's restrictions);
 # - Cancel mid-move: the job ends "cancelled" with ErrorName ...Cancelled,
 #   the image passes `vhdctl check` and reads as before, and a new job
 #   finishes it to the size the dry run (Analyze) predicted;
@@ -389,7 +390,7 @@ grep -A1 'member=InterfacesRemoved' "$d/om.log" | grep -q "object path \"$j1\"" 
 stop_daemon
 
 echo "== a forbidden system call kills the worker"
-for call in socket pidfd; do
+for call in socket pidfd io_uring_setup io_uring_register; do
   start_daemon VHDCOMPACT_TEST_WORKER_FORBIDDEN=$call
   make_disk "$d/f-$call.vhd"
   job=$(compact "$d/f-$call.vhd")
@@ -400,6 +401,21 @@ for call in socket pidfd; do
   echo "$call: $(job_prop "$job" Error)"
   stop_daemon
 done
+
+echo "== an io_uring operation the moves do not use is refused on the worker's ring"
+# The ring is restricted (lib/compact/move-ring.c) before the filter: an
+# IORING_OP_OPENAT on it completes with EACCES, and the hook fails the job
+# saying so (were the ring not restricted, it would say the openat was
+# not refused).
+start_daemon VHDCOMPACT_TEST_WORKER_FORBIDDEN=ring-openat
+make_disk "$d/f-ring.vhd"
+job=$(compact "$d/f-ring.vhd")
+[[ $(wait_job "$job") = failed ]] || fail "ring-openat: the job ended $(job_prop "$job" State)"
+[[ $(job_prop "$job" Error) = *"IORING_OP_OPENAT on the worker"*"ring was refused (EACCES)"* ]] ||
+  fail "ring-openat: the worker's ring let an openat through: $(job_prop "$job" Error)"
+cmp -s "$d/f-ring.vhd" "$d/f-ring.vhd.orig" || fail "ring-openat: the file changed"
+echo "ring-openat: $(job_prop "$job" Error)"
+stop_daemon
 
 echo "== load: 100 jobs from 10 clients at once, --max-jobs 2"
 # Small disks (16 MiB, 2 MiB blocks: zeros over blocks 0-3, data in 4-7),
