@@ -21,11 +21,16 @@
  * read back from the log when wanted), after their targets are checked:
  * 4 KiB multiples, no overflow, at or above 192 KiB (never the file
  * identifier or the headers), outside the log, inside the size the head
- * says the file has (LastFileOffset) or has.  Replay order is log order,
+ * says the file has (LastFileOffset) or has.  LastFileOffset itself is at
+ * most what any VHDX can be (64 TiB and 64 GiB): the file is extended to
+ * it on disk.  Replay order is log order,
  * tail to head, later descriptors winning.
  *
  * In memory, vhdx_log_overlay() patches any bytes read from the file;
- * on disk, vhdx_log_apply() writes them, then syncs and extends the file:
+ * on disk, vhdx_log_apply() writes them (a zero descriptor only over
+ * the data the file holds in its range: holes, and the extension past
+ * the end, read as zeros already, so a replay writes at most the log's
+ * pages and the file's data), then syncs and extends the file:
  * applying twice gives the same bytes, so a crash during it is repaired by
  * the next replay (the header still names the log until the caller clears
  * it).
@@ -37,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../util/crc32c.h"
 #include "../util/endian.h"
@@ -47,6 +53,9 @@
 
 #define SECTOR 4096u
 #define LOGGABLE_OFFSET (192u * VHDX_KiB)
+/* 64 TiB of payload and 64 GiB for the rest (16 GiB of sector bitmaps at
+ * most, a BAT of 0.5 GiB, a log of 4 GiB, metadata). */
+#define VHDX_LOG_MAX_FILE_OFFSET ((64ull << 40) + (64ull << 30))
 
 struct entry {
         bool valid;
@@ -349,6 +358,18 @@ int vhdx_log_find(int fd, uint64_t file_size, const struct vhdx_header *h, uint6
                                 "but it is %" PRIu64 ": it was truncated", l.flushed_file_offset, file_size);
                 return r < 0 ? r : -EBADMSG;
         }
+        /* A bound on what a replay may make of the file (VHDX.md section
+         * 5 item 16): every descriptor ends below limit, and the file is
+         * extended to it.  No VHDX is larger than its 64 TiB of payload
+         * plus its sector bitmaps, BAT, metadata and log. */
+        if (l.last_file_offset > VHDX_LOG_MAX_FILE_OFFSET) {
+                r = vhdx_report(rep, VC_PROBLEM_BAD_LOG, -EBADMSG, "log_entry.last_file_offset",
+                                h->log_offset + l.head + 56,
+                                "the log's head says the file is %" PRIu64 " bytes long (LastFileOffset), more than "
+                                "any VHDX can be (%" PRIu64 ")", l.last_file_offset,
+                                (uint64_t) VHDX_LOG_MAX_FILE_OFFSET);
+                return r < 0 ? r : -EBADMSG;
+        }
         const uint64_t limit = MAX(file_size, l.last_file_offset);
         for (uint32_t cur = l.tail / SECTOR;;) {
                 r = collect(&s, cur * SECTOR, &ent[cur], limit, rep, &l);
@@ -405,9 +426,48 @@ int vhdx_log_overlay(int fd, const struct vhdx_log_replay *l, uint8_t *buf, size
         return 0;
 }
 
+/* Zeros [a, b) of the file where it holds data: a hole, and anything past
+ * the end, reads as zeros already (the file is extended with zeros).  So
+ * a zero descriptor costs at most the data the file has in its range,
+ * however long it says it is, and again when a replay runs twice (the
+ * file then already extended to a hostile LastFileOffset).  Where the
+ * file cannot say (no SEEK_DATA), [a, b) up to the end is written. */
+static int zero_data(int fd, const uint8_t *zeros, uint64_t a, uint64_t b)
+{
+        while (a < b) {
+                off_t from = lseek(fd, (off_t) a, SEEK_DATA), to;
+                if (from < 0 && errno == ENXIO)
+                        return 0;               /* holes to the end */
+                if (from < 0) {
+                        struct stat st;
+                        if (errno != EINVAL || fstat(fd, &st) < 0)
+                                return -errno;
+                        from = (off_t) a;
+                        to = st.st_size;
+                } else {
+                        to = lseek(fd, from, SEEK_HOLE);
+                        if (to < 0)
+                                return -errno;
+                }
+                if ((uint64_t) from >= b || to <= from)
+                        return 0;
+                const uint64_t end = MIN((uint64_t) to, b);
+                for (uint64_t at = (uint64_t) from; at < end;) {
+                        size_t n = (size_t) MIN(end - at, (uint64_t) VHDX_MiB);
+                        int r = pwrite_full(fd, zeros, n, at);
+                        if (r < 0)
+                                return r;
+                        at += n;
+                }
+                a = end;
+        }
+        return 0;
+}
+
 int vhdx_log_apply(int fd, const struct vhdx_log_replay *l, uint64_t file_size)
 {
         _cleanup_free_ uint8_t *page = malloc(SECTOR), *zeros = calloc(1, VHDX_MiB);
+        struct stat st;
         int r;
 
         if (!page || !zeros)
@@ -415,13 +475,9 @@ int vhdx_log_apply(int fd, const struct vhdx_log_replay *l, uint64_t file_size)
         for (size_t i = 0; i < l->n; i++) {
                 const struct vhdx_log_desc *d = &l->d[i];
                 if (d->data_at == UINT64_MAX) {
-                        for (uint64_t done = 0; done < d->length;) {
-                                size_t n = MIN(d->length - done, (uint64_t) VHDX_MiB);
-                                r = pwrite_full(fd, zeros, n, d->target + done);
-                                if (r < 0)
-                                        return r;
-                                done += n;
-                        }
+                        r = zero_data(fd, zeros, d->target, d->target + d->length);
+                        if (r < 0)
+                                return r;
                 } else {
                         r = build_page(fd, l, d, page);
                         if (r < 0)
@@ -436,7 +492,6 @@ int vhdx_log_apply(int fd, const struct vhdx_log_replay *l, uint64_t file_size)
         if (r < 0)
                 return r;
         vc_fault_point("vhdx: log applied");
-        struct stat st;
         if (fstat(fd, &st) < 0)
                 return -errno;
         uint64_t want = vhdx_log_replayed_size(l, file_size);

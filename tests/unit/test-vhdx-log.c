@@ -13,9 +13,10 @@
  *     then a header with LogGuid 0): the file then opens clean and reads
  *     the same; replaying a file twice (a crash after the pages, before
  *     the header) gives the same bytes;
- *   - every log row of the builder's corruption table, and a LogGuid with
- *     no entry, is refused with the problem id the table proposes, the
- *     file byte-identical.
+ *   - every log row of the builder's corruption table, a LogGuid with no
+ *     entry, a descriptor past LastFileOffset and a LastFileOffset past
+ *     any VHDX's size are refused with the problem id the table proposes,
+ *     the file byte-identical.
  */
 #include <endian.h>
 #include <errno.h>
@@ -281,6 +282,78 @@ static void test_hostile(void)
         memcpy(e + 4, &crc, 4);
         expect_refused(img, "bad-log-descriptor", "descriptor past LastFileOffset");
         vxb_free(img);
+
+        /* A head whose LastFileOffset no VHDX can reach (found by
+         * fuzz-vhdx-log: a read-write open extended the file to it, and
+         * zero descriptors up to it were written out). */
+        img = dirty(512, 1);
+        e = img->buf + img->log_off;
+        memcpy(e + 56, &(uint64_t) { htole64(1ull << 50) }, 8);
+        memset(e + 4, 0, 4);
+        len = e[8] | e[9] << 8 | e[10] << 16 | (uint32_t) e[11] << 24;
+        crc = htole32(vxb_crc32c(0, e, len));
+        memcpy(e + 4, &crc, 4);
+        expect_refused(img, "bad-log", "LastFileOffset past any VHDX");
+        vxb_free(img);
+}
+
+/* A zero descriptor as long as a hostile LastFileOffset allows (1 TiB):
+ * the read-write open zeros only the data it covers (the holes and the
+ * extension read as zeros), even replayed a second time over the file
+ * already extended (found by fuzz-vhdx-log: the replay wrote out a
+ * terabyte of zeros). */
+static void test_long_zero(void)
+{
+        struct vxb_params p = { .type = VXB_DYNAMIC, .virtual_size = 8 * MiB };
+        struct vxb_image *img = vxb_new(&p);
+        const uint64_t tib = 1ull << 40;
+
+        /* Block 3 last in the file: the descriptor runs from its data to
+         * past the end, over nothing else. */
+        vxb_alloc_block(img, 0, 1);
+        vxb_alloc_block(img, 1, 2);
+        vxb_alloc_block(img, 3, 3);
+        vxb_log_begin(img);
+        vxb_set_state(img, 2, VXB_ZERO, 0);
+        vxb_log_add_zero(img, img->blocks[3].off, MiB);
+        vxb_log_commit(img, 0);
+        uint8_t *e = img->buf + img->log_off;
+        uint32_t len = e[8] | e[9] << 8 | e[10] << 16 | (uint32_t) e[11] << 24, crc;
+        bool found = false;
+        for (unsigned slot = 2; slot < 128 && !found; slot++) {
+                uint8_t *d = e + 32 * slot;
+                if (memcmp(d, "zero", 4))
+                        continue;
+                uint64_t target = le64toh(*(uint64_t *) (void *) (d + 16));
+                memcpy(d + 8, &(uint64_t) { htole64(tib - target) }, 8);
+                found = true;
+        }
+        ASSERT_TRUE(found);
+        memcpy(e + 56, &(uint64_t) { htole64(tib) }, 8);
+        memset(e + 4, 0, 4);
+        crc = htole32(vxb_crc32c(0, e, len));
+        memcpy(e + 4, &crc, 4);
+        for (int twice = 0; twice < 2; twice++) {
+                struct vc_problems ps = {};
+                struct stat st;
+                int r;
+                vxb_write_file(img, path);
+                if (twice) {    /* a replay that ran before: the file already at 1 TiB */
+                        ASSERT_EQ_INT(truncate(path, (off_t) tib), 0);
+                }
+                struct vhdx_image *v = open_img(VHDX_OPEN_RDWR, &ps, &r);
+                if (r < 0)
+                        TEST_FAIL("long zero descriptor: refused: %s", ps.first.message);
+                vhdx_image_free(v);
+                ASSERT_EQ_INT(stat(path, &st), 0);
+                ASSERT_EQ_U64((uint64_t) st.st_size, tib);
+                /* What the file held (8 MiB at most), not a terabyte. */
+                if ((uint64_t) st.st_blocks * 512 > 16 * MiB)
+                        TEST_FAIL("long zero descriptor: %" PRIu64 " bytes allocated", (uint64_t) st.st_blocks * 512);
+                assert_reads(img, VXB_VIEW_REPLAYED, 0);
+        }
+        unlink(path);
+        vxb_free(img);
 }
 
 int main(void)
@@ -292,6 +365,7 @@ int main(void)
         test_wrap();
         test_tail();
         test_hostile();
+        test_long_zero();
         unlink(path);
         rmdir(dir);
         return 0;
