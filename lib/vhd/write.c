@@ -344,48 +344,47 @@ int vhd_image_flush(struct vhd_image *img)
 }
 
 static int extent_below(struct vhd_image *img, uint64_t off, uint64_t max, uint64_t *ret_len,
-                        enum vhd_extent_kind *ret_kind);
+                        enum vc_extent_kind *ret_kind);
 
 /* The allocation status of the run starting at off, at most max bytes. */
 static int extent_at(struct vhd_image *img, uint64_t off, uint64_t max, uint64_t *ret_len,
-                     enum vhd_extent_kind *ret_kind)
+                     enum vc_extent_kind *ret_kind)
 {
         if (img->footer.disk_type == VHD_TYPE_FIXED) {
                 *ret_len = max;
-                *ret_kind = VHD_EXTENT_DATA;
+                *ret_kind = VC_EXTENT_DATA;
                 return 0;
         }
         uint32_t blk = (uint32_t) (off / img->block_size);
         uint64_t len = MIN(max, img->block_size - off % img->block_size);
         if (vhd_image_bat_entry(img, blk) != VHD_BAT_UNUSED) {
                 *ret_len = len;
-                *ret_kind = VHD_EXTENT_DATA;
+                *ret_kind = VC_EXTENT_DATA;
                 return 0;
         }
         return extent_below(img, off, len, ret_len, ret_kind);
 }
 
 static int extent_below(struct vhd_image *img, uint64_t off, uint64_t max, uint64_t *ret_len,
-                        enum vhd_extent_kind *ret_kind)
+                        enum vc_extent_kind *ret_kind)
 {
         if (!is_diff(img) || !img->parent || off >= img->parent->virtual_size) {
                 *ret_len = max;
-                *ret_kind = VHD_EXTENT_HOLE_ZERO;
+                *ret_kind = VC_EXTENT_HOLE_ZERO;
                 return 0;
         }
         return extent_at(img->parent, off, MIN(max, img->parent->virtual_size - off), ret_len,
                          ret_kind);
 }
 
-int vhd_image_extents(struct vhd_image *img, uint64_t offset, uint64_t count, vhd_extent_func_t f,
-                      void *userdata)
+int vhd_image_extents(struct vhd_image *img, uint64_t offset, uint64_t count, vc_extent_fn f, void *userdata)
 {
         uint64_t end;
 
         if (ADD_OVERFLOW(offset, count, &end) || end > img->virtual_size)
                 return -EINVAL;
         while (offset < end) {
-                enum vhd_extent_kind kind, k2;
+                enum vc_extent_kind kind, k2;
                 uint64_t len, l2;
                 int r = extent_at(img, offset, end - offset, &len, &kind);
                 if (r < 0)
