@@ -29,27 +29,15 @@
 #include "tests.h"
 #include "util/fd-util.h"
 #include "util/problem.h"
+#include "vhd-builder.h"           /* vb_read_file */
 #include "vhdx-builder.h"
+#include "vhdx-expect.h"
 #include "vhdx/vhdx.h"
 
 #define MiB (1024ull * 1024)
 
 static char dir[] = "/tmp/test-vhdx-log.XXXXXX";
 static char path[256];
-
-static uint8_t *slurp(const char *p, size_t *ret_len)
-{
-        struct stat st;
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
-        ASSERT_TRUE(fd >= 0);
-        ASSERT_TRUE(fstat(fd, &st) == 0);
-        uint8_t *b = malloc(st.st_size ? st.st_size : 1);
-        ASSERT_TRUE(b);
-        ASSERT_EQ_INT(pread_full(fd, b, st.st_size, 0), 0);
-        close(fd);
-        *ret_len = st.st_size;
-        return b;
-}
 
 static struct vhdx_image *open_img(unsigned flags, struct vc_problems *ps, int *ret_r)
 {
@@ -68,18 +56,7 @@ static void assert_reads(struct vxb_image *img, enum vxb_view view, unsigned fla
         _cleanup_(vhdx_image_freep) struct vhdx_image *v = open_img(flags, &ps, &r);
         if (r < 0)
                 TEST_FAIL("open: %s: %s", vc_problem_id_to_string(ps.first.id), ps.first.message);
-        uint8_t *a = malloc(MiB), *b = malloc(MiB);
-        ASSERT_TRUE(a && b);
-        for (uint64_t off = 0; off < img->p.virtual_size; off += MiB) {
-                size_t n = img->p.virtual_size - off < MiB ? img->p.virtual_size - off : MiB;
-                ASSERT_EQ_INT(vhdx_image_pread(v, a, n, off), 0);
-                vxb_expected_read(img, view, off, b, n);
-                if (memcmp(a, b, n))
-                        TEST_FAIL("virtual offset %llu differs from the builder's view",
-                                  (unsigned long long) off);
-        }
-        free(a);
-        free(b);
+        vxe_assert_disk(img, view, vxe_read_vhdx, v, false, path);
 }
 
 static bool views_differ(struct vxb_image *img)
@@ -102,11 +79,11 @@ static void check_ro(struct vxb_image *img)
 {
         size_t n;
         vxb_write_file(img, path);
-        uint8_t *before = slurp(path, &n);
+        uint8_t *before = vb_read_file(path, &n);
         ASSERT_TRUE(views_differ(img));         /* else the test proves nothing */
         assert_reads(img, VXB_VIEW_REPLAYED, 0);
         size_t m;
-        uint8_t *after = slurp(path, &m);
+        uint8_t *after = vb_read_file(path, &m);
         ASSERT_EQ_U64(m, n);
         ASSERT_TRUE(memcmp(before, after, n) == 0);
         free(before);
@@ -221,7 +198,7 @@ static void expect_refused(struct vxb_image *img, const char *id, const char *na
 {
         vxb_write_file(img, path);
         size_t n, m;
-        uint8_t *before = slurp(path, &n);
+        uint8_t *before = vb_read_file(path, &n);
         for (int rw = 0; rw < 2; rw++) {
                 struct vc_problems ps = {};
                 int r;
@@ -232,7 +209,7 @@ static void expect_refused(struct vxb_image *img, const char *id, const char *na
                         TEST_FAIL("%s: refused as %s (%s), expected %s", name,
                                   vc_problem_id_to_string(ps.first.id), ps.first.message, id);
         }
-        uint8_t *after = slurp(path, &m);
+        uint8_t *after = vb_read_file(path, &m);
         ASSERT_EQ_U64(m, n);
         if (memcmp(before, after, n))
                 TEST_FAIL("%s: the file changed", name);
