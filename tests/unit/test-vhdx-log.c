@@ -8,7 +8,8 @@
  *     the virtual disk is the builder's replayed view (not the in-place
  *     one a log-ignoring reader shows), for 512- and 4096-byte sectors,
  *     one and several entries, an entry that wraps past the end of the
- *     log, and a sequence whose head's Tail leaves out an older entry;
+ *     log, a sequence whose head's Tail leaves out an older entry, and
+ *     hundreds of descriptors over the same pages (the last one wins);
  *   - a read-write open replays on disk (lib/vhdx/log.c, vhdx_log_apply,
  *     then a header with LogGuid 0): the file then opens clean and reads
  *     the same; replaying a file twice (a crash after the pages, before
@@ -115,6 +116,71 @@ static void test_replay_in_memory(void)
                 check_ro(img);
                 vxb_free(img);
         }
+}
+
+/* A page of the pattern seed: each byte differs from the same byte of
+ * every other seed's page. */
+static void fill_page(uint8_t *page, unsigned seed)
+{
+        for (unsigned k = 0; k < 4096; k++)
+                page[k] = (uint8_t) (k * 7 + seed * 13 + (k >> 8));
+}
+
+/* Many descriptors over the same pages, within an entry and across
+ * entries: the last in replay order wins every byte (data over data, zero
+ * over data, data over zero, a zero range split by data pages), read
+ * through the overlay in memory, then replayed on disk and read again. */
+static void test_overwrites(void)
+{
+        struct vxb_params p = { .type = VXB_DYNAMIC, .virtual_size = 24 * MiB, .log_size = 4 * MiB };
+        struct vxb_image *img = vxb_new(&p);
+        uint8_t page[4096];
+        unsigned seed = 1;
+
+        vxb_alloc_block(img, 1, 1);
+        vxb_alloc_block(img, 2, 2);
+        const uint64_t a = img->blocks[1].off, b = img->blocks[2].off;
+        vxb_log_begin(img);
+        /* Entry 1: 64 writes of one page; a zero range over it; two of its
+         * pages written again (the zero range is split). */
+        for (int i = 0; i < 64; i++) {
+                fill_page(page, seed++);
+                vxb_log_add_data(img, a + 8192, page);
+        }
+        vxb_log_add_zero(img, a, 64 * 4096);
+        fill_page(page, seed++);
+        vxb_log_add_data(img, a + 4096, page);
+        fill_page(page, seed++);
+        vxb_log_add_data(img, a + 40960, page);
+        vxb_log_commit(img, 0);
+        /* Entry 2: data then zero on one page; 64 writes alternating
+         * between a page of each block. */
+        fill_page(page, seed++);
+        vxb_log_add_data(img, a + 12288, page);
+        vxb_log_add_zero(img, a + 12288, 4096);
+        for (int i = 0; i < 64; i++) {
+                fill_page(page, seed++);
+                vxb_log_add_data(img, i % 2 ? b : a + 8192, page);
+        }
+        vxb_log_commit(img, 0);
+        /* Entry 3: a whole block zeroed, one of its pages written back; 200
+         * zero descriptors on one page, each followed by data on the next
+         * one, the last of which is zeroed again. */
+        vxb_log_add_zero(img, b, MiB);
+        fill_page(page, seed++);
+        vxb_log_add_data(img, b + 4096, page);
+        for (int i = 0; i < 200; i++) {
+                vxb_log_add_zero(img, a + 20480, 4096);
+                fill_page(page, seed++);
+                vxb_log_add_data(img, a + 24576, page);
+        }
+        vxb_log_add_zero(img, a + 24576, 8192);
+        vxb_log_commit(img, 0);
+        check_ro(img);
+        /* Replayed on disk by a writable open: the same bytes. */
+        assert_reads(img, VXB_VIEW_REPLAYED, VHDX_OPEN_RDWR);
+        assert_reads(img, VXB_VIEW_REPLAYED, 0);
+        vxb_free(img);
 }
 
 /* The log rotated by shift bytes (a 4 KiB multiple): every entry moves
@@ -266,6 +332,7 @@ int main(void)
         snprintf(path, sizeof path, "%s/t.vhdx", dir);
         vxb_guid_seed(14);
         test_replay_in_memory();
+        test_overwrites();
         test_wrap();
         test_tail();
         test_hostile();
