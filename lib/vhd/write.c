@@ -42,7 +42,7 @@ static int write_bat_entry(struct vhd_image *img, uint32_t blk, uint32_t e)
         r = pwrite_full(img->fd, be, 4, img->dyn.table_offset + 4 * (uint64_t) blk);
         if (r < 0)
                 return r;
-        img->bat[blk] = e;
+        bat_publish(img, blk, e);
         return 0;
 }
 
@@ -210,7 +210,7 @@ int vhd_image_pwrite(struct vhd_image *img, const void *buf, size_t count, uint6
                  * The lock is held shared so that a partial-sector rewrite
                  * under the write lock cannot interleave with this write. */
                 pthread_rwlock_rdlock(&img->lock);
-                e = img->bat[blk];
+                e = bat_load(img, blk);
                 bool fast = e != VHD_BAT_UNUSED && vhd_bitmap_learn(img, blk, e) == BITMAP_FULL;
                 if (fast)
                         r = pwrite_full(img->fd, p, len,
@@ -218,7 +218,7 @@ int vhd_image_pwrite(struct vhd_image *img, const void *buf, size_t count, uint6
                 pthread_rwlock_unlock(&img->lock);
                 if (!fast) {
                         pthread_rwlock_wrlock(&img->lock);
-                        e = img->bat[blk];
+                        e = bat_load(img, blk);
                         if (e == VHD_BAT_UNUSED)
                                 r = allocate_block(img, blk, p, inoff, len);
                         else
@@ -248,7 +248,7 @@ static int unallocate_whole_blocks(struct vhd_image *img, size_t count, uint64_t
                 if (bstart >= img->virtual_size || bend > end)
                         break;
                 pthread_rwlock_wrlock(&img->lock);
-                if (img->bat[b] != VHD_BAT_UNUSED) {
+                if (bat_load(img, (uint32_t) b) != VHD_BAT_UNUSED) {
                         r = write_bat_entry(img, (uint32_t) b, VHD_BAT_UNUSED);
                         vc_fault_point("unallocate: BAT entry written");
                 }

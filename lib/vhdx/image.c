@@ -57,7 +57,7 @@ const struct vhdx_bat *vhdx_image_bat(const struct vhdx_image *img) { return &im
 
 unsigned vhdx_image_block_state(const struct vhdx_image *img, uint64_t b)
 {
-        return img->bat.e[vhdx_bat_index(&img->bat, b)] & VHDX_BAT_STATE_MASK;
+        return vhdx_bat_entry_load(&img->bat, vhdx_bat_index(&img->bat, b)) & VHDX_BAT_STATE_MASK;
 }
 
 const char *vhdx_image_kind(const struct vhdx_image *img)
@@ -441,7 +441,7 @@ static int read_partial(struct vhdx_image *img, uint64_t b, uint64_t data, uint8
         const uint64_t ss = img->meta.logical_sector_size, bs = img->meta.block_size;
         const struct vhdx_bat *bat = &img->bat;
         const uint64_t c = b / bat->chunk_ratio;
-        const uint64_t sbe = bat->e[c * (bat->chunk_ratio + 1) + bat->chunk_ratio];
+        const uint64_t sbe = vhdx_bat_entry_load(bat, c * (bat->chunk_ratio + 1) + bat->chunk_ratio);
         uint8_t bits[512];
         int r;
 
@@ -490,7 +490,7 @@ int vhdx_image_pread(struct vhdx_image *img, void *buf, size_t count, uint64_t o
                 return -EINVAL;
         while (count > 0) {
                 uint64_t b = offset / bs, in = offset % bs, len = MIN((uint64_t) count, bs - in);
-                uint64_t e = img->bat.e[vhdx_bat_index(&img->bat, b)];
+                uint64_t e = vhdx_bat_entry_load(&img->bat, vhdx_bat_index(&img->bat, b));
                 int r;
 
                 switch (img->meta.has_parent ? e & VHDX_BAT_STATE_MASK : (e & VHDX_BAT_STATE_MASK) | 8) {
