@@ -183,6 +183,45 @@ static void test_overwrites(void)
         vxb_free(img);
 }
 
+/* Random sequences over the pages of two blocks: 3 entries of 40
+ * descriptors, each data (one page) or zero (1 to 16 pages), at random
+ * pages, so that they overlap in every way; the reader must agree with
+ * the builder's replay in memory, for eight seeds. */
+static void test_overwrites_random(void)
+{
+        for (uint32_t seed = 1; seed <= 8; seed++) {
+                struct vxb_params p = { .type = VXB_DYNAMIC, .virtual_size = 24 * MiB, .log_size = 4 * MiB,
+                                        .block_size = MiB };
+                struct vxb_image *img = vxb_new(&p);
+                uint32_t x = seed * 2654435761u;
+                uint8_t page[4096];
+
+                vxb_alloc_block(img, 1, 1);
+                vxb_alloc_block(img, 2, 2);
+                ASSERT_EQ_U64(img->blocks[2].off, img->blocks[1].off + MiB);    /* one 2 MiB window */
+                const uint64_t base = img->blocks[1].off;
+                vxb_log_begin(img);
+                for (int e = 0; e < 3; e++) {
+                        for (int i = 0; i < 40; i++) {
+                                x = x * 1103515245u + 12345u;
+                                uint64_t pg = (x >> 8) % 512;
+                                if (x >> 30 == 0) {
+                                        uint64_t n = 1 + (x >> 4) % 16;
+                                        if (pg + n > 512)
+                                                n = 512 - pg;
+                                        vxb_log_add_zero(img, base + pg * 4096, n * 4096);
+                                } else {
+                                        fill_page(page, x);
+                                        vxb_log_add_data(img, base + pg * 4096, page);
+                                }
+                        }
+                        vxb_log_commit(img, 0);
+                }
+                check_ro(img);
+                vxb_free(img);
+        }
+}
+
 /* The log rotated by shift bytes (a 4 KiB multiple): every entry moves
  * to (offset + shift) mod LogLength, Tail with it, CRC recomputed; the
  * first entry then wraps past the end of the log. */
@@ -333,6 +372,7 @@ int main(void)
         vxb_guid_seed(14);
         test_replay_in_memory();
         test_overwrites();
+        test_overwrites_random();
         test_wrap();
         test_tail();
         test_hostile();
