@@ -25,13 +25,13 @@ struct ext_ctx {
         uint64_t next, calls;
 };
 
-static int on_extent(uint64_t offset, uint64_t length, enum vhd_extent_kind kind, void *userdata)
+static int on_extent(uint64_t offset, uint64_t length, enum vc_extent_kind kind, void *userdata)
 {
         struct ext_ctx *c = userdata;
 
         FUZZ_CHECK(offset == c->next);
         FUZZ_CHECK(length > 0);
-        FUZZ_CHECK(kind == VHD_EXTENT_DATA || kind == VHD_EXTENT_HOLE_ZERO);
+        FUZZ_CHECK(kind == VC_EXTENT_DATA || kind == VC_EXTENT_HOLE_ZERO);
         c->next = offset + length;
         return ++c->calls > 4096;
 }

@@ -178,7 +178,7 @@ struct ext_ctx {
         uint64_t next, calls;
 };
 
-static int on_extent(uint64_t off, uint64_t len, enum vhdx_extent_kind kind, void *userdata)
+static int on_extent(uint64_t off, uint64_t len, enum vc_extent_kind kind, void *userdata)
 {
         struct ext_ctx *c = userdata;
         uint64_t bs = vhdx_image_metadata(c->img)->block_size;
@@ -187,7 +187,7 @@ static int on_extent(uint64_t off, uint64_t len, enum vhdx_extent_kind kind, voi
         FUZZ_CHECK(len > 0);
         for (uint64_t b = off / bs; b * bs < off + len; b++)
                 FUZZ_CHECK((vhdx_image_block_state(c->img, b) == VHDX_PAYLOAD_FULLY_PRESENT) ==
-                           (kind == VHDX_EXTENT_DATA));
+                           (kind == VC_EXTENT_DATA));
         c->next = off + len;
         return ++c->calls > 4096;
 }

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fault.h"
 #include "fd-util.h"
+#include "macro.h"
 
 int pread_full(int fd, void *buf, size_t n, uint64_t off)
 {
@@ -140,5 +144,49 @@ int fd_real_path(int fd, char *buf, size_t size)
         /* "pipe:[123]", "anon_inode:...": not in the tree. */
         if (buf[0] != '/')
                 return -ENOENT;
+        return 0;
+}
+
+/* The folder a not-yet-existing path would be in. */
+static int parent_dir(const char *path, char *buf, size_t size)
+{
+        int n = snprintf(buf, size, "%s", path);
+        if (n < 0 || (size_t) n >= size)
+                return -ENAMETOOLONG;
+        char *slash = strrchr(buf, '/');
+        if (slash == buf)
+                buf[1] = 0;
+        else if (slash)
+                *slash = 0;
+        else
+                snprintf(buf, size, ".");
+        return 0;
+}
+
+int fd_create_new_file(const char *path, mode_t mode, int (*fill)(int fd, void *userdata), void *userdata)
+{
+        char tmp[PATH_MAX + 16], dir[PATH_MAX];
+        int r;
+
+        r = parent_dir(path, dir, sizeof dir);
+        if (r < 0)
+                return r;
+        r = snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
+        if (r < 0 || (size_t) r >= sizeof tmp)
+                return -ENAMETOOLONG;
+        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if ((r = fill(fd, userdata)) < 0 || (r = RET_NERRNO(fchmod(fd, mode))) < 0 ||
+            (r = vc_io_fault(VC_IO_SYNC, NULL)) < 0 || (r = RET_NERRNO(fsync(fd))) < 0 ||
+            (r = RET_NERRNO(link(tmp, path))) < 0) {
+                (void) unlink(tmp);
+                return r;
+        }
+        (void) unlink(tmp);
+        /* The new name durable too. */
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0)
+                (void) fsync(dfd);
         return 0;
 }

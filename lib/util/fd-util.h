@@ -3,7 +3,8 @@
  * File-descriptor helpers: full-length positional I/O that retries short
  * transfers and EINTR, OFD locks that say "this image is in use", and
  * opening a file by name without letting its type bite: a FIFO blocks
- * open(2) until a writer comes, and a device's open has side effects.
+ * open(2) until a writer comes, and a device's open has side effects;
+ * and making a new file that appears whole or not at all.
  */
 #pragma once
 
@@ -40,3 +41,17 @@ int fd_open_regular(const char *path, int flags, bool allow_blk);
  * in buf.  Returns 0; -ENAMETOOLONG; -ENOENT when the file has no name any
  * more (deleted) or is not in the file system tree; or -errno. */
 int fd_real_path(int fd, char *buf, size_t size);
+
+/*
+ * Makes a new file at path, whole or not at all: fill() writes a temporary
+ * file in path's folder ("PATH.tmp-XXXXXX", so on the same file system),
+ * which then gets mode, is fsync'ed and linked to path (link(2) refuses an
+ * existing name where rename(2) would replace it: nothing is ever
+ * replaced); the temporary name is removed and the folder fsync'ed (best
+ * effort: the file is in place by then).  fill() returns 0 or a negative
+ * errno, which is returned.  On any failure path is untouched and the
+ * temporary file removed; only a crash can leave one behind, never a
+ * half-written file under path.  Returns 0, -EEXIST when path exists,
+ * -ENAMETOOLONG, or -errno.
+ */
+int fd_create_new_file(const char *path, mode_t mode, int (*fill)(int fd, void *userdata), void *userdata);

@@ -7,8 +7,9 @@
  * UTF-16LE with their data space given in bytes, as Windows writes them.
  *
  * Layout: footer copy | header | BAT (all unused) | W2ru | W2ku | footer.
- * The file is written under a temporary name and renamed into place, so
- * the target never exists half-written.
+ * The file is written whole under a temporary name and linked into place
+ * (fd_create_new_file()), so the target never exists half-written and an
+ * existing file is never replaced.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -54,11 +55,35 @@ static int relative_path(const char *from_abs, const char *target_abs, char *out
         return 0;
 }
 
+/* What the new file holds, where. */
+struct child_bytes {
+        const uint8_t *footer, *hdr, *bat;
+        uint64_t bat_off, bat_bytes;
+        const uint8_t *loc_rel;
+        uint64_t rel_off;
+        const uint8_t *loc_abs;
+        uint64_t abs_off, footer_off;
+};
+
+static int write_child(int fd, void *userdata)
+{
+        const struct child_bytes *c = userdata;
+        int r;
+
+        if ((r = pwrite_full(fd, c->footer, VHD_FOOTER_SIZE, 0)) < 0 ||
+            (r = pwrite_full(fd, c->hdr, VHD_DYN_SIZE, VHD_FOOTER_SIZE)) < 0 ||
+            (r = pwrite_full(fd, c->bat, c->bat_bytes, c->bat_off)) < 0 ||
+            (r = pwrite_full(fd, c->loc_rel, LOCATOR_SPACE, c->rel_off)) < 0 ||
+            (r = pwrite_full(fd, c->loc_abs, LOCATOR_SPACE, c->abs_off)) < 0 ||
+            (r = pwrite_full(fd, c->footer, VHD_FOOTER_SIZE, c->footer_off)) < 0)
+                return r;
+        return 0;
+}
+
 int vhd_create_differencing(const char *path, const char *parent_path, uint32_t block_size)
 {
         _cleanup_(vhd_image_freep) struct vhd_image *parent = NULL;
         char parent_abs[PATH_MAX], child_abs[PATH_MAX + 256], rel[PATH_MAX], dir[PATH_MAX];
-        char tmp[PATH_MAX + 64];
         uint8_t footer[VHD_FOOTER_SIZE], hdr[VHD_DYN_SIZE];
         uint8_t loc_rel[LOCATOR_SPACE] = {}, loc_abs[LOCATOR_SPACE] = {};
         struct stat st;
@@ -150,28 +175,7 @@ int vhd_create_differencing(const char *path, const char *parent_path, uint32_t 
                 return -ENOMEM;
         memset(bat, 0xFF, bat_bytes);
 
-        r = snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
-        if (r < 0 || (size_t) r >= sizeof tmp)
-                return -ENAMETOOLONG;
-        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if ((r = pwrite_full(fd, footer, sizeof footer, 0)) < 0 ||
-            (r = pwrite_full(fd, hdr, sizeof hdr, VHD_FOOTER_SIZE)) < 0 ||
-            (r = pwrite_full(fd, bat, bat_bytes, bat_off)) < 0 ||
-            (r = pwrite_full(fd, loc_rel, sizeof loc_rel, rel_off)) < 0 ||
-            (r = pwrite_full(fd, loc_abs, sizeof loc_abs, abs_off)) < 0 ||
-            (r = pwrite_full(fd, footer, sizeof footer, footer_off)) < 0 ||
-            (r = RET_NERRNO(fchmod(fd, 0644))) < 0 || (r = RET_NERRNO(fsync(fd))) < 0)
-                goto fail;
-        /* link() refuses an existing target where rename() would replace it. */
-        if (link(tmp, path) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        unlink(tmp);
-        return 0;
-fail:
-        unlink(tmp);
-        return r;
+        const struct child_bytes c = { footer, hdr, bat, bat_off, bat_bytes, loc_rel, rel_off, loc_abs, abs_off,
+                                       footer_off };
+        return fd_create_new_file(path, 0644, write_child, (void *) &c);
 }

@@ -371,21 +371,9 @@ static int op_zero(void *p, size_t n, uint64_t off) { return vhd_image_zero(p, n
 static int op_trim(void *p, size_t n, uint64_t off) { return vhd_image_trim(p, n, off); }
 static int op_flush(void *p) { return vhd_image_flush(p); }
 
-struct extents_ctx {
-        vc_extent_fn f;
-        void *userdata;
-};
-
-static int extent_cb(uint64_t off, uint64_t len, enum vhd_extent_kind kind, void *userdata)
-{
-        const struct extents_ctx *c = userdata;
-        return c->f(off, len, kind == VHD_EXTENT_HOLE_ZERO ? VC_EXTENT_HOLE_ZERO : VC_EXTENT_DATA, c->userdata);
-}
-
 static int op_extents(void *p, uint64_t off, uint64_t n, vc_extent_fn f, void *userdata)
 {
-        struct extents_ctx c = { f, userdata };
-        return vhd_image_extents(p, off, n, extent_cb, &c);
+        return vhd_image_extents(p, off, n, f, userdata);
 }
 
 static int op_fd(void *p) { return vhd_image_fd(p); }

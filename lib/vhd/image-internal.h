@@ -6,6 +6,17 @@
  * Locking: `lock` guards bat[], append_off and the on-disk sector bitmaps.
  * Readers hold it shared only to look up a BAT entry and do their pread
  * unlocked; allocation, bitmap updates and BAT changes hold it exclusively.
+ *
+ * A BAT entry is also loaded and stored atomically (bat_load(),
+ * bat_publish()), so that a reader outside the lock (a count of the
+ * allocated blocks) sees it whole, old or new.  The order: a new block's
+ * data, bitmap and moved footer are written and fdatasync'ed, then its
+ * entry written to the file's BAT, and only then published in memory with
+ * release; a reader's acquire load that sees the new entry therefore
+ * happens after those writes returned, and its pread finds the data.  An
+ * entry that goes back to unused leaves the block's bytes where they were
+ * (the file only grows at its end while it is open), so a reader that
+ * loaded the old entry still reads what the block held.
  */
 #pragma once
 
@@ -46,6 +57,17 @@ struct vhd_image {
         pthread_rwlock_t lock;
         bool lock_init;
 };
+
+static inline uint32_t bat_load(const struct vhd_image *img, uint32_t n)
+{
+        return __atomic_load_n(&img->bat[n], __ATOMIC_ACQUIRE);
+}
+
+/* The one writer, under the exclusive lock, after the block is durable. */
+static inline void bat_publish(struct vhd_image *img, uint32_t n, uint32_t e)
+{
+        __atomic_store_n(&img->bat[n], e, __ATOMIC_RELEASE);
+}
 
 /* The images below one being opened as a parent, child first: its file
  * must be none of theirs (a loop A -> B -> A).  Checked before the parent

@@ -52,7 +52,7 @@ uint32_t vhd_image_bat_entry(struct vhd_image *img, uint32_t n)
         if (!img->bat || n >= img->n_entries)
                 return VHD_BAT_UNUSED;
         pthread_rwlock_rdlock(&img->lock);
-        e = img->bat[n];
+        e = bat_load(img, n);
         pthread_rwlock_unlock(&img->lock);
         return e;
 }
@@ -61,8 +61,9 @@ uint32_t vhd_image_blocks_allocated(const struct vhd_image *img)
 {
         uint32_t n = 0;
 
+        /* Unlocked: each entry whole, old or new (a count needs no order). */
         for (uint32_t i = 0; img->bat && i < img->n_entries; i++)
-                n += img->bat[i] != VHD_BAT_UNUSED;
+                n += __atomic_load_n(&img->bat[i], __ATOMIC_RELAXED) != VHD_BAT_UNUSED;
         return n;
 }
 
@@ -606,7 +607,7 @@ int vhd_image_pread(struct vhd_image *img, void *buf, size_t count, uint64_t off
                 int r;
 
                 pthread_rwlock_rdlock(&img->lock);
-                e = img->bat[blk];
+                e = bat_load(img, blk);
                 pthread_rwlock_unlock(&img->lock);
                 r = vhd_block_read(img, blk, e, p, inoff, len);
                 if (r < 0)

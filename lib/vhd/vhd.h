@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../image/image.h"
 #include "../image/open.h"
 #include "../util/problem.h"
 #include "format.h"
@@ -162,12 +163,9 @@ int vhd_image_trim(struct vhd_image *img, size_t count, uint64_t offset);
 int vhd_image_flush(struct vhd_image *img);
 
 /* extents: calls f for consecutive runs from offset, stopping at count or
- * when f returns non-zero (which is then returned). */
-enum vhd_extent_kind { VHD_EXTENT_DATA = 0, VHD_EXTENT_HOLE_ZERO = 1 };
-typedef int (*vhd_extent_func_t)(uint64_t offset, uint64_t length, enum vhd_extent_kind kind,
-                                 void *userdata);
-int vhd_image_extents(struct vhd_image *img, uint64_t offset, uint64_t count,
-                      vhd_extent_func_t f, void *userdata);
+ * when f returns non-zero (which is then returned); the seam's callback
+ * and kinds (lib/image/image.h), so the format table takes it as it is. */
+int vhd_image_extents(struct vhd_image *img, uint64_t offset, uint64_t count, vc_extent_fn f, void *userdata);
 
 /* create.c: a new differencing child of parent_path (absolute and relative
  * locators).  Fails with -EEXIST rather than overwrite. */

@@ -42,7 +42,7 @@ static int write_bat_entry(struct vhd_image *img, uint32_t blk, uint32_t e)
         r = pwrite_full(img->fd, be, 4, img->dyn.table_offset + 4 * (uint64_t) blk);
         if (r < 0)
                 return r;
-        img->bat[blk] = e;
+        bat_publish(img, blk, e);
         return 0;
 }
 
@@ -210,7 +210,7 @@ int vhd_image_pwrite(struct vhd_image *img, const void *buf, size_t count, uint6
                  * The lock is held shared so that a partial-sector rewrite
                  * under the write lock cannot interleave with this write. */
                 pthread_rwlock_rdlock(&img->lock);
-                e = img->bat[blk];
+                e = bat_load(img, blk);
                 bool fast = e != VHD_BAT_UNUSED && vhd_bitmap_learn(img, blk, e) == BITMAP_FULL;
                 if (fast)
                         r = pwrite_full(img->fd, p, len,
@@ -218,7 +218,7 @@ int vhd_image_pwrite(struct vhd_image *img, const void *buf, size_t count, uint6
                 pthread_rwlock_unlock(&img->lock);
                 if (!fast) {
                         pthread_rwlock_wrlock(&img->lock);
-                        e = img->bat[blk];
+                        e = bat_load(img, blk);
                         if (e == VHD_BAT_UNUSED)
                                 r = allocate_block(img, blk, p, inoff, len);
                         else
@@ -248,7 +248,7 @@ static int unallocate_whole_blocks(struct vhd_image *img, size_t count, uint64_t
                 if (bstart >= img->virtual_size || bend > end)
                         break;
                 pthread_rwlock_wrlock(&img->lock);
-                if (img->bat[b] != VHD_BAT_UNUSED) {
+                if (bat_load(img, (uint32_t) b) != VHD_BAT_UNUSED) {
                         r = write_bat_entry(img, (uint32_t) b, VHD_BAT_UNUSED);
                         vc_fault_point("unallocate: BAT entry written");
                 }
@@ -344,48 +344,47 @@ int vhd_image_flush(struct vhd_image *img)
 }
 
 static int extent_below(struct vhd_image *img, uint64_t off, uint64_t max, uint64_t *ret_len,
-                        enum vhd_extent_kind *ret_kind);
+                        enum vc_extent_kind *ret_kind);
 
 /* The allocation status of the run starting at off, at most max bytes. */
 static int extent_at(struct vhd_image *img, uint64_t off, uint64_t max, uint64_t *ret_len,
-                     enum vhd_extent_kind *ret_kind)
+                     enum vc_extent_kind *ret_kind)
 {
         if (img->footer.disk_type == VHD_TYPE_FIXED) {
                 *ret_len = max;
-                *ret_kind = VHD_EXTENT_DATA;
+                *ret_kind = VC_EXTENT_DATA;
                 return 0;
         }
         uint32_t blk = (uint32_t) (off / img->block_size);
         uint64_t len = MIN(max, img->block_size - off % img->block_size);
         if (vhd_image_bat_entry(img, blk) != VHD_BAT_UNUSED) {
                 *ret_len = len;
-                *ret_kind = VHD_EXTENT_DATA;
+                *ret_kind = VC_EXTENT_DATA;
                 return 0;
         }
         return extent_below(img, off, len, ret_len, ret_kind);
 }
 
 static int extent_below(struct vhd_image *img, uint64_t off, uint64_t max, uint64_t *ret_len,
-                        enum vhd_extent_kind *ret_kind)
+                        enum vc_extent_kind *ret_kind)
 {
         if (!is_diff(img) || !img->parent || off >= img->parent->virtual_size) {
                 *ret_len = max;
-                *ret_kind = VHD_EXTENT_HOLE_ZERO;
+                *ret_kind = VC_EXTENT_HOLE_ZERO;
                 return 0;
         }
         return extent_at(img->parent, off, MIN(max, img->parent->virtual_size - off), ret_len,
                          ret_kind);
 }
 
-int vhd_image_extents(struct vhd_image *img, uint64_t offset, uint64_t count, vhd_extent_func_t f,
-                      void *userdata)
+int vhd_image_extents(struct vhd_image *img, uint64_t offset, uint64_t count, vc_extent_fn f, void *userdata)
 {
         uint64_t end;
 
         if (ADD_OVERFLOW(offset, count, &end) || end > img->virtual_size)
                 return -EINVAL;
         while (offset < end) {
-                enum vhd_extent_kind kind, k2;
+                enum vc_extent_kind kind, k2;
                 uint64_t len, l2;
                 int r = extent_at(img, offset, end - offset, &len, &kind);
                 if (r < 0)

@@ -16,8 +16,8 @@
  * A new file needs no log: it is written whole into a temporary file
  * beside the target, fsync'ed, then linked to its name (link(2) refuses
  * an existing name, so nothing is ever replaced) and the temporary name
- * removed; a crash leaves at worst a stray temporary file, never a
- * half-written disk under the target's name.  Parents are only read.
+ * removed (fd_create_new_file()); a crash leaves at worst a stray
+ * temporary file, never a half-written disk under the target's name.  Parents are only read.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -124,6 +124,21 @@ static int child_abs_path(const char *path, char *out, size_t size)
         return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
 }
 
+/* The structures up to the BAT, written; the BAT (all NOT_PRESENT, zero)
+ * and the file's end made by the size alone. */
+struct new_file {
+        const uint8_t *buf;
+        uint64_t file_len;
+};
+
+static int write_new(int fd, void *userdata)
+{
+        const struct new_file *nf = userdata;
+        int r = pwrite_full(fd, nf->buf, BAT_OFF, 0);
+
+        return r < 0 ? r : RET_NERRNO(ftruncate(fd, (off_t) nf->file_len));
+}
+
 int vhdx_create(const char *path, const struct vhdx_create_params *cp, struct vc_problems *problems)
 {
         struct vhdx_create_params p = *cp;
@@ -131,7 +146,6 @@ int vhdx_create(const char *path, const struct vhdx_create_params *cp, struct vc
         _cleanup_free_ uint8_t *buf = NULL;
         uint8_t loc[4096] = {};
         uint32_t loc_len = 0;
-        char tmp[PATH_MAX + 64];
         int r;
 
         if (p.parent) {
@@ -276,37 +290,6 @@ int vhdx_create(const char *path, const struct vhdx_create_params *cp, struct vc
                 meta_entry(t, 5, g_loc, at, loc_len, rq);
         }
 
-        r = snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
-        if (r < 0 || (size_t) r >= sizeof tmp)
-                return -ENAMETOOLONG;
-        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if ((r = pwrite_full(fd, buf, BAT_OFF, 0)) < 0 || (r = RET_NERRNO(ftruncate(fd, (off_t) file_len))) < 0 ||
-            (r = RET_NERRNO(fchmod(fd, 0644))) < 0 || (r = RET_NERRNO(fsync(fd))) < 0)
-                goto fail;
-        if (link(tmp, path) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        unlink(tmp);
-        /* The new name durable too. */
-        {
-                char dir[PATH_MAX];
-                snprintf(dir, sizeof dir, "%s", path);
-                char *slash = strrchr(dir, '/');
-                if (slash == dir)
-                        dir[1] = 0;
-                else if (slash)
-                        *slash = 0;
-                else
-                        snprintf(dir, sizeof dir, ".");
-                _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dfd >= 0)
-                        (void) fsync(dfd);
-        }
-        return 0;
-fail:
-        unlink(tmp);
-        return r;
+        const struct new_file nf = { buf, file_len };
+        return fd_create_new_file(path, 0644, write_new, (void *) &nf);
 }

@@ -38,6 +38,13 @@ struct vhdx_image {
         pthread_mutex_t write_lock;     /* one writer; readers see whole entries */
 };
 
+/* A BAT entry as a reader loads it while the one writer may publish a new
+ * one (write.c, bat_update(), says why acquire). */
+static inline uint64_t vhdx_bat_entry_load(const struct vhdx_bat *b, uint64_t i)
+{
+        return __atomic_load_n(&b->e[i], __ATOMIC_ACQUIRE);
+}
+
 /* write.c */
 int vhdx_session_replay(struct vhdx_image *img);        /* the log on disk, at a read-write open */
 int vhdx_session_end(struct vhdx_image *img);           /* both slots clean */

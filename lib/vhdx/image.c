@@ -57,7 +57,7 @@ const struct vhdx_bat *vhdx_image_bat(const struct vhdx_image *img) { return &im
 
 unsigned vhdx_image_block_state(const struct vhdx_image *img, uint64_t b)
 {
-        return img->bat.e[vhdx_bat_index(&img->bat, b)] & VHDX_BAT_STATE_MASK;
+        return vhdx_bat_entry_load(&img->bat, vhdx_bat_index(&img->bat, b)) & VHDX_BAT_STATE_MASK;
 }
 
 const char *vhdx_image_kind(const struct vhdx_image *img)
@@ -441,7 +441,7 @@ static int read_partial(struct vhdx_image *img, uint64_t b, uint64_t data, uint8
         const uint64_t ss = img->meta.logical_sector_size, bs = img->meta.block_size;
         const struct vhdx_bat *bat = &img->bat;
         const uint64_t c = b / bat->chunk_ratio;
-        const uint64_t sbe = bat->e[c * (bat->chunk_ratio + 1) + bat->chunk_ratio];
+        const uint64_t sbe = vhdx_bat_entry_load(bat, c * (bat->chunk_ratio + 1) + bat->chunk_ratio);
         uint8_t bits[512];
         int r;
 
@@ -490,7 +490,7 @@ int vhdx_image_pread(struct vhdx_image *img, void *buf, size_t count, uint64_t o
                 return -EINVAL;
         while (count > 0) {
                 uint64_t b = offset / bs, in = offset % bs, len = MIN((uint64_t) count, bs - in);
-                uint64_t e = img->bat.e[vhdx_bat_index(&img->bat, b)];
+                uint64_t e = vhdx_bat_entry_load(&img->bat, vhdx_bat_index(&img->bat, b));
                 int r;
 
                 switch (img->meta.has_parent ? e & VHDX_BAT_STATE_MASK : (e & VHDX_BAT_STATE_MASK) | 8) {
@@ -518,9 +518,7 @@ int vhdx_image_pread(struct vhdx_image *img, void *buf, size_t count, uint64_t o
         return 0;
 }
 
-int vhdx_image_extents(struct vhdx_image *img, uint64_t offset, uint64_t count,
-                       int (*f)(uint64_t off, uint64_t len, enum vhdx_extent_kind kind, void *userdata),
-                       void *userdata)
+int vhdx_image_extents(struct vhdx_image *img, uint64_t offset, uint64_t count, vc_extent_fn f, void *userdata)
 {
         const uint64_t bs = img->meta.block_size;
         uint64_t end;
@@ -528,7 +526,7 @@ int vhdx_image_extents(struct vhdx_image *img, uint64_t offset, uint64_t count,
         if (ADD_OVERFLOW(offset, count, &end) || end > img->meta.virtual_size)
                 return -EINVAL;
         while (offset < end) {
-                enum vhdx_extent_kind kind = VHDX_EXTENT_ZERO;
+                enum vc_extent_kind kind = VC_EXTENT_HOLE_ZERO;
                 uint64_t len = 0;
 
                 /* Runs of blocks of one kind, merged. */
@@ -537,10 +535,10 @@ int vhdx_image_extents(struct vhdx_image *img, uint64_t offset, uint64_t count,
                         const unsigned st = vhdx_image_block_state(img, b);
                         /* A child's blocks that read from the parent are
                          * data, conservatively (the parent's holes too). */
-                        enum vhdx_extent_kind k = st == VHDX_PAYLOAD_FULLY_PRESENT ||
+                        enum vc_extent_kind k = st == VHDX_PAYLOAD_FULLY_PRESENT ||
                                                           (img->meta.has_parent && (st == VHDX_PAYLOAD_NOT_PRESENT ||
                                                                                     st == VHDX_PAYLOAD_PARTIALLY_PRESENT))
-                                                          ? VHDX_EXTENT_DATA : VHDX_EXTENT_ZERO;
+                                                          ? VC_EXTENT_DATA : VC_EXTENT_HOLE_ZERO;
                         if (len && k != kind)
                                 break;
                         kind = k;

@@ -21,9 +21,18 @@ struct vhdx_log_desc {
         uint8_t trailing[4];            /* target bytes 4092..4095 */
 };
 
+/* A piece of the file the sequence writes, and the descriptor that wins
+ * it: the last in replay order that writes there. */
+struct vhdx_log_span {
+        uint64_t start, end;
+        uint32_t desc;                  /* index into d */
+};
+
 struct vhdx_log_replay {
-        struct vhdx_log_desc *d;        /* n, in replay order (the caller frees d) */
+        struct vhdx_log_desc *d;        /* n, in replay order (vhdx_log_replay_done frees d and span) */
         size_t n;
+        struct vhdx_log_span *span;     /* n_span, sorted and disjoint: the overlay's index */
+        size_t n_span;
         uint64_t log_offset;            /* of the log in the file */
         uint32_t log_length;
         uint64_t head_sequence;

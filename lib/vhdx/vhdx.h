@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../image/image.h"
 #include "../image/open.h"
 #include "../util/macro.h"
 #include "../util/problem.h"
@@ -213,10 +214,8 @@ int vhdx_image_pwrite(struct vhdx_image *img, const void *buf, size_t count, uin
 int vhdx_image_zero(struct vhdx_image *img, size_t count, uint64_t offset);
 int vhdx_image_trim(struct vhdx_image *img, size_t count, uint64_t offset);
 int vhdx_image_flush(struct vhdx_image *img);
-enum vhdx_extent_kind { VHDX_EXTENT_DATA, VHDX_EXTENT_ZERO };
-int vhdx_image_extents(struct vhdx_image *img, uint64_t offset, uint64_t count,
-                       int (*f)(uint64_t off, uint64_t len, enum vhdx_extent_kind kind, void *userdata),
-                       void *userdata);
+/* The seam's callback and kinds (lib/image/image.h). */
+int vhdx_image_extents(struct vhdx_image *img, uint64_t offset, uint64_t count, vc_extent_fn f, void *userdata);
 
 const char *vhdx_image_path(const struct vhdx_image *img);
 int vhdx_image_fd(const struct vhdx_image *img);

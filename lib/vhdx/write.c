@@ -32,7 +32,7 @@
  *
  * Differencing disks are refused read-write by image.c (not ours yet).
  * Writes are serialised by write_lock; readers run alongside and see
- * each BAT entry old or new (aligned 64-bit stores).
+ * each BAT entry old or new (atomic loads and stores: bat_update()).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -167,7 +167,19 @@ static int cmp_change(const void *a, const void *b)
         return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* Changes BAT entries through the log, then in memory. */
+/*
+ * Changes BAT entries through the log, then in memory.  Readers load the
+ * entries without a lock (vhdx_bat_entry_load(), acquire), alongside this one
+ * writer (write_lock), so each entry is published with one release store:
+ * a reader sees it whole, old or new.  The order makes the new one safe to
+ * follow: a new block's data is written and fdatasync'ed (allocate()),
+ * the entry logged, synced and written in place (log_batch()), and only
+ * then published; a reader whose acquire load sees it happens after all
+ * of that returned, so its pread finds the data.  An entry going to ZERO
+ * or UNMAPPED leaves the block's bytes in the file (freed space is never
+ * reused in a session), so a reader holding the old entry reads what the
+ * block held, as if it had read just before.
+ */
 static int bat_update(struct vhdx_image *img, struct bat_change *c, size_t n)
 {
         const size_t cap = max_pages(img->headers.h[img->headers.current].log_length);
@@ -241,7 +253,7 @@ static int allocate(struct vhdx_image *img, uint64_t b, const void *buf, size_t 
 
 static uint64_t entry_of(const struct vhdx_image *img, uint64_t b)
 {
-        return __atomic_load_n(&img->bat.e[vhdx_bat_index(&img->bat, b)], __ATOMIC_ACQUIRE);
+        return vhdx_bat_entry_load(&img->bat, vhdx_bat_index(&img->bat, b));
 }
 
 int vhdx_image_pwrite(struct vhdx_image *img, const void *buf, size_t count, uint64_t offset)

@@ -737,7 +737,7 @@ static void test_zero_trim_differencing(void)
 
 struct extent {
         uint64_t off, len;
-        enum vhd_extent_kind kind;
+        enum vc_extent_kind kind;
 };
 
 struct extent_list {
@@ -746,7 +746,7 @@ struct extent_list {
         int stop_after;         /* return 7 after this many calls, 0 = never */
 };
 
-static int collect_extent(uint64_t off, uint64_t len, enum vhd_extent_kind kind, void *userdata)
+static int collect_extent(uint64_t off, uint64_t len, enum vc_extent_kind kind, void *userdata)
 {
         struct extent_list *l = userdata;
 
@@ -764,7 +764,7 @@ static void assert_extents(struct vhd_image *img, uint64_t off, uint64_t count,
         if (l.n != n) {
                 for (size_t i = 0; i < l.n; i++)
                         fprintf(stderr, "  got [%" PRIu64 ", +%" PRIu64 ") %s\n", l.v[i].off,
-                                l.v[i].len, l.v[i].kind == VHD_EXTENT_DATA ? "data" : "hole");
+                                l.v[i].len, l.v[i].kind == VC_EXTENT_DATA ? "data" : "hole");
                 TEST_FAIL("%zu extents, expected %zu", l.n, n);
         }
         for (size_t i = 0; i < n; i++)
@@ -777,7 +777,7 @@ static void assert_extents(struct vhd_image *img, uint64_t off, uint64_t count,
 
 static void test_extents(void)
 {
-        const enum vhd_extent_kind D = VHD_EXTENT_DATA, H = VHD_EXTENT_HOLE_ZERO;
+        const enum vc_extent_kind D = VC_EXTENT_DATA, H = VC_EXTENT_HOLE_ZERO;
         char path[VB_PATH_MAX], ppath[VB_PATH_MAX];
 
         _cleanup_vb_ struct vb_image *b = vb_dynamic(1 * MiB, BS, VHD_TYPE_DYNAMIC);

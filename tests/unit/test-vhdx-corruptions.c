@@ -36,7 +36,9 @@
 #include "image/image.h"
 #include "tests.h"
 #include "util/fd-util.h"
+#include "vhd-builder.h"           /* vb_read_file */
 #include "vhdx-builder.h"
+#include "vhdx-expect.h"
 #include "vhdx/vhdx.h"
 
 #define AT_ROW 0                /* at: the offset apply() returned, plus delta */
@@ -242,40 +244,12 @@ static bool lists(const struct vc_problems *ps, int id, const char *field, uint6
         return false;
 }
 
-static uint8_t *slurp(const char *path, size_t *ret_len)
-{
-        struct stat st;
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        uint8_t *b;
-
-        ASSERT_TRUE(fd >= 0 && fstat(fd, &st) == 0);
-        b = malloc((size_t) st.st_size + 1);
-        ASSERT_TRUE(b);
-        ASSERT_OK(pread_full(fd, b, (size_t) st.st_size, 0));
-        close(fd);
-        *ret_len = (size_t) st.st_size;
-        return b;
-}
-
 /* A legal row: the disk reads what the builder says, in 1 MiB steps over
  * the allocated area and a sample beyond. */
 static void read_expected(struct vxb_image *img, struct vc_image *im, const char *name)
 {
-        uint64_t vsize = vc_image_virtual_size(im), step = VXB_MIB;
-        uint8_t *got = malloc(step), *want = malloc(step);
-
-        ASSERT_TRUE(got && want);
-        ASSERT_EQ_U64(vsize, img->p.virtual_size);
-        for (uint64_t off = 0; off < vsize; off += off < 16 * VXB_MIB ? step : vsize / 7 + step) {
-                size_t n = (size_t) (vsize - off < step ? vsize - off : step);
-                ASSERT_OK(vc_image_pread(im, got, n, off));
-                vxb_expected_read(img, VXB_VIEW_REPLAYED, off, want, n);
-                if (memcmp(got, want, n))
-                        TEST_FAIL("%s: the disk at %llu differs from the builder's", name,
-                                  (unsigned long long) off);
-        }
-        free(got);
-        free(want);
+        ASSERT_EQ_U64(vc_image_virtual_size(im), img->p.virtual_size);
+        vxe_assert_disk(img, VXB_VIEW_REPLAYED, vxe_read_image, im, true, name);
 }
 
 static void run_row(const struct vxb_corruption *r, unsigned *n_elsewhere)
@@ -296,7 +270,7 @@ static void run_row(const struct vxb_corruption *r, unsigned *n_elsewhere)
         off = !e || e->offset == AT_ROW ? at + (e ? e->delta : 0) : e->offset;
         snprintf(path, sizeof path, "%s/%s.vhdx", dir, r->name);
         vxb_write_file(img, path);
-        before = slurp(path, &before_len);
+        before = vb_read_file(path, &before_len);
 
         struct vc_problems ps = { .collect = false };
         rr = vc_image_open(path, NULL, 0, &ps, &im);
@@ -378,7 +352,7 @@ static void run_row(const struct vxb_corruption *r, unsigned *n_elsewhere)
                         vc_image_free(im);
         }
 
-        after = slurp(path, &after_len);
+        after = vb_read_file(path, &after_len);
         ASSERT_EQ_U64(after_len, before_len);
         if (memcmp(before, after, before_len))
                 TEST_FAIL("%s: the file changed", r->name);
@@ -405,7 +379,7 @@ static void run_legal(const char *name, struct vxb_image *img)
 
         snprintf(path, sizeof path, "%s/%s.vhdx", dir, name);
         vxb_write_file(img, path);
-        before = slurp(path, &before_len);
+        before = vb_read_file(path, &before_len);
         r = vc_image_open(path, NULL, 0, &ps, &im);
         if (r < 0)
                 TEST_FAIL("%s: refused: %s %s", name, vc_problem_id_to_string(ps.first.id),
@@ -416,7 +390,7 @@ static void run_legal(const char *name, struct vxb_image *img)
         if (r != 0)
                 TEST_FAIL("%s: check returned %d (%s)", name, r, cps.n ? cps.v[0].message : "");
         vc_problems_done(&cps);
-        after = slurp(path, &after_len);
+        after = vb_read_file(path, &after_len);
         ASSERT_EQ_U64(after_len, before_len);
         ASSERT_TRUE(memcmp(before, after, before_len) == 0);
         printf("%-28s opens (legal)\n", name);

@@ -25,7 +25,9 @@
 #include "image/image.h"
 #include "tests.h"
 #include "util/fd-util.h"
+#include "vhd-builder.h"           /* vb_read_file */
 #include "vhdx-builder.h"
+#include "vhdx-expect.h"
 #include "vhdx/vhdx.h"
 
 #define MiB (1024ull * 1024)
@@ -41,36 +43,10 @@ static char *path_of(const char *name)
         return p;
 }
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-        struct stat st;
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        ASSERT_TRUE(fd >= 0);
-        ASSERT_TRUE(fstat(fd, &st) == 0);
-        uint8_t *b = malloc(st.st_size ? st.st_size : 1);
-        ASSERT_TRUE(b);
-        ASSERT_OK(pread_full(fd, b, st.st_size, 0));
-        close(fd);
-        *len = st.st_size;
-        return b;
-}
-
 /* Compares [off, off+len) read through the seam with the builder's view. */
 static void compare(struct vc_image *img, struct vxb_image *x, uint64_t off, size_t len)
 {
-        uint8_t *got = malloc(len), *want = malloc(len);
-        ASSERT_TRUE(got && want);
-        ASSERT_OK(vc_image_pread(img, got, len, off));
-        vxb_expected_read(x, VXB_VIEW_REPLAYED, off, want, len);
-        if (memcmp(got, want, len)) {
-                size_t i = 0;
-                while (got[i] == want[i])
-                        i++;
-                TEST_FAIL("read at %llu (+%zu) differs: got %02x, want %02x", (unsigned long long) off, i, got[i],
-                          want[i]);
-        }
-        free(got);
-        free(want);
+        vxe_assert_range(x, VXB_VIEW_REPLAYED, vxe_read_image, img, off, len, "read");
 }
 
 /* Every block the test touched, whole and in odd pieces. */
@@ -225,7 +201,7 @@ static void expect_refused(const char *what, struct vxb_image *x, enum vc_proble
         size_t n1, n2;
 
         vxb_write_file(x, path_of("bad.vhdx"));
-        uint8_t *before = slurp(path_of("bad.vhdx"), &n1);
+        uint8_t *before = vb_read_file(path_of("bad.vhdx"), &n1);
         int r = vc_image_open(path_of("bad.vhdx"), NULL, 0, &ps, &img);
         if (r >= 0)
                 TEST_FAIL("%s: opened", what);
@@ -242,7 +218,7 @@ static void expect_refused(const char *what, struct vxb_image *x, enum vc_proble
                 TEST_FAIL("%s: check does not list %s at %llu", what, vc_problem_id_to_string(id),
                           (unsigned long long) offset);
         vc_problems_done(&cps);
-        uint8_t *after = slurp(path_of("bad.vhdx"), &n2);
+        uint8_t *after = vb_read_file(path_of("bad.vhdx"), &n2);
         ASSERT_EQ_U64(n1, n2);
         ASSERT_MEMEQ(before, after, n1);
         free(before);

@@ -8,7 +8,8 @@
  *     the virtual disk is the builder's replayed view (not the in-place
  *     one a log-ignoring reader shows), for 512- and 4096-byte sectors,
  *     one and several entries, an entry that wraps past the end of the
- *     log, and a sequence whose head's Tail leaves out an older entry;
+ *     log, a sequence whose head's Tail leaves out an older entry, and
+ *     hundreds of descriptors over the same pages (the last one wins);
  *   - a read-write open replays on disk (lib/vhdx/log.c, vhdx_log_apply,
  *     then a header with LogGuid 0): the file then opens clean and reads
  *     the same; replaying a file twice (a crash after the pages, before
@@ -30,27 +31,15 @@
 #include "tests.h"
 #include "util/fd-util.h"
 #include "util/problem.h"
+#include "vhd-builder.h"           /* vb_read_file */
 #include "vhdx-builder.h"
+#include "vhdx-expect.h"
 #include "vhdx/vhdx.h"
 
 #define MiB (1024ull * 1024)
 
 static char dir[] = "/tmp/test-vhdx-log.XXXXXX";
 static char path[256];
-
-static uint8_t *slurp(const char *p, size_t *ret_len)
-{
-        struct stat st;
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
-        ASSERT_TRUE(fd >= 0);
-        ASSERT_TRUE(fstat(fd, &st) == 0);
-        uint8_t *b = malloc(st.st_size ? st.st_size : 1);
-        ASSERT_TRUE(b);
-        ASSERT_EQ_INT(pread_full(fd, b, st.st_size, 0), 0);
-        close(fd);
-        *ret_len = st.st_size;
-        return b;
-}
 
 static struct vhdx_image *open_img(unsigned flags, struct vc_problems *ps, int *ret_r)
 {
@@ -69,18 +58,7 @@ static void assert_reads(struct vxb_image *img, enum vxb_view view, unsigned fla
         _cleanup_(vhdx_image_freep) struct vhdx_image *v = open_img(flags, &ps, &r);
         if (r < 0)
                 TEST_FAIL("open: %s: %s", vc_problem_id_to_string(ps.first.id), ps.first.message);
-        uint8_t *a = malloc(MiB), *b = malloc(MiB);
-        ASSERT_TRUE(a && b);
-        for (uint64_t off = 0; off < img->p.virtual_size; off += MiB) {
-                size_t n = img->p.virtual_size - off < MiB ? img->p.virtual_size - off : MiB;
-                ASSERT_EQ_INT(vhdx_image_pread(v, a, n, off), 0);
-                vxb_expected_read(img, view, off, b, n);
-                if (memcmp(a, b, n))
-                        TEST_FAIL("virtual offset %llu differs from the builder's view",
-                                  (unsigned long long) off);
-        }
-        free(a);
-        free(b);
+        vxe_assert_disk(img, view, vxe_read_vhdx, v, false, path);
 }
 
 static bool views_differ(struct vxb_image *img)
@@ -103,11 +81,11 @@ static void check_ro(struct vxb_image *img)
 {
         size_t n;
         vxb_write_file(img, path);
-        uint8_t *before = slurp(path, &n);
+        uint8_t *before = vb_read_file(path, &n);
         ASSERT_TRUE(views_differ(img));         /* else the test proves nothing */
         assert_reads(img, VXB_VIEW_REPLAYED, 0);
         size_t m;
-        uint8_t *after = slurp(path, &m);
+        uint8_t *after = vb_read_file(path, &m);
         ASSERT_EQ_U64(m, n);
         ASSERT_TRUE(memcmp(before, after, n) == 0);
         free(before);
@@ -136,6 +114,110 @@ static void test_replay_in_memory(void)
                 check_ro(img);
                 vxb_free(img);
                 img = dirty(4096, e);
+                check_ro(img);
+                vxb_free(img);
+        }
+}
+
+/* A page of the pattern seed: each byte differs from the same byte of
+ * every other seed's page. */
+static void fill_page(uint8_t *page, unsigned seed)
+{
+        for (unsigned k = 0; k < 4096; k++)
+                page[k] = (uint8_t) (k * 7 + seed * 13 + (k >> 8));
+}
+
+/* Many descriptors over the same pages, within an entry and across
+ * entries: the last in replay order wins every byte (data over data, zero
+ * over data, data over zero, a zero range split by data pages), read
+ * through the overlay in memory, then replayed on disk and read again. */
+static void test_overwrites(void)
+{
+        struct vxb_params p = { .type = VXB_DYNAMIC, .virtual_size = 24 * MiB, .log_size = 4 * MiB };
+        struct vxb_image *img = vxb_new(&p);
+        uint8_t page[4096];
+        unsigned seed = 1;
+
+        vxb_alloc_block(img, 1, 1);
+        vxb_alloc_block(img, 2, 2);
+        const uint64_t a = img->blocks[1].off, b = img->blocks[2].off;
+        vxb_log_begin(img);
+        /* Entry 1: 64 writes of one page; a zero range over it; two of its
+         * pages written again (the zero range is split). */
+        for (int i = 0; i < 64; i++) {
+                fill_page(page, seed++);
+                vxb_log_add_data(img, a + 8192, page);
+        }
+        vxb_log_add_zero(img, a, 64 * 4096);
+        fill_page(page, seed++);
+        vxb_log_add_data(img, a + 4096, page);
+        fill_page(page, seed++);
+        vxb_log_add_data(img, a + 40960, page);
+        vxb_log_commit(img, 0);
+        /* Entry 2: data then zero on one page; 64 writes alternating
+         * between a page of each block. */
+        fill_page(page, seed++);
+        vxb_log_add_data(img, a + 12288, page);
+        vxb_log_add_zero(img, a + 12288, 4096);
+        for (int i = 0; i < 64; i++) {
+                fill_page(page, seed++);
+                vxb_log_add_data(img, i % 2 ? b : a + 8192, page);
+        }
+        vxb_log_commit(img, 0);
+        /* Entry 3: a whole block zeroed, one of its pages written back; 200
+         * zero descriptors on one page, each followed by data on the next
+         * one, the last of which is zeroed again. */
+        vxb_log_add_zero(img, b, MiB);
+        fill_page(page, seed++);
+        vxb_log_add_data(img, b + 4096, page);
+        for (int i = 0; i < 200; i++) {
+                vxb_log_add_zero(img, a + 20480, 4096);
+                fill_page(page, seed++);
+                vxb_log_add_data(img, a + 24576, page);
+        }
+        vxb_log_add_zero(img, a + 24576, 8192);
+        vxb_log_commit(img, 0);
+        check_ro(img);
+        /* Replayed on disk by a writable open: the same bytes. */
+        assert_reads(img, VXB_VIEW_REPLAYED, VHDX_OPEN_RDWR);
+        assert_reads(img, VXB_VIEW_REPLAYED, 0);
+        vxb_free(img);
+}
+
+/* Random sequences over the pages of two blocks: 3 entries of 40
+ * descriptors, each data (one page) or zero (1 to 16 pages), at random
+ * pages, so that they overlap in every way; the reader must agree with
+ * the builder's replay in memory, for eight seeds. */
+static void test_overwrites_random(void)
+{
+        for (uint32_t seed = 1; seed <= 8; seed++) {
+                struct vxb_params p = { .type = VXB_DYNAMIC, .virtual_size = 24 * MiB, .log_size = 4 * MiB,
+                                        .block_size = MiB };
+                struct vxb_image *img = vxb_new(&p);
+                uint32_t x = seed * 2654435761u;
+                uint8_t page[4096];
+
+                vxb_alloc_block(img, 1, 1);
+                vxb_alloc_block(img, 2, 2);
+                ASSERT_EQ_U64(img->blocks[2].off, img->blocks[1].off + MiB);    /* one 2 MiB window */
+                const uint64_t base = img->blocks[1].off;
+                vxb_log_begin(img);
+                for (int e = 0; e < 3; e++) {
+                        for (int i = 0; i < 40; i++) {
+                                x = x * 1103515245u + 12345u;
+                                uint64_t pg = (x >> 8) % 512;
+                                if (x >> 30 == 0) {
+                                        uint64_t n = 1 + (x >> 4) % 16;
+                                        if (pg + n > 512)
+                                                n = 512 - pg;
+                                        vxb_log_add_zero(img, base + pg * 4096, n * 4096);
+                                } else {
+                                        fill_page(page, x);
+                                        vxb_log_add_data(img, base + pg * 4096, page);
+                                }
+                        }
+                        vxb_log_commit(img, 0);
+                }
                 check_ro(img);
                 vxb_free(img);
         }
@@ -222,7 +304,7 @@ static void expect_refused(struct vxb_image *img, const char *id, const char *na
 {
         vxb_write_file(img, path);
         size_t n, m;
-        uint8_t *before = slurp(path, &n);
+        uint8_t *before = vb_read_file(path, &n);
         for (int rw = 0; rw < 2; rw++) {
                 struct vc_problems ps = {};
                 int r;
@@ -233,7 +315,7 @@ static void expect_refused(struct vxb_image *img, const char *id, const char *na
                         TEST_FAIL("%s: refused as %s (%s), expected %s", name,
                                   vc_problem_id_to_string(ps.first.id), ps.first.message, id);
         }
-        uint8_t *after = slurp(path, &m);
+        uint8_t *after = vb_read_file(path, &m);
         ASSERT_EQ_U64(m, n);
         if (memcmp(before, after, n))
                 TEST_FAIL("%s: the file changed", name);
@@ -362,6 +444,8 @@ int main(void)
         snprintf(path, sizeof path, "%s/t.vhdx", dir);
         vxb_guid_seed(14);
         test_replay_in_memory();
+        test_overwrites();
+        test_overwrites_random();
         test_wrap();
         test_tail();
         test_hostile();

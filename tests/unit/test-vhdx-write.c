@@ -39,7 +39,7 @@
 #include "util/fault.h"
 #include "util/fd-util.h"
 #include "util/problem.h"
-#include "vhd-builder.h"          /* vb_temp_dir, vb_path_join */
+#include "vhd-builder.h"          /* vb_temp_dir, vb_path_join, vb_read_file */
 #include "vhdx-builder.h"
 #include "vhdx/vhdx.h"
 
@@ -101,19 +101,6 @@ static void read_all(uint8_t *out, uint64_t size)
 {
         _cleanup_(vhdx_image_freep) struct vhdx_image *v = open_img(false);
         ASSERT_EQ_INT(vhdx_image_pread(v, out, size, 0), 0);
-}
-
-static uint8_t *slurp(size_t *ret_len)
-{
-        struct stat st;
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        ASSERT_TRUE(fd >= 0 && fstat(fd, &st) == 0);
-        uint8_t *b = malloc(st.st_size);
-        ASSERT_TRUE(b);
-        ASSERT_EQ_INT(pread_full(fd, b, st.st_size, 0), 0);
-        close(fd);
-        *ret_len = st.st_size;
-        return b;
 }
 
 /* The operations of a session, applied to the image and to a flat model. */
@@ -222,13 +209,13 @@ static void test_session(enum vxb_type type, uint32_t sector)
 
         /* A session that changes nothing writes nothing. */
         size_t n1, n2;
-        uint8_t *before = slurp(&n1);
+        uint8_t *before = vb_read_file(path, &n1);
         img = open_img(true);
         ASSERT_EQ_INT(vhdx_image_zero(img, 4 * MiB, 10 * MiB), 0);
         ASSERT_EQ_INT(vhdx_image_trim(img, 4 * MiB, 10 * MiB), 0);
         ASSERT_EQ_INT(vhdx_image_flush(img), 0);
         vhdx_image_free(img);
-        uint8_t *after = slurp(&n2);
+        uint8_t *after = vb_read_file(path, &n2);
         ASSERT_EQ_U64(n1, n2);
         for (size_t o = 0; o < n1; o++)
                 if (before[o] != after[o])
