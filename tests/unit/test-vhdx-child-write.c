@@ -24,7 +24,10 @@
  *     partial block) (fork, vc_fault_arm), from a child with no bitmap
  *     block: every sector our reader
  *     reads is as before or after the operation the crash fell in, 7-Zip
- *     extracts the same bytes, and a read-write open then closes it clean.
+ *     extracts the same bytes, and a read-write open then closes it clean;
+ *   - a power cut (tests/lib/powercut.h) before and after every barrier
+ *     of that run: every sector as in some state of the run, and a
+ *     read-write open closes it clean.
  *
  * libvhdi is not an oracle here: it reads ZERO and UNMAPPED blocks of a
  * child from the parent, and bitmap bits from the wrong place in a child
@@ -40,6 +43,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "powercut.h"
 #include "tests.h"
 #include "util/fault.h"
 #include "util/fd-util.h"
@@ -329,14 +333,15 @@ static void test_refuse_noparent(void)
         ASSERT_STREQ(ps.first.field, "metadata.file_parameters_flags");
 }
 
+/* The child's own paths, kept few: every crash point replays the run up
+ * to it, fdatasyncs and all. */
+static const size_t crash_ops[] = { 0, 2, 5, 7, 9 };
+#define N_CRASH (sizeof crash_ops / sizeof *crash_ops)
+
 /* A crash at every fault point of the run, from a child without bitmap
  * blocks (as vhdctl create makes it). */
 static void test_crash(uint32_t ss)
 {
-        /* The child's own paths, kept few: every point replays the run
-         * up to it, fdatasyncs and all. */
-        static const size_t crash_ops[] = { 0, 2, 5, 7, 9 };
-#define N_CRASH (sizeof crash_ops / sizeof *crash_ops)
         struct vxb_image *par = parent(ss), *kid = child(par, false);
         uint8_t *state[N_CRASH + 1], *now = malloc(DISK), *z7 = malloc(DISK);
         unsigned long first[N_CRASH + 2];
@@ -424,6 +429,75 @@ static void test_crash(uint32_t ss)
         vxb_free(par);
 }
 
+/* Power cuts in the same run (tests/lib/powercut.h: what the last
+ * fdatasync made durable plus any 4 KiB pieces of later writes), before
+ * and after every barrier: every sector as in some state of the run. */
+static void test_powercut(void)
+{
+        struct vxb_image *par = parent(512), *kid = child(par, false);
+        uint8_t *state[N_CRASH + 1], *now = malloc(DISK), *again = malloc(DISK);
+        char orig[VB_PATH_MAX], logpath[VB_PATH_MAX];
+        struct pc_log log;
+        unsigned cuts = 0;
+        ASSERT_TRUE(now && again);
+        vb_path_join(orig, dir, "orig.vhdx");
+        vb_path_join(logpath, dir, "power.log");
+        for (size_t i = 0; i <= N_CRASH; i++) {
+                state[i] = malloc(DISK);
+                ASSERT_TRUE(state[i]);
+        }
+        vxb_expected_read(kid, VXB_VIEW_REPLAYED, 0, state[0], DISK);
+        for (size_t i = 0; i < N_CRASH; i++) {
+                memcpy(state[i + 1], state[i], DISK);
+                run_op(NULL, &ops[crash_ops[i]], state[i + 1]);
+        }
+        vxb_write_file(kid, orig);
+        vxb_write_file(kid, path);
+        unlink(logpath);
+        ASSERT_EQ_INT(vc_power_log_set(logpath), 0);
+        struct vhdx_image *img = open_img(true);
+        for (size_t i = 0; i < N_CRASH; i++)
+                ASSERT_EQ_INT(run_op(img, &ops[crash_ops[i]], NULL), 0);
+        vhdx_image_free(img);
+        ASSERT_EQ_INT(vc_power_log_set(NULL), 0);
+        ASSERT_EQ_INT(pc_log_read(logpath, &log), 0);
+        for (size_t i = 0; i < log.n; i++) {
+                if (!pc_is_barrier(&log, i, NULL))
+                        continue;
+                /* One seed before the barrier and one after (under
+                 * valgrind: before only). */
+                for (unsigned s = 0; s < 2; s += RUNNING_ON_VALGRIND ? 2 : 1) {
+                        struct pc_cut cut = { .at = s == 0 ? i : i + 1, .seed = 1000 * i + s, .permille = -1 };
+                        ASSERT_EQ_INT(pc_apply(orig, &log, &cut, path, NULL), 0);
+                        read_all(now);
+                        for (uint64_t o = 0; o < DISK; o += 512) {
+                                bool ok = false;
+                                for (size_t k = 0; k <= N_CRASH && !ok; k++)
+                                        ok = !memcmp(now + o, state[k] + o, 512);
+                                if (!ok)
+                                        TEST_FAIL("power cut at record %zu of %zu (seed %" PRIu64 "): sector %"
+                                                  PRIu64 " is in no state of the run", cut.at, log.n, cut.seed, o);
+                        }
+                        vhdx_image_free(open_img(true));
+                        headers_clean();
+                        read_all(again);
+                        ASSERT_TRUE(memcmp(again, now, DISK) == 0);
+                        cuts++;
+                }
+        }
+        printf("power cuts: %u, over %zu records\n", cuts, log.n);
+        ASSERT_TRUE(cuts >= 20);
+        pc_log_done(&log);
+        unlink(orig);
+        unlink(logpath);
+        for (size_t i = 0; i <= N_CRASH; i++)
+                free(state[i]);
+        free(now);
+        free(again);
+        vxb_free(kid);
+        vxb_free(par);
+}
+
 int main(void)
 {
         vb_temp_dir(dir);
@@ -437,6 +511,7 @@ int main(void)
         test_refuse_noparent();
         test_crash(512);
         test_crash(4096);
+        test_powercut();
         unlink(path);
         unlink(ppath);
         rmdir(dir);
