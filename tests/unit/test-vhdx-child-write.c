@@ -421,6 +421,7 @@ static void test_crash(uint32_t ss)
         }
         printf("sector %u: %lu crash points over %lu fault points; 7-Zip read %lu only after the replay\n", ss,
                points, total, replayed);
+        fflush(stdout);         /* not again from the next crash's children */
         for (size_t i = 0; i <= N_CRASH; i++)
                 free(state[i]);
         free(now);
@@ -506,6 +507,7 @@ int main(void)
         have_7z = system("command -v 7zz >/dev/null 2>&1") == 0;
         if (!have_7z)
                 printf("7zz not installed: 7-Zip is not asked\n");
+        fflush(stdout);
         test_session(512);
         test_session(4096);
         test_refuse_noparent();
