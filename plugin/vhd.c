@@ -111,7 +111,7 @@ static int vhd_config_complete(void)
 }
 
 #define vhd_config_help \
-        "[file=]<FILENAME>   (required) The VHD image (fixed, dynamic or differencing) or VHDX (read-only).\n" \
+        "[file=]<FILENAME>   (required) The VHD or VHDX image (fixed, dynamic or differencing).\n" \
         "readonly=<BOOL>     Open the image read-only (default false).\n" \
         "lock=<BOOL>         Lock the image against other writers (default true)."
 

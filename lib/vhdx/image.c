@@ -17,9 +17,10 @@
  *     PARTIALLY_PRESENT (bit set: the child; clear: the parent), from the
  *     parent when NOT_PRESENT, as zeros otherwise (ZERO, UNMAPPED and
  *     UNDEFINED, as 7-Zip and openvmm do).  Past the parent's end (a
- *     child larger than its parent) the parent reads as zeros.  Writing
- *     one is not supported yet.
- *   - a read-write open: writing (through the log) comes later.
+ *     child larger than its parent) the parent reads as zeros.  Written
+ *     by write.c and write-child.c; a read-write open of one without its
+ *     parent (VHDX_OPEN_NOPARENT), or with LeaveBlockAllocated, is
+ *     refused (not-supported).
  *   - anything VHDX.md section 5 calls hostile, each with its problem id.
  *
  * After open, nothing changes: reads are positional and the structures
@@ -330,10 +331,15 @@ static int parse(struct vhdx_image *img, unsigned flags, int depth, const struct
         /* Read-write: everything checked; the log replayed on disk
          * (write.c), nothing else written until the first change. */
         const int cur = img->headers.current;
-        if (img->meta.has_parent)
+        /* A child is written through its parent (write-child.c): it must
+         * be open; a fixed child is no shape we write. */
+        if (img->meta.has_parent && (img->no_parent || img->meta.leave_allocated))
                 return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, "metadata.file_parameters_flags",
                                    img->meta.params_offset + 4,
-                                   "writing a differencing VHDX (HasParent) is not supported yet"), -EOPNOTSUPP;
+                                   img->no_parent ? "writing a differencing VHDX without opening its parent is "
+                                                    "not supported"
+                                                  : "writing a differencing VHDX with LeaveBlockAllocated is not "
+                                                    "supported"), -EOPNOTSUPP;
         if (img->headers.h[cur].sequence > UINT64_MAX - 1024)
                 return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP,
                                    cur ? "header2.sequence_number" : "header1.sequence_number",

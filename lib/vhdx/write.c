@@ -30,9 +30,10 @@
  *   - Close: a last header copies the current one into the other slot,
  *     so both say LogGuid 0.
  *
- * Differencing disks are refused read-write by image.c (not ours yet).
+ * Differencing disks: write-child.c, with this file's session, log and
+ * allocation (vhdx_txn: pages that change together in one entry).
  * Writes are serialised by write_lock; readers run alongside and see
- * each BAT entry old or new (atomic loads and stores: bat_update()).
+ * each BAT entry old or new (atomic loads and stores: vhdx_txn_commit()).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -60,7 +61,7 @@ static int guid_new(uint8_t g[16])
 
 /* The headers before a change: FileWriteGuid once, DataWriteGuid before
  * the first change a guest sees; both slots. */
-static int session_begin(struct vhdx_image *img, bool data_change)
+int vhdx_session_begin(struct vhdx_image *img, bool data_change)
 {
         uint8_t fg[16], dg[16];
         int r;
@@ -161,17 +162,34 @@ struct bat_change {
         uint64_t index, entry;
 };
 
-static int cmp_change(const void *a, const void *b)
+void vhdx_txn_done(struct vhdx_txn *t)
 {
-        const struct bat_change *x = a, *y = b;
-        return x->index < y->index ? -1 : x->index > y->index;
+        free(t->target);
+        free(t->pages);
+        free(t->c);
+        *t = (struct vhdx_txn) {};
+}
+
+int vhdx_txn_init(const struct vhdx_image *img, struct vhdx_txn *t)
+{
+        *t = (struct vhdx_txn) { .cap = max_pages(img->headers.h[img->headers.current].log_length) };
+        if (t->cap == 0)
+                return -ENOSPC;
+        t->target = calloc(t->cap, sizeof *t->target);
+        t->pages = malloc(t->cap * SECTOR);
+        if (!t->target || !t->pages) {
+                vhdx_txn_done(t);
+                return -ENOMEM;
+        }
+        return 0;
 }
 
 /*
- * Changes BAT entries through the log, then in memory.  Readers load the
- * entries without a lock (vhdx_bat_entry_load(), acquire), alongside this one
- * writer (write_lock), so each entry is published with one release store:
- * a reader sees it whole, old or new.  The order makes the new one safe to
+ * Changes BAT entries (and the pages that go with them) through the log,
+ * then in memory.  Readers load the entries without a lock
+ * (vhdx_bat_entry_load(), acquire), alongside this one writer
+ * (write_lock), so each entry is published with one release store: a
+ * reader sees it whole, old or new.  The order makes the new one safe to
  * follow: a new block's data is written and fdatasync'ed (allocate()),
  * the entry logged, synced and written in place (log_batch()), and only
  * then published; a reader whose acquire load sees it happens after all
@@ -180,63 +198,123 @@ static int cmp_change(const void *a, const void *b)
  * reused in a session), so a reader holding the old entry reads what the
  * block held, as if it had read just before.
  */
-static int bat_update(struct vhdx_image *img, struct bat_change *c, size_t n)
+int vhdx_txn_commit(struct vhdx_image *img, struct vhdx_txn *t)
 {
-        const size_t cap = max_pages(img->headers.h[img->headers.current].log_length);
-        _cleanup_free_ uint64_t *target = calloc(cap, sizeof *target);
-        _cleanup_free_ uint8_t **page = calloc(cap, sizeof *page);
-        _cleanup_free_ uint8_t *pages = malloc(cap * SECTOR);
-        int r = 0;
+        _cleanup_free_ uint8_t **page = calloc(t->n ? t->n : 1, sizeof *page);
+        const uint64_t cr = img->bat.chunk_ratio;
+        int r;
 
-        if (!target || !page || !pages)
+        if (!page)
                 return -ENOMEM;
-        if (cap == 0)
-                return -ENOSPC;
-        qsort(c, n, sizeof *c, cmp_change);
-        for (size_t i = 0; i < n;) {
-                size_t np = 0, first = i;
-                while (i < n) {
-                        uint64_t at = img->bat.offset + c[i].index * 8 / SECTOR * SECTOR;
-                        if (np == 0 || target[np - 1] != at) {
-                                if (np == cap)
-                                        break;
-                                page[np] = pages + np * SECTOR;
-                                target[np] = at;
-                                r = pread_full(img->fd, page[np], SECTOR, at);
-                                if (r < 0)
-                                        return r;
-                                np++;
-                        }
-                        put_le64(page[np - 1] + c[i].index * 8 % SECTOR, c[i].entry);
-                        i++;
-                }
-                r = log_batch(img, target, page, np);
-                if (r < 0)
-                        return r;
-                for (size_t k = first; k < i; k++) {
-                        uint64_t old = img->bat.e[c[k].index];
+        if (t->n == 0)
+                return 0;
+        for (size_t i = 0; i < t->n; i++)
+                page[i] = t->pages + i * SECTOR;
+        r = log_batch(img, t->target, page, t->n);
+        if (r < 0)
+                return r;
+        /* In memory, in the order given: a sector-bitmap entry before the
+         * PARTIALLY_PRESENT entry that needs it. */
+        for (size_t k = 0; k < t->nc; k++) {
+                uint64_t old = img->bat.e[t->c[k].index];
+                if (t->c[k].index % (cr + 1) == cr) {
+                        img->bat.sb_present -= (old & VHDX_BAT_STATE_MASK) == VHDX_SB_PRESENT;
+                        img->bat.sb_present += (t->c[k].entry & VHDX_BAT_STATE_MASK) == VHDX_SB_PRESENT;
+                } else {
                         img->bat.count[old & VHDX_BAT_STATE_MASK]--;
-                        img->bat.count[c[k].entry & VHDX_BAT_STATE_MASK]++;
-                        __atomic_store_n(&img->bat.e[c[k].index], c[k].entry, __ATOMIC_RELEASE);
+                        img->bat.count[t->c[k].entry & VHDX_BAT_STATE_MASK]++;
                 }
+                __atomic_store_n(&img->bat.e[t->c[k].index], t->c[k].entry, __ATOMIC_RELEASE);
         }
+        t->n = t->nc = 0;
         return 0;
 }
 
-/* A new FULLY_PRESENT block for data block b at the end of the file,
- * holding buf at in (the rest zeros). */
-static int allocate(struct vhdx_image *img, uint64_t b, const void *buf, size_t len, uint64_t in)
+int vhdx_txn_reserve(struct vhdx_image *img, struct vhdx_txn *t, size_t pages)
 {
-        const uint64_t bs = img->meta.block_size;
+        if (pages > t->cap)
+                return -ENOSPC;
+        return t->n + pages > t->cap ? vhdx_txn_commit(img, t) : 0;
+}
+
+int vhdx_txn_page(struct vhdx_image *img, struct vhdx_txn *t, uint64_t at, uint8_t **ret)
+{
+        int r;
+
+        for (size_t i = 0; i < t->n; i++)
+                if (t->target[i] == at) {
+                        *ret = t->pages + i * SECTOR;
+                        return 0;
+                }
+        if (t->n == t->cap && (r = vhdx_txn_commit(img, t)) < 0)
+                return r;
+        r = pread_full(img->fd, t->pages + t->n * SECTOR, SECTOR, at);
+        if (r < 0)
+                return r;
+        t->target[t->n] = at;
+        *ret = t->pages + t->n++ * SECTOR;
+        return 0;
+}
+
+int vhdx_txn_set_entry(struct vhdx_image *img, struct vhdx_txn *t, uint64_t index, uint64_t entry)
+{
+        const uint64_t at = img->bat.offset + index * 8;
+        uint8_t *page;
+        int r;
+
+        if (t->nc == t->capc) {
+                size_t cap = t->capc ? 2 * t->capc : 16;
+                void *nc = realloc(t->c, cap * sizeof *t->c);
+                if (!nc)
+                        return -ENOMEM;
+                t->c = nc;
+                t->capc = cap;
+        }
+        r = vhdx_txn_page(img, t, at / SECTOR * SECTOR, &page);
+        if (r < 0)
+                return r;
+        put_le64(page + at % SECTOR, entry);
+        t->c[t->nc].index = index;
+        t->c[t->nc++].entry = entry;
+        return 0;
+}
+
+/* Changes BAT entries through the log, then in memory. */
+static int bat_update(struct vhdx_image *img, const struct bat_change *c, size_t n)
+{
+        _cleanup_(vhdx_txn_done) struct vhdx_txn t = {};
+        int r = vhdx_txn_init(img, &t);
+
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = vhdx_txn_set_entry(img, &t, c[i].index, c[i].entry);
+        return r < 0 ? r : vhdx_txn_commit(img, &t);
+}
+
+int vhdx_extend(struct vhdx_image *img, uint64_t len, uint64_t *ret_at)
+{
         uint64_t at = (img->disk_size + VHDX_MiB - 1) / VHDX_MiB * VHDX_MiB, end;
         int r;
 
-        if (ADD_OVERFLOW(at, bs, &end) || end > VHDX_BAT_OFFSET_MASK)
+        if (ADD_OVERFLOW(at, len, &end) || end > VHDX_BAT_OFFSET_MASK)
                 return -EFBIG;
         r = vc_ftruncate(img->fd, end);
         if (r < 0)
                 return r;
         img->disk_size = img->file_size = end;
+        *ret_at = at;
+        return 0;
+}
+
+/* A new FULLY_PRESENT block for data block b at the end of the file,
+ * holding buf at in (the rest zeros). */
+int vhdx_allocate(struct vhdx_image *img, uint64_t b, const void *buf, size_t len, uint64_t in)
+{
+        uint64_t at;
+        int r;
+
+        r = vhdx_extend(img, img->meta.block_size, &at);
+        if (r < 0)
+                return r;
         if (len) {
                 r = pwrite_full(img->fd, buf, len, at + in);
                 if (r < 0)
@@ -251,7 +329,7 @@ static int allocate(struct vhdx_image *img, uint64_t b, const void *buf, size_t 
         return bat_update(img, &c, 1);
 }
 
-static uint64_t entry_of(const struct vhdx_image *img, uint64_t b)
+uint64_t vhdx_entry_of(const struct vhdx_image *img, uint64_t b)
 {
         return vhdx_bat_entry_load(&img->bat, vhdx_bat_index(&img->bat, b));
 }
@@ -265,14 +343,16 @@ int vhdx_image_pwrite(struct vhdx_image *img, const void *buf, size_t count, uin
         if (range_outside(offset, count, img->meta.virtual_size))
                 return -EINVAL;
         pthread_mutex_lock(&img->write_lock);
-        r = count ? session_begin(img, true) : 0;
+        r = count ? vhdx_session_begin(img, true) : 0;
         while (r >= 0 && count > 0) {
                 uint64_t b = offset / bs, in = offset % bs, len = MIN((uint64_t) count, bs - in);
-                uint64_t e = entry_of(img, b);
+                uint64_t e = vhdx_entry_of(img, b);
                 if ((e & VHDX_BAT_STATE_MASK) == VHDX_PAYLOAD_FULLY_PRESENT)
                         r = pwrite_full(img->fd, p, len, (e & VHDX_BAT_OFFSET_MASK) + in);
+                else if (img->meta.has_parent)
+                        r = vhdx_child_write(img, b, p, in, len);
                 else
-                        r = allocate(img, b, p, len, in);
+                        r = vhdx_allocate(img, b, p, len, in);
                 p += len;
                 offset += len;
                 count -= len;
@@ -283,7 +363,7 @@ int vhdx_image_pwrite(struct vhdx_image *img, const void *buf, size_t count, uin
 
 /* Real zeros at [at, at + len) of the file, where they are not already
  * (so that zeroing zeros is no change: no new DataWriteGuid). */
-static int write_zeros(struct vhdx_image *img, uint64_t at, uint64_t len)
+int vhdx_write_zeros(struct vhdx_image *img, uint64_t at, uint64_t len)
 {
         _cleanup_free_ uint8_t *z = calloc(1, MIN(len, (uint64_t) VHDX_MiB)), *cur = malloc(MIN(len, (uint64_t) VHDX_MiB));
         if (!z || !cur)
@@ -294,7 +374,7 @@ static int write_zeros(struct vhdx_image *img, uint64_t at, uint64_t len)
                 if (r < 0)
                         return r;
                 if (memcmp(cur, z, n)) {
-                        r = session_begin(img, true);
+                        r = vhdx_session_begin(img, true);
                         if (r >= 0)
                                 r = pwrite_full(img->fd, z, n, at + done);
                         if (r < 0)
@@ -316,10 +396,16 @@ static int discard(struct vhdx_image *img, size_t count, uint64_t offset, bool t
 
         if (range_outside(offset, count, vs))
                 return -EINVAL;
+        if (img->meta.has_parent) {
+                pthread_mutex_lock(&img->write_lock);
+                r = vhdx_child_discard(img, count, offset, trim);
+                pthread_mutex_unlock(&img->write_lock);
+                return r < 0 ? r : 0;
+        }
         pthread_mutex_lock(&img->write_lock);
         for (uint64_t off = offset, left = count; left > 0 && r >= 0;) {
                 uint64_t b = off / bs, in = off % bs, len = MIN(left, bs - in);
-                uint64_t e = entry_of(img, b), whole = MIN(bs, vs - b * bs);
+                uint64_t e = vhdx_entry_of(img, b), whole = MIN(bs, vs - b * bs);
                 bool present = (e & VHDX_BAT_STATE_MASK) == VHDX_PAYLOAD_FULLY_PRESENT;
                 if (in == 0 && len == whole && !img->meta.leave_allocated) {
                         /* A block that reads zeros already (no parent here) stays. */
@@ -336,12 +422,12 @@ static int discard(struct vhdx_image *img, size_t count, uint64_t offset, bool t
                                 c[n++] = (struct bat_change) { vhdx_bat_index(&img->bat, b), state };
                         }
                 } else if (present && !trim)
-                        r = write_zeros(img, (e & VHDX_BAT_OFFSET_MASK) + in, len);
+                        r = vhdx_write_zeros(img, (e & VHDX_BAT_OFFSET_MASK) + in, len);
                 off += len;
                 left -= len;
         }
         if (r >= 0 && n > 0) {
-                r = session_begin(img, true);
+                r = vhdx_session_begin(img, true);
                 if (r >= 0)
                         r = bat_update(img, c, n);
         }

@@ -99,9 +99,8 @@ check_vhdi grand vhdi3
 
 # vhdctl create: a dynamic VHDX (qemu and 7-Zip read it: zeros) and a
 # child of a VHDX parent, read through 7-Zip, libvhdi and the plugin as
-# the parent; its locator names the parent's DataWriteGuid.  (A child
-# written through the plugin waits for VHDX writes: the children with
-# data above come from the builder.)
+# the parent; its locator names the parent's DataWriteGuid.  (Children
+# written through the plugin: test-vhdx-write.sh.)
 "$VHDCTL" create new.vhdx --format vhdx --size 48M --block-size 2M --sector-size 4096 ||
     fail "vhdctl create of a dynamic VHDX failed"
 [[ $(json new.vhdx "d['type'], d['virtual-size'], d['block-size'], d['logical-sector-size']") == "dynamic 50331648 2097152 4096" ]] ||

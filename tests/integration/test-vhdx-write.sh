@@ -18,7 +18,9 @@
 #     serve reads the replayed view and leaves the file alone; a
 #     read-write serve replays it on disk, after which 7-Zip opens the
 #     file and reads the replayed view, and the DataWriteGuid is
-#     unchanged.
+#     unchanged;
+#   - a differencing VHDX made by `vhdctl create --parent` written through
+#     the plugin (see the last section).
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 requires qemu-img qemu-io nbdkit nbdcopy 7zz vhdiinfo vhdimount cmp python3
@@ -158,3 +160,70 @@ read -r -a a <<<"$(hdrs l.vhdx)"
 check_7z l l.raw
 check_vhdi l l.raw
 echo "$testname: dirty log: replayed"
+
+# A differencing VHDX (issue 14's done-when): `vhdctl create --parent`
+# over a dynamic parent with known content (qemu-img's, 512-byte sectors;
+# vhdctl's written through the plugin, 4096-byte sectors), written through
+# the plugin with qemu-io: sector-unaligned, whole-block and cross-block
+# writes, write-zeroes over the parent's data (whole block: ZERO; part:
+# real zeros), discards of blocks the child holds (UNMAPPED: zeros, never
+# the parent's older data) and of one it does not (left: the parent).
+# The child then reads as the expected raw through the plugin and 7-Zip
+# (`7zz x` with the parent beside it), `vhdctl check` is clean, the parent
+# is byte-identical, extents call the parent's data data, and a session of
+# no-op requests writes nothing.  Not libvhdi: it reads ZERO and UNMAPPED
+# blocks of a child from the parent, and bitmap bits from the wrong place
+# in a child that had no bitmap block (docs/formats/vhdx.md).
+requires_env VHDCTL
+kid_cmds=(
+    -c 'write -P 0x11 1049088 5120'        # block 1 + 512: partial, unaligned
+    -c 'write -P 0x22 3145728 1048576'     # block 3 whole
+    -c 'write -P 0x33 5238784 1056768'     # end of 4, all of 5, start of 6
+    -c 'write -z 7340032 1048576'          # block 7 whole, over data: ZERO
+    -c 'write -z 8392704 8192'             # part of block 8: real zeros
+    -c 'write -P 0x44 1056768 4096'        # block 1 again, beside the first
+    -c 'discard 3145728 1048576'           # block 3, the child's: zeros
+    -c 'write -P 0x55 3149824 4096'        # into the trimmed block
+    -c 'write -P 0x66 16773120 4096'       # the last 4 KiB
+)
+kid_noop=(-c 'write -z 10485760 2097152' -c 'discard 9437184 1048576' -c 'write -z 7344128 4096' -c 'flush')
+for s in 512 4096; do
+    par=kp$s kid=kc$s
+    truncate -s 16M "$par.raw"
+    qemu-io -f raw -c 'write -P 0xa1 0 10M' -c 'write -P 0xa2 12M 4M' "$par.raw" > /dev/null
+    if (( s == 512 )); then
+        qemu-img create -q -f vhdx -o block_size=1M "$par.vhdx" 16M
+        qemu-io -f vhdx -c 'write -P 0xa1 0 10M' -c 'write -P 0xa2 12M 4M' "$par.vhdx" > /dev/null
+    else
+        "$VHDCTL" create "$par.vhdx" --format vhdx --size 16M --block-size 1M --sector-size 4096 ||
+            fail "vhdctl create $par.vhdx failed"
+        serve "$par.vhdx" --run "qemu-io -f raw \"\$uri\" -c 'write -P 0xa1 0 10M' -c 'write -P 0xa2 12M 4M'" \
+            > /dev/null || fail "$par: writing the parent through the plugin failed"
+    fi
+    read_plugin "$par.vhdx" "$par.out"
+    cmp -- "$par.out" "$par.raw" || fail "$par: the parent does not read as written"
+    "$VHDCTL" create "$kid.vhdx" --parent "$par.vhdx" || fail "vhdctl create $kid.vhdx --parent failed"
+    cp -- "$par.vhdx" "$par.keep"
+    before=$(hdrs "$kid.vhdx")
+    serve "$kid.vhdx" --run "qemu-io -f raw \"\$uri\" $(printf '%q ' "${kid_cmds[@]}")" > /dev/null ||
+        fail "$kid: qemu-io through the plugin failed"
+    cp -- "$par.raw" "$kid.raw"
+    qemu-io -f raw "${kid_cmds[@]}" "$kid.raw" > /dev/null
+    cmp -s -- "$kid.raw" "$par.raw" && fail "$kid: the session changed nothing"
+    read_plugin "$kid.vhdx" "$kid.out"
+    cmp -- "$kid.out" "$kid.raw" || fail "$kid: the plugin reads other bytes than written"
+    check_headers "$kid" "$before"
+    check_7z "$kid" "$kid.raw"
+    out=$("$VHDCTL" check "$kid.vhdx" 2>&1) || fail "$kid: vhdctl check: $out"
+    cmp -s -- "$par.vhdx" "$par.keep" || fail "$par: writing the child wrote to the parent"
+    # Extents: block 7 (ZERO) reads as a hole, block 9 (the parent's) as data.
+    map=$(serve "$kid.vhdx" readonly=1 --run 'nbdinfo --map "$uri"')
+    awk '$1 <= 7340032 && 7340032 < $1 + $2 { z = $3 } $1 <= 9437184 && 9437184 < $1 + $2 { d = $3 }
+         END { exit !(z == 3 && d == 0) }' <<<"$map" || fail "$kid: extents: $map"
+    # No-op requests: nothing written.
+    cp -- "$kid.vhdx" "$kid.keep"
+    serve "$kid.vhdx" --run "qemu-io -f raw \"\$uri\" $(printf '%q ' "${kid_noop[@]}")" > /dev/null ||
+        fail "$kid: no-change session failed"
+    cmp -s -- "$kid.vhdx" "$kid.keep" || fail "$kid: a session that changed nothing wrote to the file"
+    echo "$testname: $kid: OK"
+done
