@@ -513,6 +513,8 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                         }
         }
 
+        if (ops->own_drops && layout.n_objects > n)
+                ops->own_drops(img, &layout, drop);
         r = compact_plan_build(&layout, drop, &plan);
         if (r < 0)
                 goto out;

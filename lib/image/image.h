@@ -94,6 +94,11 @@ struct vc_compact_ops {
          * valid while the image is open and unwritten.  ret->cls and
          * ret->fixed are always the image's own. */
         int (*layout)(struct vc_image *img, bool copy, struct compact_layout *ret);
+        /* (optional) After the blocks' drops are decided (drop[] of
+         * every object of @l, the blocks' set): marks the format's own
+         * objects after the blocks that those drops free (VHDX: a sector
+         * bitmap no partially present block needs).  NULL: they stay. */
+        void (*own_drops)(struct vc_image *img, const struct compact_layout *l, uint8_t *drop);
         /* Right before the first write: is the file still the one @l was
          * made from?  0, or -ESTALE with a file-changed problem. */
         int (*verify_unchanged)(struct vc_image *img, const struct compact_layout *l,

@@ -3,8 +3,8 @@
  * VHDX behind the image-format seam (lib/image/image.h): the probe, the
  * describe hook `vhdctl info` renders, and the table that maps the
  * generic operations onto lib/vhdx's own.  Fixed and dynamic VHDX are
- * written (lib/vhdx/write.c); compact is NULL, so the core refuses to
- * compact it.
+ * written (lib/vhdx/write.c); compacted through vhdx_compact_ops
+ * (lib/vhdx/compact-*.c).
  *
  * Probe: every VHDX starts with "vhdxfile", so that scores 100 and
  * anything else 0 (VHD, the format of last resort, then speaks).
@@ -19,6 +19,7 @@
 #include "../image/names.h"
 #include "../util/endian.h"
 #include "vhdx.h"
+#include "vhdx-compact.h"
 
 static int vhdx_probe(const uint8_t *head, size_t len, uint64_t file_size)
 {
@@ -303,5 +304,5 @@ const struct vc_image_format vc_image_format_vhdx = {
         .blocks_allocated = op_blocks_allocated,
         .kind = op_kind,
         .describe = vhdx_describe,
-        .compact = NULL,
+        .compact = &vhdx_compact_ops,
 };

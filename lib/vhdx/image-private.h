@@ -36,8 +36,19 @@ struct vhdx_image {
         bool file_guid_new;             /* FileWriteGuid changed this session */
         bool data_guid_new;             /* DataWriteGuid changed this session */
         pthread_mutex_t write_lock;     /* one writer; readers see whole entries */
+        struct vhdx_compact_state *compact;     /* compact-layout.c; NULL until asked */
 };
 
 /* write.c */
 int vhdx_session_replay(struct vhdx_image *img);        /* the log on disk, at a read-write open */
 int vhdx_session_end(struct vhdx_image *img);           /* both slots clean */
+/* write.c, for the compaction: the headers before a change (FileWriteGuid
+ * once, DataWriteGuid when @data_change); 4 KiB metadata pages through
+ * the log as one batch (entry, header naming it, pages in place, LogGuid
+ * 0), at most vhdx_log_max_pages() of them. */
+int vhdx_session_begin(struct vhdx_image *img, bool data_change);
+size_t vhdx_log_max_pages(const struct vhdx_image *img);
+int vhdx_log_pages(struct vhdx_image *img, const uint64_t *target, uint8_t *const *page, size_t n);
+
+/* compact-layout.c */
+void vhdx_compact_state_free(struct vhdx_compact_state *s);

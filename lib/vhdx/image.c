@@ -18,7 +18,8 @@
  *     parent when NOT_PRESENT, as zeros otherwise (ZERO, UNMAPPED and
  *     UNDEFINED, as 7-Zip and openvmm do).  Past the parent's end (a
  *     child larger than its parent) the parent reads as zeros.  Writing
- *     one is not supported yet.
+ *     one is not supported yet (write.c refuses it; the compaction's
+ *     commits are metadata only).
  *   - a read-write open: writing (through the log) comes later.
  *   - anything VHDX.md section 5 calls hostile, each with its problem id.
  *
@@ -82,6 +83,7 @@ struct vhdx_image *vhdx_image_free(struct vhdx_image *img)
         vhdx_occupancy_done(&img->occ);
         vhdx_log_replay_done(&img->log);
         vhdx_locator_done(&img->loc);
+        vhdx_compact_state_free(img->compact);
         vhdx_image_free(img->parent);
         free(img);
         return NULL;
@@ -330,10 +332,8 @@ static int parse(struct vhdx_image *img, unsigned flags, int depth, const struct
         /* Read-write: everything checked; the log replayed on disk
          * (write.c), nothing else written until the first change. */
         const int cur = img->headers.current;
-        if (img->meta.has_parent)
-                return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, "metadata.file_parameters_flags",
-                                   img->meta.params_offset + 4,
-                                   "writing a differencing VHDX (HasParent) is not supported yet"), -EOPNOTSUPP;
+        /* A differencing disk opens read-write for the compaction's
+         * metadata commits; write.c refuses guest writes to it. */
         if (img->headers.h[cur].sequence > UINT64_MAX - 1024)
                 return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP,
                                    cur ? "header2.sequence_number" : "header1.sequence_number",

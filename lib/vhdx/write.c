@@ -30,7 +30,9 @@
  *   - Close: a last header copies the current one into the other slot,
  *     so both say LogGuid 0.
  *
- * Differencing disks are refused read-write by image.c (not ours yet).
+ * Differencing disks open read-write for the compaction only (its
+ * commits, compact-commit.c, are metadata moves and drops): guest writes,
+ * zero and trim are refused with -EOPNOTSUPP there (not ours yet).
  * Writes are serialised by write_lock; readers run alongside and see
  * each BAT entry old or new (aligned 64-bit stores).
  */
@@ -252,6 +254,8 @@ int vhdx_image_pwrite(struct vhdx_image *img, const void *buf, size_t count, uin
 
         if (range_outside(offset, count, img->meta.virtual_size))
                 return -EINVAL;
+        if (img->meta.has_parent)
+                return -EOPNOTSUPP;
         pthread_mutex_lock(&img->write_lock);
         r = count ? session_begin(img, true) : 0;
         while (r >= 0 && count > 0) {
@@ -304,6 +308,8 @@ static int discard(struct vhdx_image *img, size_t count, uint64_t offset, bool t
 
         if (range_outside(offset, count, vs))
                 return -EINVAL;
+        if (img->meta.has_parent)
+                return -EOPNOTSUPP;
         pthread_mutex_lock(&img->write_lock);
         for (uint64_t off = offset, left = count; left > 0 && r >= 0;) {
                 uint64_t b = off / bs, in = off % bs, len = MIN(left, bs - in);
@@ -402,4 +408,24 @@ int vhdx_session_end(struct vhdx_image *img)
             !memcmp(a->data_write_guid, o->data_write_guid, 16))
                 return 0;
         return vhdx_header_update(img->fd, &img->headers, NULL, NULL, NULL);
+}
+
+/* For the compaction (compact-commit.c): the same steps as a guest write. */
+int vhdx_session_begin(struct vhdx_image *img, bool data_change)
+{
+        return session_begin(img, data_change);
+}
+
+size_t vhdx_log_max_pages(const struct vhdx_image *img)
+{
+        return max_pages(img->headers.h[img->headers.current].log_length);
+}
+
+int vhdx_log_pages(struct vhdx_image *img, const uint64_t *target, uint8_t *const *page, size_t n)
+{
+        if (!img->rw)
+                return -EROFS;
+        if (n == 0 || n > vhdx_log_max_pages(img))
+                return -EINVAL;
+        return log_batch(img, target, page, n);
 }
