@@ -65,7 +65,7 @@ mkfs_ntfs "$d/hv-p1.ntfs" 640 4096 2048 7 8 24
 # A large file written and deleted: whole 32 MiB blocks of free clusters
 # that still hold its data.
 ntfs_mount "$d/hv-p1.ntfs" "$d/mnt" big_writes || fail "hv: cannot mount the volume"
-rand_file "$d/mnt/big" $((160 * MIB))
+rand_file "$d/mnt/big" $((256 * MIB))
 rm -- "$d/mnt/big"
 ntfs_umount "$d/mnt"
 dd if="$d/hv-p1.ntfs" of="$d/hv.raw" bs=1M seek=1 conv=notrunc,sparse status=none
