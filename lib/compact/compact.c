@@ -407,7 +407,7 @@ static int open_image(const char *path, const struct compact_opts *o, struct vc_
         const struct vc_open_ctx *ctx = o->open;
         bool by_fd = ctx && ctx->fd != VC_BY_NAME;
         /* A dry run changes nothing, so it shares the image with others. */
-        unsigned flags = o->dry_run ? 0 : VC_OPEN_RDWR;
+        unsigned flags = o->dry_run ? 0 : VC_OPEN_RDWR | VC_OPEN_COMPACT;
         int r;
 
         /* Every in-place write through such a descriptor would land at the

@@ -34,6 +34,9 @@ enum vc_image_open_flags {
         VC_OPEN_RDWR = 1 << 0,          /* default is read-only */
         VC_OPEN_NOLOCK = 1 << 1,        /* take no lock (the caller holds one) */
         VC_OPEN_NOPARENT = 1 << 2,      /* do not open a parent chain */
+        /* With RDWR, for the compaction: its metadata commits only (a
+         * format may then open what it does not write yet: a VHDX child). */
+        VC_OPEN_COMPACT = 1 << 3,
 };
 
 enum vc_extent_kind { VC_EXTENT_DATA = 0, VC_EXTENT_HOLE_ZERO = 1 };

@@ -30,7 +30,7 @@ static int vhdx_probe(const uint8_t *head, size_t len, uint64_t file_size)
 static unsigned vhdx_flags(unsigned flags)
 {
         return (flags & VC_OPEN_RDWR ? VHDX_OPEN_RDWR : 0) | (flags & VC_OPEN_NOLOCK ? VHDX_OPEN_NOLOCK : 0) |
-               (flags & VC_OPEN_NOPARENT ? VHDX_OPEN_NOPARENT : 0);
+               (flags & VC_OPEN_NOPARENT ? VHDX_OPEN_NOPARENT : 0) | (flags & VC_OPEN_COMPACT ? VHDX_OPEN_COMPACT : 0);
 }
 
 static int vhdx_open(int fd, const char *path, const struct vc_open_ctx *ctx, unsigned flags,

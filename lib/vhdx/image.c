@@ -333,7 +333,11 @@ static int parse(struct vhdx_image *img, unsigned flags, int depth, const struct
          * (write.c), nothing else written until the first change. */
         const int cur = img->headers.current;
         /* A differencing disk opens read-write for the compaction's
-         * metadata commits; write.c refuses guest writes to it. */
+         * metadata commits only; write.c refuses guest writes to it. */
+        if (img->meta.has_parent && !(flags & VHDX_OPEN_COMPACT))
+                return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP, "metadata.file_parameters_flags",
+                                   img->meta.params_offset + 4,
+                                   "writing a differencing VHDX (HasParent) is not supported yet"), -EOPNOTSUPP;
         if (img->headers.h[cur].sequence > UINT64_MAX - 1024)
                 return vhdx_report(rep, VC_PROBLEM_NOT_SUPPORTED, -EOPNOTSUPP,
                                    cur ? "header2.sequence_number" : "header1.sequence_number",

@@ -195,7 +195,7 @@ bool vhdx_guid_parse(const char *text, uint8_t out[16]);
 
 struct vhdx_image;
 
-enum { VHDX_OPEN_RDWR = 1, VHDX_OPEN_NOLOCK = 2, VHDX_OPEN_NOPARENT = 4 };
+enum { VHDX_OPEN_RDWR = 1, VHDX_OPEN_NOLOCK = 2, VHDX_OPEN_NOPARENT = 4, VHDX_OPEN_COMPACT = 8 };
 
 int vhdx_image_open_fd(int fd, const char *path, unsigned flags, struct vc_problems *problems,
                        struct vhdx_image **ret);

@@ -30,9 +30,10 @@
  *   - Close: a last header copies the current one into the other slot,
  *     so both say LogGuid 0.
  *
- * Differencing disks open read-write for the compaction only (its
- * commits, compact-commit.c, are metadata moves and drops): guest writes,
- * zero and trim are refused with -EOPNOTSUPP there (not ours yet).
+ * Differencing disks open read-write for the compaction only
+ * (VHDX_OPEN_COMPACT: its commits, compact-commit.c, are metadata moves
+ * and drops); guest writes, zero and trim are refused with -EOPNOTSUPP
+ * there (not ours yet).
  * Writes are serialised by write_lock; readers run alongside and see
  * each BAT entry old or new (aligned 64-bit stores).
  */

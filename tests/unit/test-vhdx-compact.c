@@ -21,7 +21,8 @@
  *     sector bitmap that stays, the other slice is kept; the sector
  *     bitmap of the chunk left with no partially present block is freed
  *     (NOT_PRESENT); the rest is packed to the optimum; reads through the
- *     parent are as before;
+ *     parent are as before; a plain read-write open of the child (the
+ *     plugin's) is still refused, only the compaction's opens it;
  *   - refusals, file byte-identical: a fixed VHDX (not-supported, naming
  *     LeaveBlockAllocated's field); modes full and fs on a parent with a
  *     child beside it (zero is allowed);
@@ -233,6 +234,14 @@ static void test_child(void)
         memcpy(slice2, kid->buf + sb0 + 2 * slice, slice);
         ASSERT_FALSE(memcmp(slice2, (uint8_t[256]) {}, slice) == 0);
         ASSERT_FALSE(memcmp(kid->buf + sb0 + 5 * slice, (uint8_t[256]) {}, slice) == 0);
+
+        /* Writing a child is not there yet: a plain read-write open (the
+         * plugin's) is refused, only the compaction opens it so. */
+        struct vc_problems ps = {};
+        struct vc_image *rw = NULL;
+        ASSERT_EQ_INT(vc_image_open(path, NULL, VC_OPEN_RDWR, &ps, &rw), -EOPNOTSUPP);
+        ASSERT_EQ_INT(ps.first.id, VC_PROBLEM_NOT_SUPPORTED);
+        vc_problems_done(&ps);
 
         /* Kept: blocks 0, 2, 3, cr + 1 and SB 0, 1 MiB each, after 4 MiB
          * of tables. */
