@@ -78,7 +78,7 @@ PY
     grep -q 'would make the file' "$n.txt" || fail "$n: no size after compaction: $(cat "$n.txt")"
     cmp -s -- "$n.vhdx" "$n.orig" || fail "$n: analyze changed the image"
     final=$(sed -n 's/.*"final-size": \([0-9]*\).*/\1/p' "$n.json")
-    "$VHDCTL" compact --local --mode fs "$n.vhdx" >/dev/null 2>&1 || fail "$n: compact --mode fs failed"
+    vhdctl_attaching compact --local --mode fs "$n.vhdx" >/dev/null 2>&1 || fail "$n: compact --mode fs failed"
     [[ $(file_size "$n.vhdx") = "$final" ]] || fail "$n: compacted to $(file_size "$n.vhdx") bytes, analyze said $final"
     "$VHDCTL" check "$n.vhdx" >/dev/null || fail "$n: check is not clean after compaction"
     dd if=/dev/zero of="$n.raw" bs=1M seek=180 count=10 conv=notrunc status=none

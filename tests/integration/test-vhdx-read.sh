@@ -91,7 +91,7 @@ orig=$tmpdir/dyn-1M.orig
 
 # Compaction (test-vhdx-compact.sh has the oracles): a dry run and
 # analyze only read, and give a size; a fixed VHDX is refused.
-rc=0; "$VHDCTL" compact --local --dry-run "$img" >"$tmpdir/out" 2>"$tmpdir/err" || rc=$?
+rc=0; vhdctl_attaching compact --local --dry-run "$img" >"$tmpdir/out" 2>"$tmpdir/err" || rc=$?
 (( rc == 0 )) && grep -q 'would go' "$tmpdir/out" ||
     { cat "$tmpdir/out" "$tmpdir/err" >&2; fail "compact --dry-run: exit $rc"; }
 rc=0; vhdctl_attaching analyze "$img" 2>"$tmpdir/err" >"$tmpdir/out" || rc=$?
