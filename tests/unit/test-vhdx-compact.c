@@ -145,7 +145,8 @@ static void test_dynamic(uint32_t bs)
         vxb_alloc_block(x, 0, 1);
         vxb_alloc_block(x, 1, -1);                      /* zero: goes */
         vxb_alloc_block(x, 2, 2);
-        vxb_add_region(x, "6B1F42A4-09C7-4F2E-9B3C-1D2A3E4F5A6B", VXB_MIB, false);     /* fixed */
+        uint64_t region = vxb_add_region(x, "6B1F42A4-09C7-4F2E-9B3C-1D2A3E4F5A6B", VXB_MIB, false);
+        memset(x->buf + region, 0x5c, VXB_MIB);        /* fixed: stays, byte for byte */
         vxb_alloc_block(x, 5, -1);                      /* zero: goes */
         vxb_alloc_block(x, 7, 3);
         vxb_set_state(x, 11, VXB_UNMAPPED, vxb_append(x, bs));  /* a soft anchor: its offset goes */
@@ -180,7 +181,12 @@ static void test_dynamic(uint32_t bs)
                 for (int j = 0; j < i; j++)
                         ASSERT_TRUE((entry(f, x, vxb_bat_index(x, kept[j])) & ~7ull) != (e & ~7ull));
         }
-        /* The unknown region is where it was, byte for byte. */
+        /* The unknown region is where it was, byte for byte, and so are
+         * the file identifier, both region tables and the metadata. */
+        ASSERT_TRUE(region + VXB_MIB <= len && memcmp(f + region, x->buf + region, VXB_MIB) == 0);
+        ASSERT_TRUE(memcmp(f, x->buf, VXB_HEADER1_OFF) == 0);
+        ASSERT_TRUE(memcmp(f + VXB_REGION1_OFF, x->buf + VXB_REGION1_OFF, 2 * VXB_REGION_SIZE) == 0);
+        ASSERT_TRUE(memcmp(f + x->meta_off, x->buf + x->meta_off, VXB_MIB) == 0);
         const uint8_t *h = current_header(f);
         ASSERT_FALSE(memcmp(h + VXB_HDR_FILE_WRITE_GUID, guid_file, 16) == 0);
         ASSERT_TRUE(memcmp(h + VXB_HDR_DATA_WRITE_GUID, guid_data, 16) == 0);
