@@ -25,7 +25,12 @@
 #     over parent data stays; it reads through its parent as before (the
 #     plugin, and 7-Zip when it follows the parent), the parent is
 #     byte-identical; modes full and fs on the parent are refused
-#     (not-supported, naming the child), the parent byte-identical.
+#     (not-supported, naming the child), the parent byte-identical;
+#   - a child whose NTFS changed (mkvhdx --from-raw over its parent), mode
+#     full: its blocks free in its volume go, and read as the parent's
+#     (the plugin, 7-Zip); ntfsclone's image and every file's sha256 of the
+#     child's volume are unchanged; the file ends at the optimum; its
+#     DataWriteGuid is new; the parent is byte-identical.
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 . "$(dirname "$0")/ntfs-functions.sh"
@@ -172,3 +177,59 @@ for m in full fs; do
     cmp -s "$d/chain/par.vhdx" "$d/par.orig" || fail "parent, mode $m: the refusal changed the file"
 done
 echo "child: packed, reads through its parent as before; its parent refuses file-system drops"
+
+echo "== a differencing child whose NTFS changed, mode full"
+# The parent: a whole-disk NTFS; the child: every non-zero block of the
+# changed volume (files deleted and added), over it.  Full mode drops the
+# child's blocks free in its volume: they then read as the parent's.
+mkdir "$d/fam"
+mkfs_ntfs "$d/fpar.raw" 96 4096 0 9 8 6
+"$MKVHDX" --size 96M --from-raw "$d/fpar.raw" "$d/fam/par.vhdx" || fail "mkvhdx parent"
+cp --sparse=always "$d/fpar.raw" "$d/fmod.raw"
+ntfs_mount "$d/fmod.raw" "$d/mnt" big_writes || fail "cannot mount the child's volume"
+rm -- "$d/mnt/file1" "$d/mnt/file4"
+rand_file "$d/mnt/new1" $((9 * MIB))
+rand_file "$d/mnt/new2" $((5 * MIB))
+rm -- "$d/mnt/new1"
+(cd "$d/mnt" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$d/fmod.raw.sums"
+ntfs_umount "$d/mnt"
+"$MKVHDX" --type diff --size 96M --parent "$d/fam/par.vhdx" --parent-raw "$d/fpar.raw" --from-raw "$d/fmod.raw" \
+    --expected "$d/fkid0.raw" "$d/fam/kid.vhdx" || fail "mkvhdx child"
+cmp -s "$d/fkid0.raw" "$d/fmod.raw" || fail "family: (setup) the child does not read as the changed volume"
+cp "$d/fam/par.vhdx" "$d/fpar.orig"
+fmt_geometry "$d/fam/kid.vhdx"
+(( img_child )) || fail "family: (setup) the child is no differencing disk"
+classes=$(block_classes "$d/fam/kid.vhdx" "$d/fkid.json")
+alloc_blocks "$d/fam/kid.vhdx" > "$d/fkid.bat0"
+awk -v c="$classes" '{ if (substr(c, $1 + 1, 1) == "F") print $1 }' "$d/fkid.bat0" > "$d/fkid.drops"
+drops=$(wc -l < "$d/fkid.drops")
+(( drops > 0 )) || fail "family: (setup) no block of the child is free"
+ntfs_parts="0:$((96 * MIB)):$d/fmod.raw.sums"
+ntfs_verify "$d/fmod.raw" family > "$d/fkid.fp0"
+guid_data=$(header_guid "$d/fam/kid.vhdx" data-write-guid)
+vhdctl_attaching compact --json --no-progress --mode full "$d/fam/kid.vhdx" > "$d/fkid.out" ||
+    fail "family: compact failed"
+[[ $(json_num blocks-dropped-fs < "$d/fkid.out") = "$drops" ]] ||
+    fail "family: dropped $(json_num blocks-dropped-fs < "$d/fkid.out"), expected $drops"
+# The kept blocks, and one sector-bitmap block per chunk only if a
+# partially present block needs it (none here).
+optimum=$(( img_first + ($(wc -l < "$d/fkid.bat0") - drops) * img_bs ))
+[[ $(file_size "$d/fam/kid.vhdx") = "$optimum" ]] || fail "family: $(file_size "$d/fam/kid.vhdx") bytes, optimum $optimum"
+# Expected: the changed volume, its dropped blocks read from the parent.
+cp --sparse=always "$d/fmod.raw" "$d/fexp.raw"
+while read -r b; do
+    dd if="$d/fpar.raw" of="$d/fexp.raw" bs="$img_bs" skip="$b" seek="$b" count=1 conv=notrunc status=none
+done < "$d/fkid.drops"
+serve "$d/fam/kid.vhdx" readonly=1 --run "nbdcopy \"\$uri\" '$d/fkid1.raw'" || fail "family: the plugin cannot read it"
+cmp -s "$d/fkid1.raw" "$d/fexp.raw" || fail "family: the child does not read as the volume with its free blocks from the parent"
+rm -rf "$d/7z"
+if (cd "$d/fam" && 7zz x -y -tvhdx -o"$d/7z" -- kid.vhdx >/dev/null 2>&1); then
+    cmp -s "$d/7z/"* "$d/fexp.raw" || fail "family: 7-Zip reads the child differently"
+    rm -rf "$d/7z"
+fi
+ntfs_verify "$d/fkid1.raw" family files > "$d/fkid.fp1"
+cmp -s "$d/fkid.fp0" "$d/fkid.fp1" || fail "family: ntfsclone sees different used clusters in the child"
+"$VHDCTL" check "$d/fam/kid.vhdx" >/dev/null || fail "family: vhdctl check"
+[[ $(header_guid "$d/fam/kid.vhdx" data-write-guid) != "$guid_data" ]] || fail "family: the child's DataWriteGuid kept"
+cmp -s "$d/fam/par.vhdx" "$d/fpar.orig" || fail "family: compacting the child changed its parent"
+echo "family: the child lost $drops free blocks, now read from its parent; volume and files intact; parent untouched"
