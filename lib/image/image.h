@@ -111,6 +111,10 @@ struct vc_compact_ops {
          * zeros), read with read_below. */
         uint64_t (*below_size)(struct vc_image *img);
         int (*read_below)(struct vc_image *img, void *buf, size_t count, uint64_t offset);
+        /* A block that reads exactly as what lies below it goes too, as a
+         * zero drop (content-neutral), in modes zero and full (VHDX: the
+         * specification's "sector stability"; VHD keeps such blocks). */
+        bool drop_same_as_below;
         int (*begin)(struct vc_image *img, const struct compact_plan *p, struct vc_problems *problems);
         int (*release)(struct vc_image *img, struct compact_layout *l, const struct compact_plan *p,
                        struct vc_problems *problems);

@@ -130,6 +130,7 @@ const struct vc_compact_ops vhdx_compact_ops = {
         .verify_unchanged = vhdx_compact_verify_unchanged,
         .below_size = vhdx_below_size,
         .read_below = vhdx_read_below,
+        .drop_same_as_below = true,
         .begin = vhdx_compact_begin,
         .release = vhdx_compact_release,
         .repoint = vhdx_compact_repoint,

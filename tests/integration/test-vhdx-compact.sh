@@ -27,7 +27,8 @@
 #     byte-identical; modes full and fs on the parent are refused
 #     (not-supported, naming the child), the parent byte-identical;
 #   - a child whose NTFS changed (mkvhdx --from-raw over its parent), mode
-#     full: its blocks free in its volume go, and read as the parent's
+#     full: its blocks free in its volume go, and read as the parent's, and
+#     so do its blocks that hold the parent's very bytes (zero drops)
 #     (the plugin, 7-Zip); ntfsclone's image and every file's sha256 of the
 #     child's volume are unchanged; the file ends at the optimum; its
 #     DataWriteGuid is new; the parent is byte-identical.
@@ -204,16 +205,24 @@ alloc_blocks "$d/fam/kid.vhdx" > "$d/fkid.bat0"
 awk -v c="$classes" '{ if (substr(c, $1 + 1, 1) == "F") print $1 }' "$d/fkid.bat0" > "$d/fkid.drops"
 drops=$(wc -l < "$d/fkid.drops")
 (( drops > 0 )) || fail "family: (setup) no block of the child is free"
+# In use but holding the parent's very bytes: a zero drop (no read changes).
+: > "$d/fkid.same"
+while read -r b _; do
+    grep -qx "$b" "$d/fkid.drops" || ! block_same "$d/fmod.raw" "$d/fpar.raw" "$b" "$img_bs" || echo "$b" >> "$d/fkid.same"
+done < "$d/fkid.bat0"
+same=$(wc -l < "$d/fkid.same")
+(( same > 0 )) || fail "family: (setup) no block of the child is the parent's"
 ntfs_parts="0:$((96 * MIB)):$d/fmod.raw.sums"
 ntfs_verify "$d/fmod.raw" family > "$d/fkid.fp0"
 guid_data=$(header_guid "$d/fam/kid.vhdx" data-write-guid)
 vhdctl_attaching compact --json --no-progress --mode full "$d/fam/kid.vhdx" > "$d/fkid.out" ||
     fail "family: compact failed"
-[[ $(json_num blocks-dropped-fs < "$d/fkid.out") = "$drops" ]] ||
-    fail "family: dropped $(json_num blocks-dropped-fs < "$d/fkid.out"), expected $drops"
+[[ $(json_num blocks-dropped-fs < "$d/fkid.out") = "$drops" && $(json_num blocks-dropped-zero < "$d/fkid.out") = "$same" ]] ||
+    fail "family: dropped $(json_num blocks-dropped-fs < "$d/fkid.out") free + $(json_num blocks-dropped-zero < "$d/fkid.out")" \
+         "same as the parent, expected $drops + $same"
 # The kept blocks, and one sector-bitmap block per chunk only if a
 # partially present block needs it (none here).
-optimum=$(( img_first + ($(wc -l < "$d/fkid.bat0") - drops) * img_bs ))
+optimum=$(( img_first + ($(wc -l < "$d/fkid.bat0") - drops - same) * img_bs ))
 [[ $(file_size "$d/fam/kid.vhdx") = "$optimum" ]] || fail "family: $(file_size "$d/fam/kid.vhdx") bytes, optimum $optimum"
 # Expected: the changed volume, its dropped blocks read from the parent.
 cp --sparse=always "$d/fmod.raw" "$d/fexp.raw"
@@ -232,4 +241,5 @@ cmp -s "$d/fkid.fp0" "$d/fkid.fp1" || fail "family: ntfsclone sees different use
 "$VHDCTL" check "$d/fam/kid.vhdx" >/dev/null || fail "family: vhdctl check"
 [[ $(header_guid "$d/fam/kid.vhdx" data-write-guid) != "$guid_data" ]] || fail "family: the child's DataWriteGuid kept"
 cmp -s "$d/fam/par.vhdx" "$d/fpar.orig" || fail "family: compacting the child changed its parent"
-echo "family: the child lost $drops free blocks, now read from its parent; volume and files intact; parent untouched"
+echo "family: the child lost $drops free blocks, now read from its parent, and $same holding the parent's bytes;" \
+     "volume and files intact; parent untouched"

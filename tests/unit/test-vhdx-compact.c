@@ -15,8 +15,9 @@
  *     DataWriteGuid is not (zero drops change no read), LogGuid is 0 in
  *     both headers; `check` is clean; a second run writes nothing;
  *   - a differencing child over a two-chunk parent: a zero block over a
- *     zero parent range and partially present blocks that read as zeros
- *     go (NOT_PRESENT, offset 0), a zero block over parent data stays;
+ *     zero parent range, a block holding the parent's very bytes and
+ *     partially present blocks that read as zeros go (NOT_PRESENT, offset
+ *     0; DataWriteGuid unchanged), a zero block over parent data stays;
  *     the bitmap slice of a dropped partial block is cleared in the
  *     sector bitmap that stays, the other slice is kept; the sector
  *     bitmap of the chunk left with no partially present block is freed
@@ -220,6 +221,7 @@ static void test_child(void)
         vxb_alloc_block(par, 0, 0x10);
         vxb_alloc_block(par, 3, 0x11);
         vxb_alloc_block(par, cr + 1, 0x12);
+        vxb_alloc_block(par, 6, 0x13);
         vxb_write_file(par, path_of("par.vhdx"));
         kid = vxb_new(&cp);
         ASSERT_EQ_U64(kid->chunk_ratio, cr);
@@ -233,6 +235,7 @@ static void test_child(void)
         vxb_alloc_partial(kid, cr, 0x23);               /* reads zeros: goes, and SB 1 with it */
         memset(vxb_block_data(kid, cr), 0, MiB);
         vxb_alloc_block(kid, cr + 1, 0x24);             /* kept */
+        vxb_alloc_block(kid, 6, 0x13);                  /* the parent's very bytes: goes */
         vxb_write_file(kid, path);
         const uint64_t sb0 = kid->sb_off[0];
         uint8_t *slice2 = malloc(slice);
@@ -252,12 +255,16 @@ static void test_child(void)
         /* Kept: blocks 0, 2, 3, cr + 1 and SB 0, 1 MiB each, after 4 MiB
          * of tables. */
         const uint64_t optimum = (4 + 5) * MiB;
+        uint8_t guid_data[16];
+        memcpy(guid_data, current_header(kid->buf) + VXB_HDR_DATA_WRITE_GUID, 16);
         compact_ok(path, COMPACT_MODE_ZERO, false, &rep);
         ASSERT_EQ_U64(rep.size_after, optimum);
-        ASSERT_EQ_U64(rep.dropped_zero, 3);
+        ASSERT_EQ_U64(rep.dropped_zero, 4);
         size_t len;
         uint8_t *f = slurp(path, &len);
         ASSERT_EQ_U64(len, optimum);
+        ASSERT_TRUE(memcmp(current_header(f) + VXB_HDR_DATA_WRITE_GUID, guid_data, 16) == 0);
+        ASSERT_EQ_U64(entry(f, kid, vxb_bat_index(kid, 6)), VXB_NOT_PRESENT);
         ASSERT_EQ_U64(entry(f, kid, vxb_bat_index(kid, 1)), VXB_NOT_PRESENT);
         ASSERT_EQ_U64(entry(f, kid, vxb_bat_index(kid, 5)), VXB_NOT_PRESENT);
         ASSERT_EQ_U64(entry(f, kid, vxb_bat_index(kid, cr)), VXB_NOT_PRESENT);
