@@ -7,7 +7,7 @@
  * be a user's, so it is resolved once, with every symbolic link in view
  * (resolve.c: a user's link leads only to that user's files), and we open
  * only what it really is: a regular file whose real name ends in an image
- * suffix (lib/image/names.h: .vhd, .avhd), read-only, never blocking on a FIFO nor opening a device.  For a
+ * suffix (lib/image/names.h: .vhd, .avhd, .vhdx, .avhdx), read-only, never blocking on a FIFO nor opening a device.  For a
  * job started by a non-root caller through a descriptor, only what that
  * caller could open: the walk runs in a short-lived child with the
  * caller's ids.  For any other job (root's, or a path call), the file must

@@ -41,7 +41,7 @@ static void usage(FILE *f)
 {
         fprintf(f,
                 "Usage: vhd-compactd [OPTIONS]\n"
-                "Serve org.vhd.Compact: compaction of VHD files in place.\n\n"
+                "Serve org.vhd.Compact: compaction of VHD and VHDX files in place.\n\n"
                 "  --user               serve on the session bus (default: the system bus)\n"
                 "  --max-jobs N         jobs run at once; more wait queued (default 2)\n"
                 "  --idle-timeout SEC   exit after SEC seconds without jobs; 0 = never (default 30)\n"

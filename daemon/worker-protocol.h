@@ -45,7 +45,7 @@
  *   cancel                stop at the next safe point ("result fail 125
  *                         - cancelled ...")
  *
- * The daemon opens only regular files whose names end in .vhd or .avhd
+ * The daemon opens only regular files whose names end in .vhd, .avhd, .vhdx or .avhdx
  * (any case) for "open", and for a job started through CompactFd by a
  * non-root caller, only what that caller could open itself.
  */

@@ -9,7 +9,9 @@
  *     the merged view, so it may always go, in a differencing disk too;
  *   - zero (modes full, zero): the block reads as zeros, and in a
  *     differencing disk the parent range reads as zeros too, since after
- *     the drop the block shows the parent.
+ *     the drop the block shows the parent; or, for a format that asks it
+ *     (drop_same_as_below: VHDX), the block reads exactly as the parent
+ *     range does.
  * A sandboxed caller (the daemon's worker) hands in the image and its
  * folder as descriptors, reads the file systems in-process, and opens
  * everything else through the opener of its open context (image/open.h);
@@ -266,6 +268,31 @@ static int read_is_zero(struct vc_image *img, read_fn rd, uint8_t *buf, uint64_t
         return all_zero(buf + head, len - head);
 }
 
+/* Reads len bytes at start (virtual) of the image and below it and says
+ * whether they are the same: the first ZERO_PROBE bytes, then the rest
+ * only if those were, in pieces of half of buf (bs bytes). */
+static int read_is_same(struct vc_image *img, read_fn below, uint8_t *buf, uint32_t bs, uint64_t start,
+                        uint64_t len, struct compact_report *rep)
+{
+        const uint64_t piece = MAX((uint64_t) bs / 2, (uint64_t) 1);
+        uint8_t *mine = buf, *theirs = buf + piece;
+        int r;
+
+        for (uint64_t done = 0; done < len;) {
+                uint64_t n = MIN(len - done, done ? piece : MIN(piece, (uint64_t) ZERO_PROBE));
+                r = vc_image_pread(img, mine, n, start + done);
+                if (r == 0)
+                        r = below(img, theirs, n, start + done);
+                if (r < 0)
+                        return r;
+                rep->bytes_read += 2 * n;
+                if (memcmp(mine, theirs, n))
+                        return 0;
+                done += n;
+        }
+        return 1;
+}
+
 /* A hint only: its failure changes nothing. */
 static void announce(struct vc_image *img, uint64_t off, uint64_t len)
 {
@@ -322,6 +349,15 @@ static int scan_zero(struct vc_image *img, const struct compact_layout *l, const
                         if (r < 0)
                                 return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, start,
                                                       "scanning for zero blocks: reading the parent's range of "
+                                                      "block %" PRIu32 " failed: %s; nothing was written",
+                                                      b, strerror(-r));
+                        z = r;
+                } else if (!z && ops->drop_same_as_below && len > 0 && start + len <= below) {
+                        /* Reads as what it covers: dropping it changes no read. */
+                        r = read_is_same(img, ops->read_below, buf, bs, start, len, rep);
+                        if (r < 0)
+                                return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, start,
+                                                      "scanning for blocks that read as the parent: reading "
                                                       "block %" PRIu32 " failed: %s; nothing was written",
                                                       b, strerror(-r));
                         z = r;
@@ -513,6 +549,8 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                         }
         }
 
+        if (ops->own_drops && layout.n_objects > n)
+                ops->own_drops(img, &layout, drop);
         r = compact_plan_build(&layout, drop, &plan);
         if (r < 0)
                 goto out;

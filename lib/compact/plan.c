@@ -371,7 +371,7 @@ uint64_t compact_final_size(struct vc_image *img, const uint8_t *drop)
         if (ops->layout(img, false, &l) < 0)
                 return 0;
         /* drop[] covers the image's blocks; objects of the format's own
-         * after them (compact-ops.h) are never dropped. */
+         * after them (compact-ops.h) go only as its own_drops says. */
         uint32_t n = vc_image_n_blocks(img);
         _cleanup_free_ uint8_t *all = NULL;
         if (l.n_objects > n) {
@@ -380,6 +380,8 @@ uint64_t compact_final_size(struct vc_image *img, const uint8_t *drop)
                         return 0;
                 if (drop)
                         memcpy(all, drop, n);
+                if (ops->own_drops)
+                        ops->own_drops(img, &l, all);
                 drop = all;
         }
         size = compact_plan_build(&l, drop, &p) < 0 ? 0 : p.final_size;

@@ -94,6 +94,11 @@ struct vc_compact_ops {
          * valid while the image is open and unwritten.  ret->cls and
          * ret->fixed are always the image's own. */
         int (*layout)(struct vc_image *img, bool copy, struct compact_layout *ret);
+        /* (optional) After the blocks' drops are decided (drop[] of
+         * every object of @l, the blocks' set): marks the format's own
+         * objects after the blocks that those drops free (VHDX: a sector
+         * bitmap no partially present block needs).  NULL: they stay. */
+        void (*own_drops)(struct vc_image *img, const struct compact_layout *l, uint8_t *drop);
         /* Right before the first write: is the file still the one @l was
          * made from?  0, or -ESTALE with a file-changed problem. */
         int (*verify_unchanged)(struct vc_image *img, const struct compact_layout *l,
@@ -103,6 +108,10 @@ struct vc_compact_ops {
          * zeros), read with read_below. */
         uint64_t (*below_size)(struct vc_image *img);
         int (*read_below)(struct vc_image *img, void *buf, size_t count, uint64_t offset);
+        /* A block that reads exactly as what lies below it goes too, as a
+         * zero drop (content-neutral), in modes zero and full (VHDX: the
+         * specification's "sector stability"; VHD keeps such blocks). */
+        bool drop_same_as_below;
         int (*begin)(struct vc_image *img, const struct compact_plan *p, struct vc_problems *problems);
         int (*release)(struct vc_image *img, struct compact_layout *l, const struct compact_plan *p,
                        struct vc_problems *problems);

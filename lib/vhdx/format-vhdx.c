@@ -3,8 +3,8 @@
  * VHDX behind the image-format seam (lib/image/image.h): the probe, the
  * describe hook `vhdctl info` renders, and the table that maps the
  * generic operations onto lib/vhdx's own.  Fixed and dynamic VHDX are
- * written (lib/vhdx/write.c); compact is NULL, so the core refuses to
- * compact it.
+ * written (lib/vhdx/write.c); compacted through vhdx_compact_ops
+ * (lib/vhdx/compact-*.c).
  *
  * Probe: every VHDX starts with "vhdxfile", so that scores 100 and
  * anything else 0 (VHD, the format of last resort, then speaks).
@@ -19,6 +19,7 @@
 #include "../image/names.h"
 #include "../util/endian.h"
 #include "vhdx.h"
+#include "vhdx-compact.h"
 
 static int vhdx_probe(const uint8_t *head, size_t len, uint64_t file_size)
 {
@@ -260,11 +261,18 @@ static uint32_t op_sector_size(void *p) { return vhdx_image_metadata(p)->logical
 static uint32_t op_n_blocks(void *p) { return (uint32_t) vhdx_image_bat(p)->data_blocks; }
 static uint32_t op_block_size(void *p) { return vhdx_image_metadata(p)->block_size; }
 static uint64_t op_block_file_bytes(void *p) { return vhdx_image_metadata(p)->block_size; }
+/* A block with a payload in the file: a child's partially present block
+ * too (its free sectors may be dropped, its block moved). */
 static bool op_block_allocated(void *p, uint32_t b)
 {
-        return vhdx_image_block_state(p, b) == VHDX_PAYLOAD_FULLY_PRESENT;
+        uint64_t s = vhdx_image_block_state(p, b);
+        return s == VHDX_PAYLOAD_FULLY_PRESENT || s == VHDX_PAYLOAD_PARTIALLY_PRESENT;
 }
-static uint32_t op_blocks_allocated(void *p) { return (uint32_t) vhdx_image_bat(p)->count[VHDX_PAYLOAD_FULLY_PRESENT]; }
+static uint32_t op_blocks_allocated(void *p)
+{
+        const struct vhdx_bat *bat = vhdx_image_bat(p);
+        return (uint32_t) (bat->count[VHDX_PAYLOAD_FULLY_PRESENT] + bat->count[VHDX_PAYLOAD_PARTIALLY_PRESENT]);
+}
 static const char *op_kind(void *p) { return vhdx_image_kind(p); }
 
 const struct vc_image_format vc_image_format_vhdx = {
@@ -291,5 +299,5 @@ const struct vc_image_format vc_image_format_vhdx = {
         .blocks_allocated = op_blocks_allocated,
         .kind = op_kind,
         .describe = vhdx_describe,
-        .compact = NULL,
+        .compact = &vhdx_compact_ops,
 };

@@ -36,6 +36,7 @@ struct vhdx_image {
         bool file_guid_new;             /* FileWriteGuid changed this session */
         bool data_guid_new;             /* DataWriteGuid changed this session */
         pthread_mutex_t write_lock;     /* one writer; readers see whole entries */
+        struct vhdx_compact_state *compact;     /* compact-layout.c; NULL until asked */
 };
 
 /* A BAT entry as a reader loads it while the one writer may publish a new
@@ -84,3 +85,11 @@ int vhdx_txn_commit(struct vhdx_image *img, struct vhdx_txn *t);
 /* write-child.c: writing a differencing disk (write lock held) */
 int vhdx_child_write(struct vhdx_image *img, uint64_t b, const uint8_t *p, uint64_t in, uint64_t len);
 int vhdx_child_discard(struct vhdx_image *img, size_t count, uint64_t offset, bool trim);
+/* write.c, for the compaction: 4 KiB metadata pages through the log as
+ * one batch (entry, header naming it, pages in place, LogGuid 0), at most
+ * vhdx_log_max_pages() of them. */
+size_t vhdx_log_max_pages(const struct vhdx_image *img);
+int vhdx_log_pages(struct vhdx_image *img, const uint64_t *target, uint8_t *const *page, size_t n);
+
+/* compact-layout.c */
+void vhdx_compact_state_free(struct vhdx_compact_state *s);

@@ -83,6 +83,7 @@ struct vhdx_image *vhdx_image_free(struct vhdx_image *img)
         vhdx_occupancy_done(&img->occ);
         vhdx_log_replay_done(&img->log);
         vhdx_locator_done(&img->loc);
+        vhdx_compact_state_free(img->compact);
         vhdx_image_free(img->parent);
         free(img);
         return NULL;

@@ -501,3 +501,17 @@ int vhdx_session_end(struct vhdx_image *img)
                 return 0;
         return vhdx_header_update(img->fd, &img->headers, NULL, NULL, NULL);
 }
+
+size_t vhdx_log_max_pages(const struct vhdx_image *img)
+{
+        return max_pages(img->headers.h[img->headers.current].log_length);
+}
+
+int vhdx_log_pages(struct vhdx_image *img, const uint64_t *target, uint8_t *const *page, size_t n)
+{
+        if (!img->rw)
+                return -EROFS;
+        if (n == 0 || n > vhdx_log_max_pages(img))
+                return -EINVAL;
+        return log_batch(img, target, page, n);
+}

@@ -10,10 +10,13 @@
 # whose NTFS was changed (files deleted and added) by writing the changed
 # blocks through the plugin.  Every NTFS volume has deleted files.
 #
-# The whole list runs once per image format of $image_formats
-# (compact-functions.sh), every format-specific step through the format's
-# hooks (formats/FORMAT.sh); each line of output names the format.  What
-# follows says it of VHD.
+# The whole list runs once per image format, VHD and VHDX (the child
+# only for VHD), every format-specific step through the format's hooks
+# (formats/FORMAT.sh); each line of output names the format.  What
+# follows says it of VHD; for VHDX the blocks are packed from the end of
+# its tables (header section, log, regions), the headers, log and BAT
+# change and the rest of the header section and the metadata do not, and
+# the other readers are qemu-img (info, check), 7-Zip and vhdiinfo.
 #
 # The GPT disk is compacted with 64 blocks in flight, the MBR disk with one.
 # For every compaction:
@@ -43,6 +46,10 @@ requires qemu-img qemu-io nbdkit nbdcopy sfdisk mkntfs ntfs-3g ntfsclone \
 requires_env VHDCTL VHD_PLUGIN
 make_tmpdir
 . "$(dirname "$0")/compact-functions.sh"
+# VHDX too (formats/vhdx.sh: 1 MiB blocks, WSL's; test-vhdx-compact.sh
+# has Hyper-V's 32 MiB), every scenario but the child, whose guest writes
+# a differencing VHDX cannot take yet.
+image_formats="vhd vhdx"
 requires_formats
 have_fuse || skip "ntfs-3g cannot mount images here (no FUSE)"
 t_start=$SECONDS
@@ -229,6 +236,9 @@ EOS
     grep -q ' fs$' <(comm -23 <(sort "$d/zfill-full.drops") <(sed 's/ zero$/ fs/' "$d/zfill-zero.drops" | sort)) ||
       fail "$fmt_name zfill: no free block with data was dropped"
 
+    if [[ $fmt_name = vhdx ]]; then
+      echo "== $fmt_name: a differencing child whose NTFS changed: skipped (no guest writes to a VHDX child yet)"
+    else
     echo "== $fmt_name: a differencing child whose NTFS changed"
     mkdir -p "$d/chain"
     mkfs_ntfs "$d/chain/par.ntfs" 128 4096 0 5
@@ -293,6 +303,7 @@ EOS
       ! grep -q "^$b " "$d/child-zero.drops" || fail "$fmt_name child: zero block $b over parent data was dropped in zero mode"
     done
     grep -q "^$zpz zero$" "$d/child-zero.drops" || fail "$fmt_name child: zero block $zpz over parent zeros not dropped in zero mode"
+    fi
 
     echo "== $fmt_name: zero detection: a block is zero only if every byte is"
     # The scan reads a block's first 4 KiB alone and the rest only when those

@@ -30,8 +30,10 @@
 #   GetManagedObjects (where its own job's Path shows), and `vhdctl jobs`
 #   shows "-" for their owner and file; the signals it
 #   receives name no file and hold no Completed (python3-gi needed).
-# The disks: a 64 MiB dynamic VHD, 2 MiB blocks: data in blocks 0 and 5,
-# zeros written over blocks 2-3, so that two blocks go.
+# - root compacts a dynamic VHDX the same way (Analyze first, which writes
+#   nothing), and `vhdctl check` finds it clean;
+# The disks: a 64 MiB dynamic VHD (or VHDX), 2 MiB blocks: data in blocks
+# 0 and 5, zeros written over blocks 2-3, so that two blocks go.
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 . "$(dirname "$0")/bus-functions.sh"
@@ -55,10 +57,13 @@ start_daemon -- --keep-finished 120
 cleanup_fn show_daemon_log_on_failure
 
 # make_disk FILE: the test disk (see above), and FILE.orig, a copy.
+# A FILE named .vhdx is a dynamic VHDX with the same blocks and writes.
 make_disk ()
 {
-  qemu-img create -q -f vpc -o subformat=dynamic "$1" 64M
-  qemu-io -f vpc -c 'write -q -P 0x11 0 1M' -c 'write -q -P 0 4M 4M' -c 'write -q -P 0x22 10M 2M' "$1" >/dev/null
+  local fmt=vpc opts=subformat=dynamic
+  [[ $1 != *.vhdx ]] || fmt=vhdx opts=block_size=2M
+  qemu-img create -q -f $fmt -o $opts "$1" 64M
+  qemu-io -f $fmt -c 'write -q -P 0x11 0 1M' -c 'write -q -P 0 4M 4M' -c 'write -q -P 0x22 10M 2M' "$1" >/dev/null
   cp -- "$1" "$1.orig"
 }
 
@@ -76,7 +81,9 @@ compacted ()
     fail "$name: SizeAfter is $(job_prop "$job" SizeAfter), the file has $after bytes"
   [[ $(job_prop "$job" SizeBefore) = "$before" ]] ||
     fail "$name: SizeBefore is $(job_prop "$job" SizeBefore), the file had $before bytes"
-  qemu-img compare -q -f vpc -F vpc "$f.orig" "$f" || fail "$name: the content changed"
+  local fmt=vpc
+  [[ $f != *.vhdx ]] || fmt=vhdx
+  qemu-img compare -q -f $fmt -F $fmt "$f.orig" "$f" || fail "$name: the content changed"
   echo "$name: $before -> $after bytes, content intact"
 }
 
@@ -134,6 +141,17 @@ job=$(sed -n 's/^o "\(.*\)"$/\1/p' <<<"$out")
 compacted root "$d/root.vhd" "$job"
 [[ $(job_prop "$job" Owner) = 0 ]] || fail "root: the job's Owner is $(job_prop "$job" Owner)"
 root_job=$job
+
+echo "== root, the same command on a VHDX"
+make_disk "$d/root.vhdx"
+out=$(busctl call org.vhd.Compact /org/vhd/Compact org.vhd.Compact.Manager Analyze 'sa{sv}' "$d/root.vhdx" 0) ||
+  fail "root: Analyze of a VHDX failed"
+cmp -s "$d/root.vhdx" "$d/root.vhdx.orig" || fail "root: Analyze changed the VHDX"
+out=$(busctl call org.vhd.Compact /org/vhd/Compact org.vhd.Compact.Manager Compact 'sa{sv}' "$d/root.vhdx" 0)
+job=$(sed -n 's/^o "\(.*\)"$/\1/p' <<<"$out")
+[[ $job = /org/vhd/Compact/job/* ]] || fail "root: Compact of a VHDX answered '$out', not a job"
+compacted root-vhdx "$d/root.vhdx" "$job"
+"$VHDCTL" check "$d/root.vhdx" >/dev/null || fail "root: the compacted VHDX does not check clean"
 
 echo "== a user without the polkit grant, on its own file"
 make_disk "$user_home/own.vhd"

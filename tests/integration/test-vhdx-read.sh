@@ -14,9 +14,10 @@
 #   - a VHDX whose header names a log with no valid entry (LogGuid set,
 #     checksum fixed; qemu's stale entries carry other GUIDs) is refused
 #     by check (1, bad-log), info and the plugin, read-only or not;
-#     compact refuses any VHDX with not-supported, analyze reads it and
-#     says compaction is not supported yet; in every case the file is
-#     byte-identical.  (Writing: test-vhdx-write.sh.)
+#     compact --dry-run and analyze of a clean one give a size after,
+#     compact of a fixed one is refused (not-supported, LeaveBlockAllocated),
+#     and so is any compaction of the dirty one (bad-log); in every case
+#     the file is byte-identical.  (Writing: test-vhdx-write.sh.)
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 requires qemu-img qemu-io nbdkit nbdcopy nbdinfo python3 cmp
@@ -88,18 +89,21 @@ done
 img=$tmpdir/dyn-1M.vhdx
 orig=$tmpdir/dyn-1M.orig
 
-# Refusals of a clean VHDX: compacting, analyzing.
-rc=0; "$VHDCTL" compact --local "$img" 2>"$tmpdir/err" || rc=$?
-(( rc == 1 )) && grep -q 'not-supported' "$tmpdir/err" || { cat "$tmpdir/err" >&2; fail "compact: exit $rc, no not-supported"; }
-rc=0; "$VHDCTL" compact --local --dry-run "$img" 2>"$tmpdir/err" || rc=$?
-(( rc == 1 )) && grep -q 'not-supported: compacting vhdx images is not supported yet' "$tmpdir/err" ||
-    { cat "$tmpdir/err" >&2; fail "compact --dry-run: exit $rc, no clear refusal"; }
-# analyze only reads: it works, and says plainly that compaction is not there yet.
+# Compaction (test-vhdx-compact.sh has the oracles): a dry run and
+# analyze only read, and give a size; a fixed VHDX is refused.
+rc=0; vhdctl_attaching compact --local --dry-run "$img" >"$tmpdir/out" 2>"$tmpdir/err" || rc=$?
+(( rc == 0 )) && grep -q 'would go' "$tmpdir/out" ||
+    { cat "$tmpdir/out" "$tmpdir/err" >&2; fail "compact --dry-run: exit $rc"; }
 rc=0; vhdctl_attaching analyze "$img" 2>"$tmpdir/err" >"$tmpdir/out" || rc=$?
-(( rc == 0 )) && grep -q 'compaction of vhdx images is not supported yet' "$tmpdir/out" ||
+(( rc == 0 )) && grep -q 'would make the file' "$tmpdir/out" ||
     { cat "$tmpdir/err" "$tmpdir/out" >&2; fail "analyze: exit $rc"; }
-cmp -s -- "$img" "$orig" || fail "a refusal changed the file"
-echo "$testname: compacting: refused; analyzing: read-only"
+cmp -s -- "$img" "$orig" || fail "a dry run or analyze changed the file"
+fixed=$tmpdir/fixed-zero.vhdx
+rc=0; "$VHDCTL" compact --local "$fixed" 2>"$tmpdir/err" || rc=$?
+(( rc == 1 )) && grep -q 'not-supported.*LeaveBlockAllocated' "$tmpdir/err" ||
+    { cat "$tmpdir/err" >&2; fail "compact of a fixed VHDX: exit $rc, no not-supported"; }
+cmp -s -- "$fixed" "$tmpdir/fixed-zero.orig" || fail "refusing a fixed VHDX changed the file"
+echo "$testname: compacting: dry run and analyze read only; fixed refused"
 
 # A non-empty log: LogGuid set in the current header (checksum fixed).
 python3 - "$img" <<'PY'
@@ -135,6 +139,8 @@ for ro in readonly=1 readonly=0; do
     fi
     grep -q bad-log "$tmpdir/err" || { cat "$tmpdir/err" >&2; fail "plugin ($ro): no bad-log"; }
 done
+rc=0; "$VHDCTL" compact --local "$img" 2>"$tmpdir/err" || rc=$?
+(( rc == 1 )) && grep -q bad-log "$tmpdir/err" || { cat "$tmpdir/err" >&2; fail "compact of a dirty log: exit $rc"; }
 # (qemu opens this one: a LogGuid with no valid entry is "clean" to it,
 # corrupt to the spec, refused by us either way.)
 cmp -s -- "$img" "$tmpdir/dirty.orig" || fail "refusing a dirty log changed the file"

@@ -115,7 +115,7 @@ static void one(const struct img_case *c)
         ASSERT_EQ_U64(vc_image_block_size(img), c->block_size);
         ASSERT_EQ_U64(vc_image_logical_sector_size(img), 512);
         ASSERT_EQ_U64(vc_image_n_blocks(img), (file_size(raw) + c->block_size - 1) / c->block_size);
-        ASSERT_TRUE(vc_image_format(img)->compact == NULL);
+        ASSERT_TRUE(vc_image_format(img)->compact != NULL);
 
         /* Every byte, in 1 MiB reads, and some odd-sized ones across
          * block boundaries. */
