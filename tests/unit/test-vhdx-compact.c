@@ -244,14 +244,6 @@ static void test_child(void)
         ASSERT_FALSE(memcmp(slice2, (uint8_t[256]) {}, slice) == 0);
         ASSERT_FALSE(memcmp(kid->buf + sb0 + 5 * slice, (uint8_t[256]) {}, slice) == 0);
 
-        /* Writing a child is not there yet: a plain read-write open (the
-         * plugin's) is refused, only the compaction opens it so. */
-        struct vc_problems ps = {};
-        struct vc_image *rw = NULL;
-        ASSERT_EQ_INT(vc_image_open(path, NULL, VC_OPEN_RDWR, &ps, &rw), -EOPNOTSUPP);
-        ASSERT_EQ_INT(ps.first.id, VC_PROBLEM_NOT_SUPPORTED);
-        vc_problems_done(&ps);
-
         /* Kept: blocks 0, 2, 3, cr + 1 and SB 0, 1 MiB each, after 4 MiB
          * of tables. */
         const uint64_t optimum = (4 + 5) * MiB;
