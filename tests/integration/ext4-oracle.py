@@ -9,6 +9,11 @@
 #                                 it is extended by ratio - 1 blocks, then
 #                                 clipped to the block count)
 #   clobber IMAGE RANGES          random bytes over every "range START LEN" line
+#   kept RAW BS ALLOC FREE        how many allocated blocks (ALLOC: "INDEX
+#                                 OFFSET" lines) a full-mode compaction must
+#                                 keep: not every byte free in FREE ("START
+#                                 LENGTH" lines) and not all zeros in RAW
+#   same-outside A B FREE         A and B equal outside the FREE ranges (over A's size)
 import os
 import re
 import sys
@@ -59,8 +64,66 @@ def clobber(image, ranges):
                 n -= k
 
 
+def load_free(path):
+    return merge([tuple(map(int, l.split())) for l in open(path) if l.strip()])
+
+
+def covered(free, s, n):
+    # bytes of [s, s + n) inside the merged ranges
+    total = 0
+    for a, m in free:
+        lo, hi = max(a, s), min(a + m, s + n)
+        if hi > lo:
+            total += hi - lo
+    return total
+
+
+def kept(raw, bs, alloc, free_path):
+    free = load_free(free_path)
+    n = 0
+    with open(raw, 'rb') as f:
+        for line in open(alloc):
+            b = int(line.split()[0])
+            if covered(free, b * bs, bs) == bs:
+                continue
+            f.seek(b * bs)
+            if f.read(bs).count(0) == bs:
+                continue
+            n += 1
+    print(n)
+
+
+def same_outside(a, b, free_path):
+    free = load_free(free_path)
+    # B may be longer: a VHD's virtual size is rounded up to a CHS geometry.
+    size = os.path.getsize(a)
+    if os.path.getsize(b) < size:
+        sys.exit('%s is shorter than %s' % (b, a))
+    gaps, pos = [], 0
+    for s, n in free:
+        if s > pos:
+            gaps.append((pos, s - pos))
+        pos = max(pos, s + n)
+    if pos < size:
+        gaps.append((pos, size - pos))
+    with open(a, 'rb') as fa, open(b, 'rb') as fb:
+        for s, n in gaps:
+            fa.seek(s)
+            fb.seek(s)
+            while n:
+                k = min(n, 1 << 22)
+                if fa.read(k) != fb.read(k):
+                    sys.exit('differ near byte %d' % s)
+                s += k
+                n -= k
+
+
 if sys.argv[1] == 'free-ranges':
     free_ranges(sys.argv[2], int(sys.argv[3]))
+elif sys.argv[1] == 'kept':
+    kept(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
+elif sys.argv[1] == 'same-outside':
+    same_outside(sys.argv[2], sys.argv[3], sys.argv[4])
 elif sys.argv[1] == 'clobber':
     clobber(sys.argv[2], sys.argv[3])
 else:
