@@ -4,9 +4,10 @@
 # The ext2/3/4 scanner (lib/fs/ext4*.c) on volumes made by mkfs.ext4 in
 # every layout that moves metadata (1 KiB blocks, ^flex_bg, bigalloc,
 # meta_bg, -G 4096, sparse_super2, ^64bit, ext2, ext3, uninit_bg and no
-# checksums, MMP, orphan_file, csum_seed, an odd size, an image that held
-# random bytes before mkfs so never-written BLOCK_UNINIT bitmaps are
-# garbage), each populated through a loop mount with files deleted:
+# checksums, MMP, orphan_file, csum_seed, an odd size, two images that
+# held random bytes before `mkfs -E nodiscard`, so never-written
+# BLOCK_UNINIT bitmaps are garbage: read, the one without metadata_csum
+# would lose 27000 free blocks to dumpe2fs), each populated through a loop mount with files deleted:
 #   - the free ranges equal dumpe2fs's free blocks, byte for byte;
 #   - the destructive oracle (FS-AWARE.md §4.2): random bytes over every
 #     range we call free, then e2fsck -fn is clean and every file's sha256
@@ -49,7 +50,8 @@ for spec in \
     "128M:-b 1024 -O mmp" \
     "128M:-b 1024 -O orphan_file,metadata_csum_seed,inline_data" \
     "1001M:-b 4096 -G 64" \
-    "random:-b 1024" \
+    "random:-b 1024 -E nodiscard" \
+    "random:-b 1024 -E nodiscard -O ^metadata_csum,uninit_bg,^flex_bg" \
     ; do
     size=${spec%%:*} opts=${spec#*:} img=$tmpdir/v$n.img n=$(( n + 1 ))
     if [[ $size = random ]]; then
@@ -65,6 +67,9 @@ for spec in \
     [[ $(field clean "$dump") = yes ]] || fail "$opts: not clean: $(field reason "$dump")"
     [[ $(field label "$dump") = "v$n" ]] || fail "$opts: label '$(field label "$dump")'"
     (( $(field free_bytes "$dump") > 0 )) || fail "$opts: nothing free"
+    # The garbage bitmaps of never-initialised groups must have been rebuilt.
+    [[ $size != random ]] || (( $(field uninit_groups "$dump") > 0 )) ||
+        fail "$opts: no BLOCK_UNINIT group to rebuild"
     ext4_check_dumpe2fs "$img" "$dump"
     ext4_verify_free "$img" "$dump" "$tmpdir/manifest.txt"
     rm -f "$img"
