@@ -123,6 +123,11 @@ if [[ -e $d/ext4.raw ]]; then
   (( want > 0 )) || fail "gpt: ext4dump found nothing free in a fresh ext4"
   tr -d '\n' < "$d/gpt.json" | grep -q "\"partition\": 2,[^}]*\"free-bytes\": $want[^0-9]" ||
     fail "gpt: the ext4 partition does not free $want bytes: $(cat "$d/gpt.json")"
+  tr -d '\n' < "$d/gpt.json" | tr -s ' ' |
+    grep -q '"partition": 2,[^}]*"filesystem": "ext2/3/4", "scanned": true, "cluster-size": 1024,[^}]*"clean": true' ||
+    fail "gpt: the ext4 partition's facts (cluster size, clean) are missing"
+  grep -q '^ *2 .* ext2/3/4 *1024 ' "$d/gpt.txt" ||
+    fail "gpt: the text output does not show the ext4 partition's cluster size"
 fi
 
 echo "== a differencing child is analysed through the merged view"
