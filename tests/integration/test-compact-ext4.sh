@@ -6,7 +6,11 @@
 #   - a WSL-like disk: ext4 made with `mkfs.ext4 -G 4096` over the whole
 #     disk, no partition table;
 #   - a GPT disk with an ext4 partition ("Linux filesystem");
-#   - an MBR disk with ext4 in a logical partition (type 0x83).
+#   - an MBR disk with ext4 in a logical partition (type 0x83), 1 KiB
+#     blocks without flex_bg, beside a default one;
+#   - whole-disk ext4 with bigalloc (64 KiB clusters) and with meta_bg;
+#   - a copy of a mounted ext4 (needs_recovery): kept, nothing dropped as
+#     free in fs mode, the file byte-identical but for what zero mode drops.
 # For each: the final size is the optimum computed here from dumpe2fs's
 # free-block lists, the VHD's BAT (read with od) and cmp-style zero checks
 # of the disk's content (ext4-oracle.py kept); the disk reads the same
@@ -107,5 +111,38 @@ mkfs.ext4 -q -F -E offset=$MIB "$raw" $((50 * 1024))k
 ext4_populate "$raw" $l5
 ext4_populate "$raw" $MIB
 check_disk mbr "$raw" $MIB $l5
+
+echo "== bigalloc (64 KiB clusters) and meta_bg, whole disk"
+for opts in "-b 4096 -O bigalloc -C 65536" "-b 4096 -O meta_bg,^resize_inode"; do
+    raw=$tmpdir/whole.raw
+    truncate -s 400M "$raw"
+    # shellcheck disable=SC2086
+    mkfs.ext4 -q -F $opts "$raw"
+    ext4_populate "$raw"
+    check_disk "whole ${opts// /}" "$raw" 0
+done
+
+echo "== needs recovery: a copy of a mounted ext4 is kept"
+raw=$tmpdir/live.raw
+truncate -s 256M "$raw"
+mkfs.ext4 -q -F "$raw"
+ext4_populate "$raw"
+mnt=$tmpdir/mnt-live
+_ext4_mount "$raw" "$mnt" 0
+rm -f "$mnt"/a/f1*
+sync
+cp --sparse=always "$raw" "$tmpdir/live-copy.raw"
+umount "$mnt"
+img=$tmpdir/live.vhd
+fmt_from_raw "$tmpdir/live-copy.raw" "$img"
+cp "$img" "$tmpdir/live.orig.vhd"
+vhdctl_attaching analyze --json "$img" >"$tmpdir/live.json" || fail "live: analyze failed"
+tr -d '\n' <"$tmpdir/live.json" | tr -s ' ' | grep -q '"scanned": false, "cluster-size": [0-9]*,[^}]*"clean": false' ||
+    fail "live: not reported not clean: $(cat "$tmpdir/live.json")"
+vhdctl_attaching compact --json --no-progress --mode fs "$img" >"$tmpdir/live.out" ||
+    fail "live: compact failed"
+[[ $(json_num blocks-dropped-fs <"$tmpdir/live.out") = 0 ]] || fail "live: dropped free blocks of a volume needing recovery"
+cmp -s "$img" "$tmpdir/live.orig.vhd" || fail "live: the file changed"
+echo "live: not clean, kept"
 
 exit 0
