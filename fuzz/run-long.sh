@@ -20,6 +20,8 @@ corpus=$build/fuzz/corpus/$target
 seeds=$build/fuzz/seeds
 mkdir -p "$corpus" "$build/fuzz/artifacts" "$build/fuzz/stats" "$build/fuzz/logs"
 rm -rf "$seeds.$target" && "$build/fuzz/gen-corpus" "$seeds.$target"
+# A target whose seeds are only committed files (fuzz/corpus/TARGET) has none here.
+mkdir -p "$seeds.$target/$target"
 dirs="$seeds.$target/$target"
 for d in "$top/fuzz/corpus/$target" "$top/fuzz/regressions/$target"; do
   [ -d "$d" ] && dirs="$dirs $d"

@@ -27,13 +27,10 @@
 #define FAT12_16_TYPE_OFF 54u
 #define FAT32_TYPE_OFF 82u
 #define FAT_TYPE_LEN 8u
-#define EXT_MAGIC_OFF 1080u
-#define EXT_MAGIC 0xEF53u
 
 /* A FAT string with the jump is a signature; an 8-byte string at byte 3
  * is certain; the ext magic is two bytes only. */
 #define SCORE_FAT (VC_FS_PROBE_SIGNATURE + 30)
-#define SCORE_EXT (VC_FS_PROBE_SIGNATURE + 10)
 
 static int evidence(int score, uint32_t offset, const char *field, struct vc_fs_evidence *ret)
 {
@@ -99,19 +96,9 @@ static int fat_probe(const struct span *head, uint64_t size, struct vc_fs_eviden
         return VC_FS_PROBE_NO;
 }
 
-static int ext_probe(const struct span *head, uint64_t size, struct vc_fs_evidence *ret)
-{
-        uint16_t magic;
-
-        if (span_get_le16(head, EXT_MAGIC_OFF, &magic) < 0 || magic != EXT_MAGIC)
-                return VC_FS_PROBE_NO;
-        return evidence(SCORE_EXT, EXT_MAGIC_OFF, "ext.magic", ret);
-}
-
 static const struct vc_fs_type vc_fs_bitlocker = { .name = "bitlocker", .probe = bitlocker_probe };
 static const struct vc_fs_type vc_fs_exfat = { .name = "exfat", .probe = exfat_probe };
 static const struct vc_fs_type vc_fs_fat = { .name = "fat", .probe = fat_probe };
-static const struct vc_fs_type vc_fs_ext = { .name = "ext2/3/4", .probe = ext_probe };
 static const struct vc_fs_type vc_fs_refs = { .name = "refs", .probe = refs_probe };
 
 /* ---- the registry ------------------------------------------------------- */
@@ -123,7 +110,7 @@ static const struct vc_fs_type vc_fs_refs = { .name = "refs", .probe = refs_prob
         X(vc_fs_bitlocker)      \
         X(vc_fs_exfat)          \
         X(vc_fs_fat)            \
-        X(vc_fs_ext)            \
+        X(vc_fs_ext)            /* ext4.c */ \
         X(vc_fs_refs)
 
 #define FS_TYPE_DECLARE(t) extern const struct vc_fs_type t;
