@@ -124,7 +124,8 @@ static const struct vc_fs_type vc_fs_refs = { .name = "refs", .probe = refs_prob
         X(vc_fs_exfat)          \
         X(vc_fs_fat)            \
         X(vc_fs_ext)            \
-        X(vc_fs_refs)
+        X(vc_fs_refs)           \
+        X(vc_fs_swap)
 
 #define FS_TYPE_DECLARE(t) extern const struct vc_fs_type t;
 FOR_EACH_FS_TYPE(FS_TYPE_DECLARE)
