@@ -5,7 +5,7 @@
  * entries we recognise without scanning them.
  *
  * Design note: the signatures below and the scanners' probes (fat.c,
- * swap.c) are the only ones in the tree.  The
+ * exfat.c, swap.c) are the only ones in the tree.  The
  * partition reader asks for a *signature* (sector 0 of a whole-disk file
  * system, which would make an MBR in the same sector ambiguous), the scan
  * for anything it can name.  The difference matters for FAT and ReFS: their
@@ -58,11 +58,6 @@ static int bitlocker_probe(const struct span *head, uint64_t size, struct vc_fs_
         return vc_fs_probe_magic(head, OEM_ID_OFF, "-FVE-FS-", OEM_ID_LEN, "bitlocker.boot.signature", ret);
 }
 
-static int exfat_probe(const struct span *head, uint64_t size, struct vc_fs_evidence *ret)
-{
-        return vc_fs_probe_magic(head, OEM_ID_OFF, "EXFAT   ", OEM_ID_LEN, "exfat.boot.oem_id", ret);
-}
-
 static int refs_probe(const struct span *head, uint64_t size, struct vc_fs_evidence *ret)
 {
         int score = vc_fs_probe_magic(head, OEM_ID_OFF, "ReFS\0\0\0\0", OEM_ID_LEN, "refs.boot.oem_id", ret);
@@ -83,7 +78,6 @@ static int ext_probe(const struct span *head, uint64_t size, struct vc_fs_eviden
 }
 
 static const struct vc_fs_type vc_fs_bitlocker = { .name = "bitlocker", .probe = bitlocker_probe };
-static const struct vc_fs_type vc_fs_exfat = { .name = "exfat", .probe = exfat_probe };
 static const struct vc_fs_type vc_fs_ext = { .name = "ext2/3/4", .probe = ext_probe };
 static const struct vc_fs_type vc_fs_refs = { .name = "refs", .probe = refs_probe };
 
