@@ -197,8 +197,9 @@ int vc_analyze_image(struct vc_image *img, const struct vc_analyze_opts *opts,
                 /* The disk provably is not running (swap may be dropped)
                  * only when we hold it for writing, which is an exclusive
                  * lock, and it is no saved state: what a compaction holds.
-                 * A read-only analysis counts swap as in use. */
-                offline = !vc_image_is_readonly(img) && ops->refuse(img, true, &quiet) >= 0;
+                 * A read-only analysis counts swap as in use; a compaction's dry run
+                 * judges it as the real run will. */
+                offline = (!vc_image_is_readonly(img) || opts->dry_run) && ops->refuse(img, true, &quiet) >= 0;
                 vc_problems_done(&quiet);
         } else
                 a.compaction_unsupported = true;

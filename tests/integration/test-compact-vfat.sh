@@ -10,7 +10,9 @@
 #   - a Linux-VM-like GPT disk: BIOS boot, a FAT32 ESP, a "Linux
 #     filesystem" partition of random bytes (no scanner reads it) and swap.
 # For each:
-#   - the file's size after the compaction is the optimum computed by
+#   - the file's size after the compaction, and the size its --dry-run
+#     announced before (swap included, though the dry run holds only a
+#     shared lock), is the optimum computed by
 #     vfat-optimum.py (its own reading of the FATs, of the exFAT bitmap
 #     where dump.exfat says it is, and of the swap header) from the BAT;
 #   - the checkers are clean after (fsck.fat -n, fsck.exfat -n), every
@@ -45,6 +47,12 @@ compact_to_optimum ()
     (( freeblocks > 0 )) || fail "$name: test setup: no free block"
     kept=$(( $(wc -l <"$tmpdir/$name.bat") - freeblocks ))
     optimum=$(img_optimum "$kept")
+    cp -- "$img" "$tmpdir/$name.orig"
+    vhdctl_attaching compact --dry-run --json --no-progress --mode fs "$img" >"$out.dry" 2>"$tmpdir/$name.err" ||
+        { cat "$tmpdir/$name.err" >&2; fail "$name: --dry-run failed"; }
+    cmp -s -- "$img" "$tmpdir/$name.orig" || fail "$name: --dry-run changed the file"
+    [[ $(json_num size-after <"$out.dry") = "$optimum" ]] ||
+        fail "$name: --dry-run announces $(json_num size-after <"$out.dry"), the optimum is $optimum"
     vhdctl_attaching compact --json --no-progress --mode fs "$img" >"$out" 2>"$tmpdir/$name.err" ||
         { cat "$tmpdir/$name.err" >&2; fail "$name: compact failed"; }
     [[ $(file_size "$img") = "$optimum" ]] ||
