@@ -8,7 +8,8 @@
 #   - a whole-disk FAT32 (mtools);
 #   - a whole-disk exFAT (exfat-fuse);
 #   - a Linux-VM-like GPT disk: BIOS boot, a FAT32 ESP, a "Linux
-#     filesystem" partition of random bytes (no scanner reads it) and swap.
+#     filesystem" partition of random bytes (no scanner reads it) and swap;
+#   - a whole-disk swap area.
 # For each:
 #   - the file's size after the compaction, and the size its --dry-run
 #     announced before (swap included, though the dry run holds only a
@@ -133,3 +134,12 @@ cmp -s -n 4096 -i "$swap:$swap" "$raw" "$after" || fail "vm: the swap header cha
 cmp -s -n $(( 1 << 20 )) -i $(( 158 << 20 )):$(( 158 << 20 )) "$raw" "$after" || fail "vm: the backup GPT changed"
 [[ $(blkid -p -o value -s TYPE -O "$swap" "$after" 2>/dev/null || echo swap) = swap ]] || fail "vm: swap not recognised after"
 echo "ok vm: ESP fsck.fat clean, hashes equal, GPT, root partition and swap header unchanged"
+
+# A whole-disk swap area (WSL's swap disk, as a VHD): all but its header.
+raw=$tmpdir/swap.raw
+head -c $(( 64 << 20 )) /dev/urandom >"$raw"
+mkswap "$raw" >/dev/null 2>&1
+compact_to_optimum swap "$raw" swap:0
+cmp -s -n 4096 "$raw" "$tmpdir/swap.after.raw" || fail "swap: the header page changed"
+[[ $(blkid -p -o value -s TYPE "$tmpdir/swap.after.raw") = swap ]] || fail "swap: not a swap area after"
+echo "ok swap: header unchanged, still swap"
