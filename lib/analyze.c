@@ -65,10 +65,10 @@ static const struct vc_fs_type *probe_volume(struct vc_source *src, const struct
         return vc_fs_probe(&head, v->size, VC_FS_PROBE_HINT, NULL);
 }
 
-static void scan_volume(struct vc_source *src, struct vc_volume *v, bool force_dirty,
+static void scan_volume(struct vc_source *src, struct vc_volume *v, bool force_dirty, bool offline,
                         struct vc_freemap *free_map)
 {
-        const struct vc_fs_scan_opts opts = { .force_dirty = force_dirty };
+        const struct vc_fs_scan_opts opts = { .force_dirty = force_dirty, .offline = offline };
         const struct vc_fs_type *type = probe_volume(src, v);
         struct vc_problems ps = {};
         int r;
@@ -181,6 +181,7 @@ int vc_analyze_image(struct vc_image *img, const struct vc_analyze_opts *opts,
         struct vc_analysis a = {};
         struct vc_freemap free_map = {};
         struct vc_source src;
+        bool offline = false;
         int r;
 
         if (!opts)
@@ -188,9 +189,18 @@ int vc_analyze_image(struct vc_image *img, const struct vc_analyze_opts *opts,
         /* The scan only reads, so it takes any format; a format without
          * compaction (VHDX, for now) is analysed and said so. */
         if (ops) {
+                struct vc_problems quiet = {};
+
                 r = ops->refuse(img, false, problems);
                 if (r < 0)
                         return r;
+                /* The disk provably is not running (swap may be dropped)
+                 * only when we hold it for writing, which is an exclusive
+                 * lock, and it is no saved state: what a compaction holds.
+                 * A read-only analysis counts swap as in use; a compaction's dry run
+                 * judges it as the real run will. */
+                offline = (!vc_image_is_readonly(img) || opts->dry_run) && ops->refuse(img, true, &quiet) >= 0;
+                vc_problems_done(&quiet);
         } else
                 a.compaction_unsupported = true;
 
@@ -219,7 +229,7 @@ int vc_analyze_image(struct vc_image *img, const struct vc_analyze_opts *opts,
         if (r < 0)
                 goto fail;
         for (size_t i = 0; i < a.n_volumes; i++)
-                scan_volume(&src, &a.volumes[i], opts->force_dirty, &free_map);
+                scan_volume(&src, &a.volumes[i], opts->force_dirty, offline, &free_map);
         /* A damaged structure makes its volume count as in use; a disk
          * that cannot be read stops here: nothing about it can be trusted,
          * and a compaction would go on to write to it. */

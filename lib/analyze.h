@@ -34,6 +34,10 @@ struct vc_analyze_opts {
          * path: for the sandboxed worker, which can hand nbdkit no path it
          * could open.  The same bytes, so the same analysis. */
         bool in_process;
+        /* A compaction's dry run: judge swap as the real run would (the
+         * disk not running when it is no saved state), writing nothing,
+         * so that the announced size is the real one. */
+        bool dry_run;
 };
 
 struct vc_volume {

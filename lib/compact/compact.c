@@ -510,7 +510,7 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         enter_phase(opts, COMPACT_PHASE_SCANNING);
         if (fs_mode) {
                 struct vc_analyze_opts ao = { .force_dirty = opts->force_dirty, .nolock = true,
-                                              .in_process = opts->in_process };
+                                              .in_process = opts->in_process, .dry_run = opts->dry_run };
                 struct vc_analysis a;
                 if (opts->progress && opts->progress(opts->userdata, COMPACT_PHASE_SCANNING, 0, 1))
                         return -ECANCELED;

@@ -248,14 +248,6 @@ int ext4_check_clean(struct ext4_volume *v)
         if (sb->compat & ~EXT4_COMPAT_KNOWN)
                 ext4_not_clean(v, "ext.feature_compat", at + EXT4_SB_FEATURE_COMPAT,
                                "ext has unsupported compatible features 0x%x", sb->compat & ~EXT4_COMPAT_KNOWN);
-        if (sb->incompat & ~EXT4_INCOMPAT_KNOWN)
-                ext4_not_clean(v, "ext.feature_incompat", at + EXT4_SB_FEATURE_INCOMPAT,
-                               "ext has unsupported incompatible features 0x%x",
-                               sb->incompat & ~EXT4_INCOMPAT_KNOWN);
-        if (sb->ro_compat & ~EXT4_RO_COMPAT_KNOWN)
-                ext4_not_clean(v, "ext.feature_ro_compat", at + EXT4_SB_FEATURE_RO_COMPAT,
-                               "ext has unsupported read-only-compatible features 0x%x",
-                               sb->ro_compat & ~EXT4_RO_COMPAT_KNOWN);
         if (sb->incompat & EXT4_INCOMPAT_RECOVER)
                 ext4_not_clean(v, "ext.feature_incompat", at + EXT4_SB_FEATURE_INCOMPAT,
                                "the ext journal needs recovery (the guest was not shut down cleanly); "

@@ -55,6 +55,20 @@ static int scan_volume(struct ext4_volume *v, bool force_dirty, struct vc_freema
         r = ext4_super_parse(v);
         if (r < 0)
                 return r;
+        /* A feature we do not know may move or add metadata the bitmaps do
+         * not show: refused even with --force-dirty (a compat feature, which
+         * a kernel that ignores it may still write beside, only makes the
+         * volume not clean: ext4-clean.c). */
+        if (sb->incompat & ~EXT4_INCOMPAT_KNOWN)
+                return vc_problem_add(v->problems, VC_PROBLEM_FS_UNSUPPORTED, -EOPNOTSUPP, "ext.feature_incompat",
+                                      v->start + EXT4_SB_OFF + EXT4_SB_FEATURE_INCOMPAT,
+                                      "ext has unsupported incompatible features 0x%x: counted as in use",
+                                      sb->incompat & ~EXT4_INCOMPAT_KNOWN);
+        if (sb->ro_compat & ~EXT4_RO_COMPAT_KNOWN)
+                return vc_problem_add(v->problems, VC_PROBLEM_FS_UNSUPPORTED, -EOPNOTSUPP, "ext.feature_ro_compat",
+                                      v->start + EXT4_SB_OFF + EXT4_SB_FEATURE_RO_COMPAT,
+                                      "ext has unsupported read-only-compatible features 0x%x: counted as in use",
+                                      sb->ro_compat & ~EXT4_RO_COMPAT_KNOWN);
         if (sb->incompat & EXT4_INCOMPAT_JOURNAL_DEV)
                 return vc_problem_add(v->problems, VC_PROBLEM_FS_UNSUPPORTED, -EOPNOTSUPP, "ext.feature_incompat",
                                       v->start + EXT4_SB_OFF + EXT4_SB_FEATURE_INCOMPAT,

@@ -4,7 +4,8 @@
  * best entry, the scan wrapper that restores the caller's map, and the
  * entries we recognise without scanning them.
  *
- * Design note: the signatures below are the only ones in the tree.  The
+ * Design note: the signatures below and the scanners' probes (fat.c,
+ * exfat.c, swap.c) are the only ones in the tree.  The
  * partition reader asks for a *signature* (sector 0 of a whole-disk file
  * system, which would make an MBR in the same sector ambiguous), the scan
  * for anything it can name.  The difference matters for FAT and ReFS: their
@@ -24,13 +25,6 @@
 #define BOOT_SECTOR_SIZE 512u
 #define OEM_ID_OFF 3u
 #define OEM_ID_LEN 8u
-#define FAT12_16_TYPE_OFF 54u
-#define FAT32_TYPE_OFF 82u
-#define FAT_TYPE_LEN 8u
-
-/* A FAT string with the jump is a signature; an 8-byte string at byte 3
- * is certain; the ext magic is two bytes only. */
-#define SCORE_FAT (VC_FS_PROBE_SIGNATURE + 30)
 
 static int evidence(int score, uint32_t offset, const char *field, struct vc_fs_evidence *ret)
 {
@@ -58,11 +52,6 @@ static int bitlocker_probe(const struct span *head, uint64_t size, struct vc_fs_
         return vc_fs_probe_magic(head, OEM_ID_OFF, "-FVE-FS-", OEM_ID_LEN, "bitlocker.boot.signature", ret);
 }
 
-static int exfat_probe(const struct span *head, uint64_t size, struct vc_fs_evidence *ret)
-{
-        return vc_fs_probe_magic(head, OEM_ID_OFF, "EXFAT   ", OEM_ID_LEN, "exfat.boot.oem_id", ret);
-}
-
 static int refs_probe(const struct span *head, uint64_t size, struct vc_fs_evidence *ret)
 {
         int score = vc_fs_probe_magic(head, OEM_ID_OFF, "ReFS\0\0\0\0", OEM_ID_LEN, "refs.boot.oem_id", ret);
@@ -73,32 +62,7 @@ static int refs_probe(const struct span *head, uint64_t size, struct vc_fs_evide
         return score;
 }
 
-static int fat_probe(const struct span *head, uint64_t size, struct vc_fs_evidence *ret)
-{
-        uint8_t jump;
-        bool jumps;
-
-        if (head->len < BOOT_SECTOR_SIZE)
-                return VC_FS_PROBE_NO;
-        /* The type strings are informational and sit where an MBR keeps
-         * its boot code: only with the x86 jump FAT needs are they a
-         * signature. */
-        jumps = span_get_u8(head, 0, &jump) >= 0 && (jump == 0xEB || jump == 0xE9);
-        if (jumps && has_bytes(head, FAT32_TYPE_OFF, "FAT32   ", FAT_TYPE_LEN))
-                return evidence(SCORE_FAT, FAT32_TYPE_OFF, "fat.boot.fs_type", ret);
-        if (jumps && (has_bytes(head, FAT12_16_TYPE_OFF, "FAT12   ", FAT_TYPE_LEN) ||
-                      has_bytes(head, FAT12_16_TYPE_OFF, "FAT16   ", FAT_TYPE_LEN)))
-                return evidence(SCORE_FAT, FAT12_16_TYPE_OFF, "fat.boot.fs_type", ret);
-        if (has_bytes(head, FAT32_TYPE_OFF, "FAT32   ", FAT_TYPE_LEN))
-                return evidence(VC_FS_PROBE_HINT, FAT32_TYPE_OFF, "fat.boot.fs_type", ret);
-        if (has_bytes(head, FAT12_16_TYPE_OFF, "FAT1", 4))
-                return evidence(VC_FS_PROBE_HINT, FAT12_16_TYPE_OFF, "fat.boot.fs_type", ret);
-        return VC_FS_PROBE_NO;
-}
-
 static const struct vc_fs_type vc_fs_bitlocker = { .name = "bitlocker", .probe = bitlocker_probe };
-static const struct vc_fs_type vc_fs_exfat = { .name = "exfat", .probe = exfat_probe };
-static const struct vc_fs_type vc_fs_fat = { .name = "fat", .probe = fat_probe };
 static const struct vc_fs_type vc_fs_refs = { .name = "refs", .probe = refs_probe };
 
 /* ---- the registry ------------------------------------------------------- */
@@ -110,8 +74,9 @@ static const struct vc_fs_type vc_fs_refs = { .name = "refs", .probe = refs_prob
         X(vc_fs_bitlocker)      \
         X(vc_fs_exfat)          \
         X(vc_fs_fat)            \
-        X(vc_fs_ext)            /* ext4.c */ \
-        X(vc_fs_refs)
+        X(vc_fs_ext)            \
+        X(vc_fs_refs)           \
+        X(vc_fs_swap)
 
 #define FS_TYPE_DECLARE(t) extern const struct vc_fs_type t;
 FOR_EACH_FS_TYPE(FS_TYPE_DECLARE)

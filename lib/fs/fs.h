@@ -47,8 +47,9 @@
 #include "freemap.h"
 
 /* Bytes of a volume's start a probe may look at: the boot sector and the
- * ext superblock's magic at 1080.  Callers pass fewer when the disk ends. */
-#define VC_FS_PROBE_SIZE 2048u
+ * ext superblock's magic at 1080, the swap signature at 4086.  Callers
+ * pass fewer when the disk ends. */
+#define VC_FS_PROBE_SIZE 4096u
 
 /* Probe scores.  A *signature* (>= VC_FS_PROBE_SIGNATURE) is strong
  * enough to make the partition reader doubt an MBR in the same sector; a
@@ -79,6 +80,9 @@ struct vc_fs_info {
 
 struct vc_fs_scan_opts {
         bool force_dirty;               /* grant free space of a volume that is not clean */
+        bool offline;                   /* the disk provably is not running: the caller
+                                         * holds the image's exclusive lock and its
+                                         * saved-state flag is clear (swap needs it) */
 };
 
 struct vc_fs_type {

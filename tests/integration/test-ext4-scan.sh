@@ -110,6 +110,17 @@ refused ()      # IMG WHAT FIELD
     grep -q "^problem fs-corrupt $3 " "$dump" || fail "$2: wrong problem: $(grep problem "$dump")"
     [[ $(field free_ranges "$dump") = 0 ]] || fail "$2: left ranges"
 }
+unsupported ()  # IMG WHAT FIELD: refused even when forced
+{
+    local rc=0 f
+    for f in "" --force-dirty; do
+        rc=0
+        "$EXT4DUMP" ${f:+"$f"} "$1" >"$dump" 2>"$tmpdir/err.txt" || rc=$?
+        (( rc == 1 )) || fail "$2${f:+ $f}: not refused (rc $rc): $(cat "$dump" "$tmpdir/err.txt")"
+        grep -q "^problem fs-unsupported $3 " "$dump" || fail "$2${f:+ $f}: wrong problem: $(grep problem "$dump")"
+        [[ $(field free_ranges "$dump") = 0 ]] || fail "$2${f:+ $f}: left ranges"
+    done
+}
 fresh ()        # IMG [MKFS-OPTS...]
 {
     local img=$1; shift
@@ -123,8 +134,8 @@ fresh "$img"; ssv "$img" "ssv state 3"; not_clean "$img" "error state" "errors"
 fresh "$img"; ssv "$img" "ssv state 0"; not_clean "$img" "state 0" "not cleanly unmounted"
 fresh "$img"; ssv "$img" "ssv error_count 2"; not_clean "$img" "error count" "errors recorded"
 fresh "$img"; ssv "$img" "ssv last_orphan 12"; not_clean "$img" "orphans" "orphan"
-fresh "$img"; ssv "$img" "ssv feature_incompat 0x80002c2"; not_clean "$img" "unknown incompat" "unsupported incompatible"
-fresh "$img"; ssv "$img" "ssv feature_ro_compat 0x80000469"; not_clean "$img" "unknown ro_compat" "unsupported read-only"
+fresh "$img"; ssv "$img" "ssv feature_incompat 0x80002c2"; unsupported "$img" "unknown incompat" ext.feature_incompat
+fresh "$img"; ssv "$img" "ssv feature_ro_compat 0x80000469"; unsupported "$img" "unknown ro_compat" ext.feature_ro_compat
 fresh "$img" -O mmp
 mmp=$(dumpe2fs -h "$img" 2>/dev/null | awk '/^MMP block number:/ { print $4 }')
 [[ -n $mmp ]] || fail "no MMP block number"

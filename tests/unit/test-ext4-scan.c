@@ -111,6 +111,20 @@ static void expect_corrupt(const char *field, const char *what)
         printf("ok corrupt: %s\n", what);
 }
 
+/* Refused as unsupported, forced or not: nothing granted. */
+static void expect_unsupported(const char *field, const char *what)
+{
+        for (int force = 0; force < 2; force++) {
+                struct result res = scan(force);
+                if (res.r >= 0)
+                        TEST_FAIL("%s: scanned (force %d)", what, force);
+                ASSERT_EQ_INT(res.ps.first.id, VC_PROBLEM_FS_UNSUPPORTED);
+                ASSERT_STREQ(res.ps.first.field, field);
+                vc_problems_done(&res.ps);
+        }
+        printf("ok unsupported: %s\n", what);
+}
+
 static void expect_dirty(const char *field, const char *what)
 {
         struct result res = scan(false), forced;
@@ -238,7 +252,12 @@ int main(void)
         put_le32(sb() + EXT4_SB_FEATURE_RO_COMPAT,
                  get_le32(sb() + EXT4_SB_FEATURE_RO_COMPAT) | 0x80000000u);
         sb_fix();
-        expect_dirty("ext.feature_ro_compat", "an unknown ro_compat feature");
+        expect_unsupported("ext.feature_ro_compat", "an unknown ro_compat feature");
+        make("-b 1024");
+        put_le32(sb() + EXT4_SB_FEATURE_INCOMPAT,
+                 get_le32(sb() + EXT4_SB_FEATURE_INCOMPAT) | 0x80000000u);
+        sb_fix();
+        expect_unsupported("ext.feature_incompat", "an unknown incompat feature");
 
         free(disk);
         return 0;

@@ -294,7 +294,7 @@ static void test_scan_restore(void)
         /* An entry without a scanner, and bad arguments. */
         seed(&m);
         fake = (struct fake) {};
-        ASSERT_EQ_INT(vc_fs_scan(vc_fs_type_by_name("exfat"), &src, 0, 1 << 20, NULL, &m, &info, NULL, NULL),
+        ASSERT_EQ_INT(vc_fs_scan(vc_fs_type_by_name("bitlocker"), &src, 0, 1 << 20, NULL, &m, &info, NULL, NULL),
                       -EOPNOTSUPP);
         ASSERT_EQ_INT(vc_fs_scan(NULL, &src, 0, 1 << 20, NULL, &m, &info, NULL, NULL), -EINVAL);
         ASSERT_EQ_INT(vc_fs_scan(&fake_type, &src, 0, 1 << 20, NULL, &m, NULL, NULL, NULL), -EINVAL);

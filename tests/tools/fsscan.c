@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fsscan: the registry's probe and scan (lib/fs/fs.h) over a raw volume,
+ * for the shell tests of FAT, exFAT and swap.
+ *
+ *     fsscan [--force-dirty] [--offline] [--ranges] [--clobber]
+ *            [--offset BYTES] [--size BYTES] IMAGE
+ *
+ * Prints "key value" lines: fs (the probed entry's name, or "none"), then
+ * the generic facts of struct vc_fs_info, then with --ranges every free
+ * range as "range START LENGTH".  --clobber writes random bytes over every
+ * range the scan granted (the destructive oracle of FS-AWARE.md §4.2);
+ * --offline says the disk is not running (what a compaction holds).
+ *
+ * Exit status: 0 scanned (see "clean"), 1 the scan failed or nothing was
+ * recognised ("problem ID FIELD OFFSET" on stdout), 2 usage or I/O error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "fs/freemap.h"
+#include "fs/fs.h"
+#include "source.h"
+#include "util/problem.h"
+
+static int parse_u64(const char *s, uint64_t *ret)
+{
+        char *end;
+        unsigned long long v;
+
+        errno = 0;
+        v = strtoull(s, &end, 0);
+        if (errno || end == s || *end || s[0] == '-')
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static void print_problem(const struct vc_problem *p)
+{
+        char buf[512];
+
+        printf("problem %s %s %" PRIu64 "\n", vc_problem_id_to_string(p->id),
+               p->field ? p->field : "-", p->offset);
+        vc_problem_format(p, buf, sizeof buf);
+        fprintf(stderr, "fsscan: %s\n", buf);
+}
+
+static int clobber(int fd, const struct vc_freemap *m)
+{
+        static uint8_t buf[1 << 20];
+
+        for (size_t i = 0; i < m->n; i++)
+                for (uint64_t done = 0; done < m->v[i].len;) {
+                        size_t n = m->v[i].len - done < sizeof buf ? (size_t) (m->v[i].len - done) : sizeof buf;
+                        if (getrandom(buf, n, 0) != (ssize_t) n ||
+                            pwrite(fd, buf, n, (off_t) (m->v[i].start + done)) != (ssize_t) n)
+                                return -errno ?: -EIO;
+                        done += n;
+                }
+        return fsync(fd) < 0 ? -errno : 0;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "force-dirty", no_argument, NULL, 'f' },
+                { "offline", no_argument, NULL, 'l' },
+                { "ranges", no_argument, NULL, 'r' },
+                { "clobber", no_argument, NULL, 'c' },
+                { "offset", required_argument, NULL, 'o' },
+                { "size", required_argument, NULL, 's' },
+                {}
+        };
+        struct vc_fs_scan_opts so = {};
+        bool ranges = false, wipe = false, have_size = false;
+        uint64_t offset = 0, size = 0;
+        struct vc_problems problems = {};
+        struct vc_freemap map = {};
+        struct vc_fs_info info;
+        struct vc_source src;
+        uint8_t head[VC_FS_PROBE_SIZE];
+        const struct vc_fs_type *type;
+        int c, fd, r;
+
+        while ((c = getopt_long(argc, argv, "flrco:s:", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'f': so.force_dirty = true; break;
+                case 'l': so.offline = true; break;
+                case 'r': ranges = true; break;
+                case 'c': wipe = true; break;
+                case 'o':
+                        if (parse_u64(optarg, &offset) < 0)
+                                return 2;
+                        break;
+                case 's':
+                        if (parse_u64(optarg, &size) < 0)
+                                return 2;
+                        have_size = true;
+                        break;
+                default:
+                        fprintf(stderr, "usage: fsscan [--force-dirty] [--offline] [--ranges] [--clobber] "
+                                "[--offset N] [--size N] IMAGE\n");
+                        return 2;
+                }
+        }
+        if (optind + 1 != argc)
+                return 2;
+        fd = open(argv[optind], (wipe ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+        if (fd < 0 || vc_source_fd(&src, fd) < 0) {
+                fprintf(stderr, "fsscan: '%s': cannot open\n", argv[optind]);
+                return 2;
+        }
+        if (!have_size)
+                size = offset < src.size ? src.size - offset : 0;
+        size_t hlen = offset < src.size ? (size_t) (src.size - offset < sizeof head ? src.size - offset : sizeof head) : 0;
+        if (vc_source_pread(&src, head, hlen, offset) < 0)
+                return 2;
+        type = vc_fs_probe(&SPAN(head, hlen), size, VC_FS_PROBE_HINT, NULL);
+        printf("fs %s\n", type ? type->name : "none");
+        if (!type)
+                return 1;
+        src.bytes_read = src.reads = 0;
+        r = vc_fs_scan(type, &src, offset, size, &so, &map, &info, NULL, &problems);
+        if (vc_problems_any(&problems))
+                print_problem(&problems.first);
+        if (r < 0) {
+                printf("error %d\nfree_ranges %zu\n", r, map.n);
+                return 1;
+        }
+        freemap_normalize(&map);
+        printf("cluster_size %u\n", info.cluster_size);
+        printf("total_clusters %" PRIu64 "\n", info.total_clusters);
+        printf("free_clusters %" PRIu64 "\n", info.free_clusters);
+        printf("label %s\n", info.label);
+        printf("clean %s\n", info.clean ? "yes" : "no");
+        if (!info.clean)
+                printf("reason %s\n", info.not_clean_reason);
+        printf("free_ranges %zu\n", map.n);
+        printf("free_bytes %" PRIu64 "\n", freemap_total(&map));
+        printf("bytes_read %" PRIu64 "\n", src.bytes_read);
+        for (size_t i = 0; ranges && i < map.n; i++)
+                printf("range %" PRIu64 " %" PRIu64 "\n", map.v[i].start, map.v[i].len);
+        if (wipe) {
+                r = clobber(fd, &map);
+                if (r < 0) {
+                        fprintf(stderr, "fsscan: clobber: %s\n", strerror(-r));
+                        return 2;
+                }
+        }
+        freemap_done(&map);
+        vc_problems_done(&problems);
+        close(fd);
+        return 0;
+}
