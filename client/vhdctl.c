@@ -70,20 +70,23 @@ void print_errno(const char *file, int r, const char *what)
 }
 
 int parse_file_json(int argc, char **argv, const char *usage_line, const char **ret_file,
-                    bool *ret_json)
+                    bool *ret_json, const char **ret_parent)
 {
         static const struct option opts[] = {
                 { "json", no_argument, NULL, 'j' },
+                { "parent", required_argument, NULL, 'p' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
         int c;
 
         *ret_json = false;
+        *ret_parent = NULL;
         optind = 1;
         while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1)
                 switch (c) {
                 case 'j': *ret_json = true; break;
+                case 'p': *ret_parent = optarg; break;
                 case 'h': printf("Usage: %s\n", usage_line); return 1;
                 default: fprintf(stderr, "Usage: %s\n", usage_line); return -1;
                 }
