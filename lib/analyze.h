@@ -34,6 +34,9 @@ struct vc_analyze_opts {
          * path: for the sandboxed worker, which can hand nbdkit no path it
          * could open.  The same bytes, so the same analysis. */
         bool in_process;
+        /* compact_preview only: the user's mapping for the disk's parent
+         * (image/open.h); needs in_process, as the attach cannot say it. */
+        const char *parent_path;
 };
 
 struct vc_volume {
