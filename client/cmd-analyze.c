@@ -160,10 +160,11 @@ int cmd_analyze(int argc, char **argv)
         static const struct option opts[] = {
                 { "json", no_argument, NULL, 'j' },
                 { "force-dirty", no_argument, NULL, 'f' },
+                { "parent", required_argument, NULL, 'p' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
-        const char *usage = "vhdctl analyze FILE [--json] [--force-dirty]";
+        const char *usage = "vhdctl analyze FILE [--json] [--force-dirty] [--parent PATH]";
         struct vc_analyze_opts o = {};
         struct vc_problems problems = {};
         struct vc_analysis a;
@@ -175,6 +176,11 @@ int cmd_analyze(int argc, char **argv)
                 switch (c) {
                 case 'j': json = true; break;
                 case 'f': o.force_dirty = true; break;
+                case 'p':
+                        /* nbdkit could not find the parent: read in-process. */
+                        o.parent_path = optarg;
+                        o.in_process = true;
+                        break;
                 case 'h': printf("Usage: %s\n", usage); return 0;
                 default: fprintf(stderr, "Usage: %s\n", usage); return 2;
                 }

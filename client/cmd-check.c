@@ -9,19 +9,22 @@
 
 #include "json.h"
 #include "image/image.h"
+#include "image/open.h"
 #include "vhdctl.h"
 
 int cmd_check(int argc, char **argv)
 {
         struct vc_problems problems = {};
+        struct vc_open_ctx ctx = VC_OPEN_CTX_INIT;
         const char *file;
         bool json;
         int r;
 
-        r = parse_file_json(argc, argv, "vhdctl check FILE [--json]", &file, &json);
+        r = parse_file_json(argc, argv, "vhdctl check FILE [--json] [--parent PATH]", &file, &json,
+                            &ctx.parent_path);
         if (r != 0)
                 return r < 0 ? 2 : 0;
-        r = vc_image_check(file, NULL, &problems);
+        r = vc_image_check(file, &ctx, &problems);
         if (r < 0) {
                 print_errno(file, r, "cannot open");
                 return 2;

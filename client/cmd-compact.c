@@ -17,18 +17,19 @@
 #include <stdlib.h>
 
 #include "compact-client.h"
+#include "image/open.h"
 #include "vhdctl.h"
 
 #define USAGE                                                                                         \
         "vhdctl compact FILE [--mode full|fs|zero] [--dry-run] [--json] [--no-progress]\n"              \
         "                    [--force-dirty] [--force-children] [--local | --bus] [--user]\n"           \
-        "                    [--wait | --no-wait] [--queue-depth N]"
+        "                    [--wait | --no-wait] [--queue-depth N] [--parent PATH]"
 
 enum { ROUTE_AUTO, ROUTE_LOCAL, ROUTE_BUS };
 
 int cmd_compact(int argc, char **argv)
 {
-        enum { OPT_LOCAL = 0x100, OPT_BUS, OPT_USER, OPT_WAIT, OPT_NO_WAIT };
+        enum { OPT_LOCAL = 0x100, OPT_BUS, OPT_USER, OPT_WAIT, OPT_NO_WAIT, OPT_PARENT };
         static const struct option opts[] = {
                 { "mode", required_argument, NULL, 'm' },
                 { "dry-run", no_argument, NULL, 'n' },
@@ -42,6 +43,7 @@ int cmd_compact(int argc, char **argv)
                 { "user", no_argument, NULL, OPT_USER },
                 { "wait", no_argument, NULL, OPT_WAIT },
                 { "no-wait", no_argument, NULL, OPT_NO_WAIT },
+                { "parent", required_argument, NULL, OPT_PARENT },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -50,6 +52,7 @@ int cmd_compact(int argc, char **argv)
                 .progress = true,
                 .wait = true,
         };
+        struct vc_open_ctx ctx = VC_OPEN_CTX_INIT;
         int route = ROUTE_AUTO, c, r;
         bool no_wait = false;
 
@@ -74,6 +77,7 @@ int cmd_compact(int argc, char **argv)
                 case OPT_USER: a.user_bus = true; break;
                 case OPT_WAIT: no_wait = false; break;
                 case OPT_NO_WAIT: no_wait = true; break;
+                case OPT_PARENT: ctx.parent_path = optarg; break;
                 case 'h': printf("Usage: %s\n", USAGE); return 0;
                 default: fprintf(stderr, "Usage: %s\n", USAGE); return 2;
                 }
@@ -89,6 +93,19 @@ int cmd_compact(int argc, char **argv)
                         return 2;
                 }
                 route = ROUTE_LOCAL;
+        }
+        if (ctx.parent_path) {
+                /* The daemon takes no parent mapping (yet): in-process,
+                 * reading the file systems through the open chain too
+                 * (the nbdkit attach could not find the parent). */
+                if (route == ROUTE_BUS || no_wait) {
+                        fprintf(stderr, "vhdctl: --parent is for the in-process engine; it cannot go with %s\n",
+                                no_wait ? "--no-wait" : "--bus");
+                        return 2;
+                }
+                route = ROUTE_LOCAL;
+                a.opts.open = &ctx;
+                a.opts.in_process = true;
         }
         if (no_wait && route == ROUTE_LOCAL) {
                 fprintf(stderr, "vhdctl: --no-wait needs the daemon; it cannot go with --local%s\n",

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "image/image.h"
+#include "image/open.h"
 #include "json.h"
 #include "vhdctl.h"
 
@@ -69,21 +70,23 @@ static void json_end(void *userdata, bool array)
 int cmd_info(int argc, char **argv)
 {
         struct vc_problems problems = {};
+        struct vc_open_ctx ctx = VC_OPEN_CTX_INIT;
         struct vc_image *img = NULL;
         const char *file;
         bool json, parent_missing = false;
         int r;
 
-        r = parse_file_json(argc, argv, "vhdctl info FILE [--json]", &file, &json);
+        r = parse_file_json(argc, argv, "vhdctl info FILE [--json] [--parent PATH]", &file, &json,
+                            &ctx.parent_path);
         if (r != 0)
                 return r < 0 ? 2 : 0;
-        r = vc_image_open(file, NULL, VC_OPEN_NOLOCK, &problems, &img);
+        r = vc_image_open(file, &ctx, VC_OPEN_NOLOCK, &problems, &img);
         if (r < 0 && (problems.first.id == VC_PROBLEM_PARENT_NOT_FOUND ||
                       problems.first.id == VC_PROBLEM_PARENT_MISMATCH ||
                       problems.first.id == VC_PROBLEM_PARENT_LOOP)) {
                 print_problem(file, &problems.first);
                 parent_missing = true;
-                r = vc_image_open(file, NULL, VC_OPEN_NOLOCK | VC_OPEN_NOPARENT, &problems, &img);
+                r = vc_image_open(file, &ctx, VC_OPEN_NOLOCK | VC_OPEN_NOPARENT, &problems, &img);
         }
         if (r < 0) {
                 if (vc_problems_any(&problems))

@@ -19,16 +19,16 @@ static const struct {
         int (*run)(int argc, char **argv);
         const char *args, *help;
 } verbs[] = {
-        { "info", cmd_info, "FILE [--json]",
+        { "info", cmd_info, "FILE [--json] [--parent PATH]",
           "describe a VHD (and its parent chain) or a VHDX" },
-        { "check", cmd_check, "FILE [--json]",
+        { "check", cmd_check, "FILE [--json] [--parent PATH]",
           "validate every structure (exit 0 clean, 1 problems, 2 cannot open)" },
-        { "analyze", cmd_analyze, "FILE [--json] [--force-dirty]",
+        { "analyze", cmd_analyze, "FILE [--json] [--force-dirty] [--parent PATH]",
           "what compaction would reclaim (changes nothing)" },
         { "compact", cmd_compact,
           "FILE [--mode full|fs|zero] [--dry-run] [--json] [--no-progress]\n"
           "          [--force-dirty] [--force-children] [--local | --bus] [--user]\n"
-          "          [--wait | --no-wait] [--queue-depth N]",
+          "          [--wait | --no-wait] [--queue-depth N] [--parent PATH]",
           "shrink in place: through vhd-compactd when org.vhd.Compact is on the\n"
           "system bus (--user: the session bus), else in this process" },
         { "jobs", cmd_jobs, "[--json] [--user]",
@@ -70,20 +70,23 @@ void print_errno(const char *file, int r, const char *what)
 }
 
 int parse_file_json(int argc, char **argv, const char *usage_line, const char **ret_file,
-                    bool *ret_json)
+                    bool *ret_json, const char **ret_parent)
 {
         static const struct option opts[] = {
                 { "json", no_argument, NULL, 'j' },
+                { "parent", required_argument, NULL, 'p' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
         int c;
 
         *ret_json = false;
+        *ret_parent = NULL;
         optind = 1;
         while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1)
                 switch (c) {
                 case 'j': *ret_json = true; break;
+                case 'p': *ret_parent = optarg; break;
                 case 'h': printf("Usage: %s\n", usage_line); return 1;
                 default: fprintf(stderr, "Usage: %s\n", usage_line); return -1;
                 }

@@ -26,4 +26,6 @@ void print_problem(const char *file, const struct vc_problem *p);
 void print_errno(const char *file, int r, const char *what);
 
 /* Parses the common "FILE [--json]" arguments of read-only verbs. */
-int parse_file_json(int argc, char **argv, const char *usage, const char **ret_file, bool *ret_json);
+/* FILE [--json] [--parent PATH] (the user's mapping for the disk's parent, image/open.h). */
+int parse_file_json(int argc, char **argv, const char *usage, const char **ret_file, bool *ret_json,
+                    const char **ret_parent);

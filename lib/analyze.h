@@ -38,6 +38,9 @@ struct vc_analyze_opts {
          * disk not running when it is no saved state), writing nothing,
          * so that the announced size is the real one. */
         bool dry_run;
+        /* compact_preview only: the user's mapping for the disk's parent
+         * (image/open.h); needs in_process, as the attach cannot say it. */
+        const char *parent_path;
 };
 
 struct vc_volume {

@@ -38,11 +38,13 @@
 #include "util/log.h"
 #include "util/problem.h"
 #include "image/image.h"
+#include "image/open.h"
 
 /* -D vhd.open=1: log the image's geometry and layout when it is opened. */
 NBDKIT_DLL_PUBLIC int vhd_debug_open = 0;
 
 static char *filename;          /* absolute, from file= */
+static char *parent_path;       /* absolute, from parent= (image/open.h) */
 static bool readonly;           /* readonly= */
 static bool use_lock = true;    /* lock= */
 static struct vc_image *image;  /* shared by all connections */
@@ -70,6 +72,7 @@ static void vhd_unload(void)
 {
         image = vc_image_free(image);
         free(filename);
+        free(parent_path);
         filename = NULL;
         vc_log_set_func(NULL);
 }
@@ -93,6 +96,11 @@ static int vhd_config(const char *key, const char *value)
                 filename = nbdkit_realpath(value);
                 return filename ? 0 : -1;
         }
+        if (strcmp(key, "parent") == 0) {
+                free(parent_path);
+                parent_path = nbdkit_realpath(value);
+                return parent_path ? 0 : -1;
+        }
         if (strcmp(key, "readonly") == 0)
                 return parse_bool(value, &readonly);
         if (strcmp(key, "lock") == 0)
@@ -112,6 +120,7 @@ static int vhd_config_complete(void)
 
 #define vhd_config_help \
         "[file=]<FILENAME>   (required) The VHD or VHDX image (fixed, dynamic or differencing).\n" \
+        "parent=<FILENAME>   The parent of a differencing image, when its locators do not lead to it.\n" \
         "readonly=<BOOL>     Open the image read-only (default false).\n" \
         "lock=<BOOL>         Lock the image against other writers (default true)."
 
@@ -151,9 +160,11 @@ static int vhd_get_ready(void)
 {
         struct vc_problems problems = { .collect = false };
         unsigned flags = (readonly ? 0 : VC_OPEN_RDWR) | (use_lock ? 0 : VC_OPEN_NOLOCK);
+        struct vc_open_ctx ctx = VC_OPEN_CTX_INIT;
         int r;
 
-        r = vc_image_open(filename, NULL, flags, &problems, &image);
+        ctx.parent_path = parent_path;
+        r = vc_image_open(filename, &ctx, flags, &problems, &image);
         if (r < 0) {
                 char msg[512];
 

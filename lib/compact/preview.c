@@ -4,6 +4,7 @@
 #include "compact/plan.h"
 #include "compact/preview.h"
 #include "image/image.h"
+#include "image/open.h"
 #include "util/macro.h"
 
 int compact_preview(const char *path, const struct vc_analyze_opts *opts, struct vc_analysis *ret,
@@ -11,12 +12,14 @@ int compact_preview(const char *path, const struct vc_analyze_opts *opts, struct
 {
         const struct vc_analyze_opts defaults = {};
         _cleanup_(vc_image_freep) struct vc_image *img = NULL;
+        struct vc_open_ctx ctx = VC_OPEN_CTX_INIT;
         struct vc_analysis a;
         int r;
 
         if (!opts)
                 opts = &defaults;
-        r = vc_image_open(path, NULL, opts->nolock ? VC_OPEN_NOLOCK : 0, problems, &img);
+        ctx.parent_path = opts->parent_path;
+        r = vc_image_open(path, &ctx, opts->nolock ? VC_OPEN_NOLOCK : 0, problems, &img);
         if (r < 0)
                 return r;
         r = vc_analyze_image(img, opts, &a, problems);

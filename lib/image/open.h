@@ -43,9 +43,16 @@ struct vc_open_ctx {
          * no folder to search, so the search fails closed.  Candidates are
          * opened by name either way, through the opener when there is one. */
         int dir_fd;
+        /* The user's mapping for the image's immediate parent (vhdctl
+         * --parent, the plugin's parent=): when set, the only candidate
+         * for that parent, the locators unused; it is checked as any
+         * candidate is (a wrong disk is parent-mismatch, the disk itself
+         * a loop).  Read at open time only and never passed to the
+         * parent's own open: a grandparent is found by its locators. */
+        const char *parent_path;
 };
 
-#define VC_OPEN_CTX_INIT { .opener = NULL, .userdata = NULL, .fd = VC_BY_NAME, .dir_fd = VC_BY_NAME }
+#define VC_OPEN_CTX_INIT { .opener = NULL, .userdata = NULL, .fd = VC_BY_NAME, .dir_fd = VC_BY_NAME, .parent_path = NULL }
 
 /* Opens path through ctx's opener when it has one, else as described
  * above (ctx may be NULL); returns a descriptor or a negative errno. */

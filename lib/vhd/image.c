@@ -394,7 +394,8 @@ int vhd_image_open_fd_depth(int fd, const char *path, const struct vc_open_ctx *
         img->lock_init = true;
         if (ctx)
                 img->ctx = (struct vc_open_ctx) { .opener = ctx->opener, .userdata = ctx->userdata,
-                                                  .fd = VC_BY_NAME, .dir_fd = VC_BY_NAME };
+                                                  .fd = VC_BY_NAME, .dir_fd = VC_BY_NAME,
+                                                  .parent_path = depth == 0 ? ctx->parent_path : NULL };
         else
                 img->ctx = (struct vc_open_ctx) VC_OPEN_CTX_INIT;
 
@@ -454,6 +455,7 @@ int vhd_image_open_fd_depth(int fd, const char *path, const struct vc_open_ctx *
         if (img->footer.disk_type == VHD_TYPE_DIFFERENCING && !(flags & VHD_OPEN_NOPARENT))
                 STEP(vhd_parent_open(img, flags, depth, below, problems));
 #undef STEP
+        img->ctx.parent_path = NULL;    /* the caller's string: open time only */
         if (first_error < 0)
                 return first_error;
         *ret = TAKE_PTR(img);

@@ -142,6 +142,13 @@ int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth, const stru
         else
                 snprintf(dir, sizeof dir, ".");
 
+        /* The user said where the parent is: that file only (open.h). */
+        if (img->ctx.parent_path) {
+                if (snprintf(cand[0], sizeof cand[0], "%s", img->ctx.parent_path) >= (int) sizeof cand[0])
+                        return vc_problem_add(problems, VC_PROBLEM_PARENT_NOT_FOUND, -ENAMETOOLONG, NULL, 0,
+                                              "the parent path given is too long");
+                nc = 1;
+        } else
         for (int rank = 0; rank <= 4; rank++)
                 for (unsigned i = 0; i < VHD_DYN_N_LOCATORS; i++) {
                         const struct vhd_locator *l = &img->dyn.locators[i];
@@ -153,7 +160,7 @@ int vhd_parent_open(struct vhd_image *img, unsigned flags, int depth, const stru
                                 continue;
                         nc++;
                 }
-        if (img->dyn.parent_name[0]) {
+        if (!img->ctx.parent_path && img->dyn.parent_name[0]) {
                 char name[sizeof img->dyn.parent_name];
                 snprintf(name, sizeof name, "%s", img->dyn.parent_name);
                 for (char *c = name; *c; c++)

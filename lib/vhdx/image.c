@@ -373,10 +373,12 @@ int vhdx_image_open_fd_depth(int fd, const char *path, const struct vc_open_ctx 
                 return -ENOMEM;
         if (ctx)
                 img->ctx = (struct vc_open_ctx) { .opener = ctx->opener, .userdata = ctx->userdata,
-                                                  .fd = VC_BY_NAME, .dir_fd = VC_BY_NAME };
+                                                  .fd = VC_BY_NAME, .dir_fd = VC_BY_NAME,
+                                                  .parent_path = depth == 0 ? ctx->parent_path : NULL };
         else
                 img->ctx = (struct vc_open_ctx) VC_OPEN_CTX_INIT;
         r = parse(img, flags, depth, below, &rep);
+        img->ctx.parent_path = NULL;    /* the caller's string: open time only */
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(img);

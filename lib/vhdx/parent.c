@@ -23,6 +23,11 @@
  * one below it in the chain (same st_dev and st_ino) is a loop, and the
  * chain is capped at VHDX_MAX_CHAIN_DEPTH (openvmm's 256).  Parents are
  * never written, and stale locator paths are never "fixed".
+ *
+ * An explicit user mapping (vhdctl --parent, the plugin's parent=; VHDX.md
+ * section 4.4 step 2(b)) replaces the candidates for the immediate parent
+ * only, and is checked exactly as they are: a wrong disk is
+ * parent-mismatch naming it, the disk itself a loop, never accepted.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -119,7 +124,14 @@ int vhdx_parent_find(const char *child_path, const struct vc_open_ctx *ctx, cons
                 return vhdx_report(rep, VC_PROBLEM_PARENT_LOOP, -ELOOP, "parent_locator", loc->offset,
                                    "the parent chain is deeper than %d disks", VHDX_MAX_CHAIN_DEPTH), -ELOOP;
         child_dir(child_path, dir, sizeof dir);
-        nc = candidates(loc, dir, cand);
+        if (ctx && ctx->parent_path) {
+                /* The user said where the parent is: that file only (open.h). */
+                if (snprintf(cand[0], PATH_MAX, "%s", ctx->parent_path) >= PATH_MAX)
+                        return vhdx_report(rep, VC_PROBLEM_PARENT_NOT_FOUND, -ENAMETOOLONG, "parent_locator",
+                                           loc->offset, "the parent path given is too long"), -ENAMETOOLONG;
+                nc = 1;
+        } else
+                nc = candidates(loc, dir, cand);
 
         for (size_t k = 0; k < nc; k++) {
                 struct vc_problems quiet = { .collect = false };

@@ -20,7 +20,10 @@
 #   - a VHD child whose parent is now a VHDX is refused (parent-mismatch);
 #   - a child whose parent is gone or has changed (DataWriteGuid) is
 #     refused by check, info and the plugin with parent-not-found /
-#     parent-mismatch, files byte-identical.
+#     parent-mismatch, files byte-identical;
+#   - the user's mapping for the parent (--parent PATH, parent=PATH) opens
+#     a child whose locators lead nowhere, as 7-Zip reads it; a wrong
+#     disk or the child itself is refused (VHD alike).
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 requires nbdkit nbdcopy nbdinfo python3 cmp
@@ -157,4 +160,64 @@ rc=0; "$VHDCTL" check kid512.vhdx > out 2>&1 || rc=$?
 (( rc == 1 )) && grep -q 'parent-not-found' out || fail "check of an orphan: $rc $(cat out)"
 cmp -s kid512.vhdx kid512.before || fail "a refused child changed"
 cmp -s other.vhdx par512.keep && fail "(test) the substitute is the parent"
+# The user's mapping for the parent (VHDX.md 4.4 step 2(b)): a child
+# copied from Windows whose locators lead nowhere (par512.vhdx is gone),
+# its parent elsewhere under another name.  It opens and reads as the
+# chain 7-Zip reads with the parent put where the locator says; another
+# disk is parent-mismatch and the child itself parent-loop, naming the
+# path given; the file is never changed by a refusal.
+mkdir -p elsewhere win
+cp -- par512.keep elsewhere/the-parent.vhdx
+rc=0; "$VHDCTL" check kid512.vhdx > out 2>&1 || rc=$?
+(( rc == 1 )) && grep -q 'parent-not-found' out || fail "check of the copied child without --parent: $rc $(cat out)"
+"$VHDCTL" check --parent elsewhere/the-parent.vhdx kid512.vhdx > out 2>&1 ||
+    fail "check --parent of the copied child: $(cat out)"
+[[ $("$VHDCTL" info --json --parent elsewhere/the-parent.vhdx kid512.vhdx |
+     python3 -c "import json,sys; print(json.load(sys.stdin)['parent']['file'])") == elsewhere/the-parent.vhdx ]] ||
+    fail "info --parent does not show the parent given: $("$VHDCTL" info --parent elsewhere/the-parent.vhdx kid512.vhdx 2>&1)"
+serve kid512.vhdx readonly=1 parent=elsewhere/the-parent.vhdx --run 'nbdcopy "$uri" '"$(printf %q "$tmpdir/mapped.out")"
+cmp -s mapped.out kid512.raw || fail "the plugin with parent= reads other bytes than the chain"
+if command -v 7zz >/dev/null 2>&1; then
+    cp -- kid512.vhdx win/kid512.vhdx
+    cp -- par512.keep win/par512.vhdx
+    (cd win && 7zz x -so -- kid512.vhdx > ../kid512.7z.raw 2>/dev/null) || fail "7zz x of the child failed"
+    cmp -s mapped.out kid512.7z.raw || fail "the plugin with parent= reads other bytes than 7-Zip"
+fi
+"$VHDCTL" analyze --parent elsewhere/the-parent.vhdx kid512.vhdx > out 2>&1 || fail "analyze --parent: $(cat out)"
+rc=0; "$VHDCTL" analyze kid512.vhdx > out 2>&1 || rc=$?
+(( rc == 1 )) && grep -q 'parent-not-found' out || fail "analyze without --parent: $rc $(cat out)"
+for cmd in check info; do
+    rc=0; "$VHDCTL" $cmd --parent other.vhdx kid512.vhdx > out 2>&1 || rc=$?
+    (( rc == 1 )) && grep -q "parent-mismatch: 'other.vhdx' is not the parent" out ||
+        fail "$cmd --parent to another disk: $rc $(cat out)"
+    rc=0; "$VHDCTL" $cmd --parent ./kid512.vhdx kid512.vhdx > out 2>&1 || rc=$?
+    (( rc == 1 )) && grep -q "parent-loop: parent './kid512.vhdx' is the disk itself" out ||
+        fail "$cmd --parent to the child itself: $rc $(cat out)"
+done
+! serve kid512.vhdx readonly=1 parent=other.vhdx --run 'nbdinfo --size "$uri"' > out 2>&1 ||
+    fail "the plugin served a child mapped to the wrong parent"
+rc=0; "$VHDCTL" compact --bus --parent elsewhere/the-parent.vhdx kid512.vhdx > out 2>&1 || rc=$?
+(( rc == 2 )) && grep -q -- '--parent is for the in-process engine' out || fail "compact --bus --parent: $rc $(cat out)"
+cmp -s kid512.vhdx kid512.before || fail "a refused child changed"
+"$VHDCTL" compact --mode zero --no-progress --parent elsewhere/the-parent.vhdx kid512.vhdx > out 2>&1 ||
+    fail "compact --parent: $(cat out)"
+serve kid512.vhdx readonly=1 parent=elsewhere/the-parent.vhdx --run 'nbdcopy "$uri" '"$(printf %q "$tmpdir/mapped.out")"
+cmp -s mapped.out kid512.raw || fail "the child compacted with --parent reads other bytes"
+cmp -s elsewhere/the-parent.vhdx par512.keep || fail "the parent given changed"
+
+# VHD alike: the parent moved away from where the child's locators say.
+if command -v qemu-img >/dev/null 2>&1; then
+    qemu-img create -q -f vpc vp2.vhd 16M
+    "$VHDCTL" create vc2.vhd --parent vp2.vhd || fail "vhdctl create of a VHD child failed"
+    mv -- vp2.vhd elsewhere/moved.vhd
+    rc=0; "$VHDCTL" check vc2.vhd > out 2>&1 || rc=$?
+    (( rc == 1 )) && grep -q 'parent-not-found' out || fail "VHD child without --parent: $rc $(cat out)"
+    "$VHDCTL" check --parent elsewhere/moved.vhd vc2.vhd > out 2>&1 || fail "VHD check --parent: $(cat out)"
+    serve vc2.vhd readonly=1 parent=elsewhere/moved.vhd --run 'nbdinfo --size "$uri"' > out 2>&1 ||
+        fail "the plugin with parent= did not serve the VHD child: $(cat out)"
+    qemu-img create -q -f vpc vp3.vhd 16M
+    rc=0; "$VHDCTL" check --parent vp3.vhd vc2.vhd > out 2>&1 || rc=$?
+    (( rc == 1 )) && grep -q "parent-mismatch: 'vp3.vhd' is not the parent" out ||
+        fail "VHD --parent to another disk: $rc $(cat out)"
+fi
 echo ok

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "image/image.h"
+#include "image/open.h"
 #include "tests.h"
 #include "util/fd-util.h"
 #include "vhd-builder.h"           /* vb_read_file */
@@ -346,6 +347,84 @@ static void test_refusals(void)
         vxb_free(par);
 }
 
+/* Opens path with parent_path as the user's mapping for its parent; on
+ * failure returns the problem's id and checks the message names what. */
+static int open_mapped(const char *path, const char *parent, const char *names, struct vc_image **ret)
+{
+        struct vc_open_ctx ctx = VC_OPEN_CTX_INIT;
+        struct vc_problems ps = {}, cps = {};
+        int r;
+
+        ctx.parent_path = parent;
+        r = vc_image_open(path, &ctx, 0, &ps, ret);
+        if (r >= 0) {
+                ASSERT_EQ_INT(vc_image_check(path, &ctx, &cps), 0);
+                return 0;
+        }
+        if (!vc_problems_any(&ps))
+                TEST_FAIL("open %s with parent %s: %d without a problem", path, parent, r);
+        fprintf(stderr, "mapped to %s: %s: %s\n", parent, vc_problem_id_to_string(ps.first.id), ps.first.message);
+        if (names && !strstr(ps.first.message, names))
+                TEST_FAIL("the problem does not name '%s': %s", names, ps.first.message);
+        ASSERT_EQ_INT(vc_image_check(path, &ctx, &cps), 1);
+        ASSERT_EQ_INT(cps.first.id, ps.first.id);
+        vc_problems_done(&cps);
+        return ps.first.id;
+}
+
+/* A child copied from elsewhere: its locator names 'lost.vhdx', which is
+ * not here; the parent is 'moved.vhdx' (VHDX.md 4.4 step 2(b)).  The
+ * user's mapping opens it and reads as the chain; a mapping to another
+ * disk is parent-mismatch, to the child itself a loop, to nothing
+ * parent-not-found, each naming the path given; the mapping is for the
+ * immediate parent only (a grandparent comes from its own locators). */
+static void test_mapping(void)
+{
+        struct vxb_image *g = dynamic(8 * MiB, 0, 512), *par, *kid, *other;
+        struct vc_image *img = NULL;
+        struct vc_problems ps = {};
+
+        vxb_alloc_block(g, 3, 0x31);
+        vxb_write_file(g, path_of("mg.vhdx"));
+        par = child_of(g, "mg.vhdx", 8 * MiB, 0);
+        vxb_alloc_block(par, 1, 0x41);
+        vxb_alloc_partial(par, 2, 0x42);
+        vxb_write_file(par, path_of("moved.vhdx"));
+        kid = child_of(par, "lost.vhdx", 8 * MiB, 0);
+        vxb_alloc_partial(kid, 2, 0x51);
+        vxb_alloc_block(kid, 0, 0x52);
+        vxb_write_file(kid, path_of("copied.vhdx"));
+        other = dynamic(8 * MiB, 0, 512);
+        vxb_write_file(other, path_of("other.vhdx"));
+
+        ASSERT_EQ_INT(vc_image_open(path_of("copied.vhdx"), NULL, 0, &ps, &img), -ENOENT);
+        ASSERT_EQ_INT(ps.first.id, VC_PROBLEM_PARENT_NOT_FOUND);
+
+        ASSERT_EQ_INT(open_mapped(path_of("copied.vhdx"), path_of("moved.vhdx"), NULL, &img), 0);
+        const uint64_t blocks[] = { 0, 1, 2, 3 };
+        compare_blocks(img, kid, blocks, 4);
+        compare(img, kid, 0, 8 * MiB);
+        vc_image_free(img);
+
+        ASSERT_EQ_INT(open_mapped(path_of("copied.vhdx"), path_of("other.vhdx"), path_of("other.vhdx"), &img),
+                      VC_PROBLEM_PARENT_MISMATCH);
+        ASSERT_EQ_INT(open_mapped(path_of("copied.vhdx"), path_of("mg.vhdx"), path_of("mg.vhdx"), &img),
+                      VC_PROBLEM_PARENT_MISMATCH);
+        ASSERT_EQ_INT(open_mapped(path_of("copied.vhdx"), path_of("copied.vhdx"), path_of("copied.vhdx"), &img),
+                      VC_PROBLEM_PARENT_LOOP);
+        ASSERT_EQ_INT(open_mapped(path_of("copied.vhdx"), path_of("nothing.vhdx"), path_of("nothing.vhdx"), &img),
+                      VC_PROBLEM_PARENT_NOT_FOUND);
+        /* The locators are not consulted when the user said where: a
+         * 'lost.vhdx' that is the right parent is not used either. */
+        ASSERT_EQ_INT(link(path_of("moved.vhdx"), path_of("lost.vhdx")), 0);
+        ASSERT_EQ_INT(open_mapped(path_of("copied.vhdx"), path_of("other.vhdx"), path_of("other.vhdx"), &img),
+                      VC_PROBLEM_PARENT_MISMATCH);
+        vxb_free(other);
+        vxb_free(kid);
+        vxb_free(par);
+        vxb_free(g);
+}
+
 int main(void)
 {
         if (!mkdtemp(dir))
@@ -355,6 +434,7 @@ int main(void)
         test_chain3();
         test_larger_child();
         test_refusals();
+        test_mapping();
         char cmd[600];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         if (system(cmd) != 0)
