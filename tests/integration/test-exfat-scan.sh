@@ -104,7 +104,7 @@ poke 0x54 '\001\000\000\000'; fix_checksum; expect_refused "FAT too short" fs-co
 heap=$(od -A n -t u4 -j $(( 0x58 )) -N 4 "$img" | tr -d ' ')
 root=$(od -A n -t u4 -j $(( 0x60 )) -N 4 "$img" | tr -d ' ')
 rootat=$(( (heap + (root - 2) * 8) * 512 ))
-off=$(od -A d -t x1 -v -w32 -j "$rootat" -N 4096 "$img" | awk '$2 == "81" { print $1; exit }')
+off=$(od -A d -t x1 -v -w32 -j "$rootat" -N 4096 "$img" | awk '$2 == "81" && !found { print $1; found = 1 }')
 [[ -n $off ]] || fail "no bitmap entry in the root directory"
 poke "$off" '\001'; expect_refused "no bitmap entry" fs-corrupt exfat.root
 poke $(( off + 24 )) '\001\000\000\000\000\000\000\000'; expect_refused "a bitmap too short" fs-corrupt exfat.root.bitmap.data_length

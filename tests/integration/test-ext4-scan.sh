@@ -150,7 +150,7 @@ fresh "$img"
 printf '\x7f' | dd of="$img" bs=1 seek=$(( 4096 + 0x0C )) conv=notrunc status=none
 refused "$img" "descriptor byte flipped" ext.bg_checksum
 fresh "$img"
-bb=$(dumpe2fs "$img" 2>/dev/null | awk '/Block bitmap at/ { print $4; exit }')
+bb=$(dumpe2fs "$img" 2>/dev/null | awk '/Block bitmap at/ && !found { print $4; found = 1 }')
 printf '\x00' | dd of="$img" bs=1 seek=$(( bb * 4096 + 1 )) conv=notrunc status=none
 refused "$img" "bitmap bit cleared" ext.block_bitmap
 fresh "$img"; ssv "$img" "set_bg 0 flags 2"; ssv "$img" "set_bg 0 checksum calc"; refused "$img" "group 0 BLOCK_UNINIT" ext.bg_flags
