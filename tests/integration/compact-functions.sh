@@ -28,7 +28,7 @@ file_sha () { sha256sum < "$1" | cut -d' ' -f1; }
 image_formats="vhd"
 
 _fmt_hooks="fmt_create_dynamic fmt_from_raw fmt_create_child fmt_geometry fmt_allocated_blocks
-            fmt_same_structures fmt_other_readers fmt_fault_points"
+            fmt_same_structures fmt_other_readers fmt_fault_points fmt_qemu_readable"
 
 # use_format NAME: load formats/NAME.sh in place of the format before;
 # every hook must be there.
@@ -104,7 +104,8 @@ check_packed ()
 
 # img_to_raw FILE RAW: the disk's content as a raw file.  Growable images
 # are read by qemu-img (an independent reader, which also proves qemu still
-# opens them); differencing images through the plugin, since qemu does not
+# opens them; a file naming a log, as qemu-img check -r all replays it on
+# a copy: fmt_qemu_readable); differencing images through the plugin, since qemu does not
 # follow VHD parents.
 img_to_raw ()
 {
@@ -115,7 +116,9 @@ img_to_raw ()
         serve "$f" readonly=1 --run "nbdcopy \"\$uri\" '$out'" ||
             fail "$f: the plugin cannot read it"
     else
-        qemu-img convert -f "$fmt_qemu_driver" -O raw -- "$f" "$out" || fail "$f: qemu-img cannot read it"
+        qemu-img convert -f "$fmt_qemu_driver" -O raw -- "$(fmt_qemu_readable "$f" "$out.replayed")" "$out" ||
+            fail "$f: qemu-img cannot read it"
+        rm -f -- "$out.replayed"
     fi
 }
 

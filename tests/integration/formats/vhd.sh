@@ -68,6 +68,11 @@ fmt_same_structures ()
         fail "$what: the footer is not byte-identical"
 }
 
+# fmt_qemu_readable FILE COPY: the path qemu can read FILE's disk from
+# (FILE itself: a VHD needs no repair before qemu reads it; a format with
+# a log may need COPY, a replayed copy).
+fmt_qemu_readable () { echo "$1"; }
+
 # fmt_other_readers FILE WHAT: readers that are not ours open FILE.
 fmt_other_readers ()
 {
