@@ -14,6 +14,10 @@ fmt_qemu_driver=vpc
 # Readers of the format other than ours and qemu's.
 fmt_tools="vhdiinfo"
 
+# The syncs that make the block copies durable before the BAT can point at
+# them (test-compact-powercut.sh takes them out of its model, '|' between).
+fmt_copy_barriers="compact: copies synced"
+
 # fmt_create_dynamic FILE SIZE: an empty growable image.
 fmt_create_dynamic () { qemu-img create -q -f vpc -o subformat=dynamic -- "$1" "$2"; }
 
