@@ -28,7 +28,7 @@ file_sha () { sha256sum < "$1" | cut -d' ' -f1; }
 image_formats="vhd"
 
 _fmt_hooks="fmt_create_dynamic fmt_from_raw fmt_create_child fmt_geometry fmt_allocated_blocks
-            fmt_same_structures fmt_other_readers fmt_fault_points"
+            fmt_same_structures fmt_other_readers fmt_fault_points fmt_qemu_readable"
 
 # use_format NAME: load formats/NAME.sh in place of the format before;
 # every hook must be there.
@@ -38,11 +38,11 @@ use_format ()
     [[ -f $srcdir/formats/$1.sh ]] || fail "no hooks for the image format '$1' (formats/$1.sh)"
     # shellcheck disable=SC2086  # a list of names
     unset -f $_fmt_hooks
-    unset fmt_name fmt_suffix fmt_qemu_driver fmt_tools
+    unset fmt_name fmt_suffix fmt_qemu_driver fmt_tools fmt_copy_barriers
     # shellcheck source=/dev/null
     . "$srcdir/formats/$1.sh"
-    [[ ${fmt_name:-} = "$1" && -n ${fmt_suffix:-} && -n ${fmt_qemu_driver:-} ]] ||
-        fail "formats/$1.sh: fmt_name, fmt_suffix or fmt_qemu_driver is missing"
+    [[ ${fmt_name:-} = "$1" && -n ${fmt_suffix:-} && -n ${fmt_qemu_driver:-} && -n ${fmt_copy_barriers:-} ]] ||
+        fail "formats/$1.sh: fmt_name, fmt_suffix, fmt_qemu_driver or fmt_copy_barriers is missing"
     for h in $_fmt_hooks; do
         declare -F "$h" >/dev/null || fail "formats/$1.sh: no $h"
     done
@@ -104,7 +104,8 @@ check_packed ()
 
 # img_to_raw FILE RAW: the disk's content as a raw file.  Growable images
 # are read by qemu-img (an independent reader, which also proves qemu still
-# opens them); differencing images through the plugin, since qemu does not
+# opens them; a file naming a log, as qemu-img check -r all replays it on
+# a copy: fmt_qemu_readable); differencing images through the plugin, since qemu does not
 # follow VHD parents.
 img_to_raw ()
 {
@@ -115,7 +116,9 @@ img_to_raw ()
         serve "$f" readonly=1 --run "nbdcopy \"\$uri\" '$out'" ||
             fail "$f: the plugin cannot read it"
     else
-        qemu-img convert -f "$fmt_qemu_driver" -O raw -- "$f" "$out" || fail "$f: qemu-img cannot read it"
+        qemu-img convert -f "$fmt_qemu_driver" -O raw -- "$(fmt_qemu_readable "$f" "$out.replayed")" "$out" ||
+            fail "$f: qemu-img cannot read it"
+        rm -f -- "$out.replayed"
     fi
 }
 

@@ -93,9 +93,21 @@ void pc_log_done(struct pc_log *log)
         *log = (struct pc_log) {};
 }
 
+/* Whether label is one of the '|'-separated labels of ignore. */
+static bool ignored(const char *label, const char *ignore)
+{
+        size_t n = strlen(label);
+        for (const char *p = ignore; p; p = strchr(p, '|') ? strchr(p, '|') + 1 : NULL) {
+                size_t len = strcspn(p, "|");
+                if (len == n && !strncmp(p, label, n))
+                        return true;
+        }
+        return false;
+}
+
 bool pc_is_barrier(const struct pc_log *log, size_t i, const char *ignore)
 {
-        return log->ops[i].kind == VC_POWER_SYNC && !(ignore && !strcmp(log->ops[i].label, ignore));
+        return log->ops[i].kind == VC_POWER_SYNC && !(ignore && ignored(log->ops[i].label, ignore));
 }
 
 static uint64_t mix(uint64_t x)

@@ -24,8 +24,8 @@
  * replays the same cut.  Rate "all" at the end of the log is the file as
  * the run left it, which checks that the log misses no write.
  *
- * A barrier can be removed from the model (ignore: its label): its sync
- * is then not a barrier, as if the code had not called it, so a test can
+ * A barrier can be removed from the model (ignore: its label, or several
+ * separated by '|'): its sync is then not a barrier, as if the code had not called it, so a test can
  * show that it catches the loss of each one.
  *
  * Keeping every op since the last barrier is stricter than a real page
@@ -67,7 +67,7 @@ struct pc_cut {
         size_t at;              /* records [0, at) happened before the cut */
         uint64_t seed;
         int permille;           /* rate of pending pieces kept; < 0: from the seed */
-        const char *ignore;     /* label of a sync that is not a barrier, or NULL */
+        const char *ignore;     /* labels ('|' between) of syncs that are no barriers, or NULL */
 };
 
 struct pc_result {

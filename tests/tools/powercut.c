@@ -10,7 +10,7 @@
  *       (AT "all": the whole log); SEED picks what pending survives
  *       ("all": every pending piece, i.e. the file as the run left it;
  *       SEED:PERMILLE: that seed at that rate instead of the seed's own);
- *       IGNORE: the label of a sync that is not a barrier.  Prints
+ *       IGNORE: the label of a sync that is not a barrier (several: '|' between).  Prints
  *       "durable D pending P kept K rate R".
  */
 #include <errno.h>

@@ -14,6 +14,10 @@ fmt_qemu_driver=vpc
 # Readers of the format other than ours and qemu's.
 fmt_tools="vhdiinfo"
 
+# The syncs that make the block copies durable before the BAT can point at
+# them (test-compact-powercut.sh takes them out of its model, '|' between).
+fmt_copy_barriers="compact: copies synced"
+
 # fmt_create_dynamic FILE SIZE: an empty growable image.
 fmt_create_dynamic () { qemu-img create -q -f vpc -o subformat=dynamic -- "$1" "$2"; }
 
@@ -67,6 +71,11 @@ fmt_same_structures ()
     cmp -s -n 512 -i "$(( $(file_size "$orig") - 512 )):$(( $(file_size "$new") - 512 ))" -- "$orig" "$new" ||
         fail "$what: the footer is not byte-identical"
 }
+
+# fmt_qemu_readable FILE COPY: the path qemu can read FILE's disk from
+# (FILE itself: a VHD needs no repair before qemu reads it; a format with
+# a log may need COPY, a replayed copy).
+fmt_qemu_readable () { echo "$1"; }
 
 # fmt_other_readers FILE WHAT: readers that are not ours open FILE.
 fmt_other_readers ()
