@@ -32,31 +32,9 @@
 #include "fs/freemap.h"
 #include "fs/ntfs.h"
 #include "fs/fs.h"
+#include "scan-out.h"
 #include "source.h"
 #include "util/problem.h"
-
-static int parse_u64(const char *s, uint64_t *ret)
-{
-        char *end;
-        unsigned long long v;
-
-        errno = 0;
-        v = strtoull(s, &end, 0);
-        if (errno || end == s || *end || s[0] == '-')
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
-static void print_problem(const struct vc_problem *p)
-{
-        char buf[512];
-
-        printf("problem %s %s %" PRIu64 "\n", vc_problem_id_to_string(p->id),
-               p->field ? p->field : "-", p->offset);
-        vc_problem_format(p, buf, sizeof buf);
-        fprintf(stderr, "fsscan: %s\n", buf);
-}
 
 static int clobber(int fd, const struct vc_freemap *m)
 {
@@ -127,11 +105,11 @@ int main(int argc, char **argv)
                         }
                         break;
                 case 'o':
-                        if (parse_u64(optarg, &offset) < 0)
+                        if (scan_out_parse_u64(optarg, &offset) < 0)
                                 return 2;
                         break;
                 case 's':
-                        if (parse_u64(optarg, &size) < 0)
+                        if (scan_out_parse_u64(optarg, &size) < 0)
                                 return 2;
                         have_size = true;
                         break;
@@ -161,7 +139,7 @@ int main(int argc, char **argv)
         src.bytes_read = src.reads = 0;
         r = vc_fs_scan(type, &src, offset, size, &so, &map, &info, &detail, &problems);
         if (vc_problems_any(&problems))
-                print_problem(&problems.first);
+                scan_out_problem("fsscan", &problems.first);
         if (r < 0) {
                 printf("error %d\nfree_ranges %zu\n", r, map.n);
                 return 1;
@@ -178,8 +156,8 @@ int main(int argc, char **argv)
         printf("free_ranges %zu\n", map.n);
         printf("free_bytes %" PRIu64 "\n", freemap_total(&map));
         printf("bytes_read %" PRIu64 "\nreads %" PRIu64 "\n", src.bytes_read, src.reads);
-        for (size_t i = 0; ranges && i < map.n; i++)
-                printf("range %" PRIu64 " %" PRIu64 "\n", map.v[i].start, map.v[i].len);
+        if (ranges)
+                scan_out_ranges(&map);
         if (wipe) {
                 r = clobber(fd, &map);
                 if (r < 0) {
