@@ -8,18 +8,21 @@
 #   ext4_verify_free IMG DUMP MANIFEST [OFFSET]   the destructive oracle of
 #       FS-AWARE.md §4.2: random bytes over every range we call free, then
 #       e2fsck -fn clean and every file's hash unchanged
-# DUMP is ext4dump --ranges output.  Needs root and loop devices.
+#   ext4_scan ARGS... IMG   fsscan run as the ext2/3/4 entry (no probe)
+# DUMP is ext4_scan --ranges output.  Needs root and loop devices.
 
 ext4_oracle=$srcdir/ext4-oracle.py
 
 ext4_requires ()
 {
     requires mkfs.ext4 dumpe2fs e2fsck debugfs mount umount losetup python3 sha256sum
-    requires_env EXT4DUMP
+    requires_env FSSCAN
     (( EUID == 0 )) || skip "needs root for loop mounts"
     grep -qw ext4 /proc/filesystems || modprobe ext4 2>/dev/null ||
         skip "no ext4 in this kernel"
 }
+
+ext4_scan () { "$FSSCAN" --type ext2/3/4 "$@"; }
 
 # _ext4_mount IMG MNT OFFSET [ro]: a loop mount of the volume at OFFSET.
 _ext4_mount ()
@@ -66,7 +69,7 @@ ext4_manifest ()
 
 ext4_check_dumpe2fs ()
 {
-    local img=$1 dump=$2 want=$tmpdir/dumpe2fs-free.txt got=$tmpdir/ext4dump-free.txt
+    local img=$1 dump=$2 want=$tmpdir/dumpe2fs-free.txt got=$tmpdir/ext4scan-free.txt
     dumpe2fs "$img" >"$tmpdir/dumpe2fs.txt" 2>/dev/null || fail "dumpe2fs $img"
     python3 "$ext4_oracle" free-ranges "$tmpdir/dumpe2fs.txt" 0 >"$want"
     awk '$1 == "range" { print $2, $3 }' "$dump" >"$got"

@@ -393,3 +393,18 @@ make_parent_loop ()
     footer_set "$dir/b.vhd" 68 "$uid"
     mv -- "$dir/b.vhd" "$dir/p.vhd"
 }
+
+# wait_fuse_mount MNT PID TRIES: wait until the FUSE daemon PID (started in
+# the background with its mount on MNT) has MNT mounted: 0 then; 1 when it
+# exited first or TRIES polls passed (it is then waited for).
+wait_fuse_mount ()
+{
+    local mnt=$1 pid=$2 tries=$3 i
+    for (( i = 0; i < tries; i++ )); do
+        mountpoint -q -- "$mnt" && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    wait "$pid" 2>/dev/null
+    return 1
+}

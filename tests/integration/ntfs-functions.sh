@@ -50,21 +50,13 @@ have_fuse ()
 _ntfs3g_pids=()
 ntfs_mount ()
 {
-    local img=$1 mnt=$2 opts=${3:-} pid i
+    local img=$1 mnt=$2 opts=${3:-} pid
     mkdir -p -- "$mnt"
     ntfs-3g -o "no_detach${opts:+,$opts}" "$img" "$mnt" >>"$tmpdir/ntfs-3g.log" 2>&1 &
     pid=$!
-    for (( i = 0; i < 200; i++ )); do
-        if mountpoint -q -- "$mnt"; then
-            _ntfs3g_pids+=("$mnt=$pid")
-            cleanup_fn _ntfs_umount_quiet "$mnt"
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    wait "$pid" 2>/dev/null
-    return 1
+    wait_fuse_mount "$mnt" "$pid" 200 || return 1
+    _ntfs3g_pids+=("$mnt=$pid")
+    cleanup_fn _ntfs_umount_quiet "$mnt"
 }
 
 ntfs_umount ()

@@ -118,9 +118,9 @@ ntfs_parts="$MIB:$((384 * MIB)):$d/gpt-p1.ntfs"
 check_disk gpt "$d/gpt.raw"
 grep -q '"partition": 2, "offset"' <(tr -d '\n' < "$d/gpt.json" | sed 's/ \+/ /g') || true
 if [[ -e $d/ext4.raw ]]; then
-  # The ext4 partition is scanned: exactly the free bytes ext4dump finds.
-  want=$("$EXT4DUMP" "$d/ext4.raw" | awk '$1 == "free_bytes" { print $2 }')
-  (( want > 0 )) || fail "gpt: ext4dump found nothing free in a fresh ext4"
+  # The ext4 partition is scanned: exactly the free bytes fsscan finds.
+  want=$("$FSSCAN" --type ext2/3/4 "$d/ext4.raw" | awk '$1 == "free_bytes" { print $2 }')
+  (( want > 0 )) || fail "gpt: fsscan found nothing free in a fresh ext4"
   tr -d '\n' < "$d/gpt.json" | grep -q "\"partition\": 2,[^}]*\"free-bytes\": $want[^0-9]" ||
     fail "gpt: the ext4 partition does not free $want bytes: $(cat "$d/gpt.json")"
   tr -d '\n' < "$d/gpt.json" | tr -s ' ' |

@@ -63,7 +63,7 @@ for spec in \
     mkfs.ext4 -q -F -L "v$n" $opts "$img" || fail "mkfs.ext4 $opts"
     ext4_populate "$img"
     ext4_manifest "$img" "$tmpdir/manifest.txt"
-    "$EXT4DUMP" --ranges "$img" >"$dump" || fail "$opts: ext4dump failed: $(cat "$dump")"
+    ext4_scan --ranges "$img" >"$dump" || fail "$opts: ext4_scan failed: $(cat "$dump")"
     [[ $(field clean "$dump") = yes ]] || fail "$opts: not clean: $(field reason "$dump")"
     [[ $(field label "$dump") = "v$n" ]] || fail "$opts: label '$(field label "$dump")'"
     (( $(field free_bytes "$dump") > 0 )) || fail "$opts: nothing free"
@@ -87,17 +87,17 @@ head -c 1000000 /dev/urandom >"$mnt/file"
 sync
 cp --sparse=always "$img" "$tmpdir/live-copy.img"
 umount "$mnt"
-"$EXT4DUMP" --ranges "$tmpdir/live-copy.img" >"$dump" || fail "live copy: scan failed"
+ext4_scan --ranges "$tmpdir/live-copy.img" >"$dump" || fail "live copy: scan failed"
 [[ $(field clean "$dump") = no ]] || fail "a copy of a mounted ext4 (needs_recovery) called clean"
 grep -q 'needs recovery' "$dump" || fail "live copy: reason: $(field reason "$dump")"
 [[ $(field free_bytes "$dump") = 0 ]] || fail "live copy: granted space while not clean"
 grep -q '^problem fs-not-clean ext.feature_incompat ' "$dump" || fail "live copy: no fs-not-clean problem"
-"$EXT4DUMP" --force-dirty "$tmpdir/live-copy.img" >"$dump" || fail "live copy forced: scan failed"
+ext4_scan --force-dirty "$tmpdir/live-copy.img" >"$dump" || fail "live copy forced: scan failed"
 (( $(field free_bytes "$dump") > 0 )) || fail "live copy forced: nothing granted"
 
 not_clean ()    # IMG WHAT PATTERN
 {
-    "$EXT4DUMP" "$1" >"$dump" || fail "$2: scan failed: $(cat "$dump")"
+    ext4_scan "$1" >"$dump" || fail "$2: scan failed: $(cat "$dump")"
     [[ $(field clean "$dump") = no ]] || fail "$2: called clean"
     [[ $(field free_bytes "$dump") = 0 ]] || fail "$2: granted space"
     grep -q "^reason .*$3" "$dump" || fail "$2: reason '$(field reason "$dump")'"
@@ -105,7 +105,7 @@ not_clean ()    # IMG WHAT PATTERN
 refused ()      # IMG WHAT FIELD
 {
     local rc=0
-    "$EXT4DUMP" "$1" >"$dump" 2>"$tmpdir/err.txt" || rc=$?
+    ext4_scan "$1" >"$dump" 2>"$tmpdir/err.txt" || rc=$?
     (( rc == 1 )) || fail "$2: not refused (rc $rc): $(cat "$dump" "$tmpdir/err.txt")"
     grep -q "^problem fs-corrupt $3 " "$dump" || fail "$2: wrong problem: $(grep problem "$dump")"
     [[ $(field free_ranges "$dump") = 0 ]] || fail "$2: left ranges"
@@ -115,7 +115,7 @@ unsupported ()  # IMG WHAT FIELD: refused even when forced
     local rc=0 f
     for f in "" --force-dirty; do
         rc=0
-        "$EXT4DUMP" ${f:+"$f"} "$1" >"$dump" 2>"$tmpdir/err.txt" || rc=$?
+        ext4_scan ${f:+"$f"} "$1" >"$dump" 2>"$tmpdir/err.txt" || rc=$?
         (( rc == 1 )) || fail "$2${f:+ $f}: not refused (rc $rc): $(cat "$dump" "$tmpdir/err.txt")"
         grep -q "^problem fs-unsupported $3 " "$dump" || fail "$2${f:+ $f}: wrong problem: $(grep problem "$dump")"
         [[ $(field free_ranges "$dump") = 0 ]] || fail "$2${f:+ $f}: left ranges"
@@ -126,7 +126,7 @@ fresh ()        # IMG [MKFS-OPTS...]
     local img=$1; shift
     rm -f "$img"; truncate -s 128M "$img"
     mkfs.ext4 -q -F -b 4096 "$@" "$img"
-    "$EXT4DUMP" "$img" >"$dump" && [[ $(field clean "$dump") = yes ]] || fail "fresh $*: not clean"
+    ext4_scan "$img" >"$dump" && [[ $(field clean "$dump") = yes ]] || fail "fresh $*: not clean"
 }
 ssv () { debugfs -w -R "$2" "$1" >/dev/null 2>&1 || fail "debugfs $2"; }
 

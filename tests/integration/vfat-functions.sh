@@ -50,23 +50,15 @@ fsscan_field () { awk -v k="$2" '$1 == k { $1 = ""; sub(/^ /, ""); print; exit }
 _exfat_pids=()
 exfat_mount ()
 {
-    local img=$1 mnt=$2 opts=${3:-} pid i dev
+    local img=$1 mnt=$2 opts=${3:-} pid dev
     mkdir -p -- "$mnt"
     dev=$(losetup -f --show ${opts:+-r} -- "$img") || return 1
     cleanup_fn _exfat_detach_quiet "$dev"
     mount.exfat-fuse -d ${opts:+-o "$opts"} "$dev" "$mnt" >>"$tmpdir/exfat-fuse.log" 2>&1 &
     pid=$!
-    for (( i = 0; i < 400; i++ )); do
-        if mountpoint -q -- "$mnt"; then
-            _exfat_pids+=("$mnt=$pid=$dev")
-            cleanup_fn _exfat_umount_quiet "$mnt"
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    wait "$pid" 2>/dev/null
-    return 1
+    wait_fuse_mount "$mnt" "$pid" 400 || return 1
+    _exfat_pids+=("$mnt=$pid=$dev")
+    cleanup_fn _exfat_umount_quiet "$mnt"
 }
 
 exfat_umount ()

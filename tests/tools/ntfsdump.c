@@ -25,35 +25,13 @@
 
 #include "fs/freemap.h"
 #include "fs/ntfs.h"
+#include "scan-out.h"
 #include "source.h"
 #include "util/problem.h"
 
 static void usage(FILE *f)
 {
         fprintf(f, "usage: ntfsdump [--force-dirty] [--ranges] [--offset BYTES] [--size BYTES] IMAGE\n");
-}
-
-static int parse_u64(const char *s, uint64_t *ret)
-{
-        char *end;
-        unsigned long long v;
-
-        errno = 0;
-        v = strtoull(s, &end, 0);
-        if (errno || end == s || *end || s[0] == '-')
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
-static void print_problem(const struct vc_problem *p)
-{
-        char buf[512];
-
-        printf("problem %s %s %" PRIu64 "\n", vc_problem_id_to_string(p->id),
-               p->field ? p->field : "-", p->offset);
-        vc_problem_format(p, buf, sizeof buf);
-        fprintf(stderr, "ntfsdump: %s\n", buf);
 }
 
 int main(int argc, char **argv)
@@ -79,13 +57,13 @@ int main(int argc, char **argv)
                 case 'f': force = true; break;
                 case 'r': ranges = true; break;
                 case 'o':
-                        if (parse_u64(optarg, &offset) < 0) {
+                        if (scan_out_parse_u64(optarg, &offset) < 0) {
                                 usage(stderr);
                                 return 2;
                         }
                         break;
                 case 's':
-                        if (parse_u64(optarg, &size) < 0) {
+                        if (scan_out_parse_u64(optarg, &size) < 0) {
                                 usage(stderr);
                                 return 2;
                         }
@@ -118,7 +96,7 @@ int main(int argc, char **argv)
         r = ntfs_scan(&src, offset, size, force, &map, &info, &problems);
         if (r < 0) {
                 if (vc_problems_any(&problems))
-                        print_problem(&problems.first);
+                        scan_out_problem("ntfsdump", &problems.first);
                 else
                         fprintf(stderr, "ntfsdump: scan failed: %s\n", strerror(-r));
                 printf("error %d\n", r);
@@ -128,7 +106,7 @@ int main(int argc, char **argv)
                 return 1;
         }
         if (vc_problems_any(&problems))
-                print_problem(&problems.first);
+                scan_out_problem("ntfsdump", &problems.first);
         freemap_normalize(&map);
         printf("bytes_per_sector %u\n", info.bytes_per_sector);
         printf("cluster_size %u\n", info.cluster_size);
@@ -148,8 +126,7 @@ int main(int argc, char **argv)
         printf("free_bytes %" PRIu64 "\n", freemap_total(&map));
         printf("bytes_read %" PRIu64 "\nreads %" PRIu64 "\n", src.bytes_read, src.reads);
         if (ranges)
-                for (size_t i = 0; i < map.n; i++)
-                        printf("range %" PRIu64 " %" PRIu64 "\n", map.v[i].start, map.v[i].len);
+                scan_out_ranges(&map);
         freemap_done(&map);
         vc_problems_done(&problems);
         close(fd);
