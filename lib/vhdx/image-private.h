@@ -58,6 +58,9 @@ uint64_t vhdx_entry_of(const struct vhdx_image *img, uint64_t b);
 int vhdx_extend(struct vhdx_image *img, uint64_t len, uint64_t *ret_at);
 /* Block b FULLY_PRESENT in a new extent: buf at in, the rest zeros. */
 int vhdx_allocate(struct vhdx_image *img, uint64_t b, const void *buf, size_t len, uint64_t in);
+/* buf[0, len) written at at (nothing when len is 0), then synced: the
+ * barrier before metadata may point at block data. */
+int vhdx_write_block_data(struct vhdx_image *img, const void *buf, size_t len, uint64_t at);
 /* Real zeros at [at, at + len) of the file where they are not already. */
 int vhdx_write_zeros(struct vhdx_image *img, uint64_t at, uint64_t len);
 

@@ -194,14 +194,9 @@ static int write_sectors(struct vhdx_image *img, uint64_t b, uint64_t e, const u
                 if (r < 0)
                         return r;
         }
-        r = pwrite_full(img->fd, buf, n, at + a0);
+        r = vhdx_write_block_data(img, buf, n, at + a0);
         if (r < 0)
                 return r;
-        vc_fault_point("vhdx: block data written");
-        r = vc_sync(img->fd, false, "vhdx: block data written");
-        if (r < 0)
-                return r;
-        vc_fault_point("vhdx: block data synced");
         if (!fresh) {
                 r = slice_all_set(img, sb_at, b, a0 / ss, a1 / ss);
                 if (r != 0)

@@ -305,6 +305,26 @@ int vhdx_extend(struct vhdx_image *img, uint64_t len, uint64_t *ret_at)
         return 0;
 }
 
+/* Writes len bytes of block data at offset at (none when len is 0) and
+ * makes them durable: the barrier before a BAT entry or sector bitmap
+ * may point at them. */
+int vhdx_write_block_data(struct vhdx_image *img, const void *buf, size_t len, uint64_t at)
+{
+        int r;
+
+        if (len) {
+                r = pwrite_full(img->fd, buf, len, at);
+                if (r < 0)
+                        return r;
+        }
+        vc_fault_point("vhdx: block data written");
+        r = vc_sync(img->fd, false, "vhdx: block data written");
+        if (r < 0)
+                return r;
+        vc_fault_point("vhdx: block data synced");
+        return 0;
+}
+
 /* A new FULLY_PRESENT block for data block b at the end of the file,
  * holding buf at in (the rest zeros). */
 int vhdx_allocate(struct vhdx_image *img, uint64_t b, const void *buf, size_t len, uint64_t in)
@@ -315,16 +335,9 @@ int vhdx_allocate(struct vhdx_image *img, uint64_t b, const void *buf, size_t le
         r = vhdx_extend(img, img->meta.block_size, &at);
         if (r < 0)
                 return r;
-        if (len) {
-                r = pwrite_full(img->fd, buf, len, at + in);
-                if (r < 0)
-                        return r;
-        }
-        vc_fault_point("vhdx: block data written");
-        r = vc_sync(img->fd, false, "vhdx: block data written");
+        r = vhdx_write_block_data(img, buf, len, at + in);
         if (r < 0)
                 return r;
-        vc_fault_point("vhdx: block data synced");
         struct bat_change c = { vhdx_bat_index(&img->bat, b), at | VHDX_PAYLOAD_FULLY_PRESENT };
         return bat_update(img, &c, 1);
 }

@@ -40,16 +40,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "powercut.h"
 #include "tests.h"
 #include "util/fault.h"
 #include "util/fd-util.h"
 #include "util/problem.h"
 #include "vhd-builder.h"          /* vb_temp_dir, vb_path_join */
 #include "vhdx-builder.h"
+#include "vhdx-crash.h"
 #include "vhdx/vhdx.h"
 
 #define MiB (1024ull * 1024)
@@ -60,20 +59,12 @@ static bool have_7z;
 
 static struct vhdx_image *open_img(bool rw)
 {
-        struct vhdx_image *img = NULL;
-        struct vc_problems ps = {};
-        int fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-        ASSERT_TRUE(fd >= 0);
-        int r = vhdx_image_open_fd(fd, path, rw ? VHDX_OPEN_RDWR : 0, &ps, &img);
-        if (r < 0)
-                TEST_FAIL("open: %s: %s", vc_problem_id_to_string(ps.first.id), ps.first.message);
-        return img;
+        return vxc_open(path, rw);
 }
 
 static void read_all(uint8_t *out)
 {
-        _cleanup_(vhdx_image_freep) struct vhdx_image *v = open_img(false);
-        ASSERT_EQ_INT(vhdx_image_pread(v, out, DISK, 0), 0);
+        vxc_read_all(path, out, DISK);
 }
 
 /* What 7-Zip extracts from the child (the parent beside it) into out:
@@ -128,18 +119,7 @@ static uint8_t *slurp(const char *p, size_t *ret_len)
 
 static void headers_clean(void)
 {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        uint8_t p[4096];
-        static const uint8_t z[16];
-        ASSERT_TRUE(fd >= 0);
-        for (int s = 0; s < 2; s++) {
-                ASSERT_EQ_INT(pread_full(fd, p, 4096, s ? VXB_HEADER2_OFF : VXB_HEADER1_OFF), 0);
-                uint32_t want = (uint32_t) p[4] | (uint32_t) p[5] << 8 | (uint32_t) p[6] << 16 | (uint32_t) p[7] << 24;
-                memset(p + 4, 0, 4);
-                ASSERT_TRUE(!memcmp(p, "head", 4) && want == vxb_crc32c(0, p, 4096));
-                ASSERT_TRUE(!memcmp(p + 48, z, 16));
-        }
-        close(fd);
+        vxc_headers_clean(path);
 }
 
 enum op_kind { OP_WRITE, OP_ZERO, OP_TRIM };
@@ -338,163 +318,73 @@ static void test_refuse_noparent(void)
 static const size_t crash_ops[] = { 0, 2, 5, 7, 9 };
 #define N_CRASH (sizeof crash_ops / sizeof *crash_ops)
 
-/* A crash at every fault point of the run, from a child without bitmap
- * blocks (as vhdctl create makes it). */
+static int crash_op(struct vhdx_image *img, size_t i, uint8_t *model)
+{
+        return run_op(img, &ops[crash_ops[i]], model);
+}
+
+struct crash_7z {
+        uint32_t ss;
+        uint8_t *z7;
+        int r7;                 /* try_7z's answer before the replay */
+        unsigned long replayed;
+};
+
+/* 7-Zip reads what our reader reads (at every point for 512-byte
+ * sectors, every fourth for 4096, every fifth under valgrind); it refuses
+ * a file with a log to replay, and only such a file, and reads it after
+ * the read-write open has closed it clean. */
+static void crash_7z(void *userdata, unsigned long n, size_t cut, const uint8_t *now, bool clean)
+{
+        struct crash_7z *c = userdata;
+        if (!clean) {
+                bool ask = RUNNING_ON_VALGRIND ? n % 5 == 1 : c->ss == 512 || n % 4 == 1;
+                c->r7 = ask ? try_7z(c->z7) : 0;
+                if (c->r7 < 0 && !log_named())
+                        TEST_FAIL("crash at point %lu (op %zu): 7-Zip refuses a file with no log to replay", n, cut);
+                if (c->r7 > 0 && memcmp(c->z7, now, DISK))
+                        TEST_FAIL("crash at point %lu (op %zu): 7-Zip reads other bytes than we do", n, cut);
+        } else if (c->r7 < 0) {
+                ASSERT_TRUE(read_7z(c->z7));
+                if (memcmp(c->z7, now, DISK))
+                        TEST_FAIL("crash at point %lu (op %zu): after the replay 7-Zip reads other bytes", n, cut);
+                c->replayed++;
+        }
+}
+
+/* A crash at every fault point of the run (tests/lib/vhdx-crash.h), from
+ * a child without bitmap blocks (as vhdctl create makes it). */
 static void test_crash(uint32_t ss)
 {
         struct vxb_image *par = parent(ss), *kid = child(par, false);
-        uint8_t *state[N_CRASH + 1], *now = malloc(DISK), *z7 = malloc(DISK);
-        unsigned long first[N_CRASH + 2];
-        ASSERT_TRUE(now && z7);
-        for (size_t i = 0; i <= N_CRASH; i++) {
-                state[i] = malloc(DISK);
-                ASSERT_TRUE(state[i]);
-        }
-        vxb_expected_read(kid, VXB_VIEW_REPLAYED, 0, state[0], DISK);
-        for (size_t i = 0; i < N_CRASH; i++) {
-                memcpy(state[i + 1], state[i], DISK);
-                run_op(NULL, &ops[crash_ops[i]], state[i + 1]);
-        }
-        unsigned long start = vc_fault_count();
-        struct vhdx_image *img = open_img(true);
-        first[0] = vc_fault_count();
-        for (size_t i = 0; i < N_CRASH; i++) {
-                ASSERT_EQ_INT(run_op(img, &ops[crash_ops[i]], NULL), 0);
-                first[i + 1] = vc_fault_count();
-        }
-        vhdx_image_free(img);
-        first[N_CRASH + 1] = vc_fault_count();
-        read_all(now);
-        compare(now, state[N_CRASH], "the run");
-        unsigned long total = first[N_CRASH + 1] - start;
-        ASSERT_TRUE(total > 4 * N_CRASH);
-        unsigned long step = RUNNING_ON_VALGRIND ? 5 : 1, points = 0, replayed = 0;
-        for (unsigned long n = 1; n <= total; n = n + step <= total || n == total ? n + step : total) {
-                vxb_write_file(kid, path);
-                pid_t pid = fork();
-                ASSERT_TRUE(pid >= 0);
-                if (pid == 0) {
-                        vc_fault_arm(vc_fault_count() + n);
-                        struct vhdx_image *c = open_img(true);
-                        for (size_t i = 0; i < N_CRASH; i++)
-                                if (run_op(c, &ops[crash_ops[i]], NULL) < 0)
-                                        _exit(2);
-                        vhdx_image_free(c);
-                        _exit(0);
-                }
-                int status;
-                ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
-                if (!vc_fault_exited(status, 98))
-                        TEST_FAIL("crash point %lu: the child's wait status is %#x", n, status);
-                size_t cut = 0;
-                while (cut < N_CRASH && first[cut + 1] - start < n)
-                        cut++;
-                read_all(now);
-                const uint8_t *after = state[cut < N_CRASH ? cut + 1 : cut];
-                for (uint64_t o = 0; o < DISK; o += 512)
-                        if (memcmp(now + o, state[cut] + o, 512) && memcmp(now + o, after + o, 512))
-                                TEST_FAIL("sector %u: crash at point %lu (op %zu): sector %" PRIu64
-                                          " is neither old nor new", ss, n, cut, o);
-                /* 7-Zip reads what our reader reads (at every point for
-                 * 512-byte sectors, every fourth for 4096, every fifth
-                 * under valgrind); it refuses a file with a log to replay,
-                 * and only such a file. */
-                bool ask = RUNNING_ON_VALGRIND ? n % 5 == 1 : ss == 512 || n % 4 == 1;
-                int r7 = ask ? try_7z(z7) : 0;
-                if (r7 < 0 && !log_named())
-                        TEST_FAIL("crash at point %lu (op %zu): 7-Zip refuses a file with no log to replay", n, cut);
-                if (r7 > 0 && memcmp(z7, now, DISK))
-                        TEST_FAIL("crash at point %lu (op %zu): 7-Zip reads other bytes than we do", n, cut);
-                /* A read-write open replays and closes it clean, reading
-                 * the same, and 7-Zip then reads it too. */
-                vhdx_image_free(open_img(true));
-                headers_clean();
-                read_all(z7);
-                ASSERT_TRUE(memcmp(z7, now, DISK) == 0);
-                if (r7 < 0) {
-                        ASSERT_TRUE(read_7z(z7));
-                        if (memcmp(z7, now, DISK))
-                                TEST_FAIL("crash at point %lu (op %zu): after the replay 7-Zip reads other bytes", n, cut);
-                        replayed++;
-                }
-                points++;
-        }
+        char what[32];
+        struct crash_7z c = { .ss = ss, .z7 = malloc(DISK) };
+        ASSERT_TRUE(c.z7);
+        snprintf(what, sizeof what, "sector %u", ss);
+        struct vxc_run run = { .what = what, .dir = dir, .path = path, .disk = DISK, .start = kid,
+                               .n_ops = N_CRASH, .op = crash_op, .after_crash = crash_7z, .userdata = &c };
+        struct vxc_stats st;
+        vxc_crash(&run, &st);
+        ASSERT_TRUE(st.total > 4 * N_CRASH);
         printf("sector %u: %lu crash points over %lu fault points; 7-Zip read %lu only after the replay\n", ss,
-               points, total, replayed);
+               st.points, st.total, c.replayed);
         fflush(stdout);         /* not again from the next crash's children */
-        for (size_t i = 0; i <= N_CRASH; i++)
-                free(state[i]);
-        free(now);
-        free(z7);
+        free(c.z7);
         vxb_free(kid);
         vxb_free(par);
 }
 
-/* Power cuts in the same run (tests/lib/powercut.h: what the last
- * fdatasync made durable plus any 4 KiB pieces of later writes), before
- * and after every barrier: every sector as in some state of the run. */
+/* Power cuts in the same run (tests/lib/vhdx-crash.h), one seed before
+ * and one after every barrier (under valgrind: before only). */
 static void test_powercut(void)
 {
         struct vxb_image *par = parent(512), *kid = child(par, false);
-        uint8_t *state[N_CRASH + 1], *now = malloc(DISK), *again = malloc(DISK);
-        char orig[VB_PATH_MAX], logpath[VB_PATH_MAX];
-        struct pc_log log;
-        unsigned cuts = 0;
-        ASSERT_TRUE(now && again);
-        vb_path_join(orig, dir, "orig.vhdx");
-        vb_path_join(logpath, dir, "power.log");
-        for (size_t i = 0; i <= N_CRASH; i++) {
-                state[i] = malloc(DISK);
-                ASSERT_TRUE(state[i]);
-        }
-        vxb_expected_read(kid, VXB_VIEW_REPLAYED, 0, state[0], DISK);
-        for (size_t i = 0; i < N_CRASH; i++) {
-                memcpy(state[i + 1], state[i], DISK);
-                run_op(NULL, &ops[crash_ops[i]], state[i + 1]);
-        }
-        vxb_write_file(kid, orig);
-        vxb_write_file(kid, path);
-        unlink(logpath);
-        ASSERT_EQ_INT(vc_power_log_set(logpath), 0);
-        struct vhdx_image *img = open_img(true);
-        for (size_t i = 0; i < N_CRASH; i++)
-                ASSERT_EQ_INT(run_op(img, &ops[crash_ops[i]], NULL), 0);
-        vhdx_image_free(img);
-        ASSERT_EQ_INT(vc_power_log_set(NULL), 0);
-        ASSERT_EQ_INT(pc_log_read(logpath, &log), 0);
-        for (size_t i = 0; i < log.n; i++) {
-                if (!pc_is_barrier(&log, i, NULL))
-                        continue;
-                /* One seed before the barrier and one after (under
-                 * valgrind: before only). */
-                for (unsigned s = 0; s < 2; s += RUNNING_ON_VALGRIND ? 2 : 1) {
-                        struct pc_cut cut = { .at = s == 0 ? i : i + 1, .seed = 1000 * i + s, .permille = -1 };
-                        ASSERT_EQ_INT(pc_apply(orig, &log, &cut, path, NULL), 0);
-                        read_all(now);
-                        for (uint64_t o = 0; o < DISK; o += 512) {
-                                bool ok = false;
-                                for (size_t k = 0; k <= N_CRASH && !ok; k++)
-                                        ok = !memcmp(now + o, state[k] + o, 512);
-                                if (!ok)
-                                        TEST_FAIL("power cut at record %zu of %zu (seed %" PRIu64 "): sector %"
-                                                  PRIu64 " is in no state of the run", cut.at, log.n, cut.seed, o);
-                        }
-                        vhdx_image_free(open_img(true));
-                        headers_clean();
-                        read_all(again);
-                        ASSERT_TRUE(memcmp(again, now, DISK) == 0);
-                        cuts++;
-                }
-        }
-        printf("power cuts: %u, over %zu records\n", cuts, log.n);
-        ASSERT_TRUE(cuts >= 20);
-        pc_log_done(&log);
-        unlink(orig);
-        unlink(logpath);
-        for (size_t i = 0; i <= N_CRASH; i++)
-                free(state[i]);
-        free(now);
-        free(again);
+        struct vxc_run run = { .what = "power cut", .dir = dir, .path = path, .disk = DISK, .start = kid,
+                               .n_ops = N_CRASH, .op = crash_op };
+        struct vxc_stats st;
+        vxc_powercut(&run, 1, &st);
+        printf("power cuts: %u, over %zu records\n", st.cuts, st.records);
+        ASSERT_TRUE(st.cuts >= 20);
         vxb_free(kid);
         vxb_free(par);
 }

@@ -15,9 +15,9 @@
  *     has LogGuid 0 and reads the builder's replayed view, its
  *     DataWriteGuid unchanged;
  *   - a crash at every fault point of a replay followed by allocating
- *     writes, zero and trim (fork, vc_fault_arm) leaves a file our reader
- *     opens, every sector old or new, and that a read-write open then
- *     closes clean;
+ *     writes, zero and trim (tests/lib/vhdx-crash.h) leaves a file our
+ *     reader opens, every sector old or new, and that a read-write open
+ *     then closes clean;
  *   - a power cut (tests/lib/powercut.h: only what the last fdatasync made
  *     durable, plus any 4 KiB pieces of the later writes) before and after
  *     every barrier of the same run, a few seeds each: the same, every
@@ -31,16 +31,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "powercut.h"
 #include "tests.h"
 #include "util/fault.h"
 #include "util/fd-util.h"
 #include "util/problem.h"
 #include "vhd-builder.h"          /* vb_temp_dir, vb_path_join, vb_read_file */
 #include "vhdx-builder.h"
+#include "vhdx-crash.h"
 #include "vhdx/vhdx.h"
 
 #define MiB (1024ull * 1024)
@@ -87,20 +86,12 @@ static bool zero16(const uint8_t *g)
 
 static struct vhdx_image *open_img(bool rw)
 {
-        struct vhdx_image *img = NULL;
-        struct vc_problems ps = {};
-        int fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-        ASSERT_TRUE(fd >= 0);
-        int r = vhdx_image_open_fd(fd, path, rw ? VHDX_OPEN_RDWR : 0, &ps, &img);
-        if (r < 0)
-                TEST_FAIL("open: %s: %s", vc_problem_id_to_string(ps.first.id), ps.first.message);
-        return img;
+        return vxc_open(path, rw);
 }
 
 static void read_all(uint8_t *out, uint64_t size)
 {
-        _cleanup_(vhdx_image_freep) struct vhdx_image *v = open_img(false);
-        ASSERT_EQ_INT(vhdx_image_pread(v, out, size, 0), 0);
+        vxc_read_all(path, out, size);
 }
 
 /* The operations of a session, applied to the image and to a flat model. */
@@ -261,146 +252,40 @@ static void test_replay_on_disk(void)
         free(got);
 }
 
-/* Crash at every fault point of: RW open of a dirty log (replay), then
- * the operations. */
+static int crash_op(struct vhdx_image *img, size_t i, uint8_t *model)
+{
+        return run_op(img, &ops[i], model, false);
+}
+
+/* The run of the crash and power-cut tests: a read-write open of a dirty
+ * log (replay), then the operations. */
+static struct vxc_run crash_run(struct vxb_image *b)
+{
+        return (struct vxc_run) { .what = "write", .dir = dir, .path = path, .disk = DISK, .start = b,
+                                  .n_ops = N_OPS, .op = crash_op };
+}
+
+/* Crash at every fault point of the run (tests/lib/vhdx-crash.h). */
 static void test_crash(void)
 {
         struct vxb_image *b = dirty();
-        uint8_t *state[N_OPS + 1], *now = malloc(DISK);
-        unsigned long first[N_OPS + 2];
-        ASSERT_TRUE(now);
-        for (size_t i = 0; i <= N_OPS; i++) {
-                state[i] = malloc(DISK);
-                ASSERT_TRUE(state[i]);
-        }
-        vxb_write_file(b, path);
-        vxb_expected_read(b, VXB_VIEW_REPLAYED, 0, state[0], DISK);
-        for (size_t i = 0; i < N_OPS; i++) {
-                memcpy(state[i + 1], state[i], DISK);
-                run_op(NULL, &ops[i], state[i + 1], false);
-        }
-        unsigned long start = vc_fault_count();
-        struct vhdx_image *img = open_img(true);
-        first[0] = vc_fault_count();    /* the replay's points end here */
-        for (size_t i = 0; i < N_OPS; i++) {
-                ASSERT_EQ_INT(run_op(img, &ops[i], NULL, false), 0);
-                first[i + 1] = vc_fault_count();
-        }
-        vhdx_image_free(img);
-        first[N_OPS + 1] = vc_fault_count();
-        unsigned long total = first[N_OPS + 1] - start;
-        ASSERT_TRUE(first[0] - start >= 3);     /* the replay has points */
-        /* Under valgrind (20 times slower), every fifth point and the last. */
-        unsigned long step = RUNNING_ON_VALGRIND ? 5 : 1;
-        for (unsigned long n = 1; n <= total; n = n + step <= total || n == total ? n + step : total) {
-                vxb_write_file(b, path);
-                pid_t pid = fork();
-                ASSERT_TRUE(pid >= 0);
-                if (pid == 0) {
-                        vc_fault_arm(vc_fault_count() + n);
-                        struct vhdx_image *c = open_img(true);
-                        for (size_t i = 0; i < N_OPS; i++)
-                                if (run_op(c, &ops[i], NULL, false) < 0)
-                                        _exit(2);
-                        vhdx_image_free(c);
-                        _exit(0);
-                }
-                int status;
-                ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
-                if (!vc_fault_exited(status, 98))
-                        TEST_FAIL("crash point %lu: the child's wait status is %#x", n, status);
-                /* The op the crash fell in: states cut and cut + 1. */
-                size_t cut = 0;
-                while (cut < N_OPS && first[cut + 1] - start < n)
-                        cut++;
-                read_all(now, DISK);
-                for (uint64_t o = 0; o < DISK; o += 512)
-                        if (memcmp(now + o, state[cut] + o, 512) && memcmp(now + o, state[cut < N_OPS ? cut + 1 : cut] + o, 512))
-                                TEST_FAIL("crash at point %lu (op %zu): sector %" PRIu64 " is neither old nor new", n, cut, o);
-                /* A read-write open then closes it clean, reading the same. */
-                vhdx_image_free(open_img(true));
-                struct hdr h[2];
-                read_headers(h);
-                ASSERT_TRUE(h[0].valid && h[1].valid && zero16(h[0].lg) && zero16(h[1].lg));
-                uint8_t *again = malloc(DISK);
-                ASSERT_TRUE(again);
-                read_all(again, DISK);
-                ASSERT_TRUE(memcmp(again, now, DISK) == 0);
-                free(again);
-        }
-        for (size_t i = 0; i <= N_OPS; i++)
-                free(state[i]);
-        free(now);
+        struct vxc_run run = crash_run(b);
+        struct vxc_stats st;
+        vxc_crash(&run, &st);
+        ASSERT_TRUE(st.open_points >= 3);       /* the replay has points */
         vxb_free(b);
 }
 
-/* Power cuts in the run of test_crash, logged once. */
+/* Power cuts in the same run, logged once: two seeds before each barrier
+ * and one after; under valgrind one before and one after. */
 static void test_powercut(void)
 {
         struct vxb_image *b = dirty();
-        uint8_t *state[N_OPS + 1], *now = malloc(DISK);
-        char orig[VB_PATH_MAX], logpath[VB_PATH_MAX];
-        struct pc_log log;
-        unsigned cuts = 0;
-        ASSERT_TRUE(now);
-        vb_path_join(orig, dir, "orig.vhdx");
-        vb_path_join(logpath, dir, "power.log");
-        for (size_t i = 0; i <= N_OPS; i++) {
-                state[i] = malloc(DISK);
-                ASSERT_TRUE(state[i]);
-        }
-        vxb_expected_read(b, VXB_VIEW_REPLAYED, 0, state[0], DISK);
-        for (size_t i = 0; i < N_OPS; i++) {
-                memcpy(state[i + 1], state[i], DISK);
-                run_op(NULL, &ops[i], state[i + 1], false);
-        }
-        vxb_write_file(b, orig);
-        vxb_write_file(b, path);
-        unlink(logpath);
-        ASSERT_EQ_INT(vc_power_log_set(logpath), 0);
-        struct vhdx_image *img = open_img(true);
-        for (size_t i = 0; i < N_OPS; i++)
-                ASSERT_EQ_INT(run_op(img, &ops[i], NULL, false), 0);
-        vhdx_image_free(img);
-        ASSERT_EQ_INT(vc_power_log_set(NULL), 0);
-        ASSERT_EQ_INT(pc_log_read(logpath, &log), 0);
-        for (size_t i = 0; i < log.n; i++) {
-                if (!pc_is_barrier(&log, i, NULL))
-                        continue;
-                /* Two seeds before the barrier and one after; under
-                 * valgrind one before. */
-                for (unsigned s = 0; s < 3; s += RUNNING_ON_VALGRIND ? 2 : 1) {
-                        struct pc_cut cut = { .at = s < 2 ? i : i + 1, .seed = 1000 * i + s, .permille = -1 };
-                        ASSERT_EQ_INT(pc_apply(orig, &log, &cut, path, NULL), 0);
-                        read_all(now, DISK);
-                        for (uint64_t o = 0; o < DISK; o += 512) {
-                                bool ok = false;
-                                for (size_t k = 0; k <= N_OPS && !ok; k++)
-                                        ok = !memcmp(now + o, state[k] + o, 512);
-                                if (!ok)
-                                        TEST_FAIL("power cut at record %zu of %zu (seed %" PRIu64 "): sector %"
-                                                  PRIu64 " is in no state of the run", cut.at, log.n, cut.seed, o);
-                        }
-                        vhdx_image_free(open_img(true));
-                        struct hdr h[2];
-                        read_headers(h);
-                        ASSERT_TRUE(h[0].valid && h[1].valid && zero16(h[0].lg) && zero16(h[1].lg));
-                        uint8_t *again = malloc(DISK);
-                        ASSERT_TRUE(again);
-                        read_all(again, DISK);
-                        ASSERT_TRUE(memcmp(again, now, DISK) == 0);
-                        free(again);
-                        cuts++;
-                }
-        }
-        printf("power cuts: %u, over %zu records\n", cuts, log.n);
-        ASSERT_TRUE(cuts >= 30);
-        pc_log_done(&log);
-        unlink(orig);
-        unlink(logpath);
-        for (size_t i = 0; i <= N_OPS; i++)
-                free(state[i]);
-        free(now);
+        struct vxc_run run = crash_run(b);
+        struct vxc_stats st;
+        vxc_powercut(&run, 2, &st);
+        printf("power cuts: %u, over %zu records\n", st.cuts, st.records);
+        ASSERT_TRUE(st.cuts >= 30);
         vxb_free(b);
 }
 
