@@ -145,6 +145,9 @@ int main(int argc, char **argv)
                         WORKER_FD_CONTROL, strerror(-r));
                 return 1;
         }
+        /* Whether the daemon passed the folder, asked before anything is
+         * opened here: the ring's descriptor would take the free number. */
+        const bool have_dir = fd_is_open(WORKER_FD_DIR);
         /* The moves' ring, restricted to what they submit, is made
          * before the filter, which forbids io_uring_setup
          * (compact/move-ring.c, worker-seccomp.c). */
@@ -179,7 +182,7 @@ int main(int argc, char **argv)
                 .userdata = &ch,
                 .fd = WORKER_FD_DISK,
                 /* Absent: the daemon could not open the folder; nothing is found. */
-                .dir_fd = fd_is_open(WORKER_FD_DIR) ? WORKER_FD_DIR : -1,
+                .dir_fd = have_dir ? WORKER_FD_DIR : -1,
         };
         if (ring_r < 0 && !a.opts.dry_run) {
                 (void) channel_send(&ch, "result fail %d io-error cannot set up the io_uring the moves need: %s",
