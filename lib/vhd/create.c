@@ -22,6 +22,7 @@
 #include "../util/endian.h"
 #include "../util/fd-util.h"
 #include "../util/utf16.h"
+#include "../util/win-path.h"
 #include "image-internal.h"
 
 #define LOCATOR_SPACE 512u
@@ -30,29 +31,6 @@ static const char *basename_of(const char *p)
 {
         const char *s = strrchr(p, '/');
         return s ? s + 1 : p;
-}
-
-/* Path of target relative to the folder of from, when both are absolute. */
-static int relative_path(const char *from_abs, const char *target_abs, char *out, size_t size)
-{
-        size_t common = 0, i;
-        int ups = 0, n;
-
-        for (i = 0; from_abs[i] && from_abs[i] == target_abs[i]; i++)
-                if (from_abs[i] == '/')
-                        common = i + 1;
-        for (i = common; from_abs[i]; i++)
-                ups += from_abs[i] == '/';
-        n = snprintf(out, size, ".\\");
-        for (int k = 0; k < ups; k++)
-                n += snprintf(out + n, size > (size_t) n ? size - n : 0, "..\\");
-        n += snprintf(out + n, size > (size_t) n ? size - n : 0, "%s", target_abs + common);
-        if (n < 0 || (size_t) n >= size)
-                return -ENAMETOOLONG;
-        for (char *c = out; *c; c++)
-                if (*c == '/')
-                        *c = '\\';
-        return 0;
 }
 
 /* What the new file holds, where. */
@@ -113,7 +91,7 @@ int vhd_create_differencing(const char *path, const char *parent_path, uint32_t 
                 return -errno;
         snprintf(child_abs, sizeof child_abs, "%s/%s", strcmp(dir_abs, "/") ? dir_abs : "",
                  basename_of(path));
-        r = relative_path(child_abs, parent_abs, rel, sizeof rel);
+        r = win_relative_path(child_abs, parent_abs, ".\\", rel, sizeof rel);
         if (r < 0)
                 return r;
         len_rel = utf8_to_utf16(rel, false, loc_rel, sizeof loc_rel);

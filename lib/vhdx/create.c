@@ -34,6 +34,7 @@
 #include "../util/endian.h"
 #include "../util/fd-util.h"
 #include "../util/utf16.h"
+#include "../util/win-path.h"
 #include "vhdx.h"
 
 #define LOG_OFF (1ull * VHDX_MiB)
@@ -48,30 +49,6 @@ static int new_guid(uint8_t g[16])
                 return -errno;
         g[7] = (g[7] & 0x0F) | 0x40;    /* version 4, Data3 stored little-endian */
         g[8] = (g[8] & 0x3F) | 0x80;
-        return 0;
-}
-
-/* Path of target relative to the folder of from (both absolute), '\' separated. */
-static int relative_path(const char *from_abs, const char *target_abs, char *out, size_t size)
-{
-        size_t common = 0, i;
-        int ups = 0, n;
-
-        for (i = 0; from_abs[i] && from_abs[i] == target_abs[i]; i++)
-                if (from_abs[i] == '/')
-                        common = i + 1;
-        for (i = common; from_abs[i]; i++)
-                ups += from_abs[i] == '/';
-        n = 0;
-        out[0] = 0;
-        for (int k = 0; k < ups; k++)
-                n += snprintf(out + n, size > (size_t) n ? size - n : 0, "..\\");
-        n += snprintf(out + n, size > (size_t) n ? size - n : 0, "%s", target_abs + common);
-        if (n < 0 || (size_t) n >= size)
-                return -ENAMETOOLONG;
-        for (char *c = out; *c; c++)
-                if (*c == '/')
-                        *c = '\\';
         return 0;
 }
 
@@ -204,7 +181,7 @@ int vhdx_create(const char *path, const struct vhdx_create_params *cp, struct vc
                 r = child_abs_path(path, child_abs, sizeof child_abs);
                 if (r < 0)
                         return r;
-                r = relative_path(child_abs, parent_abs, rel, sizeof rel);
+                r = win_relative_path(child_abs, parent_abs, "", rel, sizeof rel);
                 if (r < 0)
                         return r;
                 vhdx_guid_format(ph->h[ph->current].data_write_guid, g);
