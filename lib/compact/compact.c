@@ -46,6 +46,7 @@
 #include "image/image.h"
 #include "image/names.h"
 #include "util/macro.h"
+#include "util/zero.h"
 
 const char *compact_mode_to_string(enum compact_mode m)
 {
@@ -71,21 +72,6 @@ const char *compact_phase_to_string(enum compact_phase p)
                 [COMPACT_PHASE_TRUNCATING] = "truncating",
         };
         return (unsigned) p < _COMPACT_PHASE_MAX ? names[p] : NULL;
-}
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-        /* Word-wise: buffers are malloc'ed, hence aligned for uint64_t. */
-        const uint64_t *w = (const uint64_t *) p;
-        size_t nw = n / 8;
-
-        for (size_t i = 0; i < nw; i++)
-                if (w[i])
-                        return false;
-        for (size_t i = nw * 8; i < n; i++)
-                if (p[i])
-                        return false;
-        return true;
 }
 
 /* The child-safety rule.  A file-system drop makes a block read as the
@@ -257,7 +243,7 @@ static int read_is_zero(struct vc_image *img, read_fn rd, uint8_t *buf, uint64_t
         if (r < 0)
                 return r;
         rep->bytes_read += head;
-        if (!all_zero(buf, head))
+        if (!mem_is_zero(buf, head))
                 return 0;
         if (len > head) {
                 r = rd(img, buf + head, len - head, start + head);
@@ -265,7 +251,7 @@ static int read_is_zero(struct vc_image *img, read_fn rd, uint8_t *buf, uint64_t
                         return r;
                 rep->bytes_read += len - head;
         }
-        return all_zero(buf + head, len - head);
+        return mem_is_zero(buf + head, len - head);
 }
 
 /* Reads len bytes at start (virtual) of the image and below it and says

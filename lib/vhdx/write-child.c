@@ -60,6 +60,7 @@
 
 #include "../util/fault.h"
 #include "../util/fd-util.h"
+#include "../util/zero.h"
 #include "image-private.h"
 
 #define PAGE 4096u
@@ -268,9 +269,8 @@ static int reads_zeros(struct vhdx_image *img, uint64_t off, uint64_t len)
                 int r = vhdx_image_pread(img, buf, n, off + done);
                 if (r < 0)
                         return r;
-                for (size_t k = 0; k < n; k++)
-                        if (buf[k])
-                                return 0;
+                if (!mem_is_zero(buf, n))
+                        return 0;
                 done += n;
         }
         return 1;
