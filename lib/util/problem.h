@@ -23,7 +23,6 @@ enum vc_problem_id {
         VC_PROBLEM_BAD_FEATURES,
         VC_PROBLEM_BAD_DISK_TYPE,
         VC_PROBLEM_BAD_SIZE,
-        VC_PROBLEM_BAD_GEOMETRY,
         VC_PROBLEM_BAD_DATA_OFFSET,
         VC_PROBLEM_FOOTER_MISMATCH,     /* end footer differs from the copy at 0 */
         VC_PROBLEM_BAD_TABLE_OFFSET,
@@ -31,7 +30,6 @@ enum vc_problem_id {
         VC_PROBLEM_BAD_MAX_ENTRIES,
         VC_PROBLEM_BAT_OUT_OF_FILE,     /* block extends past the footer */
         VC_PROBLEM_BAT_OVERLAP,         /* two blocks, or a block and metadata */
-        VC_PROBLEM_BAT_MISALIGNED,
         VC_PROBLEM_BAD_LOCATOR,
         VC_PROBLEM_PARENT_NOT_FOUND,
         VC_PROBLEM_PARENT_MISMATCH,     /* parent unique id differs */
