@@ -33,6 +33,7 @@
 #define EXFAT_ENTRY_BITMAP 0x81u
 #define EXFAT_ENTRY_SIZE 32u
 #define BITMAP_CHUNK (1u << 20)
+#define FAT_CHUNK 1024u                 /* FAT entries read at once */
 
 struct exfat_boot {
         uint64_t volume_length;         /* sectors */
@@ -194,6 +195,54 @@ static int find_bitmap(struct vc_source *src, uint64_t start, const struct exfat
         }
 }
 
+/* The bitmap's FAT chain is the run of NCLUSTERS clusters from FIRST
+ * (the design note). */
+static int check_bitmap_chain(struct vc_source *src, uint64_t start, const struct exfat_boot *p,
+                              uint32_t first, uint32_t nclusters, struct vc_problems *problems)
+{
+        uint8_t fat[FAT_CHUNK * 4];
+        uint64_t fat_at = start + ((uint64_t) p->fat_offset << p->bps_shift);
+        int r;
+
+        for (uint32_t i = 0; i < nclusters; i += FAT_CHUNK) {
+                uint32_t n = MIN(FAT_CHUNK, nclusters - i);
+                uint64_t at = fat_at + ((uint64_t) first + i) * 4;
+
+                r = vc_source_pread(src, fat, (size_t) n * 4, at);
+                if (r < 0)
+                        return vc_problem_add(problems, VC_PROBLEM_IO, r, "exfat.fat", at,
+                                              "reading the FAT: %s", strerror(-r));
+                for (uint32_t k = 0; k < n; k++) {
+                        uint64_t c = (uint64_t) first + i + k;
+                        uint32_t next = get_le32(fat + (size_t) k * 4);
+                        bool last = i + k + 1 == nclusters;
+
+                        if (last && next >= EXFAT_FAT_EOC)
+                                return 0;
+                        if (!last && next == c + 1)
+                                continue;
+                        if (last && next >= 2 && next <= p->count + 1ull)
+                                return BAD("exfat.bitmap.chain", at + (uint64_t) k * 4 - start,
+                                           "the allocation bitmap's chain runs on from cluster %llu to %u past "
+                                           "its %u clusters", (unsigned long long) c, next, nclusters);
+                        if (!last && next >= EXFAT_FAT_EOC)
+                                return BAD("exfat.bitmap.chain", at + (uint64_t) k * 4 - start,
+                                           "the allocation bitmap's chain ends at cluster %llu, %u of its %u "
+                                           "clusters", (unsigned long long) c, i + k + 1, nclusters);
+                        if (next >= 2 && next <= p->count + 1ull)
+                                return vc_problem_add(problems, VC_PROBLEM_FS_UNSUPPORTED, -EOPNOTSUPP,
+                                                      "exfat.bitmap.chain", at + (uint64_t) k * 4,
+                                                      "the allocation bitmap is fragmented (its chain goes from "
+                                                      "cluster %llu to %u): Linux reads it as one run",
+                                                      (unsigned long long) c, next);
+                        return BAD("exfat.bitmap.chain", at + (uint64_t) k * 4 - start,
+                                   "the allocation bitmap's chain goes from cluster %llu to 0x%08x, not a cluster",
+                                   (unsigned long long) c, next);
+                }
+        }
+        return 0;
+}
+
 static int exfat_scan(struct vc_source *src, uint64_t start, uint64_t size,
                       const struct vc_fs_scan_opts *opts, struct vc_freemap *free_out,
                       struct vc_fs_info *ret_info, void *ret_detail, struct vc_problems *problems)
@@ -248,6 +297,9 @@ static int exfat_scan(struct vc_source *src, uint64_t start, uint64_t size,
         if (r < 0)
                 return r;
         bm_clusters = (uint32_t) DIV_ROUND_UP(length, p.cluster_size);
+        r = check_bitmap_chain(src, start, &p, bm_first, bm_clusters, problems);
+        if (r < 0)
+                return r;
 
         _cleanup_free_ uint8_t *bm = malloc(BITMAP_CHUNK);
         if (!bm)

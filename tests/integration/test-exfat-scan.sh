@@ -3,29 +3,48 @@
 #
 # The exFAT scanner (lib/fs/exfat.c) on volumes made by mkfs.exfat and
 # populated and thinned through exfat-fuse: cluster sizes 512 B to 128 KiB,
-# a packed bitmap (mkfs.exfat of exfatprogs 1.2 makes 512-byte sectors on a
-# file).  Oracles, none of them ours:
+# a packed bitmap; 512-byte sectors (what mkfs.exfat of exfatprogs 1.2
+# makes on a file) and 4 KiB ones (BytesPerSectorShift 12: mkfs.exfat takes
+# the device's logical sector size, so it formats a loop device made with
+# `losetup --sector-size 4096`; the boot region is then 12 sectors of 4 KiB,
+# its checksum over the first 11).  Oracles, none of them ours:
 #   - the free cluster count equals dump.exfat's "Free Clusters";
 #   - the destructive oracle (FS-AWARE.md §4.2): random data over every
 #     byte the scan calls free, then fsck.exfat -n is clean and every
 #     file's sha256 (read through a read-only mount) is unchanged;
 #   - VolumeDirty and MediaFailure: not clean, nothing granted unless forced;
 #   - a bad boot checksum, MustBeZero bytes, fields out of bounds, TexFAT,
-#     no bitmap entry: refused naming the field.
+#     no bitmap entry: refused naming the field;
+#   - the allocation bitmap's FAT chain: a fragmented bitmap (its second
+#     cluster moved elsewhere, the chain, the bits and the entry made to
+#     agree, as the specification allows; fsck.exfat finds it clean) is
+#     refused as unsupported (Linux's driver reads the bitmap as one run, so
+#     readers would disagree); a chain that ends early, runs on, loops or
+#     leaves the heap, as corrupt or unsupported.
 
 source "$(dirname "$0")/functions.sh"
 source "$(dirname "$0")/vfat-functions.sh"
-requires mkfs.exfat fsck.exfat dump.exfat mount.exfat-fuse mountpoint sha256sum truncate
+requires mkfs.exfat fsck.exfat dump.exfat mount.exfat-fuse mountpoint sha256sum truncate losetup od
 requires_env FSSCAN
 [[ -c /dev/fuse ]] || skip "no /dev/fuse"
 make_tmpdir
 
 # spec: SIZE:CLUSTER:SECTOR[:EXTRA-MKFS-OPTION]
-for spec in 256M:4K:512 1G:32K:512 100M:512:512 300M:128K:512:--pack-bitmap 777M:64K:512; do
+for spec in 256M:4K:512 1G:32K:512 100M:512:512 300M:128K:512:--pack-bitmap 777M:64K:512 \
+            256M:4K:4096 300M:64K:4096:--pack-bitmap; do
     IFS=: read -r size cs ss extra <<<"$spec"
     img=$tmpdir/exfat-$cs-$ss.img
     rm -f "$img"; truncate -s "$size" "$img"
-    mkfs.exfat -c "$cs" -L "X$cs" ${extra:+"$extra"} "$img" >/dev/null || fail "mkfs.exfat $spec"
+    if (( ss == 512 )); then
+        mkfs.exfat -c "$cs" -L "X$cs" ${extra:+"$extra"} "$img" >/dev/null || fail "mkfs.exfat $spec"
+    else
+        dev=$(losetup -f --show --sector-size "$ss" "$img") || fail "$spec: losetup --sector-size $ss"
+        rc=0; mkfs.exfat -c "$cs" -L "X$cs" ${extra:+"$extra"} "$dev" >/dev/null || rc=$?
+        losetup -d "$dev"
+        (( rc == 0 )) || fail "mkfs.exfat $spec"
+    fi
+    [[ $(od -A n -t u1 -j $(( 0x6C )) -N 1 "$img" | tr -d ' ') = $(( ss == 512 ? 9 : 12 )) ]] ||
+        fail "$spec: test setup: BytesPerSectorShift is not that of $ss-byte sectors"
     exfat_populate "$img" "${cs%K}"
     fsck.exfat -n "$img" >/dev/null 2>&1 || fail "$spec: not clean after populating"
     exfat_manifest "$img" "$tmpdir/before.sha"
@@ -109,3 +128,66 @@ off=$(od -A d -t x1 -v -w32 -j "$rootat" -N 4096 "$img" | awk '$2 == "81" && !fo
 poke "$off" '\001'; expect_refused "no bitmap entry" fs-corrupt exfat.root
 poke $(( off + 24 )) '\001\000\000\000\000\000\000\000'; expect_refused "a bitmap too short" fs-corrupt exfat.root.bitmap.data_length
 poke $(( off + 20 )) '\377\377\377\377'; expect_refused "a bitmap outside the heap" fs-corrupt exfat.root.bitmap.first_cluster
+
+# The bitmap's FAT chain.  In the 4 KiB-cluster volume the bitmap (8 KiB
+# for 65,536 clusters) takes 2 clusters; poke_fat CLUSTER VALUE sets a FAT
+# entry.
+img=$tmpdir/exfat-4K-512.img
+fat=$(( $(od -A n -t u4 -j $(( 0x50 )) -N 4 "$img" | tr -d ' ') * 512 ))
+bmc=$(dump.exfat "$img" 2>/dev/null | awk -F: '/^Bitmap start cluster/ { gsub(/[ \t]/, "", $2); print $2 }')
+[[ $(od -A n -t u4 -j $(( fat + bmc * 4 )) -N 8 "$img" | tr -s ' ') = " $(( bmc + 1 )) 4294967295" ]] ||
+    fail "test setup: the bitmap is not 2 clusters chained from $bmc"
+poke_fat ()
+{
+    python3 -c 'import struct, sys
+f = open(sys.argv[1], "r+b"); f.seek(int(sys.argv[2])); f.write(struct.pack("<I", int(sys.argv[3], 0)))' \
+        "$tmpdir/bad.img" $(( fat + $1 * 4 )) "$2"
+}
+cp "$img" "$tmpdir/bad.img"; poke_fat $(( bmc + 1 )) 0
+expect_refused "the bitmap's chain ends after 1 of 2 clusters" fs-corrupt exfat.bitmap.chain
+cp "$img" "$tmpdir/bad.img"; poke_fat $(( bmc + 1 )) $(( bmc + 2 ))
+expect_refused "the bitmap's chain runs on" fs-corrupt exfat.bitmap.chain
+cp "$img" "$tmpdir/bad.img"; poke_fat "$bmc" "$bmc"
+expect_refused "the bitmap's chain loops on itself" fs-unsupported exfat.bitmap.chain
+cp "$img" "$tmpdir/bad.img"; poke_fat "$bmc" 0xFFFFFFF7
+expect_refused "the bitmap's chain goes to a bad cluster" fs-corrupt exfat.bitmap.chain
+# A valid fragmented bitmap: its second cluster copied to the last cluster
+# of the heap (free: the populated files are far smaller), the chain
+# bmc -> last, the old cluster freed in FAT and bitmap, the last marked
+# used.  fsck.exfat (exfatprogs 1.2) finds it valid, as the specification
+# does; Linux's driver would read the bitmap's second half from the old
+# cluster, now zeros: the readings differ, which is why the scan refuses.
+python3 - "$img" "$tmpdir/bad.img" "$bmc" <<'PY'
+import struct, sys
+src, dst, bmc = sys.argv[1], sys.argv[2], int(sys.argv[3])
+d = bytearray(open(src, 'rb').read())
+u32 = lambda o: struct.unpack_from('<I', d, o)[0]
+bps = 1 << d[0x6C]; cs = bps << d[0x6D]
+fat, heap, count = u32(0x50) * bps, u32(0x58) * bps, u32(0x5C)
+at = lambda c: heap + (c - 2) * cs
+last = count + 1
+bm = d[at(bmc):at(bmc) + 2 * cs]
+assert not bm[(last - 2) // 8] & (1 << ((last - 2) % 8)), "the last cluster is in use"
+assert u32(fat + last * 4) == 0
+bm[(last - 2) // 8] |= 1 << ((last - 2) % 8)
+bm[(bmc - 1) // 8] &= ~(1 << ((bmc - 1) % 8)) & 0xFF
+d[at(bmc):at(bmc) + cs] = bm[:cs]
+d[at(last):at(last) + cs] = bm[cs:]
+d[at(bmc + 1):at(bmc + 1) + cs] = bytes(cs)
+struct.pack_into('<I', d, fat + bmc * 4, last)
+struct.pack_into('<I', d, fat + (bmc + 1) * 4, 0)
+struct.pack_into('<I', d, fat + last * 4, 0xFFFFFFFF)
+open(dst, 'wb').write(d)
+PY
+fsck.exfat -n "$tmpdir/bad.img" >"$tmpdir/fsck.txt" 2>&1 ||
+    fail "test setup: fsck.exfat finds the fragmented bitmap invalid: $(cat "$tmpdir/fsck.txt")"
+expect_refused "a fragmented bitmap (fsck.exfat clean)" fs-unsupported exfat.bitmap.chain
+
+# 4 KiB sectors: the checksum covers all 11 sectors of 4 KiB (a byte of
+# sector 5, past 11 * 512, counts) and sits in sector 11 at 44 KiB.
+img=$tmpdir/exfat-4K-4096.img
+poke $(( 5 * 4096 + 7 )) '\377'; expect_refused "4 KiB sectors: a byte of extended boot sector 5 changed" fs-corrupt exfat.boot.checksum
+poke $(( 11 * 4096 + 4000 )) '\377'; expect_refused "4 KiB sectors: the end of the checksum sector changed" fs-corrupt exfat.boot.checksum
+poke $(( 12 * 4096 + 11 * 4096 )) '\377'; "$FSSCAN" "$tmpdir/bad.img" >/dev/null ||
+    fail "4 KiB sectors: the backup boot region's checksum sector is not the main one's"
+echo "ok 4 KiB sectors: the checksum spans 11 sectors of 4 KiB"
