@@ -5,9 +5,10 @@
 # item 4).  The disk, made by qemu-img and qemu-io, has 8 blocks of zeros
 # first in the file and 16 blocks of data after them; copied sparse, the
 # zero blocks are holes, so moving the 8 last blocks into their places
-# allocates 16 MiB before the truncation frees anything.  It lives on a
-# tmpfs of 48 MiB filled to leave 8 MiB free (tmpfs has sparse files and punches
-# holes).  Then:
+# allocates 16 MiB before the truncation frees anything (a qemu VHDX: 20
+# MiB, its two-block gap before the first block filled too).  It lives on
+# a tmpfs of 48 MiB filled to leave 8 MiB free (VHDX: 12, see $free) (tmpfs
+# has sparse files and punches holes).  Then:
 #   - vhdctl compact finishes, in rounds that give back the space of the
 #     blocks moved before moving more: the file ends at the size of a run
 #     on a roomy file system, checks clean, is packed, and qemu-img reads
