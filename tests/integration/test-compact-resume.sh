@@ -39,6 +39,7 @@ compact () { vhdctl_attaching compact --local --no-progress --mode zero "$@"; }
 interrupted ()
 {
     local name=$1 img=$2 n=1 failures=() optimum point what size
+    local -A seen=()
     cp -- "$img" "$d/$name.orig"
     img_to_raw "$img" "$d/orig.raw"
 
@@ -56,8 +57,14 @@ interrupted ()
         point=$(sed -n "s/^vhdcompact: fault point $n (\(.*\)): exiting$/\1/p" "$d/err")
         what="$name: fault point $n ($point)"
         "$VHDCTL" check "$img" > /dev/null || { "$VHDCTL" check "$img" >&2 || :; fail "$what: check"; }
-        img_to_raw "$img" "$d/now.raw"
-        cmp -s "$d/orig.raw" "$d/now.raw" || fail "$what: the content changed"
+        # The content as the interruption left it (the crash tests' subject):
+        # at every point for VHD and with VHDCOMPACT_SLOW_TESTS=1, else at
+        # the first point of each name (VHDX has three times VHD's points).
+        if [[ $fmt_name = vhd || ${VHDCOMPACT_SLOW_TESTS:-0} = 1 || -z ${seen[$point]:-} ]]; then
+            img_to_raw "$img" "$d/now.raw"
+            cmp -s "$d/orig.raw" "$d/now.raw" || fail "$what: the content changed"
+        fi
+        seen[$point]=1
         compact "$img" > /dev/null 2> "$d/err" || { cat "$d/err" >&2; fail "$what: the run after it failed"; }
         size=$(file_size "$img")
         if [[ $size = "$optimum" ]]; then
