@@ -66,6 +66,8 @@ void compact_summary_print(const struct compact_summary *s, bool json)
                        s->dropped_fs + s->dropped_zero, s->dropped_fs, s->dropped_zero);
         if (s->moved != COMPACT_UNKNOWN && s->bytes_moved != COMPACT_UNKNOWN)
                 printf("; moved %" PRIu64 " blocks (%" PRIu64 " bytes)", s->moved, s->bytes_moved);
+        if (!s->dry_run && s->bytes_written != COMPACT_UNKNOWN)
+                printf("; wrote %" PRIu64 " bytes", s->bytes_written);
         if (s->seconds >= 0)
                 printf("; %.2f s", s->seconds);
         putchar('\n');

@@ -67,7 +67,11 @@ struct compact_report {
         bool dry_run;
         uint64_t size_before, size_after;
         uint32_t blocks_allocated, dropped_fs, dropped_zero, moved;
-        uint64_t bytes_moved, bytes_read, bytes_written;
+        uint64_t bytes_moved, bytes_read;
+        /* Every byte written to the image: the copies (bytes_moved once
+         * each), and the format's own writes (VHDX: log entries, pages
+         * written in place, headers; VHD: BAT sectors, footer). */
+        uint64_t bytes_written;
         double seconds;
 };
 

@@ -285,14 +285,23 @@ static void plog_add(int fd, enum vc_power_kind kind, uint64_t off, uint64_t len
         }
 }
 
+static _Thread_local uint64_t thread_written;
+
+uint64_t vc_bytes_written(void)
+{
+        return thread_written;
+}
+
 void vc_power_log_write(int fd, const void *buf, size_t n, uint64_t off)
 {
+        thread_written += n;
         if (n > 0 && plog_on())
                 plog_add(fd, VC_POWER_WRITE, off, n, buf, NULL);
 }
 
 void vc_power_log_write_ring(int fd, const void *buf, size_t n, uint64_t off)
 {
+        thread_written += n;
         if (n == 0 || !plog_on())
                 return;
 #ifdef HAVE_VALGRIND

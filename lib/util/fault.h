@@ -128,3 +128,10 @@ void vc_power_log_write_ring(int fd, const void *buf, size_t n, uint64_t off);
 void vc_power_log_sync(int fd, const char *label);
 void vc_power_log_truncate(int fd, uint64_t size);
 void vc_power_log_punch(int fd, uint64_t off, uint64_t len);
+
+/* Bytes the calling thread has written to images so far: every write
+ * reported above (vc_power_log_write and _ring), logged or not.  A
+ * compaction's report takes the difference across its run (copies, log
+ * entries, pages written in place, headers, footer), which counts it
+ * alone as long as one thread runs it, as compact_run() does. */
+uint64_t vc_bytes_written(void);

@@ -38,11 +38,12 @@ use_format ()
     [[ -f $srcdir/formats/$1.sh ]] || fail "no hooks for the image format '$1' (formats/$1.sh)"
     # shellcheck disable=SC2086  # a list of names
     unset -f $_fmt_hooks
-    unset fmt_name fmt_suffix fmt_qemu_driver fmt_tools fmt_copy_barriers
+    unset fmt_name fmt_suffix fmt_qemu_driver fmt_tools fmt_copy_barriers fmt_repoint_barriers
     # shellcheck source=/dev/null
     . "$srcdir/formats/$1.sh"
-    [[ ${fmt_name:-} = "$1" && -n ${fmt_suffix:-} && -n ${fmt_qemu_driver:-} && -n ${fmt_copy_barriers:-} ]] ||
-        fail "formats/$1.sh: fmt_name, fmt_suffix, fmt_qemu_driver or fmt_copy_barriers is missing"
+    [[ ${fmt_name:-} = "$1" && -n ${fmt_suffix:-} && -n ${fmt_qemu_driver:-} && -n ${fmt_copy_barriers:-} &&
+       -n ${fmt_repoint_barriers:-} ]] ||
+        fail "formats/$1.sh: fmt_name, fmt_suffix, fmt_qemu_driver, fmt_copy_barriers or fmt_repoint_barriers is missing"
     for h in $_fmt_hooks; do
         declare -F "$h" >/dev/null || fail "formats/$1.sh: no $h"
     done

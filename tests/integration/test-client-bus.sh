@@ -132,7 +132,7 @@ same_guest "$d/a.orig" "$d/a.vhd" || fail "a.vhd: the guest content changed"
 # The summary line, as in-process.
 make_disk "$d/a2.vhd"
 "$VHDCTL" compact --bus --no-progress "$d/a2.vhd" > "$d/a2.out"
-grep -Eq "^$d/a2.vhd: [0-9]+ -> $predicted bytes; dropped [0-9]+ blocks \([0-9]+ free in the file system, [0-9]+ zero\); moved [0-9]+ blocks \([0-9]+ bytes\); [0-9.]+ s\$" \
+grep -Eq "^$d/a2.vhd: [0-9]+ -> $predicted bytes; dropped [0-9]+ blocks \([0-9]+ free in the file system, [0-9]+ zero\); moved [0-9]+ blocks \([0-9]+ bytes\); wrote [0-9]+ bytes; [0-9.]+ s\$" \
     "$d/a2.out" || { cat "$d/a2.out" >&2; fail "the summary line over the bus"; }
 
 echo "== --dry-run through the daemon"

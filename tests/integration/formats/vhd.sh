@@ -17,6 +17,9 @@ fmt_tools="vhdiinfo"
 # The syncs that make the block copies durable before the BAT can point at
 # them (test-compact-powercut.sh takes them out of its model, '|' between).
 fmt_copy_barriers="compact: copies synced"
+# The syncs that make the BAT point at the copies durably, before a run in
+# rounds punches their sources (test-compact-nospace.sh).
+fmt_repoint_barriers="compact: moves synced"
 
 # fmt_create_dynamic FILE SIZE: an empty growable image.
 fmt_create_dynamic () { qemu-img create -q -f vpc -o subformat=dynamic -- "$1" "$2"; }

@@ -24,6 +24,11 @@ fmt_tools="7zz vhdiinfo python3"
 # the log entry's sync covers them too, before the header naming it (in
 # the power log a sync is labelled by what it makes durable: "written").
 fmt_copy_barriers="compact: copies synced|vhdx: log entry written"
+# The syncs that make the BAT point at the copies durably, before a run in
+# rounds punches their sources (test-compact-nospace.sh): the log batch's
+# (entry, header naming it, pages in place, header clean) and the
+# executor's own after it.
+fmt_repoint_barriers="vhdx: log entry written|vhdx: header written|vhdx: log pages written|compact: moves synced"
 
 # fmt_create_dynamic FILE SIZE: by qemu-img, with 2 MiB blocks as qemu's
 # VHD (the tests that write into it count in those).
