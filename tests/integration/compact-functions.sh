@@ -337,6 +337,7 @@ verify_interruption ()
         ntfs_verify "$ref.rawx" "$what" > "$ref.fpx"
         cmp -s "$before.fp0" "$ref.fpx" || fail "$what: ntfsclone sees a different volume after the interruption"
     fi
+    wait_unlocked "$img" || fail "$what: the image stays locked after the interruption"
     vhdctl_attaching compact --mode "$mode" --no-progress "$img" > "$ref.rerunx" 2>&1 ||
         { cat "$ref.rerunx" >&2; fail "$what: the run after the interruption failed"; }
     [[ $(file_size "$img") = $(cat "$ref.optimum") ]] ||

@@ -408,3 +408,23 @@ wait_fuse_mount ()
     wait "$pid" 2>/dev/null
     return 1
 }
+
+# wait_unlocked FILE: wait (up to 5 s) until no other open file holds a
+# lock on FILE.  A process that exited with io_uring requests in flight
+# (a crash point, kill -9) keeps its image open, and so its lock, until
+# the kernel has torn the ring down, a moment after the exit; a run
+# started in that moment is refused as in use.  1 if the lock stays.
+wait_unlocked ()
+{
+    python3 - "$1" <<'PY'
+import fcntl, sys, time
+with open(sys.argv[1], 'rb+') as f:
+    for _ in range(500):
+        try:
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            sys.exit(0)
+        except OSError:
+            time.sleep(0.01)
+sys.exit(1)
+PY
+}

@@ -170,6 +170,7 @@ while true; do
     fi
     seen[${points[-1]}]=1
     [[ ${points[-1]} != "compact: sources punched" ]] || punched=1
+    wait_unlocked "$vhd" || fail "$what: the image stays locked after the crash"
     rc=0; compact "$vhd" > "$d/out" 2> "$d/err" || rc=$?
     [[ $rc = 0 ]] || { cat "$d/err" >&2; fail "$what: the run after it failed ($rc)"; }
     if (( whole )); then

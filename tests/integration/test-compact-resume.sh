@@ -65,6 +65,7 @@ interrupted ()
             cmp -s "$d/orig.raw" "$d/now.raw" || fail "$what: the content changed"
         fi
         seen[$point]=1
+        wait_unlocked "$img" || fail "$what: the image stays locked after the crash"
         compact "$img" > /dev/null 2> "$d/err" || { cat "$d/err" >&2; fail "$what: the run after it failed"; }
         size=$(file_size "$img")
         if [[ $size = "$optimum" ]]; then
