@@ -74,9 +74,11 @@ void compact_summary_print(const struct compact_summary *s, bool json)
                 printf("; moved %" PRIu64 " blocks (%" PRIu64 " bytes)", s->moved, s->bytes_moved);
         if (s->no_block_moves && s->bytes_punched != COMPACT_UNKNOWN)
                 printf("; %s %" PRIu64 " bytes", s->dry_run ? "would punch" : "punched", s->bytes_punched);
-        if (s->allocated_before != COMPACT_UNKNOWN && s->allocated_after != COMPACT_UNKNOWN)
+        /* The allocation is what --no-block-moves changes at once; the
+         * line of a run that moves stays as it was (JSON has both). */
+        if (s->no_block_moves && s->allocated_before != COMPACT_UNKNOWN && s->allocated_after != COMPACT_UNKNOWN)
                 printf("; allocated %" PRIu64 " -> %" PRIu64 " bytes", s->allocated_before, s->allocated_after);
-        else if (s->allocated_before != COMPACT_UNKNOWN)
+        else if (s->no_block_moves && s->allocated_before != COMPACT_UNKNOWN)
                 printf("; allocated %" PRIu64 " bytes", s->allocated_before);
         if (s->seconds >= 0)
                 printf("; %.2f s", s->seconds);
