@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * `vhdctl compact FILE [--mode full|fs|zero] [--dry-run] [--json]
- * [--no-progress] [--force-dirty] [--force-children] [--local | --bus]
+ * [--no-progress] [--force-dirty] [--force-children] [--no-block-moves] [--local | --bus]
  * [--user] [--wait | --no-wait] [--queue-depth N]`.
  *
  * Which engine runs: --local, the library in this process; --bus, a job of
@@ -23,13 +23,13 @@
 #define USAGE                                                                                         \
         "vhdctl compact FILE [--mode full|fs|zero] [--dry-run] [--json] [--no-progress]\n"              \
         "                    [--force-dirty] [--force-children] [--local | --bus] [--user]\n"           \
-        "                    [--wait | --no-wait] [--queue-depth N] [--parent PATH]"
+        "                    [--wait | --no-wait] [--queue-depth N] [--parent PATH] [--no-block-moves]"
 
 enum { ROUTE_AUTO, ROUTE_LOCAL, ROUTE_BUS };
 
 int cmd_compact(int argc, char **argv)
 {
-        enum { OPT_LOCAL = 0x100, OPT_BUS, OPT_USER, OPT_WAIT, OPT_NO_WAIT, OPT_PARENT };
+        enum { OPT_LOCAL = 0x100, OPT_BUS, OPT_USER, OPT_WAIT, OPT_NO_WAIT, OPT_PARENT, OPT_NO_BLOCK_MOVES };
         static const struct option opts[] = {
                 { "mode", required_argument, NULL, 'm' },
                 { "dry-run", no_argument, NULL, 'n' },
@@ -44,6 +44,7 @@ int cmd_compact(int argc, char **argv)
                 { "wait", no_argument, NULL, OPT_WAIT },
                 { "no-wait", no_argument, NULL, OPT_NO_WAIT },
                 { "parent", required_argument, NULL, OPT_PARENT },
+                { "no-block-moves", no_argument, NULL, OPT_NO_BLOCK_MOVES },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -78,6 +79,7 @@ int cmd_compact(int argc, char **argv)
                 case OPT_WAIT: no_wait = false; break;
                 case OPT_NO_WAIT: no_wait = true; break;
                 case OPT_PARENT: ctx.parent_path = optarg; break;
+                case OPT_NO_BLOCK_MOVES: a.opts.no_block_moves = true; break;
                 case 'h': printf("Usage: %s\n", USAGE); return 0;
                 default: fprintf(stderr, "Usage: %s\n", USAGE); return 2;
                 }

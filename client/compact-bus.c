@@ -53,6 +53,11 @@ static int append_options(sd_bus_message *m, const struct compact_args *a)
                 if (r < 0)
                         return r;
         }
+        if (a->opts.no_block_moves) {
+                r = sd_bus_message_append(m, "{sv}", "no-block-moves", "b", 1);
+                if (r < 0)
+                        return r;
+        }
         return sd_bus_message_close_container(m);
 }
 
@@ -117,6 +122,9 @@ static int read_report(sd_bus_message *m, struct compact_summary *s)
                 F("bytes-moved", U64, bytes_moved),
                 F("bytes-read", U64, bytes_read),
                 F("bytes-written", U64, bytes_written),
+                F("allocated-before", U64, allocated_before),
+                F("allocated-after", U64, allocated_after),
+                F("bytes-punched", U64, bytes_punched),
         };
 #undef F
         return bus_read_dict(m, fields, ELEMENTSOF(fields), s, NULL);
@@ -145,11 +153,13 @@ static int analyze(sd_bus *bus, const char *abs, const struct compact_args *a)
                 return 1;
         }
         compact_summary_init(&s, a->file, compact_mode_to_string(a->opts.mode), true);
+        s.no_block_moves = a->opts.no_block_moves;
         r = read_report(reply, &s);
         if (r < 0) {
                 print_errno(a->file, r, "cannot read the daemon's report");
                 return 1;
         }
+        s.allocated_after = COMPACT_UNKNOWN;     /* a dry run's is not measured */
         s.seconds = progress_now() - t0;
         compact_summary_print(&s, a->json);
         return 0;
@@ -211,6 +221,7 @@ static int report_outcome(const struct compact_args *a, const char *abs, const c
                 s.size_before = p->size_before;
         if (p->size_after)
                 s.size_after = p->size_after;
+        s.no_block_moves = a->opts.no_block_moves;
         read_job_report(a->user_bus, job, &s);
         s.seconds = progress_now() - t0;
         compact_summary_print(&s, a->json);

@@ -34,6 +34,10 @@ struct compact_summary {
         uint64_t blocks_allocated, dropped_fs, dropped_zero, moved;
         uint64_t bytes_moved, bytes_read, bytes_written;
         double seconds;
+        /* --no-block-moves; the file's allocation (st_blocks x 512) before
+         * and after (a dry run: after unknown); the bytes punched. */
+        bool no_block_moves;
+        uint64_t allocated_before, allocated_after, bytes_punched;
 };
 
 /* Every count COMPACT_UNKNOWN, seconds -1. */

@@ -80,6 +80,12 @@ int compact_local(const struct compact_args *a)
         s.bytes_read = rep.bytes_read;
         s.bytes_written = rep.bytes_written;
         s.seconds = rep.seconds;
+        s.no_block_moves = rep.no_block_moves;
+        s.allocated_before = rep.allocated_before;
+        if (!rep.dry_run)
+                s.allocated_after = rep.allocated_after;
+        if (rep.no_block_moves)
+                s.bytes_punched = rep.bytes_punched;
         compact_summary_print(&s, a->json);
         return 0;
 }

@@ -19,6 +19,8 @@ void compact_summary_init(struct compact_summary *s, const char *file, const cha
                 .dropped_zero = COMPACT_UNKNOWN, .moved = COMPACT_UNKNOWN,
                 .bytes_moved = COMPACT_UNKNOWN, .bytes_read = COMPACT_UNKNOWN,
                 .bytes_written = COMPACT_UNKNOWN, .seconds = -1,
+                .allocated_before = COMPACT_UNKNOWN, .allocated_after = COMPACT_UNKNOWN,
+                .bytes_punched = COMPACT_UNKNOWN,
         };
 }
 
@@ -47,6 +49,10 @@ static void print_json(const struct compact_summary *s)
         json_num(&j, "bytes-moved", s->bytes_moved);
         json_num(&j, "bytes-read", s->bytes_read);
         json_num(&j, "bytes-written", s->bytes_written);
+        json_bool(&j, "no-block-moves", s->no_block_moves);
+        json_num(&j, "allocated-before", s->allocated_before);
+        json_num(&j, "allocated-after", s->allocated_after);
+        json_num(&j, "bytes-punched", s->bytes_punched);
         json_end_object(&j);
 }
 
@@ -68,6 +74,14 @@ void compact_summary_print(const struct compact_summary *s, bool json)
                 printf("; moved %" PRIu64 " blocks (%" PRIu64 " bytes)", s->moved, s->bytes_moved);
         if (!s->dry_run && s->bytes_written != COMPACT_UNKNOWN)
                 printf("; wrote %" PRIu64 " bytes", s->bytes_written);
+        if (s->no_block_moves && s->bytes_punched != COMPACT_UNKNOWN)
+                printf("; %s %" PRIu64 " bytes", s->dry_run ? "would punch" : "punched", s->bytes_punched);
+        /* The allocation is what --no-block-moves changes at once; the
+         * line of a run that moves stays as it was (JSON has both). */
+        if (s->no_block_moves && s->allocated_before != COMPACT_UNKNOWN && s->allocated_after != COMPACT_UNKNOWN)
+                printf("; allocated %" PRIu64 " -> %" PRIu64 " bytes", s->allocated_before, s->allocated_after);
+        else if (s->no_block_moves && s->allocated_before != COMPACT_UNKNOWN)
+                printf("; allocated %" PRIu64 " bytes", s->allocated_before);
         if (s->seconds >= 0)
                 printf("; %.2f s", s->seconds);
         putchar('\n');

@@ -28,7 +28,7 @@ static const struct {
         { "compact", cmd_compact,
           "FILE [--mode full|fs|zero] [--dry-run] [--json] [--no-progress]\n"
           "          [--force-dirty] [--force-children] [--local | --bus] [--user]\n"
-          "          [--wait | --no-wait] [--queue-depth N] [--parent PATH]",
+          "          [--wait | --no-wait] [--queue-depth N] [--parent PATH] [--no-block-moves]",
           "shrink in place: through vhd-compactd when org.vhd.Compact is on the\n"
           "system bus (--user: the session bus), else in this process" },
         { "jobs", cmd_jobs, "[--json] [--user]",

@@ -33,6 +33,7 @@ enum job_state {
 struct job_request {
         char *mode;             /* "full", "fs" or "zero" */
         bool force_dirty, force_children;
+        bool no_block_moves;    /* punch the dropped blocks out, move none */
         bool dry_run;           /* Analyze: no object, reply with a report */
 };
 

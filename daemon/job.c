@@ -121,7 +121,8 @@ static int append_text(sd_bus_message *reply, const char *s)
 }
 
 /* The worker's "k=v k=v ..." report as a{sv}: u for block counts, t for
- * sizes and byte counts, s for the mode; other keys are left out. */
+ * sizes, byte counts and allocations, s for the mode; other keys are left
+ * out. */
 static int append_report(sd_bus_message *reply, const char *report)
 {
         _cleanup_free_ char *copy = strdup(report ? report : "");
@@ -145,7 +146,7 @@ static int append_report(sd_bus_message *reply, const char *report)
                 }
                 else if (!strncmp(kv, "blocks-", 7))
                         r = sd_bus_message_append(reply, "{sv}", kv, "u", (uint32_t) strtoul(eq + 1, NULL, 10));
-                else if (!strncmp(kv, "size-", 5) || !strncmp(kv, "bytes-", 6))
+                else if (!strncmp(kv, "size-", 5) || !strncmp(kv, "bytes-", 6) || !strncmp(kv, "allocated-", 10))
                         r = sd_bus_message_append(reply, "{sv}", kv, "t", (uint64_t) strtoull(eq + 1, NULL, 10));
         }
         return r < 0 ? r : sd_bus_message_close_container(reply);

@@ -56,15 +56,18 @@ static int parse_options(sd_bus_message *msg, struct job_request *req, sd_bus_er
                                 return error_setf_safe(e, SD_BUS_ERROR_INVALID_ARGS,
                                                        "mode '%s' is not one of full, fs, zero", mode);
                         req->mode = (char *) mode;      /* lives in msg; job_new copies it */
-                } else if (!strcmp(key, "force-dirty") || !strcmp(key, "force-children")) {
+                } else if (!strcmp(key, "force-dirty") || !strcmp(key, "force-children") ||
+                           !strcmp(key, "no-block-moves")) {
                         int b;
                         r = sd_bus_message_read(msg, "v", "b", &b);
                         if (r < 0)
                                 return error_setf_safe(e, SD_BUS_ERROR_INVALID_ARGS, "option '%s' must be a boolean", key);
-                        if (key[6] == 'd')
+                        if (!strcmp(key, "force-dirty"))
                                 req->force_dirty = b;
-                        else
+                        else if (!strcmp(key, "force-children"))
                                 req->force_children = b;
+                        else
+                                req->no_block_moves = b;
                 } else
                         return error_setf_safe(e, SD_BUS_ERROR_INVALID_ARGS, "unknown option '%s'", key);
                 r = sd_bus_message_exit_container(msg);

@@ -35,7 +35,7 @@
 static _Noreturn void exec_worker(const struct job *j, int ctl, pid_t parent)
 {
         const struct manager *m = j->m;
-        const char *argv[12];
+        const char *argv[13];
         sigset_t none;
         int n = 0;
 
@@ -72,6 +72,8 @@ static _Noreturn void exec_worker(const struct job *j, int ctl, pid_t parent)
                 argv[n++] = "--force-dirty";
         if (j->req.force_children)
                 argv[n++] = "--force-children";
+        if (j->req.no_block_moves)
+                argv[n++] = "--no-block-moves";
         argv[n] = NULL;
         execv(m->worker_path, (char **) argv);
         _exit(127);

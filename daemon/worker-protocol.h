@@ -13,7 +13,7 @@
  *         differencing children (absent, i.e. closed, when it could not be
  *         opened: the search then finds nothing)
  *   argv  vhd-compact-worker --path PATH --mode full|fs|zero
- *         [--dry-run] [--force-dirty] [--force-children]
+ *         [--dry-run] [--force-dirty] [--force-children] [--no-block-moves]
  *
  * and, when the daemon runs as root, already switched to an unprivileged
  * user with no_new_privs set.  It cannot open files by name; it asks.
@@ -33,6 +33,9 @@
  *                         blocks-allocated blocks-dropped-fs
  *                         blocks-dropped-zero blocks-moved bytes-moved
  *                         bytes-read bytes-written seconds (a decimal)
+ *                         allocated-before allocated-after (st_blocks x
+ *                         512; after is 0 in a dry run) and, with
+ *                         --no-block-moves, bytes-punched
  *   result fail ERRNO ID MESSAGE
  *                         failure: ERRNO positive, ID a problem id of
  *                         lib/util/problem.c or "-", MESSAGE the one line

@@ -92,6 +92,7 @@ static int parse_args(int argc, char **argv, struct args *a, char *why, size_t s
                 { "dry-run", no_argument, NULL, 'n' },
                 { "force-dirty", no_argument, NULL, 'f' },
                 { "force-children", no_argument, NULL, 'c' },
+                { "no-block-moves", no_argument, NULL, 'B' },
                 {}
         };
         bool have_mode = false;
@@ -112,13 +113,14 @@ static int parse_args(int argc, char **argv, struct args *a, char *why, size_t s
                 case 'n': a->opts.dry_run = true; break;
                 case 'f': a->opts.force_dirty = true; break;
                 case 'c': a->opts.force_children = true; break;
+                case 'B': a->opts.no_block_moves = true; break;
                 default:
                         snprintf(why, size, "unknown option '%.64s'", argv[optind - 1]);
                         return -EINVAL;
                 }
         if (optind != argc || !a->path || !*a->path || !have_mode) {
                 snprintf(why, size, "usage: vhd-compact-worker --path PATH --mode full|fs|zero "
-                                    "[--dry-run] [--force-dirty] [--force-children]");
+                                    "[--dry-run] [--force-dirty] [--force-children] [--no-block-moves]");
                 return -EINVAL;
         }
         return 0;

@@ -422,6 +422,44 @@ static int check_truncated(int fd, uint64_t size_before, uint64_t final_size, st
                               size_before, (uint64_t) st.st_size);
 }
 
+/* The file's allocation: st_blocks x 512 (0 when fstat fails). */
+static uint64_t allocated_bytes(int fd)
+{
+        struct stat st;
+
+        return fstat(fd, &st) < 0 ? 0 : (uint64_t) st.st_blocks * 512;
+}
+
+/* No moves: of the free ranges below the new end, only those that hold
+ * data in whole blocks of the host file system need a punch (a range
+ * already a hole is left alone, and so are the partial blocks at its
+ * edges, which a punch only zeroes: a run after one that finished plans
+ * nothing).  *ret_bytes: those data bytes, what the run gives back.  The
+ * descriptor's position is put back. */
+static void keep_punches_with_data(int fd, struct compact_plan *p, uint64_t *ret_bytes)
+{
+        off_t pos = lseek(fd, 0, SEEK_CUR);
+        uint64_t bytes = 0, bs = 4096;
+        uint32_t n = 0;
+        struct stat st;
+
+        if (fstat(fd, &st) == 0 && st.st_blksize > 0)
+                bs = (uint64_t) st.st_blksize;
+        for (uint32_t i = 0; i < p->n_punches; i++) {
+                const struct compact_extent *e = &p->punches[i];
+                uint64_t lo = ROUND_UP(e->off, bs), hi = (e->off + e->len) / bs * bs;
+                uint64_t data = hi > lo ? hi - lo - MIN(hi - lo, compact_hole_bytes(fd, lo, hi - lo)) : 0;
+                if (data == 0)
+                        continue;
+                bytes += data;
+                p->punches[n++] = *e;
+        }
+        p->n_punches = n;
+        if (pos >= 0)
+                (void) lseek(fd, pos, SEEK_SET);
+        *ret_bytes = bytes;
+}
+
 /* The image, from the caller's descriptor or by name; a read-only file,
  * or descriptor, while writing is asked is refused as access-denied. */
 static int open_image(const char *path, const struct compact_opts *o, struct vc_problems *problems,
@@ -496,6 +534,8 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         if (!drop || !zero)
                 return -ENOMEM;
         rep.size_before = vc_image_file_size(img);
+        rep.no_block_moves = opts->no_block_moves;
+        rep.allocated_before = allocated_bytes(vc_image_fd(img));
         rep.blocks_allocated = vc_image_blocks_allocated(img);
 
         enter_phase(opts, COMPACT_PHASE_SCANNING);
@@ -542,16 +582,20 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
 
         if (ops->own_drops && layout.n_objects > n)
                 ops->own_drops(img, &layout, drop);
-        r = compact_plan_build(&layout, drop, &plan);
+        r = opts->no_block_moves ? compact_plan_build_in_place(&layout, drop, &plan)
+                                 : compact_plan_build(&layout, drop, &plan);
         if (r < 0)
                 goto out;
+        if (opts->no_block_moves)
+                keep_punches_with_data(vc_image_fd(img), &plan, &rep.bytes_punched);
         rep.moved = plan.n_moves;
         rep.bytes_moved = plan.bytes_moved;
         rep.size_after = plan.final_size;
         if (opts->planned)
                 opts->planned(opts->userdata, rep.size_before, rep.size_after);
 
-        bool nothing = plan.n_drops == 0 && plan.n_moves == 0 && plan.final_size == rep.size_before;
+        bool nothing = plan.n_drops == 0 && plan.n_moves == 0 && plan.n_punches == 0 &&
+                       plan.final_size == rep.size_before;
         if (!opts->dry_run && !nothing) {
                 struct compact_exec_opts eo = { .queue_depth = opts->queue_depth,
                                                 .progress = moving_progress,
@@ -577,6 +621,8 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                         goto out;
                 }
         }
+        if (!opts->dry_run)
+                rep.allocated_after = allocated_bytes(vc_image_fd(img));
         rep.bytes_written = vc_bytes_written() - written0;
         rep.seconds = now_s() - t0;
         *ret = rep;

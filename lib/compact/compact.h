@@ -40,6 +40,10 @@ struct compact_opts {
         bool dry_run;
         bool force_dirty;       /* scan volumes not cleanly shut down */
         bool force_children;    /* allow file-system drops on a disk with children */
+        /* Move nothing: drop blocks and punch their space out of the file,
+         * cut only its free tail (plan-in-place.c; Windows'
+         * COMPACT_VIRTUAL_DISK_FLAG_NO_BLOCK_MOVES). */
+        bool no_block_moves;
         unsigned queue_depth;
         /* Where the image, its folder and the files it leads to come
          * from (image/open.h); NULL: all by name, with open(2).  With a
@@ -73,6 +77,12 @@ struct compact_report {
          * written in place, headers; VHD: BAT sectors, footer). */
         uint64_t bytes_written;
         double seconds;
+        /* The file's allocation (st_blocks x 512) before the run and after
+         * it (a dry run: before only; after is 0).  With no_block_moves,
+         * bytes_punched: the data bytes of the ranges the run punches
+         * (a dry run: would punch). */
+        bool no_block_moves;
+        uint64_t allocated_before, allocated_after, bytes_punched;
 };
 
 /* path: the image (with a descriptor in opts->open, only its name).  Untrusted input

@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -316,7 +317,7 @@ static int copy_blocks(struct mover *m, const struct compact_exec_opts *o)
  * move then needs nothing).  The descriptor's position, which a caller
  * may share, is put back afterwards.
  */
-static uint64_t hole_bytes(int fd, uint64_t off, uint64_t len)
+uint64_t compact_hole_bytes(int fd, uint64_t off, uint64_t len)
 {
         uint64_t pos = off, end = off + len, holes = 0;
 
@@ -404,7 +405,7 @@ static int plan_rounds(int fd, const struct compact_plan *plan, struct rounds *r
         int r = need ? 0 : -ENOMEM;
         uint64_t total = 0, freed = 0;
         for (uint32_t i = 0; r == 0 && i < plan->n_moves; i++) {
-                need[i] = hole_bytes(fd, plan->moves[i].to, plan->moves[i].len);
+                need[i] = compact_hole_bytes(fd, plan->moves[i].to, plan->moves[i].len);
                 total += need[i];
         }
         if (r == 0 && total + SPACE_MARGIN > avail) {
@@ -425,7 +426,7 @@ static int plan_rounds(int fd, const struct compact_plan *plan, struct rounds *r
                                 rs.tail[2 * rs.n_tail] = upto - at;
                                 rs.tail[2 * rs.n_tail + 1] = at;
                                 rs.n_tail++;
-                                freed += upto - at - hole_bytes(fd, at, upto - at);
+                                freed += upto - at - compact_hole_bytes(fd, at, upto - at);
                         }
                         if (src)
                                 at = MAX(at, upto + mv->len);
@@ -440,7 +441,7 @@ static int plan_rounds(int fd, const struct compact_plan *plan, struct rounds *r
                         uint64_t round_need = 0, given = 0;
                         while (i < plan->n_moves && used + round_need + need[i] + SPACE_MARGIN <= room) {
                                 round_need += need[i];
-                                given += plan->moves[i].len - hole_bytes(fd, plan->moves[i].from, plan->moves[i].len);
+                                given += plan->moves[i].len - compact_hole_bytes(fd, plan->moves[i].from, plan->moves[i].len);
                                 i++;
                         }
                         if (i == first) {
@@ -479,6 +480,36 @@ static int punch(int fd, uint64_t off, uint64_t len, const char *step, struct vc
                 r = vc_punch_hole(fd, off, len);        /* logged for the power-cut tests */
         if (r < 0)
                 return vc_problem_step_failed(problems, r, off, "%s: punching a hole of %" PRIu64 " bytes", step, len);
+        return 0;
+}
+
+/*
+ * A plan without moves punches (plan->punches): first, before any write,
+ * whether the file system can.  A hole punched past the end of the file
+ * (KEEP_SIZE: the size stays) changes nothing, and fails with EOPNOTSUPP
+ * where punching is not supported (vfat, a FUSE file system without
+ * fallocate).  Not logged: it is no write.  Only a regular file is asked:
+ * a device has no end past which a punch is harmless.
+ */
+static int probe_punch(int fd, struct vc_problems *problems)
+{
+        struct stat st;
+        int r;
+
+        if (fstat(fd, &st) < 0)
+                return vc_problem_step_failed(problems, -errno, 0, "before punching holes: fstat");
+        if (!S_ISREG(st.st_mode))
+                return vc_problem_add(problems, VC_PROBLEM_NO_PUNCH, -EOPNOTSUPP, NULL, 0,
+                                      "no-block-moves punches holes, which only a regular file has; nothing "
+                                      "was written: compact it without no-block-moves");
+        r = vc_io_fault(VC_IO_TRUNCATE, NULL);
+        if (r == 0 && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size, 4096) < 0)
+                r = -errno;
+        if (r < 0)
+                return vc_problem_add(problems, VC_PROBLEM_NO_PUNCH, r, NULL, (uint64_t) st.st_size,
+                                      "the file system holding the image cannot punch holes (fallocate "
+                                      "PUNCH_HOLE: %s), which no-block-moves needs; nothing was written: "
+                                      "compact it without no-block-moves", strerror(-r));
         return 0;
 }
 
@@ -542,6 +573,16 @@ int compact_execute_ops(int fd, const struct vc_compact_ops *ops, struct vc_imag
         m.stall_ms = opts->stall_ms ? opts->stall_ms : DEFAULT_STALL_MS;
         m.chunk = opts->copy_chunk ? opts->copy_chunk : DEFAULT_CHUNK;
 
+        /* A plan punches or moves, never both (plan-in-place.c); one
+         * that punches asks first whether it can. */
+        if (plan->n_punches > 0) {
+                if (plan->n_moves > 0)
+                        return -EINVAL;
+                r = probe_punch(fd, problems);
+                if (r < 0)
+                        return r;
+        }
+
         /* Before any write: how many rounds the free space allows. */
         struct rounds rs = {};
         r = plan_rounds(fd, plan, &rs, problems);
@@ -578,6 +619,19 @@ int compact_execute_ops(int fd, const struct vc_compact_ops *ops, struct vc_imag
         }
         if (rs.n_tail > 0)
                 vc_fault_point("compact: tail punched");
+
+        /* No moves: the free ranges below the new end given back, now
+         * that nothing points at them durably (plan-in-place.c). */
+        for (uint32_t i = 0; i < plan->n_punches; i++) {
+                r = punch(fd, plan->punches[i].off, plan->punches[i].len, "giving back the space of dropped blocks",
+                          problems);
+                if (r < 0) {
+                        rounds_done(&rs);
+                        return r;
+                }
+                stats.bytes_punched += plan->punches[i].len;
+                vc_fault_point("compact: dropped punched");
+        }
 
         /* Steps 2 and 3, once per round. */
         if (plan->n_moves > 0) {

@@ -51,6 +51,17 @@
  * per round, "compact: sources punched" follow them.  A run after an
  * interruption plans its rounds from the file as it is (what was copied
  * and not yet pointed at needs no more space).
+ *
+ * No moves (a plan from compact_plan_build_in_place(), `--no-block-
+ * moves`).  Steps 2 and 3 are empty; after step 1's fdatasync each range
+ * of plan->punches (free space below the new end: the dropped blocks'
+ * places) is punched, a fault point "compact: dropped punched" after
+ * each; step 4 as above cuts only the free tail.  Before any write a
+ * punch past the end of the file asks whether the file system can punch
+ * at all: one that cannot (EOPNOTSUPP) refuses the run with a
+ * punch-unsupported problem, the file untouched.  A crash among the
+ * punches leaves the drops durable and some space not yet given back: a
+ * new run plans the same end and punches the same ranges again.
  */
 #pragma once
 
@@ -103,6 +114,7 @@ struct compact_exec_stats {
         uint64_t bytes_read, bytes_written;
         uint32_t blocks_moved;
         uint32_t io_wq_kicks;   /* deadlines passed with nothing completed */
+        uint64_t bytes_punched; /* of plan->punches, punched */
         bool truncated;
 };
 
@@ -116,6 +128,10 @@ struct compact_exec_stats {
  * the file.  Short reads and writes are not failures: the rest is
  * resubmitted.
  */
+/* Bytes of [off, off + len) of fd that are holes (SEEK_DATA/SEEK_HOLE;
+ * 0 on a file system without them).  Moves fd's position. */
+uint64_t compact_hole_bytes(int fd, uint64_t off, uint64_t len);
+
 struct vc_image;
 int compact_execute(struct vc_image *img, struct compact_layout *l, const struct compact_plan *plan,
                     const struct compact_exec_opts *opts, struct compact_exec_stats *ret_stats);

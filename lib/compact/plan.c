@@ -88,6 +88,7 @@ void compact_plan_done(struct compact_plan *p)
         free(p->drops);
         free(p->why);
         free(p->moves);
+        free(p->punches);
         *p = (struct compact_plan) {};
 }
 

@@ -29,6 +29,10 @@
  * zero size, a fixed extent past the tail, an alignment not in units). */
 int compact_plan_build(const struct compact_layout *l, const uint8_t *drop, struct compact_plan *ret);
 void compact_plan_done(struct compact_plan *p);
+/* The same drops, no moves: the file ends after its highest survivor or
+ * fixed region, and p->punches lists the free ranges below that end
+ * (plan-in-place.c).  Same errors. */
+int compact_plan_build_in_place(const struct compact_layout *l, const uint8_t *drop, struct compact_plan *ret);
 
 /* The layout of an open image, from its format (ops->layout); l->at must
  * be freed by the caller. */

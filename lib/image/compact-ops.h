@@ -104,4 +104,10 @@ struct compact_plan {
         struct compact_move *moves;     /* highest source first */
         uint32_t survivors;
         uint64_t bytes_moved;   /* the sum of the moves' len */
+        /* A plan without moves (compact_plan_build_in_place(), lib/compact/
+         * plan-in-place.c): the free ranges below the new end whose space
+         * is given back (punched) once the drops are durable; NULL in a
+         * plan that moves. */
+        struct compact_extent *punches;
+        uint32_t n_punches;
 };

@@ -51,6 +51,7 @@ static const char *const problem_names[_VC_PROBLEM_MAX] = {
         [VC_PROBLEM_BAD_BLOCK_STATE] = "bad-block-state",
         [VC_PROBLEM_BAD_LOG_DESCRIPTOR] = "bad-log-descriptor",
         [VC_PROBLEM_BAD_HEADER] = "bad-header",
+        [VC_PROBLEM_NO_PUNCH] = "punch-unsupported",
 };
 
 const char *vc_problem_id_to_string(enum vc_problem_id id)

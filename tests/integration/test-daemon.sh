@@ -32,6 +32,10 @@
 #   receives name no file and hold no Completed (python3-gi needed).
 # - root compacts a dynamic VHDX the same way (Analyze first, which writes
 #   nothing), and `vhdctl check` finds it clean;
+# - option no-block-moves: a VHD through busctl (the job's Report has
+#   allocated-before/after and bytes-punched, the allocation falls by the
+#   two dropped blocks, no block moves, the size stays, the content too),
+#   a VHDX through `vhdctl compact --bus --no-block-moves --json`;
 # The disks: a 64 MiB dynamic VHD (or VHDX), 2 MiB blocks: data in blocks
 # 0 and 5, zeros written over blocks 2-3, so that two blocks go.
 set -euo pipefail
@@ -152,6 +156,38 @@ job=$(sed -n 's/^o "\(.*\)"$/\1/p' <<<"$out")
 [[ $job = /org/vhd/Compact/job/* ]] || fail "root: Compact of a VHDX answered '$out', not a job"
 compacted root-vhdx "$d/root.vhdx" "$job"
 "$VHDCTL" check "$d/root.vhdx" >/dev/null || fail "root: the compacted VHDX does not check clean"
+
+echo "== root, option no-block-moves (busctl on a VHD, vhdctl --bus on a VHDX)"
+# Blocks 2 and 3 go from the middle of the file: nothing is cut, their
+# space is punched out.
+make_disk "$d/nbm.vhd"
+out=$(busctl call org.vhd.Compact /org/vhd/Compact org.vhd.Compact.Manager Compact 'sa{sv}' "$d/nbm.vhd" \
+      1 no-block-moves b true)
+job=$(sed -n 's/^o "\(.*\)"$/\1/p' <<<"$out")
+[[ $job = /org/vhd/Compact/job/* ]] || fail "no-block-moves: Compact answered '$out', not a job"
+[[ $(wait_job "$job") = done ]] || fail "no-block-moves: the job ended $(job_prop "$job" State): $(job_prop "$job" Error)"
+report=$(job_prop "$job" Report)
+report_num () { grep -o "\"$1\" [tu] [0-9]*" <<<"$report" | cut -d' ' -f3; }
+ab=$(report_num allocated-before) aa=$(report_num allocated-after) punched=$(report_num bytes-punched)
+[[ -n $ab && -n $aa && -n $punched ]] || fail "no-block-moves: the Report lacks the allocation: $report"
+[[ $(report_num blocks-moved) = 0 ]] || fail "no-block-moves: blocks moved: $report"
+(( ab - aa >= 2 * (2 * 1048576 - 8192) && punched >= 2 * (2 * 1048576 - 8192) )) ||
+  fail "no-block-moves: the allocation fell from $ab to $aa, $punched bytes punched, for two blocks"
+[[ $aa = $(( $(stat -c %b "$d/nbm.vhd") * 512 )) ]] || fail "no-block-moves: allocated-after $aa is not st_blocks"
+[[ $(file_size "$d/nbm.vhd") = $(file_size "$d/nbm.vhd.orig") ]] || fail "no-block-moves: the file was cut"
+qemu-img compare -q -f vpc -F vpc "$d/nbm.vhd.orig" "$d/nbm.vhd" || fail "no-block-moves: the content changed"
+echo "no-block-moves (busctl): allocated $ab -> $aa bytes, $punched punched, size kept"
+make_disk "$d/nbm.vhdx"
+"$VHDCTL" compact --bus --no-progress --json --no-block-moves "$d/nbm.vhdx" > "$d/nbm.json" ||
+  fail "no-block-moves: vhdctl compact --bus --no-block-moves failed"
+json_n () { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" "$d/nbm.json"; }
+(( $(json_n allocated-before) - $(json_n allocated-after) >= 2 * (2 * 1048576 - 8192) )) ||
+  { cat "$d/nbm.json" >&2; fail "no-block-moves: vhdctl --bus reports no fall of the allocation"; }
+[[ $(json_n blocks-moved) = 0 && $(json_n bytes-punched) -gt 0 ]] ||
+  { cat "$d/nbm.json" >&2; fail "no-block-moves: vhdctl --bus: blocks moved or nothing punched"; }
+qemu-img compare -q -f vhdx -F vhdx "$d/nbm.vhdx.orig" "$d/nbm.vhdx" || fail "no-block-moves: the VHDX's content changed"
+"$VHDCTL" check "$d/nbm.vhdx" >/dev/null || fail "no-block-moves: the VHDX does not check clean"
+echo "no-block-moves (vhdctl --bus, VHDX): allocated $(json_n allocated-before) -> $(json_n allocated-after) bytes"
 
 echo "== a user without the polkit grant, on its own file"
 make_disk "$user_home/own.vhd"

@@ -44,7 +44,10 @@ MSG_MAX = 4096
 PHASES = ("attaching", "scanning", "moving", "truncating")
 OK_KEYS = ["mode", "size-before", "size-after", "blocks-allocated",
            "blocks-dropped-fs", "blocks-dropped-zero", "blocks-moved",
-           "bytes-moved", "bytes-read", "bytes-written", "seconds"]
+           "bytes-moved", "bytes-read", "bytes-written", "seconds",
+           "allocated-before", "allocated-after"]
+# With --no-block-moves, one more at the end.
+OK_KEYS_NO_MOVES = OK_KEYS + ["bytes-punched"]
 
 
 def protocol_error(why):
@@ -75,7 +78,7 @@ def check_message(msg, state):
         state["result"] = rest
         if rest.startswith("ok "):
             keys = [kv.split("=", 1)[0] for kv in rest[3:].split(" ")]
-            if keys != OK_KEYS:
+            if keys != OK_KEYS and keys != OK_KEYS_NO_MOVES:
                 protocol_error(f"result ok keys {keys}, expected {OK_KEYS}")
         elif not re.fullmatch(r"fail [1-9]\d* \S+ \S.*", rest):
             protocol_error(f"bad result {rest!r}")
