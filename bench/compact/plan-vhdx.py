@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# bench/compact/plan-vhdx.py VHDX ANALYZE_JSON: an independent reckoning of
+# bench/compact/plan-vhdx.py [--free FILE] VHDX ANALYZE_JSON: an independent reckoning of
 # what `vhdctl compact` (mode full) should leave of a dynamic VHDX, for the
 # benchmark (plan.py does the same for VHD).
 #
@@ -9,7 +9,8 @@
 # size, logical sector size) and the BAT itself, takes the file-system
 # classes from `vhdctl analyze --json` (F = every byte free in the file
 # system) and finds the remaining all-zero FULLY_PRESENT blocks by reading
-# them.  A block is dropped when it is F or all zero.  The optimum is the
+# them (with --free FILE, the classes come from FILE's free byte ranges
+# instead, as in plan.py).  A block is dropped when it is F or all zero.  The optimum is the
 # end of everything fixed (the 1 MiB header section, the log, every region),
 # rounded up to 1 MiB, plus the kept blocks packed: VHDX.md §3.4 truncates to
 # the MiB-aligned end of what is still in use, and nothing fixed lies above
@@ -31,6 +32,8 @@ import os
 import struct
 import sys
 import uuid
+
+import fsfree
 
 MIB = 1 << 20
 BAT_GUID = uuid.UUID("2DC27766-F623-4200-9D64-115E9BFD4A08").bytes_le
@@ -124,11 +127,16 @@ def moves(before, after, outdir, fio_file):
 def main():
     if sys.argv[1] == "--moves":
         return moves(*sys.argv[2:6])
-    vhdx, ajson = sys.argv[1:3]
+    args, free = sys.argv[1:], None
+    if args[0] == "--free":
+        free, args = args[1], args[2:]
+    vhdx, ajson = args[:2]
     classes = json.load(open(ajson))["block-classes"]
     fd = os.open(vhdx, os.O_RDONLY)
     g = geometry(fd)
     bs = g["bs"]
+    if free:
+        classes = fsfree.classes_from_free(free, bs, len(classes))
     zeros = bytes(bs)
     dropped_fs = dropped_zero = 0
     for b, (state, off) in g["blocks"].items():

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# bench/compact/plan.py VHD ANALYZE_JSON OUTDIR: an independent reckoning of
+# bench/compact/plan.py [--free FILE] VHD ANALYZE_JSON OUTDIR: an independent reckoning of
 # what `vhdctl compact` (mode full) should do to VHD, for the benchmark.
 #
 # It reads the footer, dynamic header and BAT itself, takes the file-system
 # classes from `vhdctl analyze --json` (F = every byte free in the file
 # system), and finds the remaining all-zero blocks by reading them (honouring
-# the sector bitmap: a clear bit reads as zeros in a dynamic disk).  A block
+# the sector bitmap: a clear bit reads as zeros in a dynamic disk).  With
+# --free FILE the classes come instead from FILE's free byte ranges
+# (fsfree.py: the file system's own tool, e.g. dumpe2fs), not from our
+# scanner.  A block
 # is dropped when it is F or all zero.  Then, by the planner's rule (kept
 # blocks end up in the k lowest slots; survivors above move, highest first,
 # into the lowest dropped slots) it derives the move list.
@@ -28,6 +31,8 @@ import json
 import os
 import struct
 import sys
+
+import fsfree
 
 SECTOR = 512
 UNUSED = 0xFFFFFFFF
@@ -62,8 +67,11 @@ def probe(vhd, ajson, first=4096):
 def main():
     if sys.argv[1] == "--probe":
         return probe(sys.argv[2], sys.argv[3])
-    vhd, ajson, outdir = sys.argv[1:4]
-    fio_file = sys.argv[4] if len(sys.argv) > 4 else vhd
+    args, free = sys.argv[1:], None
+    if args[0] == "--free":
+        free, args = args[1], args[2:]
+    vhd, ajson, outdir = args[:3]
+    fio_file = args[3] if len(args) > 3 else vhd
     classes = json.load(open(ajson))["block-classes"]
     fd = os.open(vhd, os.O_RDONLY)
     size = os.fstat(fd).st_size
@@ -85,6 +93,8 @@ def main():
     bat = struct.unpack(">%dI" % max_entries, os.pread(fd, 4 * max_entries, table_offset))
     if len(classes) != max_entries:
         sys.exit("plan.py: analyze has %d blocks, BAT %d" % (len(classes), max_entries))
+    if free:
+        classes = fsfree.classes_from_free(free, block_size, max_entries)
     metadata_end = max(512, data_offset + 1024, table_offset + -(-4 * max_entries // SECTOR) * SECTOR)
     for i in range(8):  # parent locators: none in a dynamic disk, but be exact
         code, space, length, _, off = struct.unpack(">IIII Q", dyn[576 + 24 * i:600 + 24 * i])
