@@ -43,15 +43,20 @@ bool vc_prefetch_note(struct vc_prefetch *pf, uint64_t off, uint64_t len, uint64
                         victim = &pf->s[i];
         }
         if (!s) {
-                *victim = (struct vc_prefetch_stream) { .next = end, .hinted = end, .used = pf->clock, .hits = 1 };
+                *victim = (struct vc_prefetch_stream) {
+                        .low = off, .next = end, .bytes = len, .hinted = end, .used = pf->clock, .hits = 1,
+                };
                 pthread_mutex_unlock(&pf->lock);
                 return false;
         }
         s->used = pf->clock;
+        s->low = MIN(s->low, off);
         s->next = MAX(s->next, end);
+        s->bytes = s->bytes + len < s->bytes ? UINT64_MAX : s->bytes + len;
         if (s->hits < VC_PREFETCH_HITS)
                 s->hits++;
-        if (s->hits >= VC_PREFETCH_HITS && s->hinted < s->next + VC_PREFETCH_WINDOW / 2) {
+        if (s->hits >= VC_PREFETCH_HITS && s->bytes >= (s->next - s->low) / 4 &&
+            s->hinted < s->next + VC_PREFETCH_WINDOW / 2) {
                 from = MAX(s->hinted, s->next);
                 to = MIN(s->next + VC_PREFETCH_WINDOW, size);
                 if (to > from)
