@@ -70,6 +70,8 @@ static void vhd_load(void)
 
 static void vhd_unload(void)
 {
+        if (image)
+                nbdkit_debug("vhd: read-ahead hints issued: %" PRIu64, vc_image_prefetch_hints(image));
         image = vc_image_free(image);
         free(filename);
         free(parent_path);

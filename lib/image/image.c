@@ -18,6 +18,7 @@
 #include "../util/fd-util.h"
 #include "../util/macro.h"
 #include "image.h"
+#include "prefetch.h"
 
 extern const struct vc_image_format vc_image_format_vhd;
 extern const struct vc_image_format vc_image_format_vhdx;
@@ -33,6 +34,8 @@ struct vc_image {
         void *priv;
         char *path;
         bool readonly;
+        struct vc_prefetch prefetch;
+        uint64_t hints;                 /* atomic */
 };
 
 #define PROBE_BYTES 512
@@ -111,6 +114,7 @@ int vc_image_open(const char *path, const struct vc_open_ctx *ctx, unsigned flag
                 free(img->path);
                 return r;
         }
+        vc_prefetch_init(&img->prefetch);
         *ret = TAKE_PTR(img);
         return 0;
 }
@@ -120,6 +124,7 @@ struct vc_image *vc_image_free(struct vc_image *img)
         if (!img)
                 return NULL;
         img->fmt->close(img->priv);
+        vc_prefetch_done(&img->prefetch);
         free(img->path);
         free(img);
         return NULL;
@@ -148,7 +153,19 @@ bool vc_image_is_readonly(const struct vc_image *img) { return img->readonly; }
 
 int vc_image_pread(struct vc_image *img, void *buf, size_t count, uint64_t offset)
 {
-        return img->fmt->pread(img->priv, buf, count, offset);
+        uint64_t from, len;
+        int r = img->fmt->pread(img->priv, buf, count, offset);
+
+        if (r < 0 || !img->fmt->willneed)
+                return r;
+        if (vc_prefetch_note(&img->prefetch, offset, count, img->fmt->virtual_size(img->priv), &from, &len))
+                __atomic_add_fetch(&img->hints, img->fmt->willneed(img->priv, from, len), __ATOMIC_RELAXED);
+        return r;
+}
+
+uint64_t vc_image_prefetch_hints(const struct vc_image *img)
+{
+        return __atomic_load_n(&img->hints, __ATOMIC_RELAXED);
 }
 
 int vc_image_pwrite(struct vc_image *img, const void *buf, size_t count, uint64_t offset)

@@ -143,6 +143,10 @@ struct vc_image_format {
         int (*trim)(void *priv, size_t count, uint64_t offset);
         int (*flush)(void *priv);
         int (*extents)(void *priv, uint64_t offset, uint64_t count, vc_extent_fn f, void *userdata);
+        /* (optional) Hints the file ranges (the parent's too) of a virtual
+         * range to the kernel (POSIX_FADV_WILLNEED): read-ahead of the
+         * virtual disk, prefetch.h.  Returns the hints issued. */
+        unsigned (*willneed)(void *priv, uint64_t offset, uint64_t count);
 
         int (*fd)(void *priv);                  /* the image file, held while open */
         uint64_t (*virtual_size)(void *priv);
@@ -184,7 +188,11 @@ const char *vc_image_path(const struct vc_image *img);
 int vc_image_fd(const struct vc_image *img);
 bool vc_image_is_readonly(const struct vc_image *img);
 
+/* A read that continues a sequential stream hints what follows it
+ * (prefetch.h); what it reads never depends on that. */
 int vc_image_pread(struct vc_image *img, void *buf, size_t count, uint64_t offset);
+/* The read-ahead hints issued so far (posix_fadvise calls), for tests. */
+uint64_t vc_image_prefetch_hints(const struct vc_image *img);
 int vc_image_pwrite(struct vc_image *img, const void *buf, size_t count, uint64_t offset);
 int vc_image_zero(struct vc_image *img, size_t count, uint64_t offset);
 int vc_image_trim(struct vc_image *img, size_t count, uint64_t offset);

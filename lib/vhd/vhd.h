@@ -151,6 +151,9 @@ int vhd_image_fd(const struct vhd_image *img);
 
 /* Reads count bytes of the merged virtual disk at offset. */
 int vhd_image_pread(struct vhd_image *img, void *buf, size_t count, uint64_t offset);
+/* prefetch.c: WILLNEED hints for the file ranges of a virtual range (and
+ * its parent's); returns the hints issued. */
+unsigned vhd_image_willneed(struct vhd_image *img, uint64_t offset, uint64_t count);
 
 /* write.c */
 int vhd_image_pwrite(struct vhd_image *img, const void *buf, size_t count, uint64_t offset);

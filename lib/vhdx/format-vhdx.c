@@ -254,6 +254,7 @@ static int op_extents(void *p, uint64_t off, uint64_t n, vc_extent_fn f, void *u
         return vhdx_image_extents(p, off, n, f, userdata);
 }
 
+static unsigned op_willneed(void *p, uint64_t off, uint64_t n) { return vhdx_image_willneed(p, off, n); }
 static int op_fd(void *p) { return vhdx_image_fd(p); }
 static uint64_t op_virtual_size(void *p) { return vhdx_image_metadata(p)->virtual_size; }
 static uint64_t op_file_size(void *p) { return vhdx_image_file_size(p); }
@@ -288,6 +289,7 @@ const struct vc_image_format vc_image_format_vhdx = {
         .trim = op_trim,
         .flush = op_flush,
         .extents = op_extents,
+        .willneed = op_willneed,
         .fd = op_fd,
         .virtual_size = op_virtual_size,
         .file_size = op_file_size,

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../image/prefetch.h"
 #include "log.h"
 #include "vhdx.h"
 

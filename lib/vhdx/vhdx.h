@@ -209,6 +209,9 @@ static inline void vhdx_image_freep(struct vhdx_image **p) { vhdx_image_free(*p)
 int vhdx_check_fd(int fd, const char *path, struct vc_problems *problems);
 
 int vhdx_image_pread(struct vhdx_image *img, void *buf, size_t count, uint64_t offset);
+/* prefetch.c: WILLNEED hints for the file ranges of a virtual range (and
+ * its parent's); returns the hints issued. */
+unsigned vhdx_image_willneed(struct vhdx_image *img, uint64_t offset, uint64_t count);
 /* write.c: the writable session (a read-write open); -EROFS otherwise. */
 int vhdx_image_pwrite(struct vhdx_image *img, const void *buf, size_t count, uint64_t offset);
 int vhdx_image_zero(struct vhdx_image *img, size_t count, uint64_t offset);
