@@ -11,6 +11,10 @@
 #   plugin   nbdkit -U - nbdkit-vhd-plugin.so file=IMG readonly=1   + nbdcopy
 #   qemu-nbd qemu-nbd -r -f vpc|vhdx IMG on a Unix socket           + nbdcopy
 #   cat      cat IMG > /dev/null (the raw read of the file, the limit)
+#   nbdfile  nbdkit -r -U - file file=IMG                           + nbdcopy
+#            (nbdkit's own file plugin serving the image file's bytes as
+#            they are: what nbdkit and nbdcopy alone cost over cat, the
+#            transport's limit for any plugin; a reference, no goal)
 # The page cache is dropped before every run when we may (root); otherwise
 # every run reads from a warm cache, which the output says.
 # Prints median MiB/s (of file bytes) per path and the ratios the goal
@@ -68,10 +72,13 @@ run_qemu_nbd() {
   kill $pid; wait $pid 2>/dev/null || true
 }
 run_cat() { cat "$img" > /dev/null; }
+run_nbdfile() {
+  nbdkit -r -U - file file="$img" --run 'nbdcopy "$uri" null:'
+}
 
 declare -A times
 for r in $(seq "$rounds"); do
-  for path in plugin qemu_nbd cat; do
+  for path in plugin qemu_nbd cat nbdfile; do
     dropcaches
     # Only the command's own wall time counts: timeit prints it on stderr.
     t=$( { "$timeit" -- bash -c "$(declare -f run_$path); img='$img' plugin='$plugin' sock='$sock' qfmt='$qfmt' run_$path" 2>&1 >/dev/null; } | sed -n 's/.*wall=\([0-9.]*\).*/\1/p' | tail -1)
@@ -86,11 +93,13 @@ echo
 echo "file: $img ($format, $file_bytes bytes), rounds: $rounds, page cache dropped before each run: $drop"
 printf '%-10s %10s %10s\n' path median_s MiB/s
 declare -A rate
-for path in plugin qemu_nbd cat; do
+for path in plugin qemu_nbd cat nbdfile; do
   m=$(echo "${times[$path]}" | median)
   rate[$path]=$(awk -v mib="$mib" -v s="$m" 'BEGIN{printf "%.1f", mib/s}')
   printf '%-10s %10.3f %10s\n' "$path" "$m" "${rate[$path]}"
 done
-awk -v p="${rate[plugin]}" -v q="${rate[qemu_nbd]}" -v c="${rate[cat]}" 'BEGIN{
+awk -v p="${rate[plugin]}" -v q="${rate[qemu_nbd]}" -v c="${rate[cat]}" -v f="${rate[nbdfile]}" 'BEGIN{
   printf "plugin / qemu-nbd = %.2f  (goal >= 1.0)\n", p/q;
-  printf "plugin / cat      = %.2f  (goal >= 0.8)\n", p/c }'
+  printf "plugin / cat      = %.2f  (goal >= 0.8)\n", p/c;
+  printf "nbdfile / cat     = %.2f  (nbdkit-file-plugin + nbdcopy: the transport alone)\n", f/c;
+  printf "plugin / nbdfile  = %.2f  (ours against the transport alone)\n", p/f }'
