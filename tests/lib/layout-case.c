@@ -9,6 +9,7 @@
 #include "layout-case.h"
 #include "tests.h"
 #include "util/macro.h"
+#include "image/image.h"
 #include "vhd/vhd.h"
 
 #define BS LC_BLOCK_SIZE
@@ -75,6 +76,41 @@ void lc_write(const struct layout_case *c, unsigned seed, const char *path, cons
         vb_write_file(img, path);
 }
 
+/* A child killed with writes in flight keeps the file, and so its lock,
+ * until the kernel has torn its io_uring down, a moment after it exits:
+ * the opens below wait for that, up to 2 s. */
+static int open_vhd_waiting(const char *path, struct vhd_image **img)
+{
+        int r = -EBUSY;
+
+        for (int i = 0; i < 200 && r == -EBUSY; i++) {
+                if (i)
+                        usleep(10000);
+                r = vhd_image_open(path, 0, NULL, img);
+        }
+        return r;
+}
+
+void lc_open_image(const char *path, unsigned flags, struct vc_image **img)
+{
+        int r = -EBUSY;
+
+        for (int i = 0; i < 200 && r == -EBUSY; i++) {
+                if (i)
+                        usleep(10000);
+                r = vc_image_open(path, NULL, flags, NULL, img);
+        }
+        ASSERT_OK(r);
+}
+
+void lc_assert_contents(const struct layout_case *c, const char *path, bool final)
+{
+        char why[256];
+
+        if (!lc_contents_ok(c, path, final, why, sizeof why))
+                TEST_FAIL("%s", why);
+}
+
 bool lc_contents_ok(const struct layout_case *c, const char *path, bool final, char *why, size_t size)
 {
         struct vc_problems ps = {};
@@ -90,15 +126,7 @@ bool lc_contents_ok(const struct layout_case *c, const char *path, bool final, c
                 return false;
         }
         vc_problems_done(&ps);
-        /* A child killed with writes in flight keeps the file, and so its
-         * lock, until the kernel has torn its io_uring down, a moment
-         * after it exits. */
-        for (int i = 0; i < 200; i++) {
-                r = vhd_image_open(path, 0, NULL, &img);
-                if (r != -EBUSY)
-                        break;
-                usleep(10000);
-        }
+        r = open_vhd_waiting(path, &img);
         if (r < 0) {
                 snprintf(why, size, "does not open: %s", strerror(-r));
                 return false;

@@ -49,3 +49,11 @@ void lc_write(const struct layout_case *c, unsigned seed, const char *path, cons
  * run).  If not, why (a sentence) in why.  An image still locked by a
  * dying child (-EBUSY) is waited for, up to 2 s. */
 bool lc_contents_ok(const struct layout_case *c, const char *path, bool final, char *why, size_t size);
+/* The same, failing the test with the reason when not. */
+void lc_assert_contents(const struct layout_case *c, const char *path, bool final);
+
+/* vc_image_open(path, flags) that waits, up to 2 s, while a dying child
+ * still holds the image's lock (-EBUSY: its io_uring is torn down a
+ * moment after it exits); fails the test if it cannot open. */
+struct vc_image;
+void lc_open_image(const char *path, unsigned flags, struct vc_image **img);

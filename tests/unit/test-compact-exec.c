@@ -34,20 +34,6 @@
 static char dir[VB_PATH_MAX], path[VB_PATH_MAX], parent_path[VB_PATH_MAX];
 static struct vb_image *parent;
 
-/* A child killed with writes in flight keeps the file, and so its lock,
- * until the kernel has torn its io_uring down, a moment after it exits. */
-static void open_image_retry(unsigned flags, struct vc_image **img)
-{
-        int r;
-
-        for (int i = 0; i < 200; i++) {
-                r = vc_image_open(path, NULL, flags, NULL, img);
-                if (r != -EBUSY)
-                        break;
-                usleep(10000);
-        }
-        ASSERT_OK(r);
-}
 
 /* Plans with drop[] limited to blocks still allocated, and executes. */
 static int plan_and_run(const struct layout_case *c, struct compact_plan *ret_plan, unsigned qd,
@@ -58,7 +44,7 @@ static int plan_and_run(const struct layout_case *c, struct compact_plan *ret_pl
         uint8_t drop[LC_MAX_BLOCKS] = {};
         int r;
 
-        open_image_retry(VC_OPEN_RDWR, &img);
+        lc_open_image(path, VC_OPEN_RDWR, &img);
         ASSERT_OK(compact_layout_from_image(img, &l));
         for (uint32_t b = 0; b < c->n_blocks; b++)
                 drop[b] = c->drop[b] && l.at[b] != COMPACT_ABSENT;
@@ -70,13 +56,6 @@ static int plan_and_run(const struct layout_case *c, struct compact_plan *ret_pl
         return r;
 }
 
-static void check_contents(const struct layout_case *c, bool final)
-{
-        char why[256];
-
-        if (!lc_contents_ok(c, path, final, why, sizeof why))
-                TEST_FAIL("%s", why);
-}
 
 int main(void)
 {
@@ -104,7 +83,7 @@ int main(void)
                 uint64_t optimum = plan.final_size;
                 compact_plan_done(&plan);
                 ASSERT_EQ_U64(vb_file_size(path), optimum);
-                check_contents(&c, true);
+                lc_assert_contents(&c, path, true);
 
                 for (unsigned long n = 1; n <= points; n++) {
                         lc_write(&c, seed, path, parent, parent_path);
@@ -123,12 +102,12 @@ int main(void)
                         /* Under valgrind: --error-exitcode of tests/meson.build's setup. */
                         if (!vc_fault_exited(status, 98))
                                 TEST_FAIL("the child's wait status is %#x, not a crash point's", status);
-                        check_contents(&c, false);
+                        lc_assert_contents(&c, path, false);
                         /* Run again to the end. */
                         ASSERT_OK(plan_and_run(&c, &plan, 3, &st));
                         compact_plan_done(&plan);
                         ASSERT_EQ_U64(vb_file_size(path), optimum);
-                        check_contents(&c, true);
+                        lc_assert_contents(&c, path, true);
                         total_points++;
                 }
                 cases++;
@@ -148,7 +127,7 @@ int main(void)
         ASSERT_EQ_U64(st.bytes_written, (uint64_t) plan.n_moves * plan.stride);
         ASSERT_EQ_U64(st.blocks_moved, plan.n_moves);
         compact_plan_done(&plan);
-        check_contents(&c, true);
+        lc_assert_contents(&c, path, true);
 
         unlink(path);
         unlink(parent_path);

@@ -37,19 +37,6 @@
 static char dir[VB_PATH_MAX], path[VB_PATH_MAX], parent_path[VB_PATH_MAX];
 static struct vb_image *parent;
 
-/* A child killed with writes in flight keeps its lock a moment. */
-static void open_image_retry(unsigned flags, struct vc_image **img)
-{
-        int r;
-
-        for (int i = 0; i < 200; i++) {
-                r = vc_image_open(path, NULL, flags, NULL, img);
-                if (r != -EBUSY)
-                        break;
-                usleep(10000);
-        }
-        ASSERT_OK(r);
-}
 
 /* The BAT (in sectors) of the image at path, n entries. */
 static void read_at(uint32_t *at, uint32_t n)
@@ -57,7 +44,7 @@ static void read_at(uint32_t *at, uint32_t n)
         struct vc_image *img = NULL;
         struct compact_layout l;
 
-        open_image_retry(0, &img);
+        lc_open_image(path, 0, &img);
         ASSERT_OK(compact_layout_from_image(img, &l));
         ASSERT_TRUE(l.n_objects >= n);
         memcpy(at, l.at, n * sizeof *at);
@@ -82,7 +69,7 @@ static int plan_and_run(const struct layout_case *c, struct compact_plan *ret_pl
         uint8_t drop[LC_MAX_BLOCKS] = {};
         int r;
 
-        open_image_retry(VC_OPEN_RDWR, &img);
+        lc_open_image(path, VC_OPEN_RDWR, &img);
         ASSERT_OK(compact_layout_from_image(img, &l));
         for (uint32_t b = 0; b < c->n_blocks; b++)
                 drop[b] = c->drop[b] && l.at[b] != COMPACT_ABSENT;
@@ -95,13 +82,6 @@ static int plan_and_run(const struct layout_case *c, struct compact_plan *ret_pl
         return r;
 }
 
-static void check_contents(const struct layout_case *c, bool final)
-{
-        char why[256];
-
-        if (!lc_contents_ok(c, path, final, why, sizeof why))
-                TEST_FAIL("%s", why);
-}
 
 /* After a finished run: kept blocks where they were, dropped ones gone,
  * the size the BAT before the run says. */
@@ -117,7 +97,7 @@ static void check_in_place(const struct layout_case *c, const uint32_t *before, 
                         TEST_FAIL("block %u moved from sector %u to %u", b, before[b], now[b]);
         }
         ASSERT_EQ_U64(vb_file_size(path), want_size);
-        check_contents(c, true);
+        lc_assert_contents(c, path, true);
 }
 
 static uint8_t *slurp(size_t *len)
@@ -187,7 +167,7 @@ int main(void)
                  * the BAT and locators when none is kept. */
                 struct vc_image *img = NULL;
                 struct compact_layout l;
-                open_image_retry(0, &img);
+                lc_open_image(path, 0, &img);
                 ASSERT_OK(compact_layout_from_image(img, &l));
                 uint64_t end = l.fixed_end, old_size = l.file_size, dropped = 0;
                 for (uint32_t b = 0; b < c.n_blocks; b++) {
@@ -236,7 +216,7 @@ int main(void)
                         ASSERT_TRUE(WIFEXITED(status));
                         if (!vc_fault_exited(status, 98))
                                 TEST_FAIL("the child's wait status is %#x, not a crash point's", status);
-                        check_contents(&c, false);
+                        lc_assert_contents(&c, path, false);
                         ASSERT_OK(plan_and_run(&c, &plan, NULL, &st));
                         compact_plan_done(&plan);
                         check_in_place(&c, before, want);
