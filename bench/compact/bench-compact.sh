@@ -170,17 +170,8 @@ if [ ! -f "$src" ] && [ "$format" = vhdx ] && [ -f "$keep_raw" ]; then
 fi
 if [ ! -f "$src" ] && [ "$fs" = ext4 ]; then
   echo "making $src: ${virt_gib} GiB disk, whole-disk ext4 (-G 4096), ${alloc_gib} GiB of files, half deleted"
-  raw=$work/disk.raw mnt=$work/mnt
-  rm -f "$raw"; truncate -s "${virt_gib}G" "$raw"
-  mkfs.ext4 -q -F -G 4096 "$raw"
-  mkdir -p "$mnt"; mount -o loop "$raw" "$mnt"
-  for i in $(seq 1 $((alloc_gib * 4))); do
-    head -c $((256 << 20)) /dev/urandom > "$mnt/f$i"
-  done
-  sync -f "$mnt"
-  for i in $(seq 1 2 $((alloc_gib * 4))); do rm "$mnt/f$i"; done
-  umount "$mnt"
-  e2fsck -fn "$raw" > "$work/e2fsck.txt" 2>&1 || { cat "$work/e2fsck.txt" >&2; echo "bench-compact: e2fsck -fn of the new disk failed" >&2; exit 1; }
+  raw=$work/disk.raw
+  "$top/bench/make-ext4-disk.sh" "$raw" "$virt_gib" "$alloc_gib"
   dumpe2fs "$raw" > "$work/dumpe2fs.txt" 2>/dev/null
   python3 "$top/tests/integration/ext4-oracle.py" free-ranges "$work/dumpe2fs.txt" 0 > "$free"
   qemu-img convert -f raw -O "$qfmt" -o "$qopts" "$raw" "$src.tmp"
