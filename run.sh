@@ -15,7 +15,7 @@ DEBIAN_PACKAGES=(
   nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin
   liburing-dev libsystemd-dev
   qemu-utils ntfs-3g fdisk libvhdi-utils 7zip fuse3 e2fsprogs
-  dosfstools exfatprogs exfat-fuse mtools zerofree
+  dosfstools exfatprogs exfat-fuse mtools zerofree bash-completion
   valgrind fio libxml2-utils
   dbus-daemon polkitd systemd util-linux passwd python3-dbus python3-gi
   clang libclang-rt-14-dev
