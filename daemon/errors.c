@@ -23,6 +23,7 @@ const char *error_name_for_problem(const char *id, int err)
                 { "not-supported", VC_ERROR_NOT_SUPPORTED },
                 { "fs-unsupported", VC_ERROR_NOT_SUPPORTED },
                 { "punch-unsupported", VC_ERROR_NOT_SUPPORTED },
+                { "has-children", VC_ERROR_NOT_SUPPORTED },
                 { "saved-state", VC_ERROR_SAVED_STATE },
                 { "fs-not-clean", VC_ERROR_NOT_CLEAN },
                 { "parent-not-found", VC_ERROR_PARENT },

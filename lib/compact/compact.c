@@ -198,7 +198,7 @@ static int check_no_child(struct vc_image *img, const struct vc_open_ctx *ctx, s
                 snprintf(p, sizeof p, "%s/%s", strcmp(dir, "/") ? dir : "", e->d_name);
                 r = vc_image_format(img)->compact->child_of(img, p, ctx, problems);
                 if (r > 0)
-                        r = vc_problem_add(problems, VC_PROBLEM_NOT_SUPPORTED, -EBUSY, NULL, 0,
+                        r = vc_problem_add(problems, VC_PROBLEM_HAS_CHILDREN, -EBUSY, NULL, 0,
                                            "'%s' is a differencing child of this disk, which must keep reading "
                                            "the same; only --mode zero is allowed (or force it)", p);
                 if (r < 0)

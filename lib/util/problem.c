@@ -52,6 +52,7 @@ static const char *const problem_names[_VC_PROBLEM_MAX] = {
         [VC_PROBLEM_BAD_LOG_DESCRIPTOR] = "bad-log-descriptor",
         [VC_PROBLEM_BAD_HEADER] = "bad-header",
         [VC_PROBLEM_NO_PUNCH] = "punch-unsupported",
+        [VC_PROBLEM_HAS_CHILDREN] = "has-children",
 };
 
 const char *vc_problem_id_to_string(enum vc_problem_id id)

@@ -61,6 +61,7 @@ enum vc_problem_id {
         VC_PROBLEM_BAD_LOG_DESCRIPTOR,  /* a log entry would write where it must not */
         VC_PROBLEM_BAD_HEADER,          /* a VHDX header's reserved bytes are set */
         VC_PROBLEM_NO_PUNCH,            /* no-block-moves on a file system that cannot punch holes */
+        VC_PROBLEM_HAS_CHILDREN,        /* a differencing child found: file-system drops refused */
         _VC_PROBLEM_MAX,
         _VC_PROBLEM_INVALID = -22,
 };

@@ -6,8 +6,9 @@
 # 3, 8), every command under `timeout`, so that a hang fails the test:
 # - compact --local of a symlink, in another folder, to a parent whose
 #   differencing child sits beside the real file, and of a hard link to
-#   it: modes full and fs are refused (not-supported: the child, or the
-#   two names), the parent byte-identical; zero mode is allowed;
+#   it: modes full and fs are refused (has-children naming the child;
+#   not-supported: the two names), the parent byte-identical; zero mode
+#   is allowed;
 # - a FIFO named zz.vhd beside a disk: compact --local (full, fs, zero,
 #   --dry-run) does not block and succeeds;
 # - a differencing disk whose parent (locator and name) is a FIFO: check,
@@ -48,14 +49,15 @@ run ()
   (( rc != 124 )) || fail "$name: still running after ${T}s (blocked)"
   [[ $rc = "$want" ]] || { cat "$d/$name.err" >&2; fail "$name: exit status $rc, expected $want"; }
 }
-# refused NAME NEEDLE CMD...: refused with one line naming not-supported and NEEDLE.
+# refused NAME ID NEEDLE CMD...: refused with one line naming the problem
+# id ID and NEEDLE.
 refused ()
 {
-  local name=$1 needle=$2
-  shift 2
+  local name=$1 id=$2 needle=$3
+  shift 3
   run "$name" 1 "$@"
-  grep -q "not-supported" "$d/$name.err" && grep -qF -- "$needle" "$d/$name.err" ||
-    fail "$name: '$(cat "$d/$name.err")' (expected not-supported naming '$needle')"
+  grep -q ": $id: " "$d/$name.err" && grep -qF -- "$needle" "$d/$name.err" ||
+    fail "$name: '$(cat "$d/$name.err")' (expected $id naming '$needle')"
   echo "$name: $(cat "$d/$name.err")"
 }
 compact=(env VHDCOMPACT_PLUGIN="$VHD_PLUGIN" ${VHD_SANITIZER_PRELOAD:+LD_PRELOAD="$VHD_SANITIZER_PRELOAD"}
@@ -68,12 +70,12 @@ make_disk "$d/real/par.vhd"
 cp "$d/real/par.vhd" "$d/real/par.vhd.orig"
 ln -s ../real/par.vhd "$d/links/par.vhd"
 for mode in full fs; do
-  refused "symlink-$mode" "$d/real/child.vhd" "${compact[@]}" --mode "$mode" "$d/links/par.vhd"
+  refused "symlink-$mode" has-children "$d/real/child.vhd" "${compact[@]}" --mode "$mode" "$d/links/par.vhd"
   unchanged "$d/real/par.vhd"
 done
 run symlink-zero 0 "${compact[@]}" --mode zero --dry-run "$d/links/par.vhd"
 ln "$d/real/par.vhd" "$d/links/hard.vhd"
-refused hardlink "hard links" "${compact[@]}" "$d/links/hard.vhd"
+refused hardlink not-supported "hard links" "${compact[@]}" "$d/links/hard.vhd"
 unchanged "$d/real/par.vhd"
 run hardlink-force 0 "${compact[@]}" --force-children --dry-run "$d/links/hard.vhd"
 rm "$d/links/hard.vhd"
@@ -123,7 +125,7 @@ if (( EUID == 0 )); then
   chown "$user:" "$d/shut/base.vhd"
   AS_USER_PRELOAD=0 as_user test -w "$d/shut/base.vhd" || fail "test setup: the user cannot write base.vhd"
   ucompact=(as_user timeout "$T" env VHDCOMPACT_PLUGIN="$VHD_PLUGIN" "$VHDCTL" compact --local --no-progress)
-  refused user-0711 "cannot list the folder '$d/shut'" "${ucompact[@]}" "$d/shut/base.vhd"
+  refused user-0711 not-supported "cannot list the folder '$d/shut'" "${ucompact[@]}" "$d/shut/base.vhd"
   unchanged "$d/shut/base.vhd"
   run user-0711-zero 0 "${ucompact[@]}" --mode zero "$d/shut/base.vhd"
   mkdir -m 0755 "$d/mixed"
@@ -131,7 +133,7 @@ if (( EUID == 0 )); then
   chown "$user:" "$d/mixed/mine.vhd"
   make_disk "$d/mixed/secret.vhd"
   chmod 0600 "$d/mixed/secret.vhd"
-  refused user-unreadable "$d/mixed/secret.vhd" "${ucompact[@]}" --mode fs "$d/mixed/mine.vhd"
+  refused user-unreadable not-supported "$d/mixed/secret.vhd" "${ucompact[@]}" --mode fs "$d/mixed/mine.vhd"
   unchanged "$d/mixed/mine.vhd"
   run user-unreadable-zero 0 "${ucompact[@]}" --mode zero "$d/mixed/mine.vhd"
 else

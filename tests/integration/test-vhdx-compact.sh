@@ -25,7 +25,7 @@
 #     over parent data stays; it reads through its parent as before (the
 #     plugin, and 7-Zip when it follows the parent), the parent is
 #     byte-identical; modes full and fs on the parent are refused
-#     (not-supported, naming the child), the parent byte-identical;
+#     (has-children, naming the child), the parent byte-identical;
 #   - a child whose NTFS changed (mkvhdx --from-raw over its parent), mode
 #     full: its blocks free in its volume go, and read as the parent's, and
 #     so do its blocks that hold the parent's very bytes (zero drops)
@@ -173,7 +173,7 @@ fi
 cmp -s "$d/chain/par.vhdx" "$d/par.orig" || fail "child: compacting the child changed its parent"
 for m in full fs; do
     rc=0; "$VHDCTL" compact --local --no-progress --mode $m "$d/chain/par.vhdx" 2>"$d/err" || rc=$?
-    (( rc == 1 )) && grep -q "not-supported: .*kid.vhdx' is a differencing child" "$d/err" ||
+    (( rc == 1 )) && grep -q "has-children: .*kid.vhdx' is a differencing child" "$d/err" ||
         { cat "$d/err" >&2; fail "parent, mode $m: exit $rc, no refusal naming the child"; }
     cmp -s "$d/chain/par.vhdx" "$d/par.orig" || fail "parent, mode $m: the refusal changed the file"
 done

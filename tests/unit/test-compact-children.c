@@ -129,7 +129,7 @@ static void test_symlink_elsewhere(void)
         uint8_t *before = vb_read_file(par, &len);
         for (int m = COMPACT_MODE_FULL; m <= COMPACT_MODE_FS; m++) {
                 struct compact_opts o = { .mode = m, .in_process = true };
-                assert_refused(run(link, &o, &ps), &ps, VC_PROBLEM_NOT_SUPPORTED, child);
+                assert_refused(run(link, &o, &ps), &ps, VC_PROBLEM_HAS_CHILDREN, child);
                 assert_same_file(par, before, len);
         }
         /* A descriptor of the link's target, named by the link: the same. */
@@ -137,7 +137,7 @@ static void test_symlink_elsewhere(void)
         ASSERT_TRUE(fd >= 0);
         const struct vc_open_ctx ctx = { .fd = fd, .dir_fd = VC_BY_NAME };
         struct compact_opts o = { .mode = COMPACT_MODE_FS, .open = &ctx, .in_process = true };
-        assert_refused(run(link, &o, &ps), &ps, VC_PROBLEM_NOT_SUPPORTED, child);
+        assert_refused(run(link, &o, &ps), &ps, VC_PROBLEM_HAS_CHILDREN, child);
         close(fd);
         /* Zero drops are content-neutral: allowed. */
         o = (struct compact_opts) { .mode = COMPACT_MODE_ZERO, .dry_run = true, .in_process = true };

@@ -315,7 +315,7 @@ static void test_refusals(void)
         for (int m = COMPACT_MODE_FULL; m <= COMPACT_MODE_FS; m++) {
                 o.mode = m;
                 ASSERT_TRUE(compact_run(path_of("fam/p.vhdx"), &o, &rep, &ps) < 0);
-                ASSERT_EQ_INT(ps.first.id, VC_PROBLEM_NOT_SUPPORTED);
+                ASSERT_EQ_INT(ps.first.id, VC_PROBLEM_HAS_CHILDREN);
                 ASSERT_TRUE(strstr(ps.first.message, "c.avhdx") != NULL);
                 vc_problems_done(&ps);
                 assert_same_file(path_of("fam/p.vhdx"), par->buf, par->len);
