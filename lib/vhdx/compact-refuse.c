@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../util/fd-util.h"
@@ -79,6 +80,13 @@ static int vhdx_child_of(struct vc_image *gimg, const char *p, const struct vc_o
                                       "cannot read '%s' to tell whether it is a differencing child of this "
                                       "disk (%s); only --mode zero is allowed (or force-children); nothing "
                                       "was written", p, fd == -EPERM ? "refused" : strerror(-fd));
+        /* pread_full() calls an end of file -EIO: a file shorter than a
+         * signature is certainly no VHDX, and no read error. */
+        struct stat st;
+        if (fstat(fd, &st) == 0 && (uint64_t) st.st_size < sizeof sig) {
+                close(fd);
+                return 0;
+        }
         r = pread_full(fd, sig, sizeof sig, 0);
         if (r == -EIO) {
                 close(fd);
@@ -88,7 +96,7 @@ static int vhdx_child_of(struct vc_image *gimg, const char *p, const struct vc_o
         }
         if (r < 0 || memcmp(sig, VHDX_IDENT_SIGNATURE, sizeof sig)) {
                 close(fd);
-                return 0;       /* shorter than a signature, or not a VHDX */
+                return 0;       /* not a VHDX */
         }
         r = vhdx_image_open_fd_ctx(fd, p, &ctx, VHDX_OPEN_NOLOCK | VHDX_OPEN_NOPARENT, &quiet, &c);
         if (r < 0) {

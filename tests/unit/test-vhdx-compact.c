@@ -329,6 +329,16 @@ static void test_refusals(void)
         ASSERT_EQ_INT(ops->child_of(img, path_of("fam/other.vhdx"), NULL, &ps), 0);
         ASSERT_EQ_INT(ops->child_of(img, path_of("fam/notes.vhdx"), NULL, &ps), 0);
         ASSERT_EQ_INT(ops->child_of(img, path_of("fam/gone.vhdx"), NULL, &ps), 0);
+        /* Shorter than a signature (an empty placeholder): no VHDX, and
+         * no read error either. */
+        for (size_t len = 0; len < 8; len += 5) {
+                int tfd = open(path_of("fam/tiny.vhd"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                ASSERT_TRUE(tfd >= 0);
+                ASSERT_TRUE(write(tfd, "vhdxf", len) == (ssize_t) len);
+                close(tfd);
+                ASSERT_EQ_INT(ops->child_of(img, path_of("fam/tiny.vhd"), NULL, &ps), 0);
+        }
+        unlink(path_of("fam/tiny.vhd"));
         ASSERT_FALSE(vc_problems_any(&ps));
         /* A child whose headers are both damaged cannot be told. */
         memset(kid->buf + VXB_HEADER1_OFF, 0, 4);
