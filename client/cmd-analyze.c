@@ -19,19 +19,6 @@
 #include "json.h"
 #include "vhdctl.h"
 
-static void human_size(uint64_t b, char out[24])
-{
-        const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-        double v = (double) b;
-        int u = 0;
-
-        while (v >= 1024 && u < 4) {
-                v /= 1024;
-                u++;
-        }
-        snprintf(out, 24, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
-}
-
 static void print_text(const struct vc_analysis *a)
 {
         char s1[24], s2[24], s3[24];

@@ -161,6 +161,8 @@ static int analyze(sd_bus *bus, const char *abs, const struct compact_args *a)
         }
         s.allocated_after = COMPACT_UNKNOWN;     /* a dry run's is not measured */
         s.seconds = progress_now() - t0;
+        if (a->result)
+                *a->result = s;
         compact_summary_print(&s, a->json);
         return 0;
 }
@@ -224,6 +226,8 @@ static int report_outcome(const struct compact_args *a, const char *abs, const c
         s.no_block_moves = a->opts.no_block_moves;
         read_job_report(a->user_bus, job, &s);
         s.seconds = progress_now() - t0;
+        if (a->result)
+                *a->result = s;
         compact_summary_print(&s, a->json);
         return 0;
 }

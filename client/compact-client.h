@@ -19,6 +19,9 @@ struct compact_args {
         bool json, progress;
         bool user_bus;                  /* --user: the session bus */
         bool wait;                      /* --wait (default) / --no-wait */
+        /* When set, a run that succeeds also leaves its summary here (its
+         * strings point into this process: only the numbers travel). */
+        struct compact_summary *result;
 };
 
 /* A number the engine did not report (over the bus, some are not sent). */
@@ -50,6 +53,19 @@ void compact_summary_print(const struct compact_summary *s, bool json);
 /* Run the compaction (or dry run) and print; return the exit status. */
 int compact_local(const struct compact_args *a);
 int compact_bus(const struct compact_args *a, bool must);
+
+/* Which engine: --local, --bus, or the daemon when it is on the bus and
+ * else this process. */
+enum compact_route { COMPACT_ROUTE_AUTO, COMPACT_ROUTE_LOCAL, COMPACT_ROUTE_BUS };
+int compact_one(const struct compact_args *a, enum compact_route route);
+
+/* Several disks (compact-batch.c): the FILE and folder arguments, up to
+ * jobs at once (each in a process of its own, by the route's engine),
+ * then a table (file, before, after, saved, status) or with a->json one
+ * JSON object.  Returns the exit status: 0 when no disk failed (skipped
+ * ones are not failures), 1 when one did, 2 for a usage error. */
+int compact_batch(const struct compact_args *a, char *const *args, int n, bool recursive, unsigned jobs,
+                  enum compact_route route);
 
 /* Returned by compact_bus() when the daemon is not on the bus and !must:
  * the caller runs the engine in-process instead. */

@@ -86,6 +86,8 @@ int compact_local(const struct compact_args *a)
                 s.allocated_after = rep.allocated_after;
         if (rep.no_block_moves)
                 s.bytes_punched = rep.bytes_punched;
+        if (a->result)
+                *a->result = s;
         compact_summary_print(&s, a->json);
         return 0;
 }

@@ -28,9 +28,11 @@ static const struct {
         { "compact", cmd_compact,
           "FILE [--mode full|fs|zero] [--dry-run] [--json] [--no-progress]\n"
           "          [--force-dirty] [--force-children] [--local | --bus] [--user]\n"
-          "          [--wait | --no-wait] [--queue-depth N] [--parent PATH] [--no-block-moves]",
+          "          [--wait | --no-wait] [--queue-depth N] [--parent PATH] [--no-block-moves]\n"
+          "          | FILE|DIR... [--recursive] [--jobs N] [the options above]",
           "shrink in place: through vhd-compactd when org.vhd.Compact is on the\n"
-          "system bus (--user: the session bus), else in this process" },
+          "system bus (--user: the session bus), else in this process; several\n"
+          "disks, or every VHD/VHDX under a folder, ending with a table" },
         { "jobs", cmd_jobs, "[--json] [--user]",
           "list vhd-compactd's jobs" },
         { "cancel", cmd_cancel, "JOB [--user]",
@@ -61,6 +63,19 @@ void print_problem(const char *file, const struct vc_problem *p)
 
         vc_problem_format(p, buf, sizeof buf);
         fprintf(stderr, "vhdctl: '%s': %s\n", file, buf);
+}
+
+void human_size(uint64_t b, char out[24])
+{
+        const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+        double v = (double) b;
+        int u = 0;
+
+        while (v >= 1024 && u < 5) {
+                v /= 1024;
+                u++;
+        }
+        snprintf(out, 24, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
 }
 
 void print_errno(const char *file, int r, const char *what)

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "util/problem.h"
 
@@ -24,6 +25,8 @@ void print_problem(const char *file, const struct vc_problem *p);
  * the errno r (vc_errno_problem_id, util/errno-id.h), WHAT optional.
  */
 void print_errno(const char *file, int r, const char *what);
+/* b bytes as "1.5 GiB" (binary units, one decimal; bytes whole). */
+void human_size(uint64_t b, char out[24]);
 
 /* Parses the common "FILE [--json]" arguments of read-only verbs. */
 /* FILE [--json] [--parent PATH] (the user's mapping for the disk's parent, image/open.h). */

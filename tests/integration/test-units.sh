@@ -59,7 +59,11 @@ unit_daemon=$(installed '*/systemd/system/vhd-compactd.service')
 unitdir=$(dirname "$unit_daemon")
 unit_template=$unitdir/vhd-compact@.service
 timer_template=$unitdir/vhd-compact@.timer
-[[ -f $unit_template && -f $timer_template ]] || fail "vhd-compact@.service/.timer are not beside $unit_daemon"
+dir_template=$unitdir/vhd-compact-dir@.service
+dir_timer_template=$unitdir/vhd-compact-dir@.timer
+for f in "$unit_template" "$timer_template" "$dir_template" "$dir_timer_template"; do
+    [[ -f $f ]] || fail "${f##*/} is not beside $unit_daemon"
+done
 bus_conf=$(installed '*/dbus-1/system.d/org.vhd.Compact.conf')
 system_service=$(installed '*/dbus-1/system-services/org.vhd.Compact.service')
 session_service=$(installed '*/dbus-1/services/org.vhd.Compact.service')
@@ -92,9 +96,15 @@ for i in "$inst1" "$inst2"; do
     [[ $(systemd-escape -u --path "$name") = "$disk1" || $(systemd-escape -u --path "$name") = "$disk2" ]] ||
         fail "$name does not unescape to one of the disks"
 done
-units=("$unit_daemon" "$unit_template" "$timer_template"
+folder1=/srv/profiles
+folder2="/home/some user/VMs ü"
+dinst1=$(systemd-escape --path --template=vhd-compact-dir@.service "$folder1")
+dinst2=$(systemd-escape --path --template=vhd-compact-dir@.service "$folder2")
+units=("$unit_daemon" "$unit_template" "$timer_template" "$dir_template" "$dir_timer_template"
        "$unitdir/$inst1" "$unitdir/${inst1%.service}.timer"
-       "$unitdir/$inst2" "$unitdir/${inst2%.service}.timer")
+       "$unitdir/$inst2" "$unitdir/${inst2%.service}.timer"
+       "$unitdir/$dinst1" "$unitdir/${dinst1%.service}.timer"
+       "$unitdir/$dinst2" "$unitdir/${dinst2%.service}.timer")
 
 # verify SYSTEMD-ANALYZE-ARGS...: systemd-analyze verify succeeds and says
 # nothing (it only warns about unknown keys, bad values and the like).
@@ -144,33 +154,50 @@ dump_value ()
     sed -n "s/^$2: //p" "$(dump_file "$1")"
 }
 
-echo "== the template: %f is the unescaped path"
-execstart=$(sed -n 's/^ExecStart=//p' "$unit_template")
-[[ $execstart = *' compact --wait --no-progress %f' ]] || fail "vhd-compact@.service: ExecStart=$execstart"
-vhdctl_path=${execstart%% *}
-[[ -x $root$vhdctl_path && ! -d $root$vhdctl_path ]] || fail "ExecStart's $vhdctl_path is not installed"
-[[ $(basename "$vhdctl_path") = vhdctl ]] || fail "ExecStart runs $vhdctl_path, not vhdctl"
-for d in "$disk1" "$disk2"; do
-    i=$(systemd-escape --path --template=vhd-compact@.service "$d")
-    quoted=$d
-    [[ $d != *' '* ]] || quoted="\"$d\""     # one argument: systemd quotes it
-    cmdline=$(dump_value "$i" 'Command Line')
-    [[ $cmdline = "${execstart% %f} $quoted" ]] ||
-        fail "$i runs '$cmdline', expected '${execstart% %f} $quoted'"
-    [[ $(dump_value "$i" Type) = oneshot ]] || fail "$i is not Type=oneshot"
-    [[ $(dump_value "$i" Description) = *"$d"* ]] || fail "$i: Description does not name $d"
-    dump_has "$i" "RequiresMountsFor: $d (origin-file)" ||
-        fail "$i does not require the mounts for $d"
-    t=${i%.service}.timer
-    [[ $(dump_value "$t" Unit) = "$i" ]] || fail "$t triggers $(dump_value "$t" Unit), not $i"
-    echo "$i: $cmdline"
-done
-t=${inst1%.service}.timer
-[[ $(dump_value "$t" Persistent) = yes ]] || fail "$t: not Persistent"
-[[ $(dump_value "$t" OnCalendar) = 'Mon *-*-* 00:00:00' ]] ||
-    fail "$t: OnCalendar is '$(dump_value "$t" OnCalendar)', not weekly"
-grep -Eq '^RandomizedDelaySec=[1-9]' "$timer_template" || fail "vhd-compact@.timer has no random delay"
-grep -Eq '^WantedBy=timers\.target$' "$timer_template" || fail "vhd-compact@.timer is not WantedBy=timers.target"
+# check_template TEMPLATE TIMER ARGS PATH...: the template's ExecStart is
+# `vhdctl ARGS %f`, and its instance for each PATH runs vhdctl with PATH
+# as one argument, oneshot, naming it, requiring its mounts, its timer
+# triggering it weekly, persistently, with a random delay.
+check_template ()
+{
+    local template=$1 timer=$2 args=$3 execstart vhdctl_path p i quoted cmdline t tname
+    shift 3
+    tname=${template##*/}
+    execstart=$(sed -n 's/^ExecStart=//p' "$template")
+    [[ $execstart = *" $args %f" ]] || fail "$tname: ExecStart=$execstart"
+    vhdctl_path=${execstart%% *}
+    [[ -x $root$vhdctl_path && ! -d $root$vhdctl_path ]] || fail "ExecStart's $vhdctl_path is not installed"
+    [[ $(basename "$vhdctl_path") = vhdctl ]] || fail "ExecStart runs $vhdctl_path, not vhdctl"
+    for p in "$@"; do
+        i=$(systemd-escape --path --template="$tname" "$p")
+        quoted=$p
+        [[ $p != *' '* ]] || quoted="\"$p\""     # one argument: systemd quotes it
+        cmdline=$(dump_value "$i" 'Command Line')
+        [[ $cmdline = "${execstart% %f} $quoted" ]] ||
+            fail "$i runs '$cmdline', expected '${execstart% %f} $quoted'"
+        [[ $(dump_value "$i" Type) = oneshot ]] || fail "$i is not Type=oneshot"
+        [[ $(dump_value "$i" Description) = *"$p"* ]] || fail "$i: Description does not name $p"
+        dump_has "$i" "RequiresMountsFor: $p (origin-file)" ||
+            fail "$i does not require the mounts for $p"
+        t=${i%.service}.timer
+        [[ $(dump_value "$t" Unit) = "$i" ]] || fail "$t triggers $(dump_value "$t" Unit), not $i"
+        echo "$i: $cmdline"
+    done
+    t=$(systemd-escape --path --template="${timer##*/}" "$1")
+    [[ $(dump_value "$t" Persistent) = yes ]] || fail "$t: not Persistent"
+    [[ $(dump_value "$t" OnCalendar) = 'Mon *-*-* 00:00:00' ]] ||
+        fail "$t: OnCalendar is '$(dump_value "$t" OnCalendar)', not weekly"
+    grep -Eq '^RandomizedDelaySec=[1-9]' "$timer" || fail "${timer##*/} has no random delay"
+    grep -Eq '^WantedBy=timers\.target$' "$timer" || fail "${timer##*/} is not WantedBy=timers.target"
+}
+
+echo "== the templates: %f is the unescaped path"
+check_template "$unit_template" "$timer_template" "compact --wait --no-progress" "$disk1" "$disk2"
+check_template "$dir_template" "$dir_timer_template" "compact --recursive --wait --no-progress" "$folder1" "$folder2"
+# The folder's twin has the one-disk unit's sandbox, line for line.
+diff <(sed -n '/^\[Service\]/,$p' "$unit_template" | grep -v '^ExecStart=') \
+     <(sed -n '/^\[Service\]/,$p' "$dir_template" | grep -v '^ExecStart=') >&2 ||
+    fail "vhd-compact-dir@.service's [Service] differs from vhd-compact@.service's beyond ExecStart"
 
 echo "== the daemon's unit and its sandbox"
 [[ $(dump_value vhd-compactd.service Type) = dbus ]] || fail "vhd-compactd.service is not Type=dbus"
@@ -211,7 +238,7 @@ hardened=(
     'CapabilityBoundingSet=~CAP_SYS_ADMIN' 'CapabilityBoundingSet=~CAP_SYS_PTRACE'
     'CapabilityBoundingSet=~CAP_NET_ADMIN' 'CapabilityBoundingSet=~CAP_SYS_MODULE'
 )
-for u in vhd-compactd.service "$inst1"; do
+for u in vhd-compactd.service "$inst1" "$dinst1"; do
     security=$(systemd-analyze security --offline=yes --root="$root" --json=short "$unitdir/$u" 2>&1) ||
         { echo "$security" >&2; fail "systemd-analyze security $u failed"; }
     settings=$(grep -o '"set":[a-z]*,"name":"[^"]*"' <<<"$security")
