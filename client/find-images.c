@@ -159,6 +159,8 @@ int find_images(char *const *args, int n, bool recursive, struct found_images *r
         }
         if (r < 0)
                 return r;
+        if (ret->n == 0)
+                return 0;
         qsort(ret->v, ret->n, sizeof *ret->v, cmp_paths);
         return dedupe(ret);
 }

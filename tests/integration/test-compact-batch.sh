@@ -31,8 +31,7 @@ requires qemu-img qemu-io python3 cmp nbdkit nbdcopy
 requires_env VHDCTL VHD_PLUGIN
 make_tmpdir
 d=$tmpdir
-export VHDCOMPACT_PLUGIN=$VHD_PLUGIN
-compact () { "$VHDCTL" compact --local --no-progress "$@"; }
+compact () { vhdctl_attaching compact --local --no-progress "$@"; }
 
 # disk FILE FORMAT: 16 MiB written, the first 8 MiB zeros.
 disk ()
@@ -53,7 +52,7 @@ make_tree ()
     disk "$d/top/sub/par.vhd" vpc
     "$VHDCTL" create "$d/top/sub/kid.vhd" --parent "$d/top/sub/par.vhd" >/dev/null
     # Written through the plugin (qemu's vpc driver knows no parents).
-    nbdkit -U - "$VHD_PLUGIN" file="$d/top/sub/kid.vhd" \
+    serve "$d/top/sub/kid.vhd" \
         --run 'qemu-io -f raw -c "write -q -P 0 0 4M" -c "write -q -P 0x33 20M 2M" "$uri"' >/dev/null
     disk "$d/top/sub/held.vhd" vpc
     disk "$d/top/sub/bad.vhd" vpc
@@ -75,7 +74,7 @@ make_tree ()
 read_disk ()
 {
     rm -f -- "$2"
-    nbdkit -U - "$VHD_PLUGIN" file="$1" readonly=1 --run "nbdcopy \"\$uri\" $(printf %q "$2")"
+    serve "$1" readonly=1 --run "nbdcopy \"\$uri\" $(printf %q "$2")"
 }
 orig () { echo "$d/orig/${1//\//_}"; }
 
@@ -212,8 +211,10 @@ echo "== SIGTERM in the middle: the rest not run, every disk valid"
 make_tree
 rm "$d/top/sub/bad.vhd"
 export VHDCOMPACT_TEST_MOVE_PAUSE=$d/pause
-# (vhdctl itself in the background: the function would be a subshell.)
-"$VHDCTL" compact --local --no-progress --recursive --json "$d/top" > "$d/term.json" 2> "$d/term.err" &
+# (vhdctl itself in the background, env exec'ing it: a function would be a
+# subshell.)
+env ${VHD_SANITIZER_PRELOAD:+LD_PRELOAD="$VHD_SANITIZER_PRELOAD"} VHDCOMPACT_PLUGIN="$VHD_PLUGIN" \
+    "$VHDCTL" compact --local --no-progress --recursive --json "$d/top" > "$d/term.json" 2> "$d/term.err" &
 pid=$!
 for ((i = 0; i < 200; i++)); do [[ -e $d/pause ]] && break; sleep 0.05; done
 [[ -e $d/pause ]] || fail "no disk reached its moves"
