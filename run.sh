@@ -16,6 +16,7 @@ DEBIAN_PACKAGES=(
   liburing-dev libsystemd-dev
   qemu-utils ntfs-3g fdisk libvhdi-utils 7zip fuse3 e2fsprogs
   dosfstools exfatprogs exfat-fuse mtools zerofree bash-completion
+  debhelper lintian file
   valgrind fio libxml2-utils
   dbus-daemon polkitd systemd util-linux passwd python3-dbus python3-gi
   clang libclang-rt-14-dev
