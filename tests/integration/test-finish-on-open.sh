@@ -32,11 +32,12 @@
 #      cuts them and gives back qemu's file byte for byte.  VHDX: random
 #      bytes appended that make the size no whole number of MiB are left
 #      (no compaction leaves such a file); 2 MiB appended are cut, the
-#      content and qemu-img check as before.
+#      content and qemu-img check as before; the space of a soft anchor
+#      (mkvhdx) at the end of the file is kept.
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 requires qemu-img qemu-io nbdkit nbdinfo nbdcopy cmp sha256sum
-requires_env VHDCTL VHD_PLUGIN POWERCUT
+requires_env VHDCTL VHD_PLUGIN POWERCUT MKVHDX
 make_tmpdir
 . "$(dirname "$0")/compact-functions.sh"
 image_formats=${VHDCOMPACT_TEST_FORMATS:-vhd vhdx}
@@ -206,6 +207,22 @@ scenario ()
         [[ $(file_size "$f") = "$fs" ]] || fail "2 MiB appended: $(file_size "$f") bytes, expected $fs"
         same_as_orig "$f" "2 MiB appended, then cut"
         echo "ok   VHDX: a tail of no whole number of MiB is left; 2 MiB appended are cut"
+        # A soft anchor (an UNMAPPED block that keeps its offset) is the
+        # last thing in the file: its space is not cut (VHDX.md 3.4, step
+        # 12), neither alone nor under 2 MiB appended.
+        rm -f -- "$d/anchor.vhdx"
+        "$MKVHDX" --fill 0:41,1:42,2:43 --after-state 2:unmapped "$d/anchor.vhdx"
+        qemu-img convert -f vhdx -O raw -- "$d/anchor.vhdx" "$d/anchor.raw"
+        fs=$(file_size "$d/anchor.vhdx")
+        cp -- "$d/anchor.vhdx" "$f"
+        rw_open "$f"
+        cmp -s -- "$f" "$d/anchor.vhdx" || fail "a read-write open changed a VHDX ending in a soft anchor"
+        { cat -- "$d/anchor.vhdx"; head -c $(( 2 * MIB )) /dev/urandom; } > "$f"
+        rw_open "$f"
+        [[ $(file_size "$f") = "$fs" ]] || fail "soft anchor, 2 MiB appended: $(file_size "$f") bytes, expected $fs"
+        qemu-img check -q -f vhdx -- "$f" || fail "soft anchor, 2 MiB appended, cut: qemu-img check"
+        qemu-img compare -q -f vhdx -F raw -- "$f" "$d/anchor.raw" || fail "soft anchor, 2 MiB appended, cut: content"
+        echo "ok   VHDX: the space of a soft anchor at the end is kept"
     fi
 }
 
