@@ -192,7 +192,7 @@ void vhdx_compact_own_drops(struct vc_image *gimg, const struct compact_layout *
  * A file whose size is no whole number of MiBs was not left so by a
  * compaction (every place and end is MiB-aligned, and so is the cut): its
  * tail is someone else's, and it is left (-EOPNOTSUPP); so is a file
- * whose headers still name a log.
+ * whose headers still name a log, and one with no block in it (below).
  */
 int vhdx_compact_tail_end(struct vc_image *gimg, uint64_t *ret_end)
 {
@@ -200,6 +200,7 @@ int vhdx_compact_tail_end(struct vc_image *gimg, uint64_t *ret_end)
         const struct vhdx_bat *b = &img->bat;
         const struct vhdx_headers *hs = &img->headers;
         struct compact_layout l;
+        bool used = false;
         uint64_t end;
         int r;
 
@@ -218,14 +219,22 @@ int vhdx_compact_tail_end(struct vc_image *gimg, uint64_t *ret_end)
         for (uint32_t i = 0; i < l.n_fixed; i++)
                 end = MAX(end, l.fixed[i].off + l.fixed[i].len);
         for (uint32_t i = 0; i < l.n_objects; i++)
-                if (l.at[i] != COMPACT_ABSENT)
+                if (l.at[i] != COMPACT_ABSENT) {
                         end = MAX(end, (uint64_t) l.at[i] * VHDX_MiB + compact_object_size(&l, i));
+                        used = true;
+                }
         for (uint64_t idx = 0; idx < b->n_entries; idx++) {
                 uint64_t off = b->e[idx] & VHDX_BAT_OFFSET_MASK;
                 bool sb = idx % (b->chunk_ratio + 1) == b->chunk_ratio;
-                if (off)
+                if (off) {
                         end = MAX(end, off + (sb ? (uint64_t) VHDX_MiB : (uint64_t) img->meta.block_size));
+                        used = true;
+                }
         }
-        *ret_end = ROUND_UP(end, (uint64_t) VHDX_MiB);
+        /* A file with no block in it is as its creator laid it out
+         * (qemu makes a new VHDX 8 MiB long, its tables ending at 4):
+         * left.  (A run that dropped every block is finished by the next
+         * compaction instead.) */
+        *ret_end = used ? ROUND_UP(end, (uint64_t) VHDX_MiB) : img->file_size;
         return 0;
 }

@@ -32,7 +32,8 @@
 #      cuts them and gives back qemu's file byte for byte.  VHDX: random
 #      bytes appended that make the size no whole number of MiB are left
 #      (no compaction leaves such a file); 2 MiB appended are cut, the
-#      content and qemu-img check as before; the space of a soft anchor
+#      content and qemu-img check as before; qemu's new file with no
+#      block (8 MiB, its tables ending at 4) is left; the space of a soft anchor
 #      (mkvhdx) at the end of the file is kept.
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
@@ -207,6 +208,15 @@ scenario ()
         [[ $(file_size "$f") = "$fs" ]] || fail "2 MiB appended: $(file_size "$f") bytes, expected $fs"
         same_as_orig "$f" "2 MiB appended, then cut"
         echo "ok   VHDX: a tail of no whole number of MiB is left; 2 MiB appended are cut"
+        # qemu makes a new VHDX 8 MiB long, its tables ending at 4 MiB: a
+        # file with no block is its creator's layout, left.
+        rm -f -- "$f"
+        qemu-img create -q -f vhdx -o block_size=1M -- "$f" 1G
+        (( $(file_size "$f") == 8 * MIB )) || fail "test setup: qemu's empty VHDX is $(file_size "$f") bytes, not 8 MiB"
+        sha=$(file_sha "$f")
+        rw_open "$f"
+        [[ $(file_sha "$f") = "$sha" ]] || fail "a read-write open changed qemu's new, empty VHDX"
+        echo "ok   VHDX: a new file with no block (qemu's 8 MiB) is left"
         # A soft anchor (an UNMAPPED block that keeps its offset) is the
         # last thing in the file: its space is not cut (VHDX.md 3.4, step
         # 12), neither alone nor under 2 MiB appended.
