@@ -94,7 +94,8 @@ static int not_a_file(struct vc_problems *problems, int r)
  * state (sizes, where it appends) describes the longer file: the image is
  * opened again, and validated again, on a duplicate of its descriptor,
  * which shares the open file description and with it the exclusive OFD
- * lock, so that the lock is never let go in between.
+ * lock, so that the lock is never let go in between.  On failure img->priv
+ * may be NULL (every format's close takes NULL).
  */
 static int finish_tail(struct vc_image *img, const char *path, const struct vc_open_ctx *ctx, unsigned flags,
                        struct vc_problems *problems)
@@ -108,10 +109,13 @@ static int finish_tail(struct vc_image *img, const char *path, const struct vc_o
         fd = fcntl(vc_image_fd(img), F_DUPFD_CLOEXEC, 3);
         if (fd < 0)
                 return -errno;
+        /* Closed first, so that whatever it writes on closing (a VHDX's
+         * headers, when they differ) is what the new state is read from. */
+        img->fmt->close(img->priv);
+        img->priv = NULL;
         r = img->fmt->open(fd, path, ctx, flags, problems, &priv);
         if (r < 0)
                 return r;
-        img->fmt->close(img->priv);
         img->priv = priv;
         return 0;
 }
