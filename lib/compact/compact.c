@@ -467,8 +467,11 @@ static int open_image(const char *path, const struct compact_opts *o, struct vc_
 {
         const struct vc_open_ctx *ctx = o->open;
         bool by_fd = ctx && ctx->fd != VC_BY_NAME;
-        /* A dry run changes nothing, so it shares the image with others. */
-        unsigned flags = o->dry_run ? 0 : VC_OPEN_RDWR;
+        /* A dry run changes nothing, so it shares the image with others.
+         * A run leaves the trailing space an interrupted run left to its
+         * own step 4, which cuts it (its plan ends at or below where
+         * finishing on open would), so that its report counts it. */
+        unsigned flags = o->dry_run ? 0 : VC_OPEN_RDWR | VC_OPEN_NOFINISH;
         int r;
 
         /* Every in-place write through such a descriptor would land at the

@@ -89,6 +89,37 @@ static int not_a_file(struct vc_problems *problems, int r)
                               "not a regular file or block device (a folder, FIFO, socket or character device)");
 }
 
+/*
+ * Finishing on open (finish-tail.c).  Once the file was cut, the format's
+ * state (sizes, where it appends) describes the longer file: the image is
+ * opened again, and validated again, on a duplicate of its descriptor,
+ * which shares the open file description and with it the exclusive OFD
+ * lock, so that the lock is never let go in between.  On failure img->priv
+ * may be NULL (every format's close takes NULL).
+ */
+static int finish_tail(struct vc_image *img, const char *path, const struct vc_open_ctx *ctx, unsigned flags,
+                       struct vc_problems *problems)
+{
+        void *priv = NULL;
+        int r, fd;
+
+        r = vc_image_finish_tail(img, problems);
+        if (r <= 0)
+                return r;
+        fd = fcntl(vc_image_fd(img), F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        /* Closed first, so that whatever it writes on closing (a VHDX's
+         * headers, when they differ) is what the new state is read from. */
+        img->fmt->close(img->priv);
+        img->priv = NULL;
+        r = img->fmt->open(fd, path, ctx, flags, problems, &priv);
+        if (r < 0)
+                return r;
+        img->priv = priv;
+        return 0;
+}
+
 int vc_image_open(const char *path, const struct vc_open_ctx *ctx, unsigned flags, struct vc_problems *problems,
                   struct vc_image **ret)
 {
@@ -113,6 +144,14 @@ int vc_image_open(const char *path, const struct vc_open_ctx *ctx, unsigned flag
         if (r < 0) {
                 free(img->path);
                 return r;
+        }
+        if ((flags & VC_OPEN_RDWR) && !(flags & (VC_OPEN_NOLOCK | VC_OPEN_NOFINISH))) {
+                r = finish_tail(img, path, ctx, flags, problems);
+                if (r < 0) {
+                        img->fmt->close(img->priv);
+                        free(img->path);
+                        return r;
+                }
         }
         vc_prefetch_init(&img->prefetch);
         *ret = TAKE_PTR(img);

@@ -34,6 +34,9 @@ enum vc_image_open_flags {
         VC_OPEN_RDWR = 1 << 0,          /* default is read-only */
         VC_OPEN_NOLOCK = 1 << 1,        /* take no lock (the caller holds one) */
         VC_OPEN_NOPARENT = 1 << 2,      /* do not open a parent chain */
+        /* With VC_OPEN_RDWR: leave trailing unreferenced space as it is
+         * (finish-tail.c; the compaction, which cuts it itself). */
+        VC_OPEN_NOFINISH = 1 << 3,
 };
 
 enum vc_extent_kind { VC_EXTENT_DATA = 0, VC_EXTENT_HOLE_ZERO = 1 };
@@ -120,6 +123,20 @@ struct vc_compact_ops {
         int (*repoint)(struct vc_image *img, struct compact_layout *l, const struct compact_plan *p,
                        uint32_t first, uint32_t end, const bool *landed, struct vc_problems *problems);
         int (*finish)(struct vc_image *img, const struct compact_plan *p, struct vc_problems *problems);
+
+        /* (optional) Finishing on open (lib/image/finish-tail.c): where
+         * the file may end, given everything the image uses, the format's
+         * tail included (VHD: the footer after the last block or the
+         * metadata; VHDX: the MiB-aligned end of every region, block and
+         * soft anchor); the file's size when there is nothing to cut, or
+         * a negative errno (with a debug line saying why) when the file
+         * holds what the format cannot account for: then nothing is cut. */
+        int (*tail_end)(struct vc_image *img, uint64_t *ret_end);
+        /* What the file cut at @end relies on, written without syncing
+         * (the caller syncs, then cuts): VHD the footer at @end - 512
+         * when it is not there already; VHDX a new FileWriteGuid and no
+         * log in both header slots. */
+        int (*tail_prepare)(struct vc_image *img, uint64_t end, struct vc_problems *problems);
 };
 
 struct vc_image_format {
@@ -171,12 +188,22 @@ struct vc_image_format {
 extern const struct vc_image_format *const vc_image_formats[];
 
 /* Opens path as ctx says (NULL: by name, open(2)); *ret on success only.
+ * With VC_OPEN_RDWR, under our exclusive lock (not with VC_OPEN_NOLOCK)
+ * and without VC_OPEN_NOFINISH, first finishes what an interrupted
+ * compaction left: trailing unreferenced space is cut (finish-tail.c).
  * The same checks of the caller's descriptor as the formats make: -EINVAL
  * without a path, -EBADF for a descriptor that is not open. */
 int vc_image_open(const char *path, const struct vc_open_ctx *ctx, unsigned flags, struct vc_problems *problems,
                   struct vc_image **ret);
 struct vc_image *vc_image_free(struct vc_image *img);
 static inline void vc_image_freep(struct vc_image **p) { vc_image_free(*p); }
+/* finish-tail.c: cuts the trailing unreferenced space of img, open
+ * read-write under its exclusive lock: 1 when the file was cut (img's
+ * format state then describes the longer file: vc_image_open() opens it
+ * again), 0 when there was nothing to cut or it was left (not understood,
+ * not a regular file), or a negative errno with a problem (the image is
+ * valid either way: a later open tries again). */
+int vc_image_finish_tail(struct vc_image *img, struct vc_problems *problems);
 /* vhdctl check: every problem, collected (see the check op). */
 int vc_image_check(const char *path, const struct vc_open_ctx *ctx, struct vc_problems *problems);
 

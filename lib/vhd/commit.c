@@ -7,6 +7,11 @@
  *   repoint  the BAT entries of the moves that landed at their copies
  *   finish   the footer, unchanged, right after the new end
  *
+ * and, when an image is opened read-write and a run was interrupted
+ * before its cut (lib/image/finish-tail.c), tail_prepare: the same footer
+ * at the new end, written only when it is not there already (the run
+ * wrote and synced it before it stopped, mostly).
+ *
  * The core syncs after each.  The BAT is rewritten whole, a piece at a
  * time, from the layout's copy of it (kept current here), so that memory
  * does not grow with the table.  And before any of that, the check that
@@ -144,5 +149,27 @@ int vhd_compact_verify_unchanged(struct vc_image *gimg, const struct compact_lay
                                                       "to the file without taking its lock; nothing was written",
                                                       i, layout->at[i], get_be32(raw + 4 * (size_t) i - at));
         }
+        return 0;
+}
+
+int vhd_compact_tail_prepare(struct vc_image *gimg, uint64_t end, struct vc_problems *problems)
+{
+        struct vhd_image *img = vc_image_priv(gimg);
+        uint8_t now[VHD_FOOTER_SIZE];
+        int r;
+
+        if (end < 2 * VHD_FOOTER_SIZE || end > img->footer_off)
+                return -EINVAL;
+        r = pread_full(img->fd, now, sizeof now, end - VHD_FOOTER_SIZE);
+        if (r < 0)
+                return vc_problem_step_failed(problems, r, end - VHD_FOOTER_SIZE,
+                                              "finishing an interrupted compaction: reading at the new end");
+        if (!memcmp(now, img->footer.raw, VHD_FOOTER_SIZE))
+                return 0;
+        r = pwrite_full(img->fd, img->footer.raw, VHD_FOOTER_SIZE, end - VHD_FOOTER_SIZE);
+        if (r < 0)
+                return vc_problem_step_failed(problems, r, end - VHD_FOOTER_SIZE,
+                                              "finishing an interrupted compaction: writing the footer at the new end");
+        vc_fault_point("finish: footer written");
         return 0;
 }

@@ -356,6 +356,8 @@ static const struct vc_compact_ops vhd_compact_ops = {
         .release = vhd_compact_release,
         .repoint = vhd_compact_repoint,
         .finish = vhd_compact_finish,
+        .tail_end = vhd_compact_tail_end,
+        .tail_prepare = vhd_compact_tail_prepare,
 };
 
 /* --- the table ----------------------------------------------------------- */

@@ -99,3 +99,40 @@ int vhd_compact_layout(struct vc_image *gimg, bool copy, struct compact_layout *
         }
         return 0;
 }
+
+/*
+ * Finishing on open (lib/image/finish-tail.c): the file may end right
+ * after the metadata (header, BAT, parent-locator space counted as
+ * generously as above) and the last allocated block, plus the footer.
+ * Open validated that every structure lies before the footer, none over
+ * another, so nothing else is referenced past that end; a fixed disk has
+ * nothing to cut, and a file with no block allocated is left (below).
+ * The same end a compaction that drops nothing plans.
+ */
+int vhd_compact_tail_end(struct vc_image *gimg, uint64_t *ret_end)
+{
+        const struct vhd_image *img = vc_image_priv(gimg);
+        struct compact_layout l;
+        bool used = false;
+        uint64_t end;
+        int r;
+
+        if (!vhd_image_dyn_header(img)) {
+                *ret_end = vhd_image_file_size(img);
+                return 0;
+        }
+        r = vhd_compact_layout(gimg, false, &l);
+        if (r < 0)
+                return r;
+        end = l.fixed_end;
+        for (uint32_t i = 0; i < l.n_objects; i++)
+                if (l.at[i] != VHD_BAT_UNUSED) {
+                        end = MAX(end, (uint64_t) l.at[i] * VHD_SECTOR_SIZE + l.stride);
+                        used = true;
+                }
+        end = ROUND_UP(end, (uint64_t) VHD_SECTOR_SIZE) + VHD_FOOTER_SIZE;
+        /* A file with no block in it is as its creator laid it out (space
+         * after the BAT that some leave for alignment): left, as VHDX's. */
+        *ret_end = used ? MIN(end, l.file_size) : l.file_size;
+        return 0;
+}

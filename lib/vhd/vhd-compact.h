@@ -10,6 +10,7 @@
 
 /* layout.c */
 int vhd_compact_layout(struct vc_image *img, bool copy, struct compact_layout *l);
+int vhd_compact_tail_end(struct vc_image *img, uint64_t *ret_end);
 
 /* commit.c */
 int vhd_compact_verify_unchanged(struct vc_image *img, const struct compact_layout *l,
@@ -19,3 +20,4 @@ int vhd_compact_release(struct vc_image *img, struct compact_layout *l, const st
 int vhd_compact_repoint(struct vc_image *img, struct compact_layout *l, const struct compact_plan *p,
                         uint32_t first, uint32_t end, const bool *landed, struct vc_problems *problems);
 int vhd_compact_finish(struct vc_image *img, const struct compact_plan *p, struct vc_problems *problems);
+int vhd_compact_tail_prepare(struct vc_image *img, uint64_t end, struct vc_problems *problems);

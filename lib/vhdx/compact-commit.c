@@ -20,6 +20,11 @@
  *            unchanged
  *   finish   LogGuid 0 in both header slots (the core then truncates)
  *
+ * and, when an image is opened read-write and a run was interrupted
+ * before its cut (lib/image/finish-tail.c; the log was replayed by the
+ * open), tail_prepare: a new FileWriteGuid (the file changes) and no log
+ * named, in both slots, which finish-tail.c makes durable before the cut.
+ *
  * "Through the log" is write.c's batch: the entry at log offset 0 with a
  * fresh LogGuid, fdatasync; a header naming it, fdatasync; the pages in
  * place, fdatasync; a header with LogGuid 0, fdatasync.  So the header
@@ -412,5 +417,20 @@ int vhdx_compact_verify_unchanged(struct vc_image *gimg, const struct compact_la
                                                       "writes to the file without taking its lock; nothing was "
                                                       "written", i, b->e[i], get_le64(raw + 8 * i - at));
         }
+        return 0;
+}
+
+int vhdx_compact_tail_prepare(struct vc_image *gimg, uint64_t end, struct vc_problems *problems)
+{
+        struct vhdx_image *img = vc_image_priv(gimg);
+        int r;
+
+        (void) end;
+        r = vhdx_session_begin(img, false);
+        if (r == 0)
+                r = vhdx_session_end(img);
+        if (r < 0)
+                return vc_problem_step_failed(problems, r, VHDX_HEADER1_OFFSET,
+                                              "finishing an interrupted compaction: writing both headers");
         return 0;
 }

@@ -26,9 +26,11 @@
  * from the BAT and region table as opened, and freed with the image.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/log.h"
 #include "../util/macro.h"
 #include "image-private.h"
 #include "vhdx-compact.h"
@@ -179,4 +181,60 @@ void vhdx_compact_own_drops(struct vc_image *gimg, const struct compact_layout *
                 if (!needed)
                         drop[n + c] = COMPACT_DROP_ZERO;
         }
+}
+
+/*
+ * Finishing on open (lib/image/finish-tail.c): VHDX.md 3.4's step 12 end,
+ * the MiB-aligned end of the header section, the log, every region (known
+ * or not), every present payload and sector-bitmap block, and every soft
+ * anchor (any BAT entry that keeps an offset, whatever its state: such an
+ * offset still names space, which only a compaction's begin gives up).
+ * A file whose size is no whole number of MiBs was not left so by a
+ * compaction (every place and end is MiB-aligned, and so is the cut): its
+ * tail is someone else's, and it is left (-EOPNOTSUPP); so is a file
+ * whose headers still name a log, and one with no block in it (below).
+ */
+int vhdx_compact_tail_end(struct vc_image *gimg, uint64_t *ret_end)
+{
+        struct vhdx_image *img = vc_image_priv(gimg);
+        const struct vhdx_bat *b = &img->bat;
+        const struct vhdx_headers *hs = &img->headers;
+        struct compact_layout l;
+        bool used = false;
+        uint64_t end;
+        int r;
+
+        if (img->file_size % VHDX_MiB) {
+                vc_debug("%s: %" PRIu64 " bytes, not a whole number of MiB: its tail is left as it is",
+                         img->path, img->file_size);
+                return -EOPNOTSUPP;
+        }
+        if (img->replayed || !vhdx_guid_is_zero(hs->h[hs->current].log_guid) ||
+            (hs->valid[!hs->current] && !vhdx_guid_is_zero(hs->h[!hs->current].log_guid)))
+                return -EBUSY;
+        r = vhdx_compact_layout(gimg, false, &l);
+        if (r < 0)
+                return r;
+        end = l.fixed_end;
+        for (uint32_t i = 0; i < l.n_fixed; i++)
+                end = MAX(end, l.fixed[i].off + l.fixed[i].len);
+        for (uint32_t i = 0; i < l.n_objects; i++)
+                if (l.at[i] != COMPACT_ABSENT) {
+                        end = MAX(end, (uint64_t) l.at[i] * VHDX_MiB + compact_object_size(&l, i));
+                        used = true;
+                }
+        for (uint64_t idx = 0; idx < b->n_entries; idx++) {
+                uint64_t off = b->e[idx] & VHDX_BAT_OFFSET_MASK;
+                bool sb = idx % (b->chunk_ratio + 1) == b->chunk_ratio;
+                if (off) {
+                        end = MAX(end, off + (sb ? (uint64_t) VHDX_MiB : (uint64_t) img->meta.block_size));
+                        used = true;
+                }
+        }
+        /* A file with no block in it is as its creator laid it out
+         * (qemu makes a new VHDX 8 MiB long, its tables ending at 4):
+         * left.  (A run that dropped every block is finished by the next
+         * compaction instead.) */
+        *ret_end = used ? ROUND_UP(end, (uint64_t) VHDX_MiB) : img->file_size;
+        return 0;
 }

@@ -143,4 +143,6 @@ const struct vc_compact_ops vhdx_compact_ops = {
         .release = vhdx_compact_release,
         .repoint = vhdx_compact_repoint,
         .finish = vhdx_compact_finish,
+        .tail_end = vhdx_compact_tail_end,
+        .tail_prepare = vhdx_compact_tail_prepare,
 };

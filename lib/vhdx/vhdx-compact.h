@@ -20,6 +20,7 @@ struct vhdx_image;
  * in a differencing disk, one sector-bitmap block per chunk. */
 enum { VHDX_CLASS_BLOCK = 0, VHDX_CLASS_SB = 1 };
 int vhdx_compact_layout(struct vc_image *img, bool copy, struct compact_layout *ret);
+int vhdx_compact_tail_end(struct vc_image *img, uint64_t *ret_end);
 void vhdx_compact_own_drops(struct vc_image *img, const struct compact_layout *l, uint8_t *drop);
 /* The BAT index of object i. */
 uint64_t vhdx_compact_object_index(const struct vhdx_image *img, uint32_t i);
@@ -33,3 +34,4 @@ int vhdx_compact_release(struct vc_image *img, struct compact_layout *l, const s
 int vhdx_compact_repoint(struct vc_image *img, struct compact_layout *l, const struct compact_plan *p,
                          uint32_t first, uint32_t end, const bool *landed, struct vc_problems *problems);
 int vhdx_compact_finish(struct vc_image *img, const struct compact_plan *p, struct vc_problems *problems);
+int vhdx_compact_tail_prepare(struct vc_image *img, uint64_t end, struct vc_problems *problems);
