@@ -16,6 +16,18 @@
 # the MiB-aligned end of what is still in use, and nothing fixed lies above
 # the tables in a dynamic disk.
 #
+# That optimum counts every byte between the tables and the first block
+# as room, which whole-block moves cannot always use: qemu-img puts its
+# tables below 4 MiB and its first block at 8 MiB, so with 32 MiB blocks
+# every block sits 4 MiB past the 32 MiB grid that starts at the tables'
+# end, and only moving every kept block (copying the whole disk) would
+# reach it.  So when all allocated blocks share one offset modulo the
+# block size (any qemu-img or Windows layout), the optimum is the kept
+# blocks packed on that grid from its first place at or after the tables'
+# end (optimum; with 1 MiB blocks the two are the same), and the true
+# minimum is printed beside it (optimum_contiguous); for any other layout
+# both are the true minimum.
+#
 # Prints KEY=VALUE lines for the shell: allocated, dropped_fs, dropped_zero,
 # kept, stride (the block size), first_slot (img_first), optimum,
 # log_length, bat_length, file_size.
@@ -124,6 +136,16 @@ def moves(before, after, outdir, fio_file):
         print("%s=%d" % (key, v))
 
 
+def grid_first(first, bs, offsets):
+    """The first place at or after first on the grid every block lies on
+    (all offsets equal modulo bs), else first."""
+    residues = {off % bs for off in offsets}
+    if len(residues) != 1:
+        return first
+    r = residues.pop()
+    return first + (r - first) % bs
+
+
 def main():
     if sys.argv[1] == "--moves":
         return moves(*sys.argv[2:6])
@@ -148,8 +170,10 @@ def main():
             dropped_zero += 1
     n = len(g["blocks"])
     kept = n - dropped_fs - dropped_zero
+    slot = grid_first(g["first"], bs, [off for _, off in g["blocks"].values()])
     out = dict(allocated=n, dropped_fs=dropped_fs, dropped_zero=dropped_zero, kept=kept, stride=bs,
-               first_slot=g["first"], optimum=g["first"] + kept * bs, log_length=g["log_length"],
+               first_slot=slot, optimum=slot + kept * bs, optimum_contiguous=g["first"] + kept * bs,
+               tables_end=g["first"], log_length=g["log_length"],
                bat_length=g["bat_length"], file_size=os.fstat(fd).st_size)
     for key, v in out.items():
         print("%s=%d" % (key, v))
