@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fs/freemap.h"
 #include "fs/fs.h"
 #include "fs/partition.h"
 #include "util/problem.h"
@@ -76,6 +77,10 @@ struct vc_analysis {
         const char *format;             /* "vhd", "vhdx" (static) */
         bool compaction_unsupported;    /* the format has no compaction yet
                                          * (VHDX): final_size is file_size */
+        /* The free byte ranges of the virtual disk, normalized
+         * (fs/freemap.h): what the classes were made from, kept for the
+         * combined rule's scan of partly free blocks (compact.c). */
+        struct vc_freemap free_map;
 };
 
 /* The scan of an image the caller has open (and locked).  Untrusted input

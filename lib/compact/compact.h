@@ -71,6 +71,9 @@ struct compact_report {
         bool dry_run;
         uint64_t size_before, size_after;
         uint32_t blocks_allocated, dropped_fs, dropped_zero, moved;
+        /* Mode full's combined rule: partly free blocks whose used bytes
+         * read as zeros (or as the parent) (COMPACT_DROP_FS_ZERO). */
+        uint32_t dropped_fs_zero;
         uint64_t bytes_moved, bytes_read;
         /* Every byte written to the image: the copies (bytes_moved once
          * each), and the format's own writes (VHDX: log entries, pages
