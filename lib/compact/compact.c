@@ -16,10 +16,10 @@
  *     file systems use reads as what the drop uncovers (zeros; in a
  *     differencing disk the parent's bytes, zeros past the parent's end).
  *     Only those in-use bytes are read, the first piece at most ZERO_PROBE
- *     bytes.  A block with free bytes that goes so is a file-system drop
- *     (COMPACT_DROP_FS_ZERO: what its free space reads changes), one with
- *     none a zero drop (no read changes; in a differencing VHD too, which
- *     keeps such blocks in mode zero).
+ *     bytes (and, for a block that passes, its free bytes).  A block whose
+ *     free bytes would read differently after is a file-system drop
+ *     (COMPACT_DROP_FS_ZERO), any other a zero drop (no read changes; in a
+ *     differencing VHD too, which keeps such blocks in mode zero).
  * A sandboxed caller (the daemon's worker) hands in the image and its
  * folder as descriptors, reads the file systems in-process, and opens
  * everything else through the opener of its open context (image/open.h);
@@ -329,14 +329,38 @@ static int zero_rule(struct vc_image *img, uint8_t *buf, uint32_t bs, uint64_t s
         return r;
 }
 
+/* The next piece [*pos, return) of [*pos, end) that lies inside (in_free)
+ * or outside (!in_free) the ranges of fm, from range *i on; *pos moves past
+ * what is skipped.  *pos == end: none left. */
+static uint64_t next_piece(const struct vc_freemap *fm, size_t *i, uint64_t *pos, uint64_t end, bool in_free)
+{
+        while (*pos < end) {
+                if (*i < fm->n && fm->v[*i].start + fm->v[*i].len <= *pos) {
+                        (*i)++;
+                        continue;
+                }
+                bool in = *i < fm->n && fm->v[*i].start <= *pos;
+                uint64_t stop = end;
+                if (in)
+                        stop = MIN(end, fm->v[*i].start + fm->v[*i].len);
+                else if (*i < fm->n)
+                        stop = MIN(end, fm->v[*i].start);
+                if (in == in_free)
+                        return stop;
+                *pos = stop;
+        }
+        return end;
+}
+
 /* The combined rule for the block [start, start+len): whether every byte
- * outside the free ranges of fm reads as what the block's drop uncovers,
- * the bytes below the image (read with below, of below_size bytes) and
- * zeros past them.  In-use pieces are read in file order, in pieces of
- * at most half of buf (bs bytes), the first at most ZERO_PROBE bytes. */
-static int read_in_use_is_below(struct vc_image *img, read_fn below, uint64_t below_size, uint8_t *buf,
-                                uint32_t bs, const struct vc_freemap *fm, uint64_t start, uint64_t len,
-                                struct compact_report *rep)
+ * outside (with in_free: inside) the free ranges of fm reads as what the
+ * block's drop uncovers, the bytes below the image (read with below, of
+ * below_size bytes) and zeros past them.  Those bytes are read in order,
+ * in pieces of at most half of buf (bs bytes), the first at most
+ * ZERO_PROBE bytes. */
+static int reads_as_below(struct vc_image *img, read_fn below, uint64_t below_size, uint8_t *buf, uint32_t bs,
+                          const struct vc_freemap *fm, bool in_free, uint64_t start, uint64_t len,
+                          struct compact_report *rep)
 {
         const uint64_t piece = MAX((uint64_t) bs / 2, (uint64_t) 1), end = start + len;
         uint8_t *mine = buf, *theirs = buf + piece;
@@ -344,14 +368,7 @@ static int read_in_use_is_below(struct vc_image *img, read_fn below, uint64_t be
         bool first = true;
         int r;
 
-        for (uint64_t pos = start; pos < end;) {
-                /* Past the free ranges that reach pos. */
-                if (i < fm->n && fm->v[i].start <= pos) {
-                        pos = MAX(pos, fm->v[i].start + fm->v[i].len);
-                        i++;
-                        continue;
-                }
-                uint64_t stop = i < fm->n ? MIN(end, fm->v[i].start) : end;
+        for (uint64_t pos = start, stop; (stop = next_piece(fm, &i, &pos, end, in_free)) > pos;) {
                 uint64_t n = MIN(stop - pos, first ? MIN(piece, (uint64_t) ZERO_PROBE) : piece);
                 uint64_t under = pos < below_size ? MIN(n, below_size - pos) : 0;
 
@@ -367,6 +384,29 @@ static int read_in_use_is_below(struct vc_image *img, read_fn below, uint64_t be
                 pos += n;
         }
         return 1;
+}
+
+/* Mode full's reason to drop the block [start, start+len), or
+ * COMPACT_KEEP; a negative errno on a read error.  Its used bytes first
+ * (most blocks fail at once); a block that passes and has free bytes
+ * then has those read too: if they pass as well, no read changes and it
+ * is a zero drop, else a file-system one. */
+static int combined_rule(struct vc_image *img, uint8_t *buf, uint32_t bs, const struct vc_freemap *fm,
+                         uint64_t start, uint64_t len, struct compact_report *rep)
+{
+        const struct vc_compact_ops *ops = vc_image_format(img)->compact;
+        uint64_t below = ops->below_size(img);
+        int r;
+
+        r = reads_as_below(img, ops->read_below, below, buf, bs, fm, false, start, len, rep);
+        if (r <= 0)
+                return r;
+        if (len == 0 || freemap_covered(fm, start, len) == 0)
+                return COMPACT_DROP_ZERO;
+        r = reads_as_below(img, ops->read_below, below, buf, bs, fm, true, start, len, rep);
+        if (r < 0)
+                return r;
+        return r ? COMPACT_DROP_ZERO : COMPACT_DROP_FS_ZERO;
 }
 
 /* Marks found[b] (an enum compact_drop_reason) for allocated blocks not
@@ -412,15 +452,13 @@ static int scan_zero(struct vc_image *img, const struct compact_layout *l, const
                         announce(img, (uint64_t) at[order[j]] * l->unit,
                                  compact_object_size(l, order[j]) - bs + ZERO_PROBE);
                 if (fm) {
-                        r = read_in_use_is_below(img, ops->read_below, below, buf, bs, fm, start, len, rep);
+                        r = combined_rule(img, buf, bs, fm, start, len, rep);
                         if (r < 0)
                                 return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, start,
                                                       "scanning for blocks whose used bytes read as zeros or "
                                                       "as the parent: reading block %" PRIu32 " failed: %s; "
                                                       "nothing was written", b, strerror(-r));
-                        if (r > 0)
-                                found[b] = len && freemap_covered(fm, start, len) ? COMPACT_DROP_FS_ZERO
-                                                                                  : COMPACT_DROP_ZERO;
+                        found[b] = (uint8_t) r;
                 } else {
                         r = zero_rule(img, buf, bs, start, len, below, rep, problems);
                         if (r < 0)

@@ -11,8 +11,19 @@
 #   clobber IMAGE RANGES          random bytes over every "range START LEN" line
 #   kept RAW BS ALLOC FREE        how many allocated blocks (ALLOC: "INDEX
 #                                 OFFSET" lines) a full-mode compaction must
-#                                 keep: not every byte free in FREE ("START
-#                                 LENGTH" lines) and not all zeros in RAW
+#                                 keep, by the combined rule: not every byte
+#                                 free in FREE ("START LENGTH" lines), and
+#                                 some byte outside FREE not zero in RAW
+#   drops RAW BS ALLOC FREE [PARENT]
+#                                 the combined rule's drops, by reason, as
+#                                 "kept K fs F zero Z fs-zero X old-kept O":
+#                                 fs: every byte free; zero: every byte
+#                                 reads as after the drop (zeros; PARENT's
+#                                 bytes, zeros past its end); fs-zero: every
+#                                 byte outside FREE does, some free one not;
+#                                 old-kept: what the rule of wholly free or
+#                                 wholly zero (or wholly PARENT's) blocks
+#                                 keeps
 #   same-outside A B FREE         A and B equal outside the FREE ranges (over A's size)
 import os
 import re
@@ -78,19 +89,55 @@ def covered(free, s, n):
     return total
 
 
-def kept(raw, bs, alloc, free_path):
+def in_use(free, s, n):
+    # the pieces of [s, s + n) outside the merged ranges, relative to s
+    pos, out = s, []
+    for a, m in free:
+        if a + m <= pos:
+            continue
+        if a >= s + n:
+            break
+        if a > pos:
+            out.append((pos - s, a - s))
+        pos = max(pos, a + m)
+    if pos < s + n:
+        out.append((pos - s, n))
+    return out
+
+
+def drops(raw, bs, alloc, free_path, parent=None):
     free = load_free(free_path)
-    n = 0
-    with open(raw, 'rb') as f:
+    size = os.path.getsize(raw)
+    psize = os.path.getsize(parent) if parent else 0
+    count = dict(kept=0, fs=0, zero=0, fs_zero=0, old_kept=0)
+    with open(raw, 'rb') as f, open(parent or os.devnull, 'rb') as p:
         for line in open(alloc):
             b = int(line.split()[0])
-            if covered(free, b * bs, bs) == bs:
+            s = b * bs
+            n = max(0, min(bs, size - s))
+            f.seek(s)
+            mine = f.read(n)
+            # What the block reads after its drop.
+            p.seek(s)
+            under = p.read(max(0, min(n, psize - s))) if s < psize else b''
+            after = under + bytes(n - len(under))
+            if n == 0 or covered(free, s, n) == n:
+                count['fs'] += 1
                 continue
-            f.seek(b * bs)
-            if f.read(bs).count(0) == bs:
-                continue
-            n += 1
-    print(n)
+            whole = mine == after
+            if not whole and not (mine.count(0) == n and after.count(0) == n):
+                count['old_kept'] += 1
+            if whole:
+                count['zero'] += 1
+            elif all(mine[a:e] == after[a:e] for a, e in in_use(free, s, n)):
+                count['fs_zero'] += 1
+            else:
+                count['kept'] += 1
+    return count
+
+
+def kept(raw, bs, alloc, free_path):
+    print(drops(raw, bs, alloc, free_path)['kept'])
 
 
 def same_outside(a, b, free_path):
@@ -120,6 +167,9 @@ def same_outside(a, b, free_path):
 
 if sys.argv[1] == 'free-ranges':
     free_ranges(sys.argv[2], int(sys.argv[3]))
+elif sys.argv[1] == 'drops':
+    c = drops(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6] if len(sys.argv) > 6 else None)
+    print('kept %(kept)d fs %(fs)d zero %(zero)d fs-zero %(fs_zero)d old-kept %(old_kept)d' % c)
 elif sys.argv[1] == 'kept':
     kept(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
 elif sys.argv[1] == 'same-outside':
