@@ -81,6 +81,11 @@ struct vc_analysis {
          * (fs/freemap.h): what the classes were made from, kept for the
          * combined rule's scan of partly free blocks (compact.c). */
         struct vc_freemap free_map;
+        /* Set by compact_preview(): what a compaction in mode full would
+         * do (the combined rule, compact.c): the file size after and the
+         * blocks each reason drops. */
+        uint64_t final_size_full;
+        uint32_t full_dropped_fs, full_dropped_zero, full_dropped_fs_zero;
 };
 
 /* The scan of an image the caller has open (and locked).  Untrusted input

@@ -472,6 +472,38 @@ static int scan_zero(struct vc_image *img, const struct compact_layout *l, const
         return 0;
 }
 
+int compact_scan_full(struct vc_image *img, const struct vc_freemap *fm, uint8_t *drop, struct compact_report *rep,
+                      struct vc_problems *problems)
+{
+        const struct vc_compact_ops *ops = vc_image_format(img)->compact;
+        const struct compact_opts quiet = {};
+        uint32_t n = vc_image_n_blocks(img);
+        struct compact_layout l;
+        int r;
+
+        if (!ops)
+                return -EOPNOTSUPP;
+        /* Only the table is read: the image's own will do. */
+        r = ops->layout(img, false, &l);
+        if (r < 0)
+                return r;
+        _cleanup_free_ uint8_t *found = calloc(n ? n : 1, sizeof *found);
+        if (!found)
+                return -ENOMEM;
+        r = scan_zero(img, &l, drop, found, fm, &quiet, rep, problems);
+        if (r < 0)
+                return r;
+        for (uint32_t b = 0; b < n; b++)
+                if (found[b] && !drop[b]) {
+                        drop[b] = found[b];
+                        if (found[b] == COMPACT_DROP_FS_ZERO)
+                                rep->dropped_fs_zero++;
+                        else
+                                rep->dropped_zero++;
+                }
+        return 0;
+}
+
 static double now_s(void)
 {
         struct timespec t;

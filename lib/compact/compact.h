@@ -88,6 +88,16 @@ struct compact_report {
         uint64_t allocated_before, allocated_after, bytes_punched;
 };
 
+/* Mode full's drops of the open image @img, whose analysis found the free
+ * ranges @fm: drop[] (vc_image_n_blocks() entries, COMPACT_DROP_FS_FREE
+ * already set where the analysis found every byte free) gets the reason
+ * of every other block that goes; rep->dropped_zero, dropped_fs_zero and
+ * bytes_read grow.  Reads only (vhdctl analyze). */
+struct vc_image;
+struct vc_freemap;
+int compact_scan_full(struct vc_image *img, const struct vc_freemap *fm, uint8_t *drop, struct compact_report *rep,
+                      struct vc_problems *problems);
+
 /* path: the image (with a descriptor in opts->open, only its name).  Untrusted input
  * throughout.  Returns 0; -ECANCELED (image valid, unfinished: run again); or a negative
  * errno with the reason in problems (image byte-identical when refused

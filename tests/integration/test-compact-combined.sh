@@ -15,8 +15,9 @@
 # reads it (the differencing disk: the bytes written into it and the
 # parent's, as qemu-img reads that), the allocated blocks from the
 # image's own BAT (od), ext4-oracle.py drops for the rule, img_optimum for
-# the packed size.  Held to it: the dry run's and the run's final size
-# and counts (blocks-dropped-fs, -zero, -fs-zero), the blocks packed, the
+# the packed size.  Held to it: `vhdctl analyze`'s final-size-full and
+# full-drops, the dry run's and the run's final size and counts
+# (blocks-dropped-fs, -zero, -fs-zero), the blocks packed, the
 # disk unchanged outside dumpe2fs's free blocks, e2fsck -fn clean, every
 # file's sha256 unchanged; and the test shows it needs the rule: the rule
 # of wholly free or wholly zero blocks keeps more, and blocks-dropped-fs-zero
@@ -72,6 +73,21 @@ check_counts ()
        $(json_num blocks-dropped-fs-zero <"$j") = "$o_fs_zero" ]] ||
         fail "$what: dropped $(json_num blocks-dropped-fs <"$j") free + $(json_num blocks-dropped-zero <"$j") zero +" \
              "$(json_num blocks-dropped-fs-zero <"$j") fs-zero, the rule says $fs + $o_zero + $o_fs_zero"
+}
+
+# check_analyze NAME IMG OPTIMUM: `vhdctl analyze` says the oracle's
+# final size and drops for mode full.
+check_analyze ()
+{
+    local what="$fmt_name $1" got
+    vhdctl_attaching analyze --json "$2" >"$d/$1.analyze" || fail "$what: analyze failed"
+    got=$(python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+d = j["full-drops"]
+print(j["final-size-full"], d["fs"], d["zero"], d["fs-zero"])' "$d/$1.analyze") || fail "$what: analyze --json: $(cat "$d/$1.analyze")"
+    [[ $got = "$3 $o_fs $o_zero $o_fs_zero" ]] ||
+        fail "$what: analyze says final size, drops fs zero fs-zero $got; the oracle $3 $o_fs $o_zero $o_fs_zero"
 }
 
 # check_result NAME IMG RAW OPTIMUM: IMG is OPTIMUM bytes, packed, reads
@@ -136,6 +152,7 @@ dynamic ()
         fail "$fmt_name dyn: mode zero: $(cat "$d/dyn.zero")"
     rm -f "$kid" "$d/dyn.orig"
 
+    check_analyze dyn "$img" "$optimum"
     "$VHDCTL" compact --local --no-progress --json --dry-run --mode full "$img" >"$d/dyn.dry" ||
         fail "$fmt_name dyn: dry run failed"
     [[ $(json_num size-after <"$d/dyn.dry") = "$optimum" ]] ||
@@ -207,6 +224,7 @@ differencing ()
     # The child's blocks are where the plugin put them: the optimum is the
     # size a packing from the first place gives.
     optimum=$(img_optimum "$o_kept")
+    check_analyze kid "$kid" "$optimum"
     "$VHDCTL" compact --local --no-progress --json --dry-run --mode full "$kid" >"$d/kid.dry" ||
         fail "$fmt_name kid: dry run failed"
     check_counts kid "$d/kid.dry"
