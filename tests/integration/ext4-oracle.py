@@ -24,7 +24,19 @@
 #                                 old-kept: what the rule of wholly free or
 #                                 wholly zero (or wholly PARENT's) blocks
 #                                 keeps
-#   same-outside A B FREE         A and B equal outside the FREE ranges (over A's size)
+#   same-outside A B FREE [START LEN]
+#                                 A and B equal outside the FREE ranges (over
+#                                 A's size, or [START, START + LEN))
+#   reasons RAW BS ALLOC FREE CLASSES [PARENT]
+#                                 "INDEX REASON" of every block of ALLOC that
+#                                 a compaction in mode full drops: fs where
+#                                 CLASSES (analyze's) says 'F', else as drops
+#                                 (zero, fs-zero)
+#   bitmap-free BITMAP CLUSTER COUNT OFFSET
+#                                 the clear bits of an allocation bitmap
+#                                 (NTFS $Bitmap as ntfscat reads it) among
+#                                 the first COUNT, as "START LENGTH" byte
+#                                 ranges of CLUSTER bytes each from OFFSET
 import os
 import re
 import sys
@@ -105,7 +117,7 @@ def in_use(free, s, n):
     return out
 
 
-def drops(raw, bs, alloc, free_path, parent=None):
+def drops(raw, bs, alloc, free_path, parent=None, classes=None):
     free = load_free(free_path)
     size = os.path.getsize(raw)
     psize = os.path.getsize(parent) if parent else 0
@@ -121,16 +133,23 @@ def drops(raw, bs, alloc, free_path, parent=None):
             p.seek(s)
             under = p.read(max(0, min(n, psize - s))) if s < psize else b''
             after = under + bytes(n - len(under))
-            if n == 0 or covered(free, s, n) == n:
+            if classes is not None:
+                wholly_free = classes[b] == 'F'
+            else:
+                wholly_free = n == 0 or covered(free, s, n) == n
+            if wholly_free:
                 count['fs'] += 1
+                count.setdefault('list', []).append((b, 'fs'))
                 continue
             whole = mine == after
             if not whole and not (mine.count(0) == n and after.count(0) == n):
                 count['old_kept'] += 1
             if whole:
                 count['zero'] += 1
+                count.setdefault('list', []).append((b, 'zero'))
             elif all(mine[a:e] == after[a:e] for a, e in in_use(free, s, n)):
                 count['fs_zero'] += 1
+                count.setdefault('list', []).append((b, 'fs-zero'))
             else:
                 count['kept'] += 1
     return count
@@ -140,19 +159,14 @@ def kept(raw, bs, alloc, free_path):
     print(drops(raw, bs, alloc, free_path)['kept'])
 
 
-def same_outside(a, b, free_path):
+def same_outside(a, b, free_path, lo=0, length=None):
     free = load_free(free_path)
     # B may be longer: a VHD's virtual size is rounded up to a CHS geometry.
     size = os.path.getsize(a)
     if os.path.getsize(b) < size:
         sys.exit('%s is shorter than %s' % (b, a))
-    gaps, pos = [], 0
-    for s, n in free:
-        if s > pos:
-            gaps.append((pos, s - pos))
-        pos = max(pos, s + n)
-    if pos < size:
-        gaps.append((pos, size - pos))
+    hi = size if length is None else min(size, lo + length)
+    gaps = [(lo + s, e - s) for s, e in in_use(free, lo, max(0, hi - lo))]
     with open(a, 'rb') as fa, open(b, 'rb') as fb:
         for s, n in gaps:
             fa.seek(s)
@@ -170,10 +184,32 @@ if sys.argv[1] == 'free-ranges':
 elif sys.argv[1] == 'drops':
     c = drops(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6] if len(sys.argv) > 6 else None)
     print('kept %(kept)d fs %(fs)d zero %(zero)d fs-zero %(fs_zero)d old-kept %(old_kept)d' % c)
+elif sys.argv[1] == 'reasons':
+    c = drops(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[7] if len(sys.argv) > 7 else None,
+              sys.argv[6])
+    for b, why in c.get('list', []):
+        print(b, why)
+elif sys.argv[1] == 'bitmap-free':
+    bm = open(sys.argv[2], 'rb').read()
+    cl, count, off = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    run = None
+    out = []
+    for i in range(min(count, len(bm) * 8)):
+        if not (bm[i // 8] >> (i % 8)) & 1:
+            if run is not None and run[0] + run[1] == i:
+                run[1] += 1
+            else:
+                run = [i, 1]
+                out.append(run)
+    for s, n in out:
+        print(off + s * cl, n * cl)
 elif sys.argv[1] == 'kept':
     kept(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
 elif sys.argv[1] == 'same-outside':
-    same_outside(sys.argv[2], sys.argv[3], sys.argv[4])
+    if len(sys.argv) > 6:
+        same_outside(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+    else:
+        same_outside(sys.argv[2], sys.argv[3], sys.argv[4])
 elif sys.argv[1] == 'clobber':
     clobber(sys.argv[2], sys.argv[3])
 else:
