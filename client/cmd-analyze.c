@@ -72,6 +72,12 @@ static void print_text(const struct vc_analysis *a)
         human_size(a->file_size > a->final_size ? a->file_size - a->final_size : 0, s3);
         printf("compaction (file-system mode) would make the file %" PRIu64 " bytes (%s, now %s: %s less)\n",
                a->final_size, s2, s1, s3);
+        human_size(a->final_size_full, s2);
+        human_size(a->file_size > a->final_size_full ? a->file_size - a->final_size_full : 0, s3);
+        printf("compaction (full mode) would make the file %" PRIu64 " bytes (%s: %s less), dropping %u blocks "
+               "(%u free in the file system, %u zero, %u partly free with the rest zero or as the parent)\n",
+               a->final_size_full, s2, s3, a->full_dropped_fs + a->full_dropped_zero + a->full_dropped_fs_zero,
+               a->full_dropped_fs, a->full_dropped_zero, a->full_dropped_fs_zero);
 }
 
 static void print_json(const struct vc_analysis *a)
@@ -138,6 +144,13 @@ static void print_json(const struct vc_analysis *a)
         json_u64(&j, "reclaimable-bytes", a->reclaimable_bytes);
         json_u64(&j, "final-size", a->final_size);
         json_bool(&j, "compaction-supported", !a->compaction_unsupported);
+        /* Mode full (the combined rule): its size and drops by reason. */
+        json_u64(&j, "final-size-full", a->final_size_full);
+        json_begin_object(&j, "full-drops");
+        json_u64(&j, "fs", a->full_dropped_fs);
+        json_u64(&j, "zero", a->full_dropped_zero);
+        json_u64(&j, "fs-zero", a->full_dropped_fs_zero);
+        json_end_object(&j);
         json_u64(&j, "bytes-read", a->bytes_read);
         json_end_object(&j);
 }

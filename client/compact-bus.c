@@ -118,6 +118,7 @@ static int read_report(sd_bus_message *m, struct compact_summary *s)
                 F("blocks-allocated", U32_AS_U64, blocks_allocated),
                 F("blocks-dropped-fs", U32_AS_U64, dropped_fs),
                 F("blocks-dropped-zero", U32_AS_U64, dropped_zero),
+                F("blocks-dropped-fs-zero", U32_AS_U64, dropped_fs_zero),
                 F("blocks-moved", U32_AS_U64, moved),
                 F("bytes-moved", U64, bytes_moved),
                 F("bytes-read", U64, bytes_read),

@@ -35,6 +35,7 @@ struct compact_summary {
         bool dry_run;
         uint64_t size_before, size_after;
         uint64_t blocks_allocated, dropped_fs, dropped_zero, moved;
+        uint64_t dropped_fs_zero;       /* partly free, the rest zero (or as the parent) */
         uint64_t bytes_moved, bytes_read, bytes_written;
         double seconds;
         /* --no-block-moves; the file's allocation (st_blocks x 512) before

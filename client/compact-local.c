@@ -75,6 +75,7 @@ int compact_local(const struct compact_args *a)
         s.blocks_allocated = rep.blocks_allocated;
         s.dropped_fs = rep.dropped_fs;
         s.dropped_zero = rep.dropped_zero;
+        s.dropped_fs_zero = rep.dropped_fs_zero;
         s.moved = rep.moved;
         s.bytes_moved = rep.bytes_moved;
         s.bytes_read = rep.bytes_read;

@@ -16,7 +16,7 @@ void compact_summary_init(struct compact_summary *s, const char *file, const cha
                 .file = file, .mode = mode, .dry_run = dry_run,
                 .size_before = COMPACT_UNKNOWN, .size_after = COMPACT_UNKNOWN,
                 .blocks_allocated = COMPACT_UNKNOWN, .dropped_fs = COMPACT_UNKNOWN,
-                .dropped_zero = COMPACT_UNKNOWN, .moved = COMPACT_UNKNOWN,
+                .dropped_zero = COMPACT_UNKNOWN, .dropped_fs_zero = COMPACT_UNKNOWN, .moved = COMPACT_UNKNOWN,
                 .bytes_moved = COMPACT_UNKNOWN, .bytes_read = COMPACT_UNKNOWN,
                 .bytes_written = COMPACT_UNKNOWN, .seconds = -1,
                 .allocated_before = COMPACT_UNKNOWN, .allocated_after = COMPACT_UNKNOWN,
@@ -45,6 +45,7 @@ static void print_json(const struct compact_summary *s)
         json_num(&j, "blocks-allocated", s->blocks_allocated);
         json_num(&j, "blocks-dropped-fs", s->dropped_fs);
         json_num(&j, "blocks-dropped-zero", s->dropped_zero);
+        json_num(&j, "blocks-dropped-fs-zero", s->dropped_fs_zero);
         json_num(&j, "blocks-moved", s->moved);
         json_num(&j, "bytes-moved", s->bytes_moved);
         json_num(&j, "bytes-read", s->bytes_read);
@@ -67,9 +68,16 @@ void compact_summary_print(const struct compact_summary *s, bool json)
                 printf("%" PRIu64 " -> %" PRIu64 " bytes", s->size_before, s->size_after);
         else
                 printf("size unknown");
-        if (s->dropped_fs != COMPACT_UNKNOWN && s->dropped_zero != COMPACT_UNKNOWN)
-                printf("; dropped %" PRIu64 " blocks (%" PRIu64 " free in the file system, %" PRIu64 " zero)",
-                       s->dropped_fs + s->dropped_zero, s->dropped_fs, s->dropped_zero);
+        if (s->dropped_fs != COMPACT_UNKNOWN && s->dropped_zero != COMPACT_UNKNOWN) {
+                /* The combined rule's part only when it dropped something
+                 * (an engine that does not report it: none). */
+                uint64_t fz = s->dropped_fs_zero == COMPACT_UNKNOWN ? 0 : s->dropped_fs_zero;
+                printf("; dropped %" PRIu64 " blocks (%" PRIu64 " free in the file system, %" PRIu64 " zero",
+                       s->dropped_fs + s->dropped_zero + fz, s->dropped_fs, s->dropped_zero);
+                if (fz)
+                        printf(", %" PRIu64 " partly free with the rest zero or as the parent", fz);
+                putchar(')');
+        }
         if (s->moved != COMPACT_UNKNOWN && s->bytes_moved != COMPACT_UNKNOWN)
                 printf("; moved %" PRIu64 " blocks (%" PRIu64 " bytes)", s->moved, s->bytes_moved);
         if (!s->dry_run && s->bytes_written != COMPACT_UNKNOWN)

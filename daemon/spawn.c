@@ -105,11 +105,16 @@ static void on_result_ok(struct job *j, const char *kv)
         j->size_before = worker_report_value(kv, "size-before");
         j->size_after = worker_report_value(kv, "size-after");
         uint64_t fs = worker_report_value(kv, "blocks-dropped-fs"), zero = worker_report_value(kv, "blocks-dropped-zero");
+        uint64_t fz = worker_report_value(kv, "blocks-dropped-fs-zero");
+        char part[80] = "";
+        if (fz)
+                snprintf(part, sizeof part, ", %" PRIu64 " partly free with the rest zero or as the parent", fz);
         if (asprintf(&j->summary,
                      "%s: %s%" PRIu64 " -> %" PRIu64 " bytes; dropped %" PRIu64 " blocks (%" PRIu64
-                     " free in the file system, %" PRIu64 " zero); moved %" PRIu64 " blocks (%" PRIu64 " bytes)",
-                     j->path, j->req.dry_run ? "would go " : "", j->size_before, j->size_after, rate_add(fs, zero),
-                     fs, zero, worker_report_value(kv, "blocks-moved"), worker_report_value(kv, "bytes-moved")) < 0)
+                     " free in the file system, %" PRIu64 " zero%s); moved %" PRIu64 " blocks (%" PRIu64 " bytes)",
+                     j->path, j->req.dry_run ? "would go " : "", j->size_before, j->size_after,
+                     rate_add(rate_add(fs, zero), fz), fs, zero, part, worker_report_value(kv, "blocks-moved"),
+                     worker_report_value(kv, "bytes-moved")) < 0)
                 j->summary = NULL;
         /* It names the file, whose name is bytes. */
         if (j->summary && !text_is_safe(j->summary)) {

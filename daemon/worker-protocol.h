@@ -31,7 +31,8 @@
  *                           "error ERRNO"
  *   result ok K=V ...     success; keys: mode size-before size-after
  *                         blocks-allocated blocks-dropped-fs
- *                         blocks-dropped-zero blocks-moved bytes-moved
+ *                         blocks-dropped-zero blocks-dropped-fs-zero
+ *                         blocks-moved bytes-moved
  *                         bytes-read bytes-written seconds (a decimal)
  *                         allocated-before allocated-after (st_blocks x
  *                         512; after is 0 in a dry run) and, with

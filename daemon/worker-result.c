@@ -21,11 +21,13 @@ int worker_result_ok(struct channel *c, enum compact_mode mode, const struct com
         return channel_send(c,
                             "result ok mode=%s size-before=%" PRIu64 " size-after=%" PRIu64
                             " blocks-allocated=%" PRIu32 " blocks-dropped-fs=%" PRIu32
-                            " blocks-dropped-zero=%" PRIu32 " blocks-moved=%" PRIu32
+                            " blocks-dropped-zero=%" PRIu32 " blocks-dropped-fs-zero=%" PRIu32
+                            " blocks-moved=%" PRIu32
                             " bytes-moved=%" PRIu64 " bytes-read=%" PRIu64 " bytes-written=%" PRIu64
                             " seconds=%.3f allocated-before=%" PRIu64 " allocated-after=%" PRIu64 "%s",
                             compact_mode_to_string(mode), rep->size_before, rep->size_after,
-                            rep->blocks_allocated, rep->dropped_fs, rep->dropped_zero, rep->moved,
+                            rep->blocks_allocated, rep->dropped_fs, rep->dropped_zero, rep->dropped_fs_zero,
+                            rep->moved,
                             rep->bytes_moved, rep->bytes_read, rep->bytes_written, rep->seconds,
                             rep->allocated_before, rep->allocated_after, punched);
 }

@@ -39,6 +39,7 @@ void vc_analysis_done(struct vc_analysis *a)
         free(a->path);
         free(a->block_class);
         free(a->volumes);
+        freemap_done(&a->free_map);
         *a = (struct vc_analysis) {};
 }
 
@@ -260,7 +261,7 @@ int vc_analyze_image(struct vc_image *img, const struct vc_analyze_opts *opts,
         }
         a.reclaimable_bytes = (uint64_t) a.blocks_by_class[VC_BLOCK_FREE] * vc_image_block_file_bytes(img);
         a.bytes_read = src.bytes_read;
-        freemap_done(&free_map);
+        a.free_map = free_map;
         *ret = a;
         return 0;
 fail:

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fs/freemap.h"
 #include "fs/fs.h"
 #include "fs/partition.h"
 #include "util/problem.h"
@@ -76,6 +77,15 @@ struct vc_analysis {
         const char *format;             /* "vhd", "vhdx" (static) */
         bool compaction_unsupported;    /* the format has no compaction yet
                                          * (VHDX): final_size is file_size */
+        /* The free byte ranges of the virtual disk, normalized
+         * (fs/freemap.h): what the classes were made from, kept for the
+         * combined rule's scan of partly free blocks (compact.c). */
+        struct vc_freemap free_map;
+        /* Set by compact_preview(): what a compaction in mode full would
+         * do (the combined rule, compact.c): the file size after and the
+         * blocks each reason drops. */
+        uint64_t final_size_full;
+        uint32_t full_dropped_fs, full_dropped_zero, full_dropped_fs_zero;
 };
 
 /* The scan of an image the caller has open (and locked).  Untrusted input

@@ -11,7 +11,15 @@
  *     differencing disk the parent range reads as zeros too, since after
  *     the drop the block shows the parent; or, for a format that asks it
  *     (drop_same_as_below: VHDX), the block reads exactly as the parent
- *     range does.
+ *     range does;
+ *   - the combined rule (mode full only): every byte of the block that the
+ *     file systems use reads as what the drop uncovers (zeros; in a
+ *     differencing disk the parent's bytes, zeros past the parent's end).
+ *     Only those in-use bytes are read, the first piece at most ZERO_PROBE
+ *     bytes (and, for a block that passes, its free bytes).  A block whose
+ *     free bytes would read differently after is a file-system drop
+ *     (COMPACT_DROP_FS_ZERO), any other a zero drop (no read changes; in a
+ *     differencing VHD too, which keeps such blocks in mode zero).
  * A sandboxed caller (the daemon's worker) hands in the image and its
  * folder as descriptors, reads the file systems in-process, and opens
  * everything else through the opener of its open context (image/open.h);
@@ -286,12 +294,130 @@ static void announce(struct vc_image *img, uint64_t off, uint64_t len)
         (void) posix_fadvise(vc_image_fd(img), (off_t) off, (off_t) len, POSIX_FADV_WILLNEED);
 }
 
-/* Marks zero[b] for allocated blocks not yet dropped that read as zeros
- * (and, in a differencing disk, whose parent range does too: what lies
- * below the image, per its format).  Blocks are visited in file order, so
- * the scan streams through the file. */
-static int scan_zero(struct vc_image *img, const struct compact_layout *l, const uint8_t *drop, bool *zero,
-                     const struct compact_opts *o, struct compact_report *rep, struct vc_problems *problems)
+/* The zero rule for the block [start, start+len): it reads as zeros and
+ * so does what lies below it (below bytes); or, for a format that asks it
+ * (drop_same_as_below), it reads exactly as what lies below.  1 yes, 0 no,
+ * or a negative errno with a problem. */
+static int zero_rule(struct vc_image *img, uint8_t *buf, uint32_t bs, uint64_t start, uint64_t len,
+                     uint64_t below, struct compact_report *rep, struct vc_problems *problems)
+{
+        const struct vc_compact_ops *ops = vc_image_format(img)->compact;
+        uint32_t b = (uint32_t) (start / bs);
+        int r;
+
+        r = read_is_zero(img, vc_image_pread, buf, start, len, rep);
+        if (r < 0)
+                return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, start,
+                                      "scanning for zero blocks: reading block %" PRIu32 " failed: %s; "
+                                      "nothing was written", b, strerror(-r));
+        if (r && start < below) {
+                r = read_is_zero(img, ops->read_below, buf, start, MIN(len, below - start), rep);
+                if (r < 0)
+                        return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, start,
+                                              "scanning for zero blocks: reading the parent's range of "
+                                              "block %" PRIu32 " failed: %s; nothing was written",
+                                              b, strerror(-r));
+        } else if (!r && ops->drop_same_as_below && len > 0 && start + len <= below) {
+                /* Reads as what it covers: dropping it changes no read. */
+                r = read_is_same(img, ops->read_below, buf, bs, start, len, rep);
+                if (r < 0)
+                        return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, start,
+                                              "scanning for blocks that read as the parent: reading "
+                                              "block %" PRIu32 " failed: %s; nothing was written",
+                                              b, strerror(-r));
+        }
+        return r;
+}
+
+/* The next piece [*pos, return) of [*pos, end) that lies inside (in_free)
+ * or outside (!in_free) the ranges of fm, from range *i on; *pos moves past
+ * what is skipped.  *pos == end: none left. */
+static uint64_t next_piece(const struct vc_freemap *fm, size_t *i, uint64_t *pos, uint64_t end, bool in_free)
+{
+        while (*pos < end) {
+                if (*i < fm->n && fm->v[*i].start + fm->v[*i].len <= *pos) {
+                        (*i)++;
+                        continue;
+                }
+                bool in = *i < fm->n && fm->v[*i].start <= *pos;
+                uint64_t stop = end;
+                if (in)
+                        stop = MIN(end, fm->v[*i].start + fm->v[*i].len);
+                else if (*i < fm->n)
+                        stop = MIN(end, fm->v[*i].start);
+                if (in == in_free)
+                        return stop;
+                *pos = stop;
+        }
+        return end;
+}
+
+/* The combined rule for the block [start, start+len): whether every byte
+ * outside (with in_free: inside) the free ranges of fm reads as what the
+ * block's drop uncovers, the bytes below the image (read with below, of
+ * below_size bytes) and zeros past them.  Those bytes are read in order,
+ * in pieces of at most half of buf (bs bytes), the first at most
+ * ZERO_PROBE bytes. */
+static int reads_as_below(struct vc_image *img, read_fn below, uint64_t below_size, uint8_t *buf, uint32_t bs,
+                          const struct vc_freemap *fm, bool in_free, uint64_t start, uint64_t len,
+                          struct compact_report *rep)
+{
+        const uint64_t piece = MAX((uint64_t) bs / 2, (uint64_t) 1), end = start + len;
+        uint8_t *mine = buf, *theirs = buf + piece;
+        size_t i = freemap_first(fm, start);
+        bool first = true;
+        int r;
+
+        for (uint64_t pos = start, stop; (stop = next_piece(fm, &i, &pos, end, in_free)) > pos;) {
+                uint64_t n = MIN(stop - pos, first ? MIN(piece, (uint64_t) ZERO_PROBE) : piece);
+                uint64_t under = pos < below_size ? MIN(n, below_size - pos) : 0;
+
+                first = false;
+                r = vc_image_pread(img, mine, n, pos);
+                if (r == 0 && under > 0)
+                        r = below(img, theirs, under, pos);
+                if (r < 0)
+                        return r;
+                rep->bytes_read += n + under;
+                if (memcmp(mine, theirs, under) || !mem_is_zero(mine + under, n - under))
+                        return 0;
+                pos += n;
+        }
+        return 1;
+}
+
+/* Mode full's reason to drop the block [start, start+len), or
+ * COMPACT_KEEP; a negative errno on a read error.  Its used bytes first
+ * (most blocks fail at once); a block that passes and has free bytes
+ * then has those read too: if they pass as well, no read changes and it
+ * is a zero drop, else a file-system one. */
+static int combined_rule(struct vc_image *img, uint8_t *buf, uint32_t bs, const struct vc_freemap *fm,
+                         uint64_t start, uint64_t len, struct compact_report *rep)
+{
+        const struct vc_compact_ops *ops = vc_image_format(img)->compact;
+        uint64_t below = ops->below_size(img);
+        int r;
+
+        r = reads_as_below(img, ops->read_below, below, buf, bs, fm, false, start, len, rep);
+        if (r <= 0)
+                return r;
+        if (len == 0 || freemap_covered(fm, start, len) == 0)
+                return COMPACT_DROP_ZERO;
+        r = reads_as_below(img, ops->read_below, below, buf, bs, fm, true, start, len, rep);
+        if (r < 0)
+                return r;
+        return r ? COMPACT_DROP_ZERO : COMPACT_DROP_FS_ZERO;
+}
+
+/* Marks found[b] (an enum compact_drop_reason) for allocated blocks not
+ * yet dropped that read as zeros (and, in a differencing disk, whose
+ * parent range does too: what lies below the image, per its format).
+ * With fm (mode full: the file systems' free ranges), by the combined
+ * rule instead (above).  Blocks are visited in file order, so the scan
+ * streams through the file. */
+static int scan_zero(struct vc_image *img, const struct compact_layout *l, const uint8_t *drop, uint8_t *found,
+                     const struct vc_freemap *fm, const struct compact_opts *o, struct compact_report *rep,
+                     struct vc_problems *problems)
 {
         const struct vc_compact_ops *ops = vc_image_format(img)->compact;
         const uint32_t *at = l->at;
@@ -325,35 +451,56 @@ static int scan_zero(struct vc_image *img, const struct compact_layout *l, const
                 for (uint32_t j = i ? i + ZERO_READAHEAD - 1 : 0; j < MIN(m, i + ZERO_READAHEAD); j++)
                         announce(img, (uint64_t) at[order[j]] * l->unit,
                                  compact_object_size(l, order[j]) - bs + ZERO_PROBE);
-                r = read_is_zero(img, vc_image_pread, buf, start, len, rep);
-                if (r < 0)
-                        return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, (uint64_t) at[b] * l->unit,
-                                              "scanning for zero blocks: reading block %" PRIu32 " failed: %s; "
-                                              "nothing was written", b, strerror(-r));
-                bool z = r;
-                if (z && start < below) {
-                        r = read_is_zero(img, ops->read_below, buf, start, MIN(len, below - start), rep);
+                if (fm) {
+                        r = combined_rule(img, buf, bs, fm, start, len, rep);
                         if (r < 0)
                                 return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, start,
-                                                      "scanning for zero blocks: reading the parent's range of "
-                                                      "block %" PRIu32 " failed: %s; nothing was written",
-                                                      b, strerror(-r));
-                        z = r;
-                } else if (!z && ops->drop_same_as_below && len > 0 && start + len <= below) {
-                        /* Reads as what it covers: dropping it changes no read. */
-                        r = read_is_same(img, ops->read_below, buf, bs, start, len, rep);
+                                                      "scanning for blocks whose used bytes read as zeros or "
+                                                      "as the parent: reading block %" PRIu32 " failed: %s; "
+                                                      "nothing was written", b, strerror(-r));
+                        found[b] = (uint8_t) r;
+                } else {
+                        r = zero_rule(img, buf, bs, start, len, below, rep, problems);
                         if (r < 0)
-                                return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, start,
-                                                      "scanning for blocks that read as the parent: reading "
-                                                      "block %" PRIu32 " failed: %s; nothing was written",
-                                                      b, strerror(-r));
-                        z = r;
+                                return r;
+                        found[b] = r ? COMPACT_DROP_ZERO : COMPACT_KEEP;
                 }
-                zero[b] = z;
                 done += bs;
                 if (o->progress && o->progress(o->userdata, COMPACT_PHASE_SCANNING, done, total))
                         return -ECANCELED;
         }
+        return 0;
+}
+
+int compact_scan_full(struct vc_image *img, const struct vc_freemap *fm, uint8_t *drop, struct compact_report *rep,
+                      struct vc_problems *problems)
+{
+        const struct vc_compact_ops *ops = vc_image_format(img)->compact;
+        const struct compact_opts quiet = {};
+        uint32_t n = vc_image_n_blocks(img);
+        struct compact_layout l;
+        int r;
+
+        if (!ops)
+                return -EOPNOTSUPP;
+        /* Only the table is read: the image's own will do. */
+        r = ops->layout(img, false, &l);
+        if (r < 0)
+                return r;
+        _cleanup_free_ uint8_t *found = calloc(n ? n : 1, sizeof *found);
+        if (!found)
+                return -ENOMEM;
+        r = scan_zero(img, &l, drop, found, fm, &quiet, rep, problems);
+        if (r < 0)
+                return r;
+        for (uint32_t b = 0; b < n; b++)
+                if (found[b] && !drop[b]) {
+                        drop[b] = found[b];
+                        if (found[b] == COMPACT_DROP_FS_ZERO)
+                                rep->dropped_fs_zero++;
+                        else
+                                rep->dropped_zero++;
+                }
         return 0;
 }
 
@@ -533,8 +680,10 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
         uint32_t n = vc_image_n_blocks(img);
         /* Per block: enum compact_drop_reason. */
         _cleanup_free_ uint8_t *drop = calloc(n ? n : 1, sizeof *drop);
-        _cleanup_free_ bool *zero = calloc(n ? n : 1, sizeof *zero);
-        if (!drop || !zero)
+        _cleanup_free_ uint8_t *found = calloc(n ? n : 1, sizeof *found);
+        /* Mode full: the file systems' free ranges, for the combined rule. */
+        _cleanup_(freemap_done) struct vc_freemap free_map = {};
+        if (!drop || !found)
                 return -ENOMEM;
         rep.size_before = vc_image_file_size(img);
         rep.no_block_moves = opts->no_block_moves;
@@ -557,6 +706,10 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                                 rep.dropped_fs++;
                         }
                 rep.bytes_read += a.bytes_read;
+                if (zero_mode) {
+                        free_map = a.free_map;
+                        a.free_map = (struct vc_freemap) {};
+                }
                 vc_analysis_done(&a);
         }
         r = ops->layout(img, true, &layout);
@@ -573,13 +726,16 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                 drop = v;
         }
         if (zero_mode) {
-                r = scan_zero(img, &layout, drop, zero, opts, &rep, problems);
+                r = scan_zero(img, &layout, drop, found, fs_mode ? &free_map : NULL, opts, &rep, problems);
                 if (r < 0)
                         goto out;
                 for (uint32_t b = 0; b < n; b++)
-                        if (zero[b] && !drop[b]) {
-                                drop[b] = COMPACT_DROP_ZERO;
-                                rep.dropped_zero++;
+                        if (found[b] && !drop[b]) {
+                                drop[b] = found[b];
+                                if (found[b] == COMPACT_DROP_FS_ZERO)
+                                        rep.dropped_fs_zero++;
+                                else
+                                        rep.dropped_zero++;
                         }
         }
 

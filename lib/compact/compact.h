@@ -71,6 +71,9 @@ struct compact_report {
         bool dry_run;
         uint64_t size_before, size_after;
         uint32_t blocks_allocated, dropped_fs, dropped_zero, moved;
+        /* Mode full's combined rule: partly free blocks whose used bytes
+         * read as zeros (or as the parent) (COMPACT_DROP_FS_ZERO). */
+        uint32_t dropped_fs_zero;
         uint64_t bytes_moved, bytes_read;
         /* Every byte written to the image: the copies (bytes_moved once
          * each), and the format's own writes (VHDX: log entries, pages
@@ -84,6 +87,16 @@ struct compact_report {
         bool no_block_moves;
         uint64_t allocated_before, allocated_after, bytes_punched;
 };
+
+/* Mode full's drops of the open image @img, whose analysis found the free
+ * ranges @fm: drop[] (vc_image_n_blocks() entries, COMPACT_DROP_FS_FREE
+ * already set where the analysis found every byte free) gets the reason
+ * of every other block that goes; rep->dropped_zero, dropped_fs_zero and
+ * bytes_read grow.  Reads only (vhdctl analyze). */
+struct vc_image;
+struct vc_freemap;
+int compact_scan_full(struct vc_image *img, const struct vc_freemap *fm, uint8_t *drop, struct compact_report *rep,
+                      struct vc_problems *problems);
 
 /* path: the image (with a descriptor in opts->open, only its name).  Untrusted input
  * throughout.  Returns 0; -ECANCELED (image valid, unfinished: run again); or a negative

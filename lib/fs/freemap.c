@@ -56,12 +56,10 @@ void freemap_normalize(struct vc_freemap *m)
         m->n = w + 1;
 }
 
-uint64_t freemap_covered(const struct vc_freemap *m, uint64_t start, uint64_t len)
+size_t freemap_first(const struct vc_freemap *m, uint64_t start)
 {
-        uint64_t end = start + len, sum = 0;
         size_t lo = 0, hi = m->n;
 
-        /* First range that ends after start. */
         while (lo < hi) {
                 size_t mid = lo + (hi - lo) / 2;
                 if (m->v[mid].start + m->v[mid].len <= start)
@@ -69,7 +67,14 @@ uint64_t freemap_covered(const struct vc_freemap *m, uint64_t start, uint64_t le
                 else
                         hi = mid;
         }
-        for (size_t i = lo; i < m->n && m->v[i].start < end; i++) {
+        return lo;
+}
+
+uint64_t freemap_covered(const struct vc_freemap *m, uint64_t start, uint64_t len)
+{
+        uint64_t end = start + len, sum = 0;
+
+        for (size_t i = freemap_first(m, start); i < m->n && m->v[i].start < end; i++) {
                 uint64_t a = MAX(start, m->v[i].start);
                 uint64_t b = MIN(end, m->v[i].start + m->v[i].len);
                 if (b > a)

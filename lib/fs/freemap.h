@@ -27,5 +27,8 @@ int freemap_add(struct vc_freemap *m, uint64_t start, uint64_t len);
 void freemap_normalize(struct vc_freemap *m);
 /* Bytes of [start, start+len) covered by the (normalized) map. */
 uint64_t freemap_covered(const struct vc_freemap *m, uint64_t start, uint64_t len);
+/* The index of the first range of the (normalized) map that ends after
+ * @start; m->n when none does. */
+size_t freemap_first(const struct vc_freemap *m, uint64_t start);
 uint64_t freemap_total(const struct vc_freemap *m);
 void freemap_done(struct vc_freemap *m);

@@ -41,7 +41,21 @@ enum compact_drop_reason {
         COMPACT_KEEP = 0,
         COMPACT_DROP_FS_FREE = 1,       /* every byte free per the file systems */
         COMPACT_DROP_ZERO = 2,          /* reads as zeros (and so does what it uncovers) */
+        /* Partly free per the file systems, every other byte reads as what
+         * the drop uncovers (zeros; a parent's bytes), some free byte does
+         * not: the combined rule of mode full.  It changes what free space
+         * reads, so it is a file-system drop for every safety purpose
+         * (children, VHDX's DataWriteGuid), like COMPACT_DROP_FS_FREE. */
+        COMPACT_DROP_FS_ZERO = 3,
 };
+
+/* Whether a drop for reason @why may change what the disk reads (in free
+ * space only): the drops a parent with children refuses, and after which
+ * VHDX's DataWriteGuid changes. */
+static inline bool compact_drop_changes_data(uint8_t why)
+{
+        return why == COMPACT_DROP_FS_FREE || why == COMPACT_DROP_FS_ZERO;
+}
 
 /* Size classes a layout may have (COMPACT_MAX_CLASSES at most). */
 #define COMPACT_MAX_CLASSES 4

@@ -218,7 +218,7 @@ int vhdx_compact_begin(struct vc_image *gimg, const struct compact_plan *p, stru
         int r;
 
         for (uint32_t i = 0; i < p->n_drops; i++)
-                data_change |= p->why[i] == COMPACT_DROP_FS_FREE;
+                data_change |= compact_drop_changes_data(p->why[i]);
         r = vhdx_session_begin(img, data_change);
         if (r < 0)
                 return vc_problem_step_failed(problems, r, VHDX_HEADER1_OFFSET,

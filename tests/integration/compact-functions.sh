@@ -11,7 +11,10 @@
 # plugin for the disk's content, cmp for zeros, ntfsclone and ntfs-3g for
 # the file systems.  Only the block classes ('F' = every byte free in the file
 # system) come from `vhdctl analyze`; they decide which blocks MAY change,
-# and the file-system oracles check that those were really free.
+# and the file-system oracles check that those were really free.  Mode
+# full's combined rule (partly free blocks whose used bytes read as what
+# the drop uncovers) takes the free clusters from ntfs-3g (ntfscat's
+# $Bitmap, ntfs_free_ranges).
 
 MIB=$((1 << 20))
 
@@ -223,16 +226,51 @@ block_classes ()
     sed -n 's/.*"block-classes": "\([^"]*\)".*/\1/p' "$2"
 }
 
+# ntfs_free_ranges RAW: the free clusters of every NTFS volume of
+# $ntfs_parts in the disk RAW, as "START LENGTH" byte ranges of the disk:
+# ntfs-3g's own reading of each volume's $Bitmap (ntfscat), its cluster
+# size and count from ntfsinfo.
+ntfs_free_ranges ()
+{
+    local raw=$1 p start size sums img cs n
+    for p in $ntfs_parts; do
+        IFS=: read -r start size sums <<<"$p"
+        img=$raw
+        if [[ $start != 0 ]]; then
+            img=$tmpdir/free-part.raw
+            part_extract "$raw" "$start" "$size" "$img"
+        fi
+        ntfsinfo -m "$img" >"$tmpdir/free-info.txt" 2>/dev/null || fail "ntfsinfo -m on the volume at $start"
+        cs=$(sed -n 's/^[[:space:]]*Cluster Size: \([0-9]*\)$/\1/p' "$tmpdir/free-info.txt")
+        n=$(sed -n 's/^[[:space:]]*Volume Size in Clusters: \([0-9]*\)$/\1/p' "$tmpdir/free-info.txt")
+        [[ -n $cs && -n $n ]] || fail "ntfsinfo -m on the volume at $start: no cluster size or count"
+        ntfscat "$img" '$Bitmap' >"$tmpdir/free-bitmap" 2>/dev/null || fail "ntfscat \$Bitmap of the volume at $start"
+        python3 "$srcdir/ext4-oracle.py" bitmap-free "$tmpdir/free-bitmap" "$cs" "$n" "$start" ||
+            fail "the free clusters of the volume at $start"
+    done
+    rm -f -- "$tmpdir/free-part.raw" "$tmpdir/free-bitmap" "$tmpdir/free-info.txt"
+}
+
 # expected_drops IMAGE RAW MODE CLASSES [PARENT_RAW]: the BAT indexes of the
 # blocks a compaction in MODE must drop, one a line, each followed by its
-# reason (fs or zero):
+# reason (fs, zero or fs-zero):
 #   fs   (modes full, fs): the block is allocated and 'F';
-#   zero (modes full, zero): allocated, not dropped as fs, reads as zeros,
-#        and, in a differencing disk, the parent's range does too.
+#   zero (mode zero): allocated, reads as zeros, and, in a differencing
+#        disk, the parent's range does too;
+#   mode full, not 'F' (the combined rule; the free ranges are ntfs-3g's,
+#        ntfs_free_ranges): zero when the block reads as what its drop
+#        uncovers (zeros; the parent's range), fs-zero when every byte
+#        outside the free ranges does.
 expected_drops ()
 {
     local vhd=$1 raw=$2 mode=$3 classes=$4 praw=${5:-} b off c
     alloc_blocks "$vhd" > "$tmpdir/exp.bat"
+    if [[ $mode = full ]]; then
+        ntfs_free_ranges "$raw" > "$tmpdir/exp.free"
+        python3 "$srcdir/ext4-oracle.py" reasons "$raw" "$img_bs" "$tmpdir/exp.bat" "$tmpdir/exp.free" \
+            "$classes" ${praw:+"$praw"} || fail "expected_drops: the oracle failed"
+        return
+    fi
     while read -r b off; do
         c=${classes:b:1}
         if [[ $mode != zero && $c = F ]]; then
@@ -245,25 +283,35 @@ expected_drops ()
 }
 
 # check_content_rule BEFORE AFTER CLASSES BS MODE [PARENT_RAW] WHAT: a
-# block whose content changed must be 'F' (and MODE not zero), and now read
-# as zeros (dynamic) or as the parent's range (differencing).  Everything
-# else, partition tables, other file systems and NTFS metadata included,
-# reads exactly as before.  Prints the number of changed blocks.
+# block whose content changed must be 'F' (and MODE not zero), or, in
+# mode full, 'P' (the combined rule) with the disk unchanged outside
+# ntfs-3g's free clusters (ntfs_free_ranges); and now read as zeros
+# (dynamic) or as the parent's range (differencing).  Everything else,
+# partition tables, other file systems and NTFS metadata included, reads
+# exactly as before.  Prints the number of changed blocks.
 check_content_rule ()
 {
-    local before=$1 after=$2 classes=$3 bs=$4 mode=$5 praw=$6 what=$7 b n changed=0
+    local before=$1 after=$2 classes=$3 bs=$4 mode=$5 praw=$6 what=$7 b n changed=0 allowed=F
     [[ $(file_size "$before") = $(file_size "$after") ]] ||
         fail "$what: the virtual size changed"
     if cmp -s -- "$before" "$after"; then
         echo 0
         return
     fi
+    if [[ $mode = full ]]; then
+        ntfs_free_ranges "$before" > "$tmpdir/content.free"
+        allowed=FP
+    fi
     n=$(( ($(file_size "$before") + bs - 1) / bs ))
     for (( b = 0; b < n; b++ )); do
         block_same "$before" "$after" "$b" "$bs" && continue
         changed=$((changed + 1))
-        [[ $mode != zero && ${classes:b:1} = F ]] ||
+        [[ $mode != zero && -n ${classes:b:1} && $allowed = *"${classes:b:1}"* ]] ||
             fail "$what: block $b (class '${classes:b:1}') changed in mode $mode"
+        [[ ${classes:b:1} != P ]] ||
+            python3 "$srcdir/ext4-oracle.py" same-outside "$before" "$after" "$tmpdir/content.free" \
+                $(( b * bs )) "$bs" ||
+            fail "$what: block $b, partly free, changed outside ntfs-3g's free clusters"
         if [[ -n $praw ]]; then
             block_same "$praw" "$after" "$b" "$bs" ||
                 fail "$what: dropped block $b does not read as its parent's range"

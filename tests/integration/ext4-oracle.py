@@ -11,9 +11,32 @@
 #   clobber IMAGE RANGES          random bytes over every "range START LEN" line
 #   kept RAW BS ALLOC FREE        how many allocated blocks (ALLOC: "INDEX
 #                                 OFFSET" lines) a full-mode compaction must
-#                                 keep: not every byte free in FREE ("START
-#                                 LENGTH" lines) and not all zeros in RAW
-#   same-outside A B FREE         A and B equal outside the FREE ranges (over A's size)
+#                                 keep, by the combined rule: not every byte
+#                                 free in FREE ("START LENGTH" lines), and
+#                                 some byte outside FREE not zero in RAW
+#   drops RAW BS ALLOC FREE [PARENT]
+#                                 the combined rule's drops, by reason, as
+#                                 "kept K fs F zero Z fs-zero X old-kept O":
+#                                 fs: every byte free; zero: every byte
+#                                 reads as after the drop (zeros; PARENT's
+#                                 bytes, zeros past its end); fs-zero: every
+#                                 byte outside FREE does, some free one not;
+#                                 old-kept: what the rule of wholly free or
+#                                 wholly zero (or wholly PARENT's) blocks
+#                                 keeps
+#   same-outside A B FREE [START LEN]
+#                                 A and B equal outside the FREE ranges (over
+#                                 A's size, or [START, START + LEN))
+#   reasons RAW BS ALLOC FREE CLASSES [PARENT]
+#                                 "INDEX REASON" of every block of ALLOC that
+#                                 a compaction in mode full drops: fs where
+#                                 CLASSES (analyze's) says 'F', else as drops
+#                                 (zero, fs-zero)
+#   bitmap-free BITMAP CLUSTER COUNT OFFSET
+#                                 the clear bits of an allocation bitmap
+#                                 (NTFS $Bitmap as ntfscat reads it) among
+#                                 the first COUNT, as "START LENGTH" byte
+#                                 ranges of CLUSTER bytes each from OFFSET
 import os
 import re
 import sys
@@ -78,34 +101,72 @@ def covered(free, s, n):
     return total
 
 
-def kept(raw, bs, alloc, free_path):
+def in_use(free, s, n):
+    # the pieces of [s, s + n) outside the merged ranges, relative to s
+    pos, out = s, []
+    for a, m in free:
+        if a + m <= pos:
+            continue
+        if a >= s + n:
+            break
+        if a > pos:
+            out.append((pos - s, a - s))
+        pos = max(pos, a + m)
+    if pos < s + n:
+        out.append((pos - s, n))
+    return out
+
+
+def drops(raw, bs, alloc, free_path, parent=None, classes=None):
     free = load_free(free_path)
-    n = 0
-    with open(raw, 'rb') as f:
+    size = os.path.getsize(raw)
+    psize = os.path.getsize(parent) if parent else 0
+    count = dict(kept=0, fs=0, zero=0, fs_zero=0, old_kept=0)
+    with open(raw, 'rb') as f, open(parent or os.devnull, 'rb') as p:
         for line in open(alloc):
             b = int(line.split()[0])
-            if covered(free, b * bs, bs) == bs:
+            s = b * bs
+            n = max(0, min(bs, size - s))
+            f.seek(s)
+            mine = f.read(n)
+            # What the block reads after its drop.
+            p.seek(s)
+            under = p.read(max(0, min(n, psize - s))) if s < psize else b''
+            after = under + bytes(n - len(under))
+            if classes is not None:
+                wholly_free = classes[b] == 'F'
+            else:
+                wholly_free = n == 0 or covered(free, s, n) == n
+            if wholly_free:
+                count['fs'] += 1
+                count.setdefault('list', []).append((b, 'fs'))
                 continue
-            f.seek(b * bs)
-            if f.read(bs).count(0) == bs:
-                continue
-            n += 1
-    print(n)
+            whole = mine == after
+            if not whole and not (mine.count(0) == n and after.count(0) == n):
+                count['old_kept'] += 1
+            if whole:
+                count['zero'] += 1
+                count.setdefault('list', []).append((b, 'zero'))
+            elif all(mine[a:e] == after[a:e] for a, e in in_use(free, s, n)):
+                count['fs_zero'] += 1
+                count.setdefault('list', []).append((b, 'fs-zero'))
+            else:
+                count['kept'] += 1
+    return count
 
 
-def same_outside(a, b, free_path):
+def kept(raw, bs, alloc, free_path):
+    print(drops(raw, bs, alloc, free_path)['kept'])
+
+
+def same_outside(a, b, free_path, lo=0, length=None):
     free = load_free(free_path)
     # B may be longer: a VHD's virtual size is rounded up to a CHS geometry.
     size = os.path.getsize(a)
     if os.path.getsize(b) < size:
         sys.exit('%s is shorter than %s' % (b, a))
-    gaps, pos = [], 0
-    for s, n in free:
-        if s > pos:
-            gaps.append((pos, s - pos))
-        pos = max(pos, s + n)
-    if pos < size:
-        gaps.append((pos, size - pos))
+    hi = size if length is None else min(size, lo + length)
+    gaps = [(lo + s, e - s) for s, e in in_use(free, lo, max(0, hi - lo))]
     with open(a, 'rb') as fa, open(b, 'rb') as fb:
         for s, n in gaps:
             fa.seek(s)
@@ -120,10 +181,35 @@ def same_outside(a, b, free_path):
 
 if sys.argv[1] == 'free-ranges':
     free_ranges(sys.argv[2], int(sys.argv[3]))
+elif sys.argv[1] == 'drops':
+    c = drops(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6] if len(sys.argv) > 6 else None)
+    print('kept %(kept)d fs %(fs)d zero %(zero)d fs-zero %(fs_zero)d old-kept %(old_kept)d' % c)
+elif sys.argv[1] == 'reasons':
+    c = drops(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[7] if len(sys.argv) > 7 else None,
+              sys.argv[6])
+    for b, why in c.get('list', []):
+        print(b, why)
+elif sys.argv[1] == 'bitmap-free':
+    bm = open(sys.argv[2], 'rb').read()
+    cl, count, off = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    run = None
+    out = []
+    for i in range(min(count, len(bm) * 8)):
+        if not (bm[i // 8] >> (i % 8)) & 1:
+            if run is not None and run[0] + run[1] == i:
+                run[1] += 1
+            else:
+                run = [i, 1]
+                out.append(run)
+    for s, n in out:
+        print(off + s * cl, n * cl)
 elif sys.argv[1] == 'kept':
     kept(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
 elif sys.argv[1] == 'same-outside':
-    same_outside(sys.argv[2], sys.argv[3], sys.argv[4])
+    if len(sys.argv) > 6:
+        same_outside(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+    else:
+        same_outside(sys.argv[2], sys.argv[3], sys.argv[4])
 elif sys.argv[1] == 'clobber':
     clobber(sys.argv[2], sys.argv[3])
 else:

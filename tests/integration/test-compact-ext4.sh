@@ -13,7 +13,8 @@
 #     free in fs mode, the file byte-identical but for what zero mode drops.
 # For each: the final size is the optimum computed here from dumpe2fs's
 # free-block lists, the image's BAT (read with od) and cmp-style zero checks
-# of the disk's content (ext4-oracle.py kept), packed from the format's
+# of the disk's content (ext4-oracle.py kept: the combined rule, a block
+# goes when every byte outside the free blocks reads as zero), packed from the format's
 # fixed head (formats/*.sh: img_optimum); the disk reads the same outside
 # dumpe2fs's free blocks; e2fsck -fn is clean and every file's sha256
 # unchanged after.

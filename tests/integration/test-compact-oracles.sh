@@ -60,7 +60,7 @@ check_compact ()
     local name=$1 img=$2 mode=$3 praw=${4:-} what="$fmt_name $1 ($3)"
     # The copy lies beside the image: a VHDX child finds its parent relative to itself.
     local orig=${img%/*}/$name.orig raw0=$d/$name.before.raw raw1=$d/$name.after.raw
-    local first classes json=$d/$name.analyze.json drops nfs nzero kept optimum
+    local first classes json=$d/$name.analyze.json drops nfs nzero nfz kept optimum
     local out=$d/$name.out err=$d/$name.err
 
     cp -- "$img" "$orig"
@@ -77,12 +77,16 @@ check_compact ()
     drops=$(wc -l < "$d/$name.drops")
     nfs=$(grep -c ' fs$' "$d/$name.drops" || true)
     nzero=$(grep -c ' zero$' "$d/$name.drops" || true)
+    nfz=$(grep -c ' fs-zero$' "$d/$name.drops" || true)
     kept=$(( $(alloc_blocks "$img" | wc -l) - drops ))
     optimum=$(img_optimum "$kept")
     (( drops > 0 )) || fail "$what: test setup: nothing to drop"
     if [[ $mode = fs ]]; then
         [[ $(json_num final-size < "$json") = "$optimum" ]] ||
             fail "$what: analyze announced $(json_num final-size < "$json"), the fs-mode optimum is $optimum"
+    elif [[ $mode = full ]]; then
+        [[ $(json_num final-size-full < "$json") = "$optimum" ]] ||
+            fail "$what: analyze announced $(json_num final-size-full < "$json") in mode full, the optimum is $optimum"
     fi
 
     # Dry run: same numbers, nothing written.
@@ -98,15 +102,17 @@ check_compact ()
         { cat "$err" >&2; fail "$what: compact failed"; }
     [[ ! -s $err ]] || { cat "$err" >&2; fail "$what: compact wrote to stderr"; }
     local k
-    for k in size-after blocks-dropped-fs blocks-dropped-zero blocks-moved bytes-moved; do
+    for k in size-after blocks-dropped-fs blocks-dropped-zero blocks-dropped-fs-zero blocks-moved bytes-moved; do
         [[ $(json_num "$k" < "$out") = $(json_num "$k" < "$out.dry") ]] ||
             fail "$what: $k: --dry-run said $(json_num "$k" < "$out.dry"), the run $(json_num "$k" < "$out")"
     done
     [[ $(json_num size-after < "$out") = "$optimum" && $(file_size "$img") = "$optimum" ]] ||
         fail "$what: reported $(json_num size-after < "$out"), file is $(file_size "$img"), optimum $optimum"
     [[ $(json_num size-before < "$out") = $(file_size "$orig") ]] || fail "$what: wrong size-before"
-    [[ $(json_num blocks-dropped-fs < "$out") = "$nfs" && $(json_num blocks-dropped-zero < "$out") = "$nzero" ]] ||
-        fail "$what: dropped $(json_num blocks-dropped-fs < "$out") free + $(json_num blocks-dropped-zero < "$out") zero, expected $nfs + $nzero"
+    [[ $(json_num blocks-dropped-fs < "$out") = "$nfs" && $(json_num blocks-dropped-zero < "$out") = "$nzero" &&
+       $(json_num blocks-dropped-fs-zero < "$out") = "$nfz" ]] ||
+        fail "$what: dropped $(json_num blocks-dropped-fs < "$out") free + $(json_num blocks-dropped-zero < "$out") zero +" \
+             "$(json_num blocks-dropped-fs-zero < "$out") fs-zero, expected $nfs + $nzero + $nfz"
 
     # The file itself: exactly the expected blocks left, packed, moved intact.
     alloc_blocks "$orig" > "$d/$name.bat0"

@@ -193,8 +193,8 @@ stop_qemu_nbd
 cmp -s "$d/inuse.copy" "$d/inuse.vhd" || fail "inuse: the file changed"
 # Once qemu-nbd is gone, the same file compacts.
 vhdctl_attaching compact --no-progress "$d/inuse.vhd" >/dev/null || fail "inuse: refused after qemu-nbd exited"
-(( $(file_size "$d/inuse.vhd") == $(json_num final-size < "$d/base.json") )) ||
-  fail "inuse: compacted to $(file_size "$d/inuse.vhd"), analyze said $(json_num final-size < "$d/base.json")"
+(( $(file_size "$d/inuse.vhd") == $(json_num final-size-full < "$d/base.json") )) ||
+  fail "inuse: compacted to $(file_size "$d/inuse.vhd"), analyze said $(json_num final-size-full < "$d/base.json")"
 
 echo "== a parent with a differencing child beside it"
 mkdir "$d/chain"
@@ -252,8 +252,8 @@ echo "parent: --mode zero dropped the $nz zero blocks; the child reads the same"
 vhdctl_attaching compact --no-progress --json --force-children "$d/chain/par.vhd" >"$d/pf.out" 2>"$d/pf.err" ||
   { cat "$d/pf.err" >&2; fail "parent --force-children: refused"; }
 (( $(json_num blocks-dropped-fs < "$d/pf.out") > 0 )) || fail "parent --force-children: dropped nothing"
-(( $(file_size "$d/chain/par.vhd") == $(json_num final-size < "$d/base.json") )) ||
-  fail "parent --force-children: $(file_size "$d/chain/par.vhd") bytes, analyze said $(json_num final-size < "$d/base.json")"
+(( $(file_size "$d/chain/par.vhd") == $(json_num final-size-full < "$d/base.json") )) ||
+  fail "parent --force-children: $(file_size "$d/chain/par.vhd") bytes, analyze said $(json_num final-size-full < "$d/base.json")"
 "$VHDCTL" check "$d/chain/par.vhd" >/dev/null || fail "parent --force-children: check"
 "$VHDCTL" check "$d/chain/child.vhd" >/dev/null || fail "parent --force-children: the child no longer checks clean"
 img_to_raw "$d/chain/child.vhd" "$d/child.after.raw"

@@ -43,7 +43,7 @@ import sys
 MSG_MAX = 4096
 PHASES = ("attaching", "scanning", "moving", "truncating")
 OK_KEYS = ["mode", "size-before", "size-after", "blocks-allocated",
-           "blocks-dropped-fs", "blocks-dropped-zero", "blocks-moved",
+           "blocks-dropped-fs", "blocks-dropped-zero", "blocks-dropped-fs-zero", "blocks-moved",
            "bytes-moved", "bytes-read", "bytes-written", "seconds",
            "allocated-before", "allocated-after"]
 # With --no-block-moves, one more at the end.
