@@ -144,7 +144,7 @@ dynamic ()
     if "$VHDCTL" compact --local --no-progress --mode full "$img" >"$d/dyn.kid" 2>&1; then
         fail "$fmt_name dyn: compacted in mode full with a child beside it"
     fi
-    grep -q 'not-supported' "$d/dyn.kid" || { cat "$d/dyn.kid" >&2; fail "$fmt_name dyn: refused, but not as not-supported"; }
+    grep -q ': has-children: ' "$d/dyn.kid" || { cat "$d/dyn.kid" >&2; fail "$fmt_name dyn: refused, but not as has-children"; }
     cmp -s "$img" "$d/dyn.orig" || fail "$fmt_name dyn: the refused run changed the file"
     "$VHDCTL" compact --local --no-progress --json --dry-run --mode zero "$img" >"$d/dyn.zero" ||
         fail "$fmt_name dyn: dry run in mode zero with a child failed"
