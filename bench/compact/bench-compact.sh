@@ -289,7 +289,8 @@ jnum() { sed -n "s/.*\"$2\": \([0-9]*\).*/\1/p" "$1" | head -n 1; }
 
 rm -f "$work"/*.runs "$work"/ours.json.* "$work"/peer.phases "$work"/peer.sizes
 echo "source: $src ($(stat -c %s "$src") bytes); plan: $allocated allocated, $dropped_fs free in $fsname," \
-     "$dropped_zero zero, $kept kept, $moves moves ($bytes_moved bytes); optimum $optimum bytes"
+     "$dropped_zero zero, ${dropped_fs_zero:-0} partly free with the rest zero, $kept kept, $moves moves ($bytes_moved bytes);" \
+     "optimum $optimum bytes"
 echo "peer wipe: $wipe; device: $dev; page cache dropped before each run: $drop; rounds: $rounds"
 for r in $(seq "$rounds"); do
   measure ours fresh "$bytes_moved" "$vhdctl" compact --json --no-progress "$copy"
@@ -397,7 +398,8 @@ echo
 echo "machine: $(nproc) CPU $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1), $(free -g | awk '/^Mem/ { print $2 }') GiB RAM," \
      "$(findmnt -no FSTYPE -T "$work") on /dev/$dev, Linux $(uname -r)"
 echo "source: $(stat -c %s "$src") bytes, virtual $(anum virtual-size), $allocated blocks allocated (stride $stride)," \
-     "$dropped_fs free in $fsname, $dropped_zero all-zero, $kept kept; $moves moves = $bytes_moved bytes"
+     "$dropped_fs free in $fsname, $dropped_zero all-zero, ${dropped_fs_zero:-0} partly free with the rest zero," \
+     "$kept kept; $moves moves = $bytes_moved bytes"
 echo "rounds: $rounds; medians; device bytes from /sys/class/block/$dev/stat around each run;" \
      "runs started on a busy disk: $noisy; runs disturbed by other writers 3 times in a row (kept): $disturbed"
 printf '%-11s %9s %9s %9s %9s %14s\n' path wall_s read_MiB write_MiB rss_MiB final_size
@@ -413,13 +415,16 @@ row dry-run -
 [ "$format" = vhdx ] || [ "$fs" != ntfs ] || row zero-probe -
 row truncate -
 echo "ours (vhdctl counters): bytes-read $(jnum "$j" bytes-read), bytes-written $(jnum "$j" bytes-written)," \
-     "bytes-moved $(jnum "$j" bytes-moved), dropped $(jnum "$j" blocks-dropped-fs) fs + $(jnum "$j" blocks-dropped-zero) zero," \
+     "bytes-moved $(jnum "$j" bytes-moved), dropped $(jnum "$j" blocks-dropped-fs) fs + $(jnum "$j" blocks-dropped-zero) zero" \
+     "+ $(jnum "$j" blocks-dropped-fs-zero) partly free with the rest zero," \
      "moved $(jnum "$j" blocks-moved)"
 echo "peer phases (s, per round):"; sed 's/^peer-phases /  /' "$work/peer.phases"
 if [ "$format" = vhd ]; then
   echo "optimum: $optimum bytes (metadata end $metadata_end + $kept x $stride + 512 footer); first block slot at $first_slot"
 else
-  echo "optimum: $optimum bytes (end of the header section, log and regions, MiB-aligned, $first_slot + $kept x $stride)"
+  echo "optimum: $optimum bytes (the kept blocks packed on their own grid from its first place at or after the end" \
+       "of the header section, log and regions, $first_slot + $kept x $stride); contiguous minimum $optimum_contiguous" \
+       "(from $tables_end: reachable only by moving every block when the grid starts above it)"
 fi
 echo
 ok() { if awk "BEGIN { exit !($1) }"; then echo met; else echo "NOT met"; fi; }

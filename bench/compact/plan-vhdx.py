@@ -10,7 +10,9 @@
 # classes from `vhdctl analyze --json` (F = every byte free in the file
 # system) and finds the remaining all-zero FULLY_PRESENT blocks by reading
 # them (with --free FILE, the classes come from FILE's free byte ranges
-# instead, as in plan.py).  A block is dropped when it is F or all zero.  The optimum is the
+# instead, as in plan.py).  A block is dropped when it is F or all zero,
+# or (with --free: mode full's combined rule) when every byte outside the
+# free ranges is zero.  The optimum is the
 # end of everything fixed (the 1 MiB header section, the log, every region),
 # rounded up to 1 MiB, plus the kept blocks packed: VHDX.md §3.4 truncates to
 # the MiB-aligned end of what is still in use, and nothing fixed lies above
@@ -157,21 +159,29 @@ def main():
     fd = os.open(vhdx, os.O_RDONLY)
     g = geometry(fd)
     bs = g["bs"]
+    merged = starts = None
     if free:
         classes = fsfree.classes_from_free(free, bs, len(classes))
+        merged = fsfree.merged_free(free)
+        starts = [s for s, _ in merged]
     zeros = bytes(bs)
-    dropped_fs = dropped_zero = 0
+    dropped_fs = dropped_zero = dropped_fs_zero = 0
     for b, (state, off) in g["blocks"].items():
         if state != 6:
             sys.exit("plan-vhdx.py: block %d is partially present in a dynamic disk" % b)
         if classes[b] == "F":
             dropped_fs += 1
-        elif os.pread(fd, bs, off) == zeros:
+            continue
+        data = os.pread(fd, bs, off)
+        if data == zeros:
             dropped_zero += 1
+        elif merged is not None and fsfree.in_use_is_zero(merged, starts, b * bs, data):
+            dropped_fs_zero += 1
     n = len(g["blocks"])
-    kept = n - dropped_fs - dropped_zero
+    kept = n - dropped_fs - dropped_zero - dropped_fs_zero
     slot = grid_first(g["first"], bs, [off for _, off in g["blocks"].values()])
-    out = dict(allocated=n, dropped_fs=dropped_fs, dropped_zero=dropped_zero, kept=kept, stride=bs,
+    out = dict(allocated=n, dropped_fs=dropped_fs, dropped_zero=dropped_zero, dropped_fs_zero=dropped_fs_zero,
+               kept=kept, stride=bs,
                first_slot=slot, optimum=slot + kept * bs, optimum_contiguous=g["first"] + kept * bs,
                tables_end=g["first"], log_length=g["log_length"],
                bat_length=g["bat_length"], file_size=os.fstat(fd).st_size)

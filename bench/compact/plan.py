@@ -11,7 +11,9 @@
 # --free FILE the classes come instead from FILE's free byte ranges
 # (fsfree.py: the file system's own tool, e.g. dumpe2fs), not from our
 # scanner.  A block
-# is dropped when it is F or all zero.  Then, by the planner's rule (kept
+# is dropped when it is F or all zero, or (with --free: mode full's
+# combined rule, fsfree.in_use_is_zero) when every byte of it outside the
+# free ranges is zero.  Then, by the planner's rule (kept
 # blocks end up in the k lowest slots; survivors above move, highest first,
 # into the lowest dropped slots) it derives the move list.
 #
@@ -93,8 +95,11 @@ def main():
     bat = struct.unpack(">%dI" % max_entries, os.pread(fd, 4 * max_entries, table_offset))
     if len(classes) != max_entries:
         sys.exit("plan.py: analyze has %d blocks, BAT %d" % (len(classes), max_entries))
+    merged = starts = None
     if free:
         classes = fsfree.classes_from_free(free, block_size, max_entries)
+        merged = fsfree.merged_free(free)
+        starts = [s for s, _ in merged]
     metadata_end = max(512, data_offset + 1024, table_offset + -(-4 * max_entries // SECTOR) * SECTOR)
     for i in range(8):  # parent locators: none in a dynamic disk, but be exact
         code, space, length, _, off = struct.unpack(">IIII Q", dyn[576 + 24 * i:600 + 24 * i])
@@ -102,7 +107,7 @@ def main():
             metadata_end = max(metadata_end, off + max(length, space * SECTOR))
 
     zeros = bytes(block_size)
-    slots, dropped_fs, dropped_zero = [], 0, 0
+    slots, dropped_fs, dropped_zero, dropped_fs_zero = [], 0, 0, 0
     for b, e in enumerate(bat):
         if e == UNUSED:
             continue
@@ -120,6 +125,14 @@ def main():
             if z:
                 drop = True
                 dropped_zero += 1
+            elif merged is not None:
+                # What the disk reads: a clear bit reads as zeros.
+                if bm != b"\xff" * bitmap_bytes:
+                    data = b"".join(data[s * SECTOR:(s + 1) * SECTOR] if (bm[s // 8] >> (7 - s % 8)) & 1
+                                    else zeros[:SECTOR] for s in range(block_size // SECTOR))
+                if fsfree.in_use_is_zero(merged, starts, b * block_size, data):
+                    drop = True
+                    dropped_fs_zero += 1
         slots.append((off, b, drop))
     slots.sort()
     n = len(slots)
@@ -147,7 +160,7 @@ def main():
             f.write("%s read %d %d\n%s write %d %d\n" % (fio_file, a, stride, fio_file, b, stride))
         f.write("%s close\n" % fio_file)
     first_hole = min((b for _, b in moves), default=0)
-    out = dict(allocated=n, dropped_fs=dropped_fs, dropped_zero=dropped_zero, kept=k, moves=len(moves),
+    out = dict(allocated=n, dropped_fs=dropped_fs, dropped_zero=dropped_zero, dropped_fs_zero=dropped_fs_zero, kept=k, moves=len(moves),
                stride=stride, bytes_moved=len(moves) * stride, metadata_end=metadata_end,
                first_slot=slots[0][0] if slots else 0, optimum=optimum, rule_size=rule_size,
                first_hole=first_hole, tail_start=size - 512 - len(moves) * stride, file_size=size)
