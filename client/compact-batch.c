@@ -264,7 +264,7 @@ int compact_batch(const struct compact_args *a, char *const *args, int n_args, b
         jobs = jobs ? MIN(jobs, (unsigned) MAX_JOBS) : 1;
         r = find_images(args, n_args, recursive, &found);
         if (r == -EISDIR)
-                return 2;
+                return 1;
         if (r < 0) {
                 fprintf(stderr, "vhdctl: looking for disks: %s\n", strerror(-r));
                 return 1;

@@ -64,7 +64,8 @@ int compact_one(const struct compact_args *a, enum compact_route route);
  * jobs at once (each in a process of its own, by the route's engine),
  * then a table (file, before, after, saved, status) or with a->json one
  * JSON object.  Returns the exit status: 0 when no disk failed (skipped
- * ones are not failures), 1 when one did, 2 for a usage error. */
+ * ones are not failures), 1 when one did or a folder came without
+ * recursive. */
 int compact_batch(const struct compact_args *a, char *const *args, int n, bool recursive, unsigned jobs,
                   enum compact_route route);
 

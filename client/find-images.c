@@ -145,8 +145,8 @@ int find_images(char *const *args, int n, bool recursive, struct found_images *r
                         continue;
                 }
                 if (!recursive) {
-                        fprintf(stderr, "vhdctl: '%s' is a folder: give --recursive to compact the disks in it\n",
-                                args[i]);
+                        fprintf(stderr, "vhdctl: '%s': not-supported: a folder: give --recursive to compact the "
+                                "disks in it\n", args[i]);
                         return -EISDIR;
                 }
                 walking = ret;

@@ -28,7 +28,7 @@ struct found_images {
 };
 
 /* Appends the disks of args[0..n) to ret.  A folder without recursive is
- * an error (-EISDIR, with a message on stderr naming it).  0 or a negative
+ * an error (-EISDIR, with the one line of a refusal on stderr naming it).  0 or a negative
  * errno (-ENOMEM; a missing argument is an entry with its error, not a
  * failure). */
 int find_images(char *const *args, int n, bool recursive, struct found_images *ret);

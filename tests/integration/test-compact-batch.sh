@@ -21,7 +21,7 @@
 # compare); skipped and failed disks are byte-identical; the exit status
 # is 1 because one failed, 0 once it is gone; --jobs 2 gives the same
 # result; a second run saves nothing; --dry-run changes nothing; a folder
-# without --recursive is refused (exit 2) naming it; several FILE
+# without --recursive is refused (not-supported, exit 1) naming it; several FILE
 # arguments; SIGTERM in the middle leaves the rest not-run, every disk
 # valid; and through the daemon (a private system bus) the same table.
 set -euo pipefail
@@ -197,7 +197,7 @@ release
 
 echo "== usage: a folder without --recursive, several files, nothing found"
 rc=0; compact "$d/top" 2> "$d/err" || rc=$?
-[[ $rc = 2 ]] && grep -qF "'$d/top' is a folder: give --recursive" "$d/err" ||
+[[ $rc = 1 ]] && grep -qxF "vhdctl: '$d/top': not-supported: a folder: give --recursive to compact the disks in it" "$d/err" ||
     { cat "$d/err" >&2; fail "a folder without --recursive: exit $rc"; }
 make_tree
 compact --json "$d/top/a.vhd" "$d/top/x.bin" "$d/top/sub/../a.vhd" > "$d/two.json" || fail "two files: exit $?"
