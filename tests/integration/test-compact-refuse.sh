@@ -228,7 +228,7 @@ ntfs_verify "$d/child.before.raw" child > "$d/child.fp0"
 child_copy=$d/child.vhd.copy
 cp "$d/chain/child.vhd" "$child_copy"
 for mode in full fs; do
-  refused "parent-$mode" "$d/chain/par.vhd" not-supported --mode "$mode"
+  refused "parent-$mode" "$d/chain/par.vhd" has-children --mode "$mode"
   grep -qF "$d/chain/child.vhd" "$d/parent-$mode.err" || fail "parent-$mode: the message does not name the child"
 done
 cmp -s "$child_copy" "$d/chain/child.vhd" || fail "parent: the child changed"

@@ -194,7 +194,7 @@ echo "c: $(result c)"
 
 # The parent has a child beside it: found through fd 5 and "open".
 worker c-parent "$d/c/par.vhd" --readonly -- --mode full --dry-run
-expect_fail c-parent 16 not-supported
+expect_fail c-parent 16 has-children
 [[ $msg = *"$d/c/child.vhd"* ]] || fail "c: the refusal does not name the child: '$msg'"
 grep -qx "< open $d/c/child.vhd" "$d/c-parent.log" || fail "c: the child was not opened through 'open'"
 worker c-parent-nodir "$d/c/par.vhd" --readonly --no-dir -- --mode full --dry-run
