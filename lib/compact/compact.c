@@ -554,6 +554,8 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                                 rep.dropped_fs++;
                         }
                 rep.bytes_read += a.bytes_read;
+                if (opts->analysed)
+                        opts->analysed(opts->userdata, &a);
                 vc_analysis_done(&a);
         }
         r = ops->layout(img, true, &layout);
