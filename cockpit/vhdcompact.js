@@ -375,7 +375,7 @@
                                   (p.ErrorName ? p.ErrorName + ": " : "") + (p.Error || "")));
             tr.appendChild(st);
             const progress = Number(p.Progress) || 0;
-            const pc = el("td", {});
+            const pc = el("td", { class: "progress-cell" });
             const bar = el("progress", { class: "job-progress", max: "100", value: String(Math.round(progress * 100)) });
             pc.appendChild(bar);
             pc.appendChild(el("span", { class: "percent" }, " " + Math.round(progress * 100) + " %"));
@@ -410,9 +410,17 @@
     }
 
     function watchJobs() {
+        /* Signals to everyone carry State alone and the other properties
+         * as empty values (the service's "who sees what"): take State from
+         * them and read the rest as this caller may see it. */
         const proxies = client.proxies(JOB, MANAGER_PATH);
-        proxies.addEventListener("added", (ev, proxy) => updateJob(proxy.path, proxy.data));
-        proxies.addEventListener("changed", (ev, proxy) => updateJob(proxy.path, proxy.data));
+        const onProxy = (ev, proxy) => {
+            if (proxy.data.State)
+                updateJob(proxy.path, { State: proxy.data.State });
+            refreshJob(proxy.path);
+        };
+        proxies.addEventListener("added", onProxy);
+        proxies.addEventListener("changed", onProxy);
         proxies.addEventListener("removed", (ev, proxy) => {
             jobs.delete(proxy.path);
             renderJobs();
