@@ -45,9 +45,9 @@ void worker_send_volumes(struct channel *c, const struct vc_analysis *a)
                                 *p = '?';
                 (void) channel_send(c,
                                     "volume %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-                                    " %" PRIu64 " %" PRIu64 " %d %d %s %s",
+                                    " %" PRIu64 " %" PRIu64 " %d %d %s%s%s",
                                     v->partition, v->start, v->size, cs, used, free_b, v->free_bytes,
                                     volume_reclaimable(a, v), v->scanned, counted && info->clean,
-                                    v->fs ? v->fs : "-", note);
+                                    v->fs ? v->fs : "-", note[0] ? " " : "", note);
         }
 }
