@@ -18,7 +18,8 @@
 #   sorted, truncated false; a relative path is InvalidArgs, a missing
 #   folder FileNotFound, a file NotSupported, an unknown option
 #   InvalidArgs; a folder holding more than 8 levels of folders has its
-#   deep disk left out and truncated true.
+#   deep disk left out and truncated true; a user granted org.vhd.compact
+#   by polkit gets the same answer, one without it AccessDenied.
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 . "$(dirname "$0")/bus-functions.sh"
@@ -157,4 +158,27 @@ out=$(call FindImages 'sa{sv}' "$deep" 0)
 want=$(python3 -c 'import json, sys; print(json.dumps({"type": "asb", "data": [sys.argv[1:], True]}, separators=(",", ":")))' \
   "$deep/1/2/near.vhd")
 [[ $out = "$want" ]] || fail "FindImages (deep): $out, expected $want"
+# Authorisation: a user granted org.vhd.compact by polkit may search, one
+# without it gets AccessDenied (root was the caller above).  Skipped where
+# polkitd cannot run here.
+if [[ -x ${POLKITD:-/usr/lib/polkit-1/polkitd} && -d /etc/polkit-1/rules.d ]] &&
+   getent passwd polkitd >/dev/null && command -v useradd >/dev/null &&
+   unshare --mount --propagation private true 2>/dev/null; then
+  make_test_user
+  granted=$test_user
+  start_polkitd "$granted"
+  make_test_user
+  other=$test_user
+  out=$(AS_USER_PRELOAD=0 as_user -u "$granted" busctl --system --json=short call org.vhd.Compact /org/vhd/Compact \
+          org.vhd.Compact.Manager FindImages 'sa{sv}' "$deep" 0) || fail "FindImages as $granted (granted): $out"
+  [[ $out = "$want" ]] || fail "FindImages as $granted: $out, expected $want"
+  if err=$(AS_USER_PRELOAD=0 as_user -u "$other" busctl --system call org.vhd.Compact /org/vhd/Compact \
+             org.vhd.Compact.Manager FindImages 'sa{sv}' "$deep" 0 2>&1); then
+    fail "FindImages as $other (not granted) succeeded: $err"
+  fi
+  [[ $err = *"not authorised to look for disks"* ]] || fail "FindImages as $other: $err"
+  echo "FindImages: $granted (polkit yes) may, $other may not: $err"
+else
+  echo "$testname: polkitd cannot run here: the authorisation part is skipped"
+fi
 echo "$testname: ok"
