@@ -357,55 +357,84 @@
             " zero dropped, " + r["blocks-moved"] + " moved (" + formatBytes(r["bytes-moved"]) + ")";
     }
 
+    /* One row per job, made once and updated in place, so that a button
+     * stays the same element while the job runs (a click is never lost to a
+     * redraw). */
+    const rows = new Map();     /* object path -> { tr, cells, cancel } */
+
+    function makeRow(path) {
+        const tr = el("tr", { class: "job", "data-job": path });
+        const cells = {};
+        for (const name of ["id", "path", "mode", "state", "progress", "rate", "eta", "size", "actions"]) {
+            cells[name] = el("td", { class: name === "progress" ? "progress-cell" : name });
+            tr.appendChild(cells[name]);
+        }
+        cells.id.textContent = jobNumber(path);
+        const bar = el("progress", { class: "job-progress", max: "100", value: "0" });
+        const pct = el("span", { class: "percent" });
+        cells.progress.appendChild(bar);
+        cells.progress.appendChild(pct);
+        const cancel = el("button", { type: "button", class: "cancel" }, "Cancel");
+        cancel.addEventListener("click", () => cancelJob(path));
+        cells.actions.appendChild(cancel);
+        const row = { tr, cells, bar, pct, cancel };
+        rows.set(path, row);
+        return row;
+    }
+
+    function fillRow(row, p) {
+        const state = p.State || "";
+        const active = isActive({ props: p });
+        const c = row.cells;
+        row.tr.setAttribute("data-state", state);
+        c.path.textContent = p.Path || "(another user's job)";
+        c.mode.textContent = p.Mode || "";
+        c.state.className = "state state-" + state;
+        c.state.textContent = state;
+        if (p.ErrorName || p.Error)
+            c.state.appendChild(el("div", { class: "job-error" },
+                                   (p.ErrorName ? p.ErrorName + ": " : "") + (p.Error || "")));
+        const percent = Math.round((Number(p.Progress) || 0) * 100);
+        row.bar.setAttribute("value", String(percent));
+        row.bar.value = percent;
+        row.pct.textContent = " " + percent + " %";
+        const rate = Number(p.Rate) || 0;
+        c.rate.textContent = active && rate ? formatBytes(rate) + "/s" : "";
+        const end = Number(p.ExpectedEndTime) || 0;
+        c.eta.textContent = active && end ? formatDuration(end / 1e6 - Date.now() / 1000) : "";
+        c.size.textContent = "";
+        if (p.SizeBefore)
+            c.size.appendChild(el("span", { class: "size-before", "data-bytes": String(p.SizeBefore) },
+                                  formatBytes(p.SizeBefore)));
+        if (p.SizeAfter) {
+            c.size.appendChild(document.createTextNode(" → "));
+            c.size.appendChild(el("span", { class: "size-after", "data-bytes": String(p.SizeAfter) },
+                                  formatBytes(p.SizeAfter)));
+        }
+        const rep = reportText(p.Report);
+        if (state === "done" && rep)
+            c.size.appendChild(el("div", { class: "report" }, rep));
+        row.cancel.hidden = !active;
+    }
+
     function renderJobs() {
         const body = $("jobs-body");
-        body.textContent = "";
+        for (const [path, row] of rows)
+            if (!jobs.has(path)) {
+                row.tr.remove();
+                rows.delete(path);
+            }
         const paths = Array.from(jobs.keys()).sort((a, b) => Number(jobNumber(b)) - Number(jobNumber(a)));
         $("no-jobs").hidden = paths.length > 0;
+        let prev = null;
         for (const path of paths) {
-            const p = jobs.get(path).props;
-            const state = p.State || "";
-            const tr = el("tr", { class: "job", "data-job": path, "data-state": state });
-            tr.appendChild(el("td", {}, jobNumber(path)));
-            tr.appendChild(el("td", { class: "path" }, p.Path || "(another user's job)"));
-            tr.appendChild(el("td", {}, p.Mode || ""));
-            const st = el("td", { class: "state state-" + state }, state);
-            if (p.ErrorName || p.Error)
-                st.appendChild(el("div", { class: "job-error" },
-                                  (p.ErrorName ? p.ErrorName + ": " : "") + (p.Error || "")));
-            tr.appendChild(st);
-            const progress = Number(p.Progress) || 0;
-            const pc = el("td", { class: "progress-cell" });
-            const bar = el("progress", { class: "job-progress", max: "100", value: String(Math.round(progress * 100)) });
-            pc.appendChild(bar);
-            pc.appendChild(el("span", { class: "percent" }, " " + Math.round(progress * 100) + " %"));
-            tr.appendChild(pc);
-            const rate = Number(p.Rate) || 0;
-            tr.appendChild(el("td", { class: "rate" }, isActive({ props: p }) && rate ? formatBytes(rate) + "/s" : ""));
-            const end = Number(p.ExpectedEndTime) || 0;
-            tr.appendChild(el("td", { class: "eta" },
-                              isActive({ props: p }) && end ? formatDuration(end / 1e6 - Date.now() / 1000) : ""));
-            const size = el("td", { class: "size" });
-            if (p.SizeBefore)
-                size.appendChild(el("span", { class: "size-before", "data-bytes": String(p.SizeBefore) },
-                                    formatBytes(p.SizeBefore)));
-            if (p.SizeAfter) {
-                size.appendChild(document.createTextNode(" → "));
-                size.appendChild(el("span", { class: "size-after", "data-bytes": String(p.SizeAfter) },
-                                    formatBytes(p.SizeAfter)));
-            }
-            const rep = reportText(p.Report);
-            if (state === "done" && rep)
-                size.appendChild(el("div", { class: "report" }, rep));
-            tr.appendChild(size);
-            const act = el("td", {});
-            if (isActive({ props: p })) {
-                const b = el("button", { type: "button", class: "cancel" }, "Cancel");
-                b.addEventListener("click", () => cancelJob(path));
-                act.appendChild(b);
-            }
-            tr.appendChild(act);
-            body.appendChild(tr);
+            const row = rows.get(path) || makeRow(path);
+            fillRow(row, jobs.get(path).props);
+            /* Newest first; moved only when out of place. */
+            const want = prev ? prev.nextSibling : body.firstChild;
+            if (want !== row.tr)
+                body.insertBefore(row.tr, want);
+            prev = row.tr;
         }
     }
 

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -83,6 +84,12 @@ static _Noreturn void walk_in_child(int fd, const char *folder)
         struct stat st;
         char line[32];
 
+        /* Test hook: a slow file system (test-daemon-volumes.sh). */
+        const char *slow = getenv("VHDCOMPACT_TEST_FIND_SLEEP_MS");
+        if (slow) {
+                unsigned long ms = strtoul(slow, NULL, 10);
+                nanosleep(&(struct timespec) { (time_t) (ms / 1000), (long) (ms % 1000) * 1000000 }, NULL);
+        }
         if (stat(folder, &st) < 0) {
                 snprintf(line, sizeof line, "E %d\n", errno);
                 write_all(fd, line, strlen(line));

@@ -216,7 +216,8 @@ rate, eta, pct = wait_for("job %s moving with a rate and an ETA" % job, moving, 
 print("moving: %d %%, rate %s, ETA %s" % (pct, rate, eta))
 driver.save_screenshot(shot)
 print("screenshot: " + shot)
-wait_for("the Cancel button", lambda: job_row(job).find_element(By.CSS_SELECTOR, "button.cancel")).click()
+cancel = wait_for("the Cancel button", lambda: job_row(job).find_element(By.CSS_SELECTOR, "button.cancel"))
+cancel.click()
 tr = wait_for("job %s to end" % job, lambda: row_state(job) in ("done", "failed", "cancelled") and job_row(job), 60)
 if tr.get_attribute("data-state") != "cancelled":
     fail("the cancelled job ended %s: %s" % (tr.get_attribute("data-state"), tr.text))

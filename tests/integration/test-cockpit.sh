@@ -79,7 +79,7 @@ ln -s "$d/disk.vhd" "$d/images/link.vhd"
 
 echo "== daemon and cockpit-ws"
 start_test_bus
-start_daemon VHDCOMPACT_TEST_WORKER_SLOW_MS=250
+start_daemon VHDCOMPACT_TEST_WORKER_SLOW_MS=1500
 mkdir -p "$d/share/cockpit" "$d/home"
 ln -s "$srcroot/cockpit" "$d/share/cockpit/vhdcompact"
 port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

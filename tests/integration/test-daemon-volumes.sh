@@ -19,7 +19,10 @@
 #   folder FileNotFound, a file NotSupported, an unknown option
 #   InvalidArgs; a folder holding more than 8 levels of folders has its
 #   deep disk left out and truncated true; a user granted org.vhd.compact
-#   by polkit gets the same answer, one without it AccessDenied.
+#   by polkit gets the same answer, one without it AccessDenied; with
+#   each search held 3 s in its child (VHDCOMPACT_TEST_FIND_SLEEP_MS), the
+#   daemon answers other calls at once, a fifth search is refused
+#   (TooManyJobs) and the four answer in full.
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 . "$(dirname "$0")/bus-functions.sh"
@@ -181,4 +184,31 @@ if [[ -x ${POLKITD:-/usr/lib/polkit-1/polkitd} && -d /etc/polkit-1/rules.d ]] &&
 else
   echo "$testname: polkitd cannot run here: the authorisation part is skipped"
 fi
+# The walk runs in a child: with each search held 3 s (test hook), four
+# at once leave the daemon answering at once, a fifth is TooManyJobs, and
+# the four then answer in full.
+stop_daemon
+start_daemon VHDCOMPACT_TEST_FIND_SLEEP_MS=3000
+want_f=$(python3 -c 'import json, sys; print(json.dumps({"type": "asb", "data": [sys.argv[1:], False]}, separators=(",", ":")))' \
+  "$f/a.vhd" "$f/c.vhdx" "$f/sub/b.img")
+pids=()
+for i in 1 2 3 4; do
+  call FindImages 'sa{sv}' "$f" 0 > "$d/slow$i.json" &
+  pids+=($!)
+done
+sleep 0.5
+t0=$(date +%s%N)
+busctl --system get-property org.vhd.Compact /org/vhd/Compact org.vhd.Compact.Manager Version >/dev/null ||
+  fail "the daemon does not answer while searches run"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+(( ms < 1500 )) || fail "the daemon took $ms ms to answer while searches run"
+if err=$(busctl --system call org.vhd.Compact /org/vhd/Compact org.vhd.Compact.Manager FindImages 'sa{sv}' "$f" 0 2>&1); then
+  fail "a fifth search ran: $err"
+fi
+[[ $err = *"searches for disks are running"* ]] || fail "a fifth search: $err"
+for i in 1 2 3 4; do
+  wait "${pids[$((i - 1))]}" || fail "search $i failed"
+  [[ $(cat "$d/slow$i.json") = "$want_f" ]] || fail "search $i: $(cat "$d/slow$i.json")"
+done
+echo "slow searches: the daemon answered in $ms ms; a fifth: $err"
 echo "$testname: ok"
