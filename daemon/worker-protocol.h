@@ -28,7 +28,8 @@
  *   planned BEFORE AFTER  file sizes now and after the job, once planned
  *   volume P START SIZE CLUSTER USED FREE FSFREE RECLAIM SCANNED CLEAN FS NOTE
  *                         one per volume the file-system scan looked at
- *                         (modes full and fs), before the result, at most
+ *                         (a dry run in modes full and fs), before the
+ *                         result, at most
  *                         WORKER_VOLUMES_MAX: partition number (0: no
  *                         table), offset and size on the virtual disk,
  *                         cluster size (0: no counts), used and free bytes

@@ -203,7 +203,8 @@ int main(int argc, char **argv)
         a.opts.in_process = true;
         worker_progress_init(&wp, &ch);
         worker_progress_attach(&wp, &a.opts);
-        a.opts.analysed = on_analysed;
+        /* The volumes are for Analyze's report: a dry run's. */
+        a.opts.analysed = a.opts.dry_run ? on_analysed : NULL;
 
         /* Opening and validating the disk, its parents and the search for
          * children come before the engine's first phase. */
