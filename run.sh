@@ -19,6 +19,7 @@ DEBIAN_PACKAGES=(
   debhelper lintian file
   valgrind fio libxml2-utils
   dbus-daemon polkitd systemd util-linux passwd python3-dbus python3-gi
+  cockpit-ws cockpit-bridge chromium chromium-driver python3-selenium
   clang libclang-rt-14-dev
 )
 

@@ -16,6 +16,7 @@
 
 #include "util/bus-names.h"
 #include "worker-ids.h"
+#include "worker-msg.h"
 
 
 enum job_state {
@@ -35,6 +36,11 @@ struct job_request {
         bool force_dirty, force_children;
         bool no_block_moves;    /* punch the dropped blocks out, move none */
         bool dry_run;           /* Analyze: no object, reply with a report */
+};
+
+struct job_volume {
+        struct worker_volume v;
+        char *note;             /* safe text */
 };
 
 struct job {
@@ -65,6 +71,8 @@ struct job {
         uint64_t last_emit;
         sd_bus_message *reply_to;       /* an analysis's pending call */
         char *report;                   /* "k=v k=v" of a successful result */
+        struct job_volume *volumes;     /* an analysis's, from "volume" lines */
+        unsigned n_volumes;
         char *client;                   /* unique bus name of the caller that made it */
         enum job_state broadcast_state; /* the State everyone last heard of */
 };
@@ -110,6 +118,15 @@ void job_set_state(struct job *j, enum job_state s);
 void job_progress(struct job *j, uint64_t done, uint64_t total);
 void job_finish(struct job *j, bool ok, const char *error_name, const char *error);
 void job_start_queued(struct manager *m);
+
+/* job-volumes.c: an analysis's volumes, kept and sent as the report's
+ * "volumes" entry (aa{sv}) */
+int job_add_volume(struct job *j, const struct worker_volume *v, const char *note);
+void job_volumes_free(struct job *j);
+int job_append_volumes(sd_bus_message *reply, const struct job *j);
+
+/* find.c: Manager.FindImages */
+int method_find_images(sd_bus_message *msg, void *userdata, sd_bus_error *e);
 
 /* job-view.c: whether the job's details (every property but State) may
  * be written into the message being built: for the job's owner, root and

@@ -123,7 +123,7 @@ static int append_text(sd_bus_message *reply, const char *s)
 /* The worker's "k=v k=v ..." report as a{sv}: u for block counts, t for
  * sizes, byte counts and allocations, s for the mode; other keys are left
  * out. */
-static int append_report(sd_bus_message *reply, const char *report)
+static int append_report(sd_bus_message *reply, const char *report, const struct job *with_volumes)
 {
         _cleanup_free_ char *copy = strdup(report ? report : "");
         char *save = NULL;
@@ -149,6 +149,8 @@ static int append_report(sd_bus_message *reply, const char *report)
                 else if (!strncmp(kv, "size-", 5) || !strncmp(kv, "bytes-", 6) || !strncmp(kv, "allocated-", 10))
                         r = sd_bus_message_append(reply, "{sv}", kv, "t", (uint64_t) strtoull(eq + 1, NULL, 10));
         }
+        if (r >= 0 && with_volumes)
+                r = job_append_volumes(reply, with_volumes);
         return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
@@ -179,7 +181,7 @@ static int property_detail(sd_bus *bus, const char *path, const char *iface, con
         if (!strcmp(property, "Owner"))
                 return sd_bus_message_append(reply, "u", show ? (uint32_t) j->owner : UINT32_MAX);
         if (!strcmp(property, "Report"))
-                return append_report(reply, show && j->state == JOB_DONE ? j->report : NULL);
+                return append_report(reply, show && j->state == JOB_DONE ? j->report : NULL, NULL);
         if (!strcmp(property, "Progress")) {
                 double p = j->state == JOB_DONE ? 1.0 : j->total ? (double) j->done / (double) j->total : 0.0;
                 return sd_bus_message_append(reply, "d", !show ? 0.0 : p > 1.0 ? 1.0 : p);
@@ -407,7 +409,7 @@ static void reply_analysis(struct job *j, bool ok, const char *error_name, const
                 (void) reply_errorf(call, error_name, "%s", error);
                 return;
         }
-        if (sd_bus_message_new_method_return(call, &reply) < 0 || append_report(reply, j->report) < 0 ||
+        if (sd_bus_message_new_method_return(call, &reply) < 0 || append_report(reply, j->report, j) < 0 ||
             sd_bus_send(NULL, reply, NULL) < 0)
                 (void) sd_bus_reply_method_errorf(call, VC_ERROR_FAILED, "cannot build the report");
 }
@@ -546,6 +548,7 @@ void job_free(struct job *j)
         free(j->error_name);
         free(j->summary);
         free(j->report);
+        job_volumes_free(j);
         free(j->client);
         free(j);
 }

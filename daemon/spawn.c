@@ -168,6 +168,10 @@ static void on_line(struct job *j, const char *line, int fd)
                 if (job_is_active(j))
                         job_progress(j, j->done, j->total);
                 break;
+        case WORKER_MSG_VOLUME:
+                if (j->req.dry_run && !j->got_result && job_add_volume(j, &w.vol, w.text) < 0)
+                        fprintf(stderr, "vhd-compactd: job %" PRIu32 ": out of memory for a volume\n", j->id);
+                break;
         case WORKER_MSG_OPEN:
                 on_open_request(j, w.text);
                 break;

@@ -67,6 +67,39 @@ static void parse_fail(const char *s, struct worker_msg *m)
         m->text = *s == ' ' ? s + 1 : s;
 }
 
+static bool parse_flag(const char **p, bool *ret)
+{
+        if ((**p != '0' && **p != '1') || (*p)[1] != ' ')
+                return false;
+        *ret = **p == '1';
+        *p += 2;
+        return true;
+}
+
+/* "P START SIZE CLUSTER USED FREE FSFREE RECLAIM 0|1 0|1 FS[ NOTE]". */
+static bool parse_volume(const char *s, struct worker_msg *m)
+{
+        struct worker_volume *v = &m->vol;
+        uint64_t *n[] = { &v->partition, &v->start, &v->size, &v->cluster_size,
+                          &v->used, &v->free, &v->fs_free, &v->reclaimable };
+
+        for (size_t i = 0; i < sizeof n / sizeof *n; i++)
+                if (!parse_u64(&s, n[i]) || *s++ != ' ')
+                        return false;
+        if (!parse_flag(&s, &v->scanned) || !parse_flag(&s, &v->clean))
+                return false;
+        size_t len = 0;
+        while (s[len] > ' ' && s[len] < 0x7f)
+                len++;
+        if (len == 0 || len >= sizeof v->fs || (s[len] != ' ' && s[len] != 0))
+                return false;
+        if (!(len == 1 && s[0] == '-'))
+                memcpy(v->fs, s, len);
+        v->fs[len == 1 && s[0] == '-' ? 0 : len] = 0;
+        m->text = s[len] ? s + len + 1 : s + len;
+        return true;
+}
+
 void worker_msg_parse(const char *line, struct worker_msg *ret)
 {
         struct worker_msg m = { .kind = WORKER_MSG_UNKNOWN, .phase = WORKER_PHASE_UNKNOWN, .id = "-" };
@@ -80,6 +113,11 @@ void worker_msg_parse(const char *line, struct worker_msg *ret)
         } else if (!strncmp(line, "planned ", 8)) {
                 if (parse_pair(line + 8, &m.a, &m.b))
                         m.kind = WORKER_MSG_PLANNED;
+        } else if (!strncmp(line, "volume ", 7)) {
+                if (parse_volume(line + 7, &m))
+                        m.kind = WORKER_MSG_VOLUME;
+                else
+                        m.text = NULL;
         } else if (!strncmp(line, "open ", 5)) {
                 m.kind = WORKER_MSG_OPEN;
                 m.text = line + 5;

@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum worker_msg_kind {
@@ -16,6 +17,7 @@ enum worker_msg_kind {
         WORKER_MSG_PROGRESS,
         WORKER_MSG_PLANNED,
         WORKER_MSG_OPEN,
+        WORKER_MSG_VOLUME,
         WORKER_MSG_OK,
         WORKER_MSG_FAIL,
 };
@@ -30,6 +32,13 @@ enum worker_phase {
 
 #define WORKER_ERRNO_MAX 4095
 
+/* A "volume" line's numbers, in its order. */
+struct worker_volume {
+        uint64_t partition, start, size, cluster_size, used, free, fs_free, reclaimable;
+        bool scanned, clean;
+        char fs[32];                    /* [!-~], or "" for "-" */
+};
+
 struct worker_msg {
         enum worker_msg_kind kind;
         enum worker_phase phase;        /* PHASE */
@@ -38,6 +47,7 @@ struct worker_msg {
                                          * ("k=v ..."), FAIL the message (maybe ""); else NULL */
         int error;                      /* FAIL: 1..WORKER_ERRNO_MAX (EIO when out of range) */
         char id[64];                    /* FAIL: the problem id ([a-z0-9-]), or "-" */
+        struct worker_volume vol;       /* VOLUME; text is its note (maybe "") */
 };
 
 /* Reads one NUL-terminated message.  A message that is not exactly one of

@@ -26,6 +26,17 @@
  *   phase NAME            attaching | scanning | moving | truncating
  *   progress DONE TOTAL   bytes of the current phase (sent at most ~10/s)
  *   planned BEFORE AFTER  file sizes now and after the job, once planned
+ *   volume P START SIZE CLUSTER USED FREE FSFREE RECLAIM SCANNED CLEAN FS NOTE
+ *                         one per volume the file-system scan looked at
+ *                         (a dry run in modes full and fs), before the
+ *                         result, at most
+ *                         WORKER_VOLUMES_MAX: partition number (0: no
+ *                         table), offset and size on the virtual disk,
+ *                         cluster size (0: no counts), used and free bytes
+ *                         by the file system's counts, the bytes it frees,
+ *                         the file bytes its wholly free blocks hold, 0|1
+ *                         scanned, 0|1 clean, the registry's name or "-",
+ *                         why it frees nothing (maybe empty)
  *   open PATH             please open PATH read-only; the reply is
  *                           "fd" carrying the descriptor (SCM_RIGHTS), or
  *                           "error ERRNO"
@@ -59,3 +70,4 @@
 #define WORKER_FD_DISK 4
 #define WORKER_FD_DIR 5
 #define WORKER_MSG_MAX 4096
+#define WORKER_VOLUMES_MAX 128

@@ -41,6 +41,7 @@
 #include "worker-protocol.h"
 #include "worker-result.h"
 #include "worker-seccomp.h"
+#include "worker-volumes.h"
 
 struct args {
         const char *path;
@@ -126,6 +127,12 @@ static int parse_args(int argc, char **argv, struct args *a, char *why, size_t s
         return 0;
 }
 
+static void on_analysed(void *userdata, const struct vc_analysis *a)
+{
+        const struct worker_progress *wp = userdata;
+        worker_send_volumes(wp->channel, a);
+}
+
 int main(int argc, char **argv)
 {
         struct channel ch = { .fd = WORKER_FD_CONTROL };
@@ -196,6 +203,8 @@ int main(int argc, char **argv)
         a.opts.in_process = true;
         worker_progress_init(&wp, &ch);
         worker_progress_attach(&wp, &a.opts);
+        /* The volumes are for Analyze's report: a dry run's. */
+        a.opts.analysed = a.opts.dry_run ? on_analysed : NULL;
 
         /* Opening and validating the disk, its parents and the search for
          * children come before the engine's first phase. */

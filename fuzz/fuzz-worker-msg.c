@@ -155,6 +155,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case WORKER_MSG_OPEN:
                 FUZZ_CHECK(suffix_of(m.text, line) && m.text == line + 5);
                 break;
+        case WORKER_MSG_VOLUME: {
+                char vb[WORKER_MSG_MAX + 64];
+                snprintf(vb, sizeof vb,
+                         "volume %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+                         " %" PRIu64 " %d %d %s%s%s",
+                         m.vol.partition, m.vol.start, m.vol.size, m.vol.cluster_size, m.vol.used, m.vol.free,
+                         m.vol.fs_free, m.vol.reclaimable, m.vol.scanned, m.vol.clean, m.vol.fs[0] ? m.vol.fs : "-",
+                         *m.text || line[strlen(line) - strlen(m.text) - 1] == ' ' ? " " : "", m.text);
+                FUZZ_CHECK(suffix_of(m.text, line) && !strcmp(vb, line));
+                FUZZ_CHECK(strlen(m.vol.fs) < sizeof m.vol.fs && strcmp(m.vol.fs, "-"));
+                break;
+        }
         case WORKER_MSG_OK:
                 FUZZ_CHECK(suffix_of(m.text, line));
                 FUZZ_CHECK(!strcmp(line, "result ok") || (m.text == line + 10 && !strncmp(line, "result ok ", 10)));

@@ -706,6 +706,8 @@ int compact_run(const char *path, const struct compact_opts *opts, struct compac
                                 rep.dropped_fs++;
                         }
                 rep.bytes_read += a.bytes_read;
+                if (opts->analysed)
+                        opts->analysed(opts->userdata, &a);
                 if (zero_mode) {
                         free_map = a.free_map;
                         a.free_map = (struct vc_freemap) {};

@@ -34,6 +34,7 @@ const char *compact_phase_to_string(enum compact_phase p);
 /* All zero is vhdctl: open path, list its folder, attach through nbdkit,
  * no callbacks. */
 struct io_uring;
+struct vc_analysis;
 
 struct compact_opts {
         enum compact_mode mode;
@@ -64,6 +65,10 @@ struct compact_opts {
         /* Optional: once, when the plan is known: the file's size now and
          * after the run (also in a dry run). */
         void (*planned)(void *userdata, uint64_t size_before, uint64_t size_after);
+        /* Optional: once, when the file systems were scanned (modes full
+         * and fs, also in a dry run): the analysis, valid for the call only
+         * (the daemon's worker sends its volumes). */
+        void (*analysed)(void *userdata, const struct vc_analysis *a);
         void *userdata;
 };
 

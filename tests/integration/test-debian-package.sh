@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# The Debian package (debian/, issue 18 item 2), built from a copy of the
-# source tree the way a deployer builds it:
-#   - `dpkg-buildpackage -us -uc -b` succeeds (debhelper 13, meson);
-#   - lintian finds no error and no warning (--fail-on error,warning);
-#   - `dpkg-deb -c` lists every file `meson install` of the package's own
-#     build tree puts in place (manual pages compressed), and nothing of
-#     ours beyond them but the copyright and changelog;
-#   - Depends names nbdkit (the attach runs it) and, for every library an
-#     installed ELF file needs, the package that holds it (libc6 aside);
+# The Debian packages (debian/, issue 18 items 1 and 2), built from a copy
+# of the source tree the way a deployer builds them:
+#   - `dpkg-buildpackage -us -uc -b` succeeds (debhelper 13, meson) and
+#     makes two packages: vhdcompact and cockpit-vhdcompact (the Cockpit
+#     page, Architecture: all);
+#   - lintian finds no error and no warning in either (--fail-on
+#     error,warning);
+#   - `dpkg-deb -c` of the two lists every file `meson install` of the
+#     package's own build tree puts in place (manual pages compressed),
+#     each in one package only, and nothing of ours beyond them but each
+#     package's copyright and changelog; cockpit-vhdcompact holds exactly
+#     /usr/share/cockpit/vhdcompact/ and vhdcompact nothing of it;
+#   - vhdcompact's Depends names nbdkit (the attach runs it) and, for every
+#     library an installed ELF file needs, the package that holds it
+#     (libc6 aside); cockpit-vhdcompact's names cockpit-bridge and
+#     vhdcompact;
 #   - installed into a throwaway root (dpkg-deb -x), `vhdctl --version`
 #     runs and names the version of debian/changelog, and
 #     `systemd-analyze verify --root` accepts the installed units (their
@@ -37,7 +44,10 @@ echo "== dpkg-buildpackage -us -uc -b"
 version=$(cd "$d/src" && dpkg-parsechangelog -S Version)
 deb=$d/vhdcompact_${version}_$(dpkg-architecture -q DEB_HOST_ARCH).deb
 [[ -f $deb ]] || fail "no $deb: $(ls "$d")"
-echo "built ${deb##*/}"
+cdeb=$d/cockpit-vhdcompact_${version}_all.deb
+[[ -f $cdeb ]] || fail "no $cdeb: $(ls "$d")"
+[[ $(dpkg-deb -f "$cdeb" Architecture) = all ]] || fail "cockpit-vhdcompact is not Architecture: all"
+echo "built ${deb##*/} ${cdeb##*/}"
 
 echo "== lintian"
 lintian --fail-on error,warning "$d"/vhdcompact_"$version"_*.changes > "$d/lintian.txt" 2>&1 ||
@@ -51,12 +61,22 @@ obj=$(find "$d/src" -maxdepth 1 -type d -name 'obj-*' | head -n 1)
 meson install -C "$obj" --no-rebuild --quiet --destdir "$d/installed" > "$d/install.log" 2>&1 ||
     { cat "$d/install.log" >&2; fail "meson install of the package's build tree failed"; }
 (cd "$d/installed" && find . \( -type f -o -type l \) | sed 's,^\.,,; s,^\(/usr/share/man/.*\)$,\1.gz,' | sort) > "$d/want"
-dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $6 }' | sed 's,^\.,,' | sort > "$d/have"
+dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $6 }' | sed 's,^\.,,' | sort > "$d/have-main"
+dpkg-deb -c "$cdeb" | awk '$1 !~ /^d/ { print $6 }' | sed 's,^\.,,' | sort > "$d/have-cockpit"
+both=$(comm -12 "$d/have-main" "$d/have-cockpit")
+[[ -z $both ]] || fail "files in both packages: $both"
+sort "$d/have-main" "$d/have-cockpit" > "$d/have"
 missing=$(comm -23 "$d/want" "$d/have")
-[[ -z $missing ]] || fail "meson installs what the package lacks: $missing"
-extra=$(comm -13 "$d/want" "$d/have" | grep -v -e '^/usr/share/doc/vhdcompact/\(copyright\|changelog\.gz\)$' || true)
-[[ -z $extra ]] || fail "the package holds files meson does not install: $extra"
-echo "$(wc -l < "$d/have") files, as meson installs them"
+[[ -z $missing ]] || fail "meson installs what the packages lack: $missing"
+extra=$(comm -13 "$d/want" "$d/have" |
+        grep -v -e '^/usr/share/doc/\(cockpit-\)\?vhdcompact/\(copyright\|changelog\.gz\)$' || true)
+[[ -z $extra ]] || fail "the packages hold files meson does not install: $extra"
+grep -q '^/usr/share/cockpit/vhdcompact/manifest\.json$' "$d/have-cockpit" ||
+    fail "cockpit-vhdcompact has no /usr/share/cockpit/vhdcompact/manifest.json"
+odd=$(grep -v -e '^/usr/share/cockpit/vhdcompact/' -e '^/usr/share/doc/cockpit-vhdcompact/' "$d/have-cockpit" || true)
+[[ -z $odd ]] || fail "cockpit-vhdcompact holds more than the page: $odd"
+! grep -q '^/usr/share/cockpit/' "$d/have-main" || fail "vhdcompact holds the Cockpit page"
+echo "$(wc -l < "$d/have-main") + $(wc -l < "$d/have-cockpit") files, as meson installs them"
 
 echo "== Depends"
 depends=$(dpkg-deb -f "$deb" Depends)
@@ -75,6 +95,10 @@ while IFS= read -r f; do
     done
 done < <(find "$d/root" -type f)
 echo "Depends: $depends"
+cdepends=$(dpkg-deb -f "$cdeb" Depends)
+grep -Eq '(^|, )cockpit-bridge(,| |$)' <<<"$cdepends" || fail "cockpit-vhdcompact's Depends lacks cockpit-bridge: $cdepends"
+grep -Eq '(^|, )vhdcompact(,| |$)' <<<"$cdepends" || fail "cockpit-vhdcompact's Depends lacks vhdcompact: $cdepends"
+echo "cockpit-vhdcompact Depends: $cdepends"
 
 echo "== installed into a throwaway root"
 out=$("$d/root/usr/bin/vhdctl" --version) || fail "the installed vhdctl --version failed"

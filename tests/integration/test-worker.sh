@@ -20,7 +20,7 @@
 #      drops the child's zero block, the merged view is unchanged; a full
 #      dry run agrees with vhdctl's); a daemon answering "error 13" fails it
 #      as parent-not-found, Permission denied, file untouched; its parent
-#      is refused (child found through fd 5 and "open"), and with no fd 5
+#      is refused (has-children: child found through fd 5 and "open"), and with no fd 5
 #      too (the search fails closed: not-supported naming the folder,
 #      nothing opened), while --mode zero needs no search;
 #   d. cancel: at once (nothing written) and mid-move (held at "phase
@@ -116,6 +116,14 @@ ntfs_verify "$d/a.raw" a > "$d/a.fp0"
 
 worker a-dry "$disk" --readonly -- --mode fs --dry-run
 expect_ok a-dry
+# One "volume" line, before the result: the whole-disk NTFS, scanned and
+# clean, its free bytes those of vhdctl analyze --json.
+vols=$(sed -n 's/^< volume //p' "$d/a-dry.log")
+fsfree=$(vhdctl_attaching analyze --json "$disk" | json_num free-bytes)
+[[ $(wc -l <<<"$vols") = 1 && $vols =~ ^0\ 0\ [1-9][0-9]*\ 4096\ [0-9]+\ [0-9]+\ $fsfree\ [1-9][0-9]*\ 1\ 1\ ntfs$ ]] ||
+    fail "a-dry: volume lines '$vols' (vhdctl: free-bytes $fsfree)"
+[[ $(grep -n '^< volume ' "$d/a-dry.log" | cut -d: -f1) -lt $(grep -n '^< result ' "$d/a-dry.log" | cut -d: -f1) ]] ||
+    fail "a-dry: the volume line comes after the result"
 cmp -s "$d/a.orig" "$disk" || fail "b: the dry run changed the file"
 [[ $(kv a-dry size-after) = "$final" && $(kv a-dry size-before) = "$before" ]] ||
     fail "b: dry run says $(kv a-dry size-before) -> $(kv a-dry size-after), analyze $before -> $final"

@@ -70,6 +70,13 @@ def check_message(msg, state):
     elif verb == "planned":
         if not re.fullmatch(r"\d+ \d+", rest):
             protocol_error(f"bad planned {rest!r}")
+    elif verb == "volume":
+        # P START SIZE CLUSTER USED FREE FSFREE RECLAIM 0|1 0|1 FS[ NOTE]
+        if not re.fullmatch(r"(0|[1-9]\d*)( (0|[1-9]\d*)){7} [01] [01] [!-~]{1,31}( [^\x00-\x1f\x7f]*)?", rest):
+            protocol_error(f"bad volume {rest!r}")
+        state["volumes"] = state.get("volumes", 0) + 1
+        if state["volumes"] > 128:
+            protocol_error("more than 128 volume messages")
     elif verb == "open":
         if not rest:
             protocol_error("open without a path")

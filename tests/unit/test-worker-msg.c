@@ -143,9 +143,46 @@ static void test_rate(void)
         printf("ok rates saturate\n");
 }
 
+static void test_volume(void)
+{
+        struct worker_msg m;
+        static const char *const bad[] = {
+                "volume 1 2 3 4 5 6 7 8 1 1", "volume 1 2 3 4 5 6 7 8 2 1 ntfs", "volume 1 2 3 4 5 6 7 8 1 1 ",
+                "volume 1 2 3 4 5 6 7 1 1 ntfs", "volume 1 2 3 4 5 6 7 8 1 1  note", "volume 01 2 3 4 5 6 7 8 1 1 -",
+                "volume 1 2 3 4 5 6 7 8 1 1 nameofafilesystemthatislongerthan31", "volume 1 2 3 4 5 6 7 18446744073709551616 1 1 -",
+                "volume 1 2 3 4 5 6 7 8 1 1 n\x01fs x",
+        };
+
+        m = parse("volume 1 1048576 40894464 4096 12072960 28821504 28821504 23074304 1 1 ext2/3/4");
+        ASSERT_EQ_INT(m.kind, WORKER_MSG_VOLUME);
+        ASSERT_EQ_U64(m.vol.partition, 1);
+        ASSERT_EQ_U64(m.vol.start, 1048576);
+        ASSERT_EQ_U64(m.vol.size, 40894464);
+        ASSERT_EQ_U64(m.vol.cluster_size, 4096);
+        ASSERT_EQ_U64(m.vol.used, 12072960);
+        ASSERT_EQ_U64(m.vol.free, 28821504);
+        ASSERT_EQ_U64(m.vol.fs_free, 28821504);
+        ASSERT_EQ_U64(m.vol.reclaimable, 23074304);
+        ASSERT_TRUE(m.vol.scanned && m.vol.clean);
+        ASSERT_STREQ(m.vol.fs, "ext2/3/4");
+        ASSERT_STREQ(m.text, "");
+        m = parse("volume 0 0 8 0 0 0 0 0 0 0 - no recognised file system: not scanned, counted as in use");
+        ASSERT_EQ_INT(m.kind, WORKER_MSG_VOLUME);
+        ASSERT_TRUE(!m.vol.scanned && !m.vol.clean);
+        ASSERT_STREQ(m.vol.fs, "");
+        ASSERT_STREQ(m.text, "no recognised file system: not scanned, counted as in use");
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+                m = parse(bad[i]);
+                ASSERT_EQ_INT(m.kind, WORKER_MSG_UNKNOWN);
+                ASSERT_TRUE(!m.text);
+        }
+        printf("ok volume\n");
+}
+
 int main(void)
 {
         test_forms();
+        test_volume();
         test_results();
         test_report();
         test_rate();
