@@ -141,19 +141,19 @@ dynamic ()
     kid=$d/dyn-kid.$fmt_suffix
     fmt_create_child "$kid" "$img"
     cp --sparse=always "$img" "$d/dyn.orig"
-    if "$VHDCTL" compact --local --no-progress --mode full "$img" >"$d/dyn.kid" 2>&1; then
+    if vhdctl_attaching compact --local --no-progress --mode full "$img" >"$d/dyn.kid" 2>&1; then
         fail "$fmt_name dyn: compacted in mode full with a child beside it"
     fi
     grep -q ': has-children: ' "$d/dyn.kid" || { cat "$d/dyn.kid" >&2; fail "$fmt_name dyn: refused, but not as has-children"; }
     cmp -s "$img" "$d/dyn.orig" || fail "$fmt_name dyn: the refused run changed the file"
-    "$VHDCTL" compact --local --no-progress --json --dry-run --mode zero "$img" >"$d/dyn.zero" ||
+    vhdctl_attaching compact --local --no-progress --json --dry-run --mode zero "$img" >"$d/dyn.zero" ||
         fail "$fmt_name dyn: dry run in mode zero with a child failed"
     [[ $(json_num blocks-dropped-fs-zero <"$d/dyn.zero") = 0 && $(json_num blocks-dropped-zero <"$d/dyn.zero") = "$o_zero" ]] ||
         fail "$fmt_name dyn: mode zero: $(cat "$d/dyn.zero")"
     rm -f "$kid" "$d/dyn.orig"
 
     check_analyze dyn "$img" "$optimum"
-    "$VHDCTL" compact --local --no-progress --json --dry-run --mode full "$img" >"$d/dyn.dry" ||
+    vhdctl_attaching compact --local --no-progress --json --dry-run --mode full "$img" >"$d/dyn.dry" ||
         fail "$fmt_name dyn: dry run failed"
     [[ $(json_num size-after <"$d/dyn.dry") = "$optimum" ]] ||
         fail "$fmt_name dyn: the dry run says $(json_num size-after <"$d/dyn.dry") bytes, the optimum is $optimum"
@@ -161,11 +161,11 @@ dynamic ()
 
     # Mode fs first: the run in mode full then drops fs-zero and zero
     # blocks only, and a VHDX's DataWriteGuid must change all the same.
-    "$VHDCTL" compact --local --no-progress --json --mode fs "$img" >"$d/dyn.fs" || fail "$fmt_name dyn: mode fs failed"
+    vhdctl_attaching compact --local --no-progress --json --mode fs "$img" >"$d/dyn.fs" || fail "$fmt_name dyn: mode fs failed"
     [[ $(json_num blocks-dropped-fs <"$d/dyn.fs") = "$o_fs" ]] ||
         fail "$fmt_name dyn: mode fs dropped $(json_num blocks-dropped-fs <"$d/dyn.fs"), expected $o_fs"
     [[ $fmt_name != vhdx ]] || guid=$(header_guid "$img" data-write-guid)
-    "$VHDCTL" compact --local --no-progress --json --mode full "$img" >"$d/dyn.out" || fail "$fmt_name dyn: compact failed"
+    vhdctl_attaching compact --local --no-progress --json --mode full "$img" >"$d/dyn.out" || fail "$fmt_name dyn: compact failed"
     check_counts dyn "$d/dyn.out" 0
     [[ $(json_num size-after <"$d/dyn.out") = "$optimum" ]] || fail "$fmt_name dyn: reported size-after"
     [[ $fmt_name != vhdx || $(header_guid "$img" data-write-guid) != "$guid" ]] ||
@@ -225,10 +225,10 @@ differencing ()
     # size a packing from the first place gives.
     optimum=$(img_optimum "$o_kept")
     check_analyze kid "$kid" "$optimum"
-    "$VHDCTL" compact --local --no-progress --json --dry-run --mode full "$kid" >"$d/kid.dry" ||
+    vhdctl_attaching compact --local --no-progress --json --dry-run --mode full "$kid" >"$d/kid.dry" ||
         fail "$fmt_name kid: dry run failed"
     check_counts kid "$d/kid.dry"
-    "$VHDCTL" compact --local --no-progress --json --mode full "$kid" >"$d/kid.out" || fail "$fmt_name kid: compact failed"
+    vhdctl_attaching compact --local --no-progress --json --mode full "$kid" >"$d/kid.out" || fail "$fmt_name kid: compact failed"
     check_counts kid "$d/kid.out"
     [[ $(json_num size-after <"$d/kid.out") = "$(json_num size-after <"$d/kid.dry")" ]] ||
         fail "$fmt_name kid: the dry run said $(json_num size-after <"$d/kid.dry") bytes, the run $(json_num size-after <"$d/kid.out")"

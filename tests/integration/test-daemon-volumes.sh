@@ -60,7 +60,7 @@ call ()
   busctl --system --json=short call org.vhd.Compact /org/vhd/Compact org.vhd.Compact.Manager "$@"
 }
 
-"$VHDCTL" analyze --json "$d/disk.vhd" > "$d/vhdctl.json"
+vhdctl_attaching analyze --json "$d/disk.vhd" > "$d/vhdctl.json"
 call Analyze 'sa{sv}' "$d/disk.vhd" 0 > "$d/bus.json"
 call Analyze 'sa{sv}' "$d/disk.vhd" 1 mode s zero > "$d/bus-zero.json"
 "$py" - "$d/disk.vhd" > "$d/bus-fd.json" <<'PY'
