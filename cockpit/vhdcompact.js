@@ -260,14 +260,20 @@
         $("analysis-section").hidden = false;
     }
 
-    function analyze() {
+    /* The disk to work on, or null (and the page says why). */
+    function chosenPath() {
         const path = currentPath();
-        const mode = $("mode").value;
         clearError();
-        if (!path) {
+        if (!path)
             showError({ name: "", message: "Give the path of a VHD or VHDX file." });
+        return path || null;
+    }
+
+    function analyze() {
+        const path = chosenPath();
+        const mode = $("mode").value;
+        if (!path)
             return;
-        }
         $("analyze").disabled = true;
         $("analysis-summary").textContent = "Analyzing " + path + "…";
         $("volumes").textContent = "";
@@ -287,13 +293,10 @@
     /* --- Compact and jobs --- */
 
     function compact() {
-        const path = currentPath();
+        const path = chosenPath();
         const mode = $("mode").value;
-        clearError();
-        if (!path) {
-            showError({ name: "", message: "Give the path of a VHD or VHDX file." });
+        if (!path)
             return;
-        }
         client.call(MANAGER_PATH, MANAGER, "Compact", [path, options(mode)], { type: "sa{sv}" })
                 .then(reply => refreshJob(reply[0]))
                 .catch(showError);
