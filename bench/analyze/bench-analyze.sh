@@ -90,7 +90,7 @@ for r in $(seq "$rounds"); do
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-num() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" "$json" | head -n 1; }
+num() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" "$json" | sed -n 1p; }
 alloc_blocks=$(num allocated)
 bs=$(num block-size)
 allocated=$((alloc_blocks * bs))
@@ -109,7 +109,7 @@ echo "image: $img, virtual $(num virtual-size) bytes, file $(num file-size) byte
 echo "allocated: $alloc_blocks blocks = $allocated bytes; reclaimable: $(num reclaimable-bytes) bytes; final size: $(num final-size)"
 echo "$vol"
 echo "blocks: $(num free) free, $(num partial) partial, $(num used) used"
-echo "machine: $(nproc) CPU $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1), $(free -g | awk '/^Mem/ { print $2 }') GiB RAM," \
+echo "machine: $(nproc) CPU $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | sed -n 1p), $(free -g | awk '/^Mem/ { print $2 }') GiB RAM," \
      "$(findmnt -no FSTYPE -T "$work") on $(df --output=source "$work" | tail -n 1), Linux $(uname -r); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "page cache dropped before each run: $drop; rounds: $rounds"
 printf 'analyze read %d bytes = %.4f%% of the allocated bytes (goal < 1%%)\n' "$read_bytes" \

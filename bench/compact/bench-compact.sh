@@ -220,7 +220,7 @@ else
 fi
 # shellcheck disable=SC1091
 . "$work/plan.env"
-anum() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" "$work/analyze.json" | head -n 1; }
+anum() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" "$work/analyze.json" | sed -n 1p; }
 part_off=$(python3 -c 'import json,sys; v=[v for v in json.load(open(sys.argv[1]))["volumes"] if v.get("filesystem")==sys.argv[2]][0]; print(v["offset"], v["size"])' \
   "$work/analyze.json" "$( [ "$fs" = ntfs ] && echo ntfs || echo ext2/3/4)")
 part_size=${part_off#* } part_off=${part_off% *}
@@ -285,7 +285,7 @@ measure() {
 }
 disturbed=0
 full() { [ -f "$copy" ] && [ "$(stat -c %s "$copy")" = "$(stat -c %s "$src")" ] || fresh; }
-jnum() { sed -n "s/.*\"$2\": \([0-9]*\).*/\1/p" "$1" | head -n 1; }
+jnum() { sed -n "s/.*\"$2\": \([0-9]*\).*/\1/p" "$1" | sed -n 1p; }
 
 rm -f "$work"/*.runs "$work"/ours.json.* "$work"/peer.phases "$work"/peer.sizes
 echo "source: $src ($(stat -c %s "$src") bytes); plan: $allocated allocated, $dropped_fs free in $fsname," \
@@ -341,7 +341,7 @@ ours_after=$(jnum "$j" size-after)
 peer_size=$(sort -g "$work/peer.sizes" | tail -n 1); rm -f "$work/peer.sizes"
 t_ours=$(med ours 1) t_peer=$(med peer 1) t_fs=$(med ours-fs 1) t_dry=$(med dry-run 1) t_probe=-; [ "$format" = vhdx ] || [ "$fs" != ntfs ] || t_probe=$(med zero-probe 1)
  t_trunc=$(med truncate 1)
-lim_name=$(for l in limit-dd limit-pipe limit-fio; do echo "$(med $l 1) $l"; done | sort -g | head -n 1)
+lim_name=$(for l in limit-dd limit-pipe limit-fio; do echo "$(med $l 1) $l"; done | sort -g | sed -n 1p)
 t_lim=${lim_name% *} lim_name=${lim_name#* }
 mib() { calc '%.0f' "$1 / 1048576"; }
 rss_max=$(maxc ours 2)
@@ -395,7 +395,7 @@ if [ "$scale_gib" -gt 0 ]; then
 fi
 
 echo
-echo "machine: $(nproc) CPU $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1), $(free -g | awk '/^Mem/ { print $2 }') GiB RAM," \
+echo "machine: $(nproc) CPU $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | sed -n 1p), $(free -g | awk '/^Mem/ { print $2 }') GiB RAM," \
      "$(findmnt -no FSTYPE -T "$work") on /dev/$dev, Linux $(uname -r)"
 echo "source: $(stat -c %s "$src") bytes, virtual $(anum virtual-size), $allocated blocks allocated (stride $stride)," \
      "$dropped_fs free in $fsname, $dropped_zero all-zero, ${dropped_fs_zero:-0} partly free with the rest zero," \

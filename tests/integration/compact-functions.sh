@@ -19,9 +19,9 @@
 MIB=$((1 << 20))
 
 # json_num KEY < JSON: the first number for KEY.
-json_num () { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" | head -n 1; }
+json_num () { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" | sed -n 1p; }
 # json_str KEY < JSON: the first string for KEY.
-json_str () { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" | head -n 1; }
+json_str () { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" | sed -n 1p; }
 
 file_sha () { sha256sum < "$1" | cut -d' ' -f1; }
 

@@ -26,7 +26,7 @@ make_tmpdir
 d=$tmpdir
 MIB=$((1 << 20))
 
-json_num() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" | head -n 1; }
+json_num() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" | sed -n 1p; }
 
 # mkfs_ntfs FILE SIZE_MIB CLUSTER START_SECTOR SEED: a populated NTFS image
 # with some files deleted, then its file hashes in FILE.sums.
@@ -133,8 +133,8 @@ fi
 echo "== a differencing child is analysed through the merged view"
 "$VHDCTL" create "$d/child.vhd" --parent "$d/gpt.vhd"
 vhdctl_attaching analyze --json "$d/child.vhd" > "$d/child.json"
-want=$(tr -d '\n' < "$d/gpt.json" | grep -o '"clusters-free": [0-9]*' | head -n 1)
-got=$(tr -d '\n' < "$d/child.json" | grep -o '"clusters-free": [0-9]*' | head -n 1)
+want=$(tr -d '\n' < "$d/gpt.json" | grep -o '"clusters-free": [0-9]*' | sed -n 1p)
+got=$(tr -d '\n' < "$d/child.json" | grep -o '"clusters-free": [0-9]*' | sed -n 1p)
 [ -n "$want" ] && [ "$got" = "$want" ] || fail "child: '$got', parent: '$want'"
 grep -q '"allocated": 0' "$d/child.json" || fail "child: expected no allocated block"
 echo "child: sees the parent's NTFS ($got), owns no block"

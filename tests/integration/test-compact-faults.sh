@@ -239,7 +239,7 @@ grow () { dd if=/dev/zero bs=512 count=1 status=none >> "$vhd"; }
 stale grown grow
 grep -qF "$(( $(file_size "$d/orig.vhd") + 512 )) now" "$d/err" || fail "grown: the message does not give the sizes"
 fmt_geometry "$d/orig.vhd"
-first=$(alloc_blocks "$d/orig.vhd" | head -n 1 | cut -d' ' -f1)
+first=$(alloc_blocks "$d/orig.vhd" | sed -n 1p | cut -d' ' -f1)
 unmap () { poke "$vhd" $((vhd_table + 4 * first)) ffffffff; }
 stale bat unmap
 grep -qF "BAT entry $first changed" "$d/err" || fail "bat: the message does not name the entry"

@@ -168,7 +168,7 @@ poke "$d/badsum.vhd" $((size - 512 + 64)) "$(hexn 4 $(( ($(be "$d/badsum.vhd" $(
 refused badsum "$d/badsum.vhd" bad-checksum
 cp "$d/base.vhd" "$d/badbat.vhd"
 fmt_geometry "$d/badbat.vhd"
-first=$(alloc_blocks "$d/badbat.vhd" | head -n 1 | cut -d' ' -f1)
+first=$(alloc_blocks "$d/badbat.vhd" | sed -n 1p | cut -d' ' -f1)
 poke "$d/badbat.vhd" $((vhd_table + 4 * first)) "$(hexn 4 $(( size / 512 + 8 )))"
 refused badbat "$d/badbat.vhd" block-outside-file
 

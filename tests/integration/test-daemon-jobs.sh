@@ -154,7 +154,7 @@ daemon_refuses ()
   grep -qF -- "$words" "$d/refuse.err" || { cat "$d/refuse.err" >&2; fail "vhd-compactd $*: does not say '$words'"; }
   echo "vhd-compactd $*: $(head -n 1 "$d/refuse.err")"
 }
-sys_user=$(getent passwd | awk -F: '$3 > 0 && $3 < 1000 { print $1; exit }')
+sys_user=$(getent passwd | awk -F: '$3 > 0 && $3 < 1000 && !n++ { print $1 }')
 sys_uid=$(id -u "$sys_user")
 daemon_refuses 1 "$sys_uid is user '$sys_user'" --worker-uids "$sys_uid-$((sys_uid + 1))"
 daemon_refuses 1 "1 ids for --max-jobs 2" --worker-uids 60900-60900
@@ -242,7 +242,7 @@ job=$(compact "$d/b.vhd")
 wait_state "$job" moving
 # The worker that parses the disk: an id of its own, no_new_privs, no
 # capabilities, not dumpable, its system-call filter on.
-wpid=$(pgrep -f "vhd-compact-worker --path $d/b.vhd" | head -n 1)
+wpid=$(pgrep -f "vhd-compact-worker --path $d/b.vhd" | sed -n 1p)
 [[ -n $wpid ]] || fail "b.vhd: no worker process"
 worker_identity b.vhd "$wpid" > /dev/null
 [[ $(awk '/^CapEff:/ { print $2 }' "/proc/$wpid/status") = 0000000000000000 ]] || fail "b.vhd: the worker has capabilities"
@@ -316,7 +316,7 @@ for ((i = 0; i < 100; i++)); do
   (( $(job_prop "$job" BytesDone) > 0 )) && break
   sleep 0.05
 done
-wpid=$(pgrep -f "vhd-compact-worker --path $d/wk.vhd" | head -n 1) || fail "wk.vhd: no worker found mid-move"
+wpid=$(pgrep -f "vhd-compact-worker --path $d/wk.vhd" | sed -n 1p) || fail "wk.vhd: no worker found mid-move"
 kill -KILL "$wpid"
 [[ $(wait_job "$job") = failed ]] || fail "wk.vhd: the job of a killed worker ended $(job_prop "$job" State)"
 err=$(job_prop "$job" Error)
@@ -361,8 +361,8 @@ wait_state "$j1" moving
 wait_state "$j2" moving
 [[ $(job_prop "$j1" State) = '"moving"' ]] || fail "p1.vhd and p2.vhd were not moving at the same time"
 # Each worker has an id of its own.
-w1=$(pgrep -f "vhd-compact-worker --path $d/p1.vhd" | head -n 1)
-w2=$(pgrep -f "vhd-compact-worker --path $d/p2.vhd" | head -n 1)
+w1=$(pgrep -f "vhd-compact-worker --path $d/p1.vhd" | sed -n 1p)
+w2=$(pgrep -f "vhd-compact-worker --path $d/p2.vhd" | sed -n 1p)
 [[ -n $w1 && -n $w2 ]] || fail "p1.vhd, p2.vhd: no worker processes"
 u1=$(worker_identity p1.vhd "$w1")
 u2=$(worker_identity p2.vhd "$w2")

@@ -56,7 +56,7 @@ grep -E '^[EW]: ' "$d/lintian.txt" && fail "lintian printed errors or warnings"
 echo "lintian: no error, no warning"
 
 echo "== the package holds what meson installs"
-obj=$(find "$d/src" -maxdepth 1 -type d -name 'obj-*' | head -n 1)
+obj=$(find "$d/src" -maxdepth 1 -type d -name 'obj-*' | sed -n 1p)
 [[ -n $obj && -f $obj/build.ninja ]] || fail "no meson build tree in the package's source copy"
 meson install -C "$obj" --no-rebuild --quiet --destdir "$d/installed" > "$d/install.log" 2>&1 ||
     { cat "$d/install.log" >&2; fail "meson install of the package's build tree failed"; }
@@ -84,12 +84,14 @@ grep -Eq '(^|, )nbdkit(,| |$)' <<<"$depends" || fail "Depends lacks nbdkit: $dep
 mkdir "$d/root"
 dpkg-deb -x "$deb" "$d/root"
 while IFS= read -r f; do
-    file -b "$f" | grep -q '^ELF' || continue
+    [[ $(file -b "$f") == ELF* ]] || continue
     for lib in $(readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-        path=$(ldconfig -p | awk -v l="$lib" '$1 == l { print $NF; exit }')
+        # Whole-input awk and sed (no early exit): a reader that stops
+        # early kills the writer with SIGPIPE, which pipefail reports.
+        path=$(ldconfig -p | awk -v l="$lib" '$1 == l && !seen { print $NF; seen = 1 }')
         [[ -n $path ]] || fail "${f#"$d/root"} needs $lib, which this system does not have"
-        pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -n 1 | cut -d: -f1) ||
-            pkg=$(dpkg -S "$path" | head -n 1 | cut -d: -f1)
+        pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | sed -n '1s/:.*//p') ||
+            pkg=$(dpkg -S "$path" | sed -n '1s/:.*//p')
         [[ $pkg = libc6 ]] && continue
         grep -Eq "(^|, )$pkg( |,|$)" <<<"$depends" || fail "${f#"$d/root"} needs $lib ($pkg), not in Depends: $depends"
     done

@@ -45,7 +45,7 @@ if command -v man >/dev/null 2>&1 && [[ -n ${MAN_PAGES:-} ]]; then
     warnings=$(MANWIDTH=80 man --warnings -l "$found" 2>&1 >/dev/null)
     [[ -z $warnings ]] || { echo "$warnings" >&2; fail "man -l $p renders with warnings"; }
     # The page's header names itself in the right section.
-    head=$(MANWIDTH=80 man -l "$found" 2>/dev/null | head -n 1)
+    head=$(MANWIDTH=80 man -l "$found" 2>/dev/null | sed -n 1p)
     [[ $head = *"(${p##*.})"* ]] || fail "$p: header '$head' lacks section ${p##*.}"
   done
 else
@@ -101,7 +101,7 @@ bites ()
     fail "bite $1: the check passed with $2.pod edited"
   fi
   grep -qF -- "$4" <<<"$out" || { echo "$out" >&2; fail "bite $1: the failure does not name '$4'"; }
-  echo "bite $1: $(grep -F -- "$4" <<<"$out" | head -n 1)"
+  echo "bite $1: $(grep -F -- "$4" <<<"$out" | sed -n 1p)"
 }
 
 # Delete the =item paragraph(s) of an item, up to the next =item or =back.

@@ -161,7 +161,7 @@ cp "$gpt" "$hybrid"
 # shellcheck disable=SC2046  # le32 prints four words on purpose
 put_bytes "$hybrid" $(( 446 + 16 )) 00 fe ff ff 83 fe ff ff $(le32 4096) $(le32 32768)
 # sfdisk must still see the GPT (it reads hybrid MBRs as GPT too).
-[[ $(sfdisk_parts "$hybrid" | head -1) = "gpt 3" ]] ||
+[[ $(sfdisk_parts "$hybrid" | sed -n 1p) = "gpt 3" ]] ||
     fail "hybrid: sfdisk no longer sees the GPT; the oracle cannot be used"
 compare hybrid "$hybrid" ""
 
@@ -186,7 +186,7 @@ cp "$backup" "$both"
 last_lba=$(( $(file_size "$both") / 512 - 1 ))
 dd if=/dev/zero of="$both" bs=1 seek=$(( last_lba * 512 + 16 )) count=4 conv=notrunc status=none
 # (sfdisk then shows the protective MBR itself as a dos table.)
-[[ $(sfdisk_parts "$both" | head -1) != gpt* ]] || fail "both: sfdisk still reads a GPT"
+[[ $(sfdisk_parts "$both" | sed -n 1p) != gpt* ]] || fail "both: sfdisk still reads a GPT"
 set +e
 "$PARTDUMP" "$both" > "$tmpdir/both.out" 2> "$tmpdir/both.err"
 status=$?

@@ -291,7 +291,7 @@ service_value ()
     sed -n "s/^$2=//p" "$1"
 }
 for f in "$system_service" "$session_service"; do
-    [[ $(grep -v -e '^#' -e '^$' "$f" | head -n 1) = '[D-BUS Service]' ]] ||
+    [[ $(grep -v -e '^#' -e '^$' "$f" | sed -n 1p) = '[D-BUS Service]' ]] ||
         fail "${f#"$root"} does not start with a [D-BUS Service] section"
 done
 [[ $(service_value "$system_service" Name) = org.vhd.Compact ]] || fail "system activation: Name="

@@ -131,7 +131,7 @@ qemu-io -f vhdx -c 'write -q -P 0x31 0 5M' -c 'write -q -P 0 5M 3M' -c 'write -q
     -c 'write -q -P 0 100M 2M' -c 'write -q -P 0x33 200M 1M' -c 'write -q -P 0 255M 1M' "$d/wsl.vhdx"
 cp "$d/wsl.vhdx" "$d/wsl.orig"
 fmt_geometry "$d/wsl.vhdx"
-(( $(alloc_blocks "$d/wsl.vhdx" | head -n 1 | awk '{ print $2 }') > img_first )) ||
+(( $(alloc_blocks "$d/wsl.vhdx" | sed -n 1p | awk '{ print $2 }') > img_first )) ||
     fail "wsl: (setup) qemu-img left no gap after its tables"
 guid_file=$(header_guid "$d/wsl.vhdx" file-write-guid) guid_data=$(header_guid "$d/wsl.vhdx" data-write-guid)
 "$VHDCTL" compact --no-progress --mode zero "$d/wsl.vhdx" >/dev/null || fail "wsl: compact failed"
