@@ -17,7 +17,7 @@ DEBIAN_PACKAGES=(
   qemu-utils ntfs-3g fdisk libvhdi-utils 7zip fuse3 e2fsprogs
   dosfstools exfatprogs exfat-fuse mtools zerofree bash-completion
   debhelper lintian file
-  valgrind fio libxml2-utils
+  valgrind fio strace libxml2-utils
   dbus-daemon polkitd systemd util-linux passwd python3-dbus python3-gi
   cockpit-ws cockpit-bridge chromium chromium-driver python3-selenium
   clang libclang-rt-14-dev

@@ -34,6 +34,10 @@
 #            the first non-zero 4 KiB would read, cold
 #   truncate (diagnostic) truncate(1) of a cold full-size copy to the
 #            optimum size, which ours does and the limits do not
+#   phases   (diagnostic, when strace is there) ours once more, under
+#            strace stopping only at the calls that mark its steps: where
+#            the time goes (analysis, copy, flush, truncate, other; see
+#            phase_split below)
 # The limit is the fastest of limit-dd, limit-pipe and limit-fio.  The plan
 # (moves, kept blocks, the optimum size) is computed independently by
 # plan.py from the BAT, `vhdctl analyze` block classes and its own zero
@@ -45,7 +49,8 @@
 # (bench/timeit: largest resident set of any process of the run), final
 # size vs optimum.
 # Goals: ours >= 5x faster than peer; final size = optimum; bytes written
-# <= moved bytes + 1%; wall <= 1.5x the limit; peak RSS <= 64 MiB (also
+# <= moved bytes + 1%; wall <= 1.2x the limit (issue 17; 1.5x before);
+# peak RSS <= 64 MiB (also
 # checked at 2040 GiB, the largest VHD, with 2 MiB and 512 KiB blocks).
 #
 #
@@ -287,7 +292,35 @@ disturbed=0
 full() { [ -f "$copy" ] && [ "$(stat -c %s "$copy")" = "$(stat -c %s "$src")" ] || fresh; }
 jnum() { sed -n "s/.*\"$2\": \([0-9]*\).*/\1/p" "$1" | sed -n 1p; }
 
-rm -f "$work"/*.runs "$work"/ours.json.* "$work"/peer.phases "$work"/peer.sizes
+# phase_split TRACE: where a run of ours spent its time, from the
+# timestamps (-ttt) and durations (-T) of the few system calls that mark
+# its steps (strace -f --seccomp-bpf stops at those only, so the run is
+# not slowed): analysis = from exec to the first write (attach, file-
+# system scan, zero scan, plan); copy = from the ring's setup to the
+# fdatasync after it; flush = that fdatasync (the copies' writeback);
+# truncate = the ftruncate and the fsync after it (the host file system
+# freeing the tail); other = the rest (the release, the map and footer
+# writes with their syncs, exit).  Prints "analysis A copy C flush F
+# truncate T other O total S" in seconds.
+phase_split() {
+  awk '
+    { t = $2 + 0; d = 0
+      if (match($0, /<[0-9.]+>$/)) d = substr($0, RSTART + 1, RLENGTH - 2) + 0 }
+    NR == 1 { t0 = t }
+    { last = t + d }
+    /pwrite64\(|fdatasync\(/ && !w { w = t }
+    /io_uring_setup\(/ { c0 = t; want = 1 }
+    /fdatasync\(/ && want { c1 = t; fl = d; want = 0 }
+    /ftruncate\(/ { tr = d; want_fsync = 1 }
+    /[^a-z_]fsync\(/ && want_fsync { tr += d; want_fsync = 0 }
+    END {
+      copy = c0 ? c1 - c0 : 0; total = last - t0
+      printf "analysis %.3f copy %.3f flush %.3f truncate %.3f other %.3f total %.3f\n",
+             w - t0, copy, fl, tr, total - (w - t0) - copy - fl - tr, total
+    }' "$1"
+}
+
+rm -f "$work"/*.runs "$work"/ours.json.* "$work"/peer.phases "$work"/peer.sizes "$work"/phases.split
 echo "source: $src ($(stat -c %s "$src") bytes); plan: $allocated allocated, $dropped_fs free in $fsname," \
      "$dropped_zero zero, ${dropped_fs_zero:-0} partly free with the rest zero, $kept kept, $moves moves ($bytes_moved bytes);" \
      "optimum $optimum bytes"
@@ -323,6 +356,13 @@ for r in $(seq "$rounds"); do
   measure ours-fs fresh "$bytes_moved" "$vhdctl" compact --json --no-progress --mode fs "$copy"
   echo "round $r: ours-fs   $last"
   measure dry-run fresh 0 "$vhdctl" compact --json --no-progress --dry-run "$copy"
+  if command -v strace >/dev/null; then
+    measure phases fresh "$bytes_moved" strace -f -ttt -T --seccomp-bpf -o "$work/phases.trace" \
+      -e trace=execve,pwrite64,io_uring_setup,fdatasync,fsync,ftruncate,exit_group \
+      "$vhdctl" compact --json --no-progress "$copy"
+    phase_split "$work/phases.trace" >> "$work/phases.split"
+    echo "round $r: phases    $last; $(tail -n 1 "$work/phases.split")"
+  fi
   echo "round $r: dry-run   $last"
   if [ "$format" = vhd ] && [ "$fs" = ntfs ]; then
     measure zero-probe full 0 python3 "$top/bench/compact/plan.py" --probe "$copy" "$work/analyze.json"
@@ -419,6 +459,16 @@ echo "ours (vhdctl counters): bytes-read $(jnum "$j" bytes-read), bytes-written 
      "+ $(jnum "$j" blocks-dropped-fs-zero) partly free with the rest zero," \
      "moved $(jnum "$j" blocks-moved)"
 echo "peer phases (s, per round):"; sed 's/^peer-phases /  /' "$work/peer.phases"
+if [ -s "$work/phases.split" ]; then
+  echo "ours, where the time goes (s, one traced run per round; median per phase):"
+  sed 's/^/  /' "$work/phases.split"
+  printf '  median:'
+  for k in analysis copy flush truncate other total; do
+    printf ' %s %s' "$k" "$(awk -v k="$k" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' "$work/phases.split" |
+                         sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')"
+  done
+  echo
+fi
 if [ "$format" = vhd ]; then
   echo "optimum: $optimum bytes (metadata end $metadata_end + $kept x $stride + 512 footer); first block slot at $first_slot"
 else
@@ -432,7 +482,7 @@ written=$(jnum "$j" bytes-written)
 echo "peer / ours = $(calc '%.2f' "$t_peer / $t_ours")x (goal >= 5x: $(ok "$t_peer >= 5 * $t_ours"))"
 echo "final size: ours $ours_after, optimum $optimum, peer $peer_size (goal ours = optimum: $(ok "$ours_after == $optimum"))"
 if [ "$format" = vhd ]; then
-  allowed=$bytes_moved lim_goal=1.5
+  allowed=$bytes_moved lim_goal=1.2   # issue 17 (was 1.5, issue 4)
 else
   # Log overhead: two logged updates (drops, repoints), each at most the
   # whole log plus the whole BAT written in place, and eight 4 KiB header
@@ -448,6 +498,9 @@ echo "bytes written beyond the moves (log, tables, headers, footer): $(( written
 echo "bytes written by ours: $written vs allowed $allowed (moved $bytes_moved) = $(calc '%.4f' "$written / $allowed") (goal <= 1.01: $(ok "$written <= 1.01 * $allowed"));" \
      "device writes (median) $(med ours 4) = $(calc '%.4f' "$(med ours 4) / $allowed") of allowed"
 echo "ours / limit ($lim_name) = $(calc '%.2f' "$t_ours / $t_lim") (goal <= $lim_goal: $(ok "$t_ours <= $lim_goal * $t_lim"))"
+# No limit path gives space back; ours must (the truncate): what is left
+# above the limit once that is counted too.
+echo "  diagnostic: ours / (limit + truncate of a cold copy) = $(calc '%.2f' "$t_ours / ($t_lim + $t_trunc)")"
 echo "peak RSS of ours = $(calc '%.1f' "$(maxc ours 2) / 1024") MiB here; ${scale_line}largest $(calc '%.1f' "$rss_max / 1024") MiB (goal <= 64 MiB: $(ok "$rss_max <= 65536"))"
 echo "diagnostics: ours-fs (no zero scan) $t_fs s = $(calc '%.2f' "$t_fs / $t_lim") x limit; dry-run (analysis + zero scan, no moves) $t_dry s;"
 if [ "$format" = vhd ] && [ "$fs" = ntfs ]; then
