@@ -356,6 +356,7 @@ for r in $(seq "$rounds"); do
   measure ours-fs fresh "$bytes_moved" "$vhdctl" compact --json --no-progress --mode fs "$copy"
   echo "round $r: ours-fs   $last"
   measure dry-run fresh 0 "$vhdctl" compact --json --no-progress --dry-run "$copy"
+  echo "round $r: dry-run   $last"
   if command -v strace >/dev/null; then
     measure phases fresh "$bytes_moved" strace -f -ttt -T --seccomp-bpf -o "$work/phases.trace" \
       -e trace=execve,pwrite64,io_uring_setup,fdatasync,fsync,ftruncate,exit_group \
@@ -363,7 +364,6 @@ for r in $(seq "$rounds"); do
     phase_split "$work/phases.trace" >> "$work/phases.split"
     echo "round $r: phases    $last; $(tail -n 1 "$work/phases.split")"
   fi
-  echo "round $r: dry-run   $last"
   if [ "$format" = vhd ] && [ "$fs" = ntfs ]; then
     measure zero-probe full 0 python3 "$top/bench/compact/plan.py" --probe "$copy" "$work/analyze.json"
     echo "round $r: zero-probe $last; $(cat "$work/zero-probe.out")"
