@@ -18,7 +18,20 @@
  * size of an uninterrupted run (issue 12 item 14: the space a locator may
  * take was bounded by the next allocated block, so the released slot
  * stopped counting as free).
+ *
+ * Last, on an image of 2 MiB blocks, a run stopped by its progress
+ * callback once every copy landed (the sources then stay in the file, the
+ * BAT pointing away from them): fewer than half of the moved blocks'
+ * source pages are left in the page cache (move.c drops each source as
+ * its copy lands; what may stay is the kernel's folios that straddle a
+ * source's ends; without the drop, all stay).  Not asked on tmpfs, whose
+ * pages are the file.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +47,12 @@
 static char dir[VB_PATH_MAX], path[VB_PATH_MAX], parent_path[VB_PATH_MAX];
 static struct vb_image *parent;
 
+
+static int stop_when_done(void *userdata, uint64_t done, uint64_t total)
+{
+        (void) userdata;
+        return done == total;
+}
 
 /* Plans with drop[] limited to blocks still allocated, and executes. */
 static int plan_and_run(const struct layout_case *c, struct compact_plan *ret_plan, unsigned qd,
@@ -54,6 +73,33 @@ static int plan_and_run(const struct layout_case *c, struct compact_plan *ret_pl
         free(l.at);
         vc_image_free(img);
         return r;
+}
+
+
+/* Pages of [off, off + len) of the file at path in the page cache; only
+ * the pages wholly inside (a neighbour may share the others), of which
+ * there are *ret_pages. */
+static size_t cached_pages(const char *p, uint64_t off, uint64_t len, size_t *ret_pages)
+{
+        const uint64_t pg = (uint64_t) sysconf(_SC_PAGESIZE);
+        uint64_t a = (off + pg - 1) / pg * pg, b = (off + len) / pg * pg;
+        size_t n = 0;
+
+        *ret_pages = b > a ? (size_t) ((b - a) / pg) : 0;
+        if (b <= a)
+                return 0;
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        void *m = mmap(NULL, (size_t) (b - a), PROT_READ, MAP_SHARED, fd, (off_t) a);
+        ASSERT_TRUE(m != MAP_FAILED);
+        unsigned char vec[(2u << 20) / 4096 + 2];
+        ASSERT_TRUE((b - a) / pg <= sizeof vec);
+        ASSERT_TRUE(mincore(m, (size_t) (b - a), vec) == 0);
+        for (uint64_t i = 0; i < (b - a) / pg; i++)
+                n += vec[i] & 1;
+        munmap(m, (size_t) (b - a));
+        close(fd);
+        return n;
 }
 
 
@@ -128,6 +174,54 @@ int main(void)
         ASSERT_EQ_U64(st.blocks_moved, plan.n_moves);
         compact_plan_done(&plan);
         lc_assert_contents(&c, path, true);
+
+        /* Sources out of the page cache once copied: 2 MiB blocks, as
+         * most images have (a source smaller than the kernel's folios of
+         * it could keep them all), the first four dropped, the last four
+         * moved into their places. */
+        {
+                _cleanup_vb_ struct vb_image *big = vb_dynamic(16 * (uint64_t) (2u << 20), 2u << 20,
+                                                               VHD_TYPE_DYNAMIC);
+                for (uint32_t b = 0; b < 8; b++)
+                        vb_alloc_block(big, b, (uint8_t) (b + 1), VB_BITMAP_FULL);
+                vb_write_file(big, path);
+                /* Out of the page cache first, as an image not just
+                 * written is: the copy's reads then bring its pages in.
+                 * (The write of the whole file may have cached them in
+                 * folios as large as a block, which straddle the
+                 * unaligned sources and cannot be dropped by halves.) */
+                int fd = open(path, O_RDWR | O_CLOEXEC);
+                ASSERT_TRUE(fd >= 0 && fsync(fd) == 0);
+                ASSERT_TRUE(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+                close(fd);
+                struct vc_image *img = NULL;
+                struct compact_layout l;
+                uint8_t drop[16] = { 1, 1, 1, 1 };
+                lc_open_image(path, VC_OPEN_RDWR, &img);
+                ASSERT_OK(compact_layout_from_image(img, &l));
+                ASSERT_OK(compact_plan_build(&l, drop, &plan));
+                struct compact_exec_opts o = { .progress = stop_when_done };
+                ASSERT_EQ_INT(compact_execute(img, &l, &plan, &o, &st), -ECANCELED);
+                ASSERT_EQ_U64(plan.n_moves, 4);
+                ASSERT_EQ_U64(st.blocks_moved, 4);
+                size_t cached = 0, pages = 0;
+                for (uint32_t i = 0; i < plan.n_moves; i++) {
+                        size_t n;
+                        cached += cached_pages(path, plan.moves[i].from, plan.moves[i].len, &n);
+                        pages += n;
+                }
+                struct statfs sf;
+                ASSERT_TRUE(statfs(dir, &sf) == 0);
+                printf("moved blocks' sources: %zu of their %zu whole pages left in the page cache%s\n", cached,
+                       pages, sf.f_type == TMPFS_MAGIC ? " (tmpfs: not asked)" : "");
+                /* All but the kernel's folios that straddle a source's
+                 * ends (the neighbours' too) are gone. */
+                if (sf.f_type != TMPFS_MAGIC)
+                        ASSERT_TRUE(cached * 2 < pages);
+                compact_plan_done(&plan);
+                free(l.at);
+                vc_image_free(img);
+        }
 
         unlink(path);
         unlink(parent_path);
