@@ -21,6 +21,12 @@
  *   failed    anything else, a folder that cannot be listed included
  *   not-run   left when the run was interrupted (SIGINT, SIGTERM)
  *
+ * A disk skipped as in-use while other disks of the run were still going
+ * is tried once more after all of them have ended: the lock in the way
+ * may be the run's own (a child's job reads its parent under a shared
+ * lock, while the parent's own job holds it exclusively to look for its
+ * children).  Still in use then, it is skipped.
+ *
  * SIGINT and SIGTERM stop starting disks and are passed to the running
  * children, which stop at their next safe point (the image valid).  The
  * run keeps going past a failure; the exit status says whether any disk
@@ -58,6 +64,7 @@ struct row {
         char id[32];            /* the problem id of a refusal, or "" */
         char message[400];      /* the refusal's text after the id, or "" */
         uint64_t before, after; /* COMPACT_UNKNOWN when not known */
+        bool again;             /* in use during the run: tried once more */
 };
 
 struct slot {
@@ -298,9 +305,20 @@ int compact_batch(const struct compact_args *a, char *const *args, int n_args, b
         sigaction(SIGINT, &sa, &old_int);
         sigaction(SIGTERM, &sa, &old_term);
         bool forwarded = false;
+        size_t *again = calloc(n + 1, sizeof *again), n_again = 0, next_again = 0;
+        if (!again) {
+                fprintf(stderr, "vhdctl: %s\n", strerror(ENOMEM));
+                munmap(shared, (n + 1) * sizeof *shared);
+                free(rows);
+                found_images_done(&found);
+                return 1;
+        }
         while (true) {
-                while (!stop_signal && running < jobs && next < n) {
-                        size_t i = next++;
+                /* The disks in order; then, once every one has ended,
+                 * those found in use meanwhile. */
+                while (!stop_signal && running < jobs &&
+                       (next < n || (running == 0 && next_again < n_again))) {
+                        size_t i = next < n ? next++ : again[next_again++];
                         if (rows[i].status != ROW_PENDING) {
                                 if (say)
                                         say_disk(&rows[i], ++finished, n);
@@ -334,7 +352,12 @@ int compact_batch(const struct compact_args *a, char *const *args, int n_args, b
                         if (slots[k].pid == pid) {
                                 struct row *row = &rows[slots[k].row];
                                 finish_disk(row, &shared[slots[k].row], status, slots[k].err_fd);
-                                if (say)
+                                if (row->status == ROW_SKIPPED && !strcmp(row->id, "in-use") && !row->again &&
+                                    (running > 1 || next < n)) {
+                                        *row = (struct row) { .path = row->path, .before = COMPACT_UNKNOWN,
+                                                              .after = COMPACT_UNKNOWN, .again = true };
+                                        again[n_again++] = slots[k].row;
+                                } else if (say)
                                         say_disk(row, ++finished, n);
                                 slots[k] = slots[--running];
                                 break;
@@ -356,6 +379,7 @@ int compact_batch(const struct compact_args *a, char *const *args, int n_args, b
         else
                 print_table(rows, n, a->opts.dry_run);
         munmap(shared, (n + 1) * sizeof *shared);
+        free(again);
         free(rows);
         found_images_done(&found);
         return bad ? 1 : 0;
