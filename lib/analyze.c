@@ -153,6 +153,10 @@ static int attach(struct vc_image *img, struct vc_attach **ret, struct vc_source
 
         /* The image's own open holds the lock; the server must not take another. */
         r = vc_attach_open(vc_image_path(img), true, &att, &src);
+        if (r == -ELIBACC || r == -ELIBBAD)
+                return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, 0,
+                                      "cannot attach the disk read-only: libnbd (%s) cannot be loaded: %s; "
+                                      "install it (Debian: libnbd0)", VC_LIBNBD_SONAME, strerror(-r));
         if (r < 0)
                 return vc_problem_add(problems, VC_PROBLEM_IO, r, NULL, 0,
                                       "cannot attach the disk read-only through nbdkit-vhd-plugin ('%s'): %s",

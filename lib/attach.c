@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dlfcn.h>
 #include <errno.h>
 #include <libnbd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,52 @@ const char *vc_attach_plugin_path(void)
         return VC_PLUGIN_INSTALLED;
 }
 
+/*
+ * libnbd, loaded by the first attach rather than at start: it pulls in
+ * gnutls, libxml2, ICU and libstdc++, which the dynamic loader reads and
+ * relocates in about 50 ms from a cold cache (docs/benchmarks.md) for every
+ * command, even those that never attach (info, check, create), and which
+ * the daemon's sandboxed worker, which never attaches, would otherwise map
+ * too.  Only the header is compiled against; the calls go through this
+ * table.  RTLD_NOW: a missing symbol fails here, once, not mid-scan.
+ */
+static struct {
+        __typeof__(nbd_create) *create;
+        __typeof__(nbd_close) *close;
+        __typeof__(nbd_pread) *pread;
+        __typeof__(nbd_get_errno) *get_errno;
+        __typeof__(nbd_get_error) *get_error;
+        __typeof__(nbd_get_strict_mode) *get_strict_mode;
+        __typeof__(nbd_set_strict_mode) *set_strict_mode;
+        __typeof__(nbd_connect_command) *connect_command;
+        __typeof__(nbd_get_size) *get_size;
+} nbd;
+static pthread_once_t nbd_once = PTHREAD_ONCE_INIT;
+static int nbd_loaded;  /* 1, or -errno once the load failed */
+
+static void nbd_load(void)
+{
+        /* Test hook: another name, to see the refusal when it is missing. */
+        const char *name = getenv("VHDCOMPACT_TEST_LIBNBD");
+        void *h = dlopen(name && *name ? name : VC_LIBNBD_SONAME, RTLD_NOW | RTLD_LOCAL);
+
+        if (!h) {
+                vc_debug("attach: cannot load " VC_LIBNBD_SONAME ": %s", dlerror());
+                nbd_loaded = -ELIBACC;
+                return;
+        }
+#define NBD_SYM(f) ((*(void **) &nbd.f = dlsym(h, "nbd_" #f)) != NULL)
+        if (!(NBD_SYM(create) && NBD_SYM(close) && NBD_SYM(pread) && NBD_SYM(get_errno) && NBD_SYM(get_error) &&
+              NBD_SYM(get_strict_mode) && NBD_SYM(set_strict_mode) && NBD_SYM(connect_command) &&
+              NBD_SYM(get_size))) {
+                vc_debug("attach: " VC_LIBNBD_SONAME " lacks a call: %s", dlerror());
+                nbd_loaded = -ELIBBAD;
+                return;         /* the library stays loaded: harmless */
+        }
+#undef NBD_SYM
+        nbd_loaded = 1;
+}
+
 static int nbd_source_pread(void *ctx, void *buf, size_t count, uint64_t offset)
 {
         struct vc_attach *a = ctx;
@@ -38,10 +86,10 @@ static int nbd_source_pread(void *ctx, void *buf, size_t count, uint64_t offset)
 
         while (count > 0) {
                 size_t n = MIN(count, (size_t) ATTACH_MAX_REQUEST);
-                if (nbd_pread(a->nbd, p, n, offset, 0) < 0) {
-                        int e = nbd_get_errno();
+                if (nbd.pread(a->nbd, p, n, offset, 0) < 0) {
+                        int e = nbd.get_errno();
                         vc_debug("attach: nbd_pread at %llu: %s", (unsigned long long) offset,
-                                 nbd_get_error());
+                                 nbd.get_error());
                         return e > 0 ? -e : -EIO;
                 }
                 p += n;
@@ -58,7 +106,7 @@ void vc_attach_close(struct vc_attach *a)
         /* Closing the handle closes the socket; nbdkit -s exits on EOF and
          * libnbd waits for it. */
         if (a->nbd)
-                nbd_close(a->nbd);
+                nbd.close(a->nbd);
         free(a);
 }
 
@@ -70,6 +118,9 @@ int vc_attach_open(const char *path, bool nolock, struct vc_attach **ret, struct
 
         if (access(plugin, R_OK) < 0 && strchr(plugin, '/'))
                 return -ENOENT;
+        (void) pthread_once(&nbd_once, nbd_load);
+        if (nbd_loaded < 0)
+                return nbd_loaded;
         if (asprintf(&file_arg, "file=%s", path) < 0)
                 return -ENOMEM;
         char *argv[] = {
@@ -81,7 +132,7 @@ int vc_attach_open(const char *path, bool nolock, struct vc_attach **ret, struct
         struct vc_attach *a = calloc(1, sizeof *a);
         if (!a)
                 return -ENOMEM;
-        a->nbd = nbd_create();
+        a->nbd = nbd.create();
         if (!a->nbd) {
                 free(a);
                 return -ENOMEM;
@@ -90,16 +141,16 @@ int vc_attach_open(const char *path, bool nolock, struct vc_attach **ret, struct
          * block size, but serves any offset and length (as nbdkit 1.32
          * lets it); the scan reads structures of any size, so libnbd must
          * not refuse unaligned requests itself. */
-        nbd_set_strict_mode(a->nbd, nbd_get_strict_mode(a->nbd) & ~(uint32_t) LIBNBD_STRICT_ALIGN);
-        if (nbd_connect_command(a->nbd, argv) < 0) {
-                int e = nbd_get_errno();
-                vc_debug("attach: cannot start nbdkit for '%s': %s", path, nbd_get_error());
+        nbd.set_strict_mode(a->nbd, nbd.get_strict_mode(a->nbd) & ~(uint32_t) LIBNBD_STRICT_ALIGN);
+        if (nbd.connect_command(a->nbd, argv) < 0) {
+                int e = nbd.get_errno();
+                vc_debug("attach: cannot start nbdkit for '%s': %s", path, nbd.get_error());
                 vc_attach_close(a);
                 return e == ENOENT ? -ENOENT : -EIO;
         }
-        size = nbd_get_size(a->nbd);
+        size = nbd.get_size(a->nbd);
         if (size < 0) {
-                vc_debug("attach: nbd_get_size: %s", nbd_get_error());
+                vc_debug("attach: nbd_get_size: %s", nbd.get_error());
                 vc_attach_close(a);
                 return -EIO;
         }

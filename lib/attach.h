@@ -21,11 +21,15 @@ struct vc_attach;
  * the program runs from it (util/build-tree.h), else the installed module. */
 const char *vc_attach_plugin_path(void);
 
+/* The library the attach loads on first use (attach.c says why). */
+#define VC_LIBNBD_SONAME "libnbd.so.0"
+
 /*
  * Starts nbdkit with the plugin on path, readonly=1 (and lock=false when
  * the caller already holds the image's lock), connects, and fills *ret_src
  * with a source reading the virtual disk.  -ENOENT when nbdkit or the plugin
- * is missing, -EIO when the server refuses (its error goes to stderr).
+ * is missing, -EIO when the server refuses (its error goes to stderr),
+ * -ELIBACC or -ELIBBAD when libnbd cannot be loaded.
  */
 int vc_attach_open(const char *path, bool nolock, struct vc_attach **ret,
                    struct vc_source *ret_src);

@@ -5,7 +5,9 @@
 # normal run, after SIGINT, SIGTERM or SIGKILL in mid-attach, and when
 # nbdkit itself refuses to start, no nbdkit process remains and no socket
 # or temporary directory is left (the attach uses a socketpair, never a
-# socket file).
+# socket file).  libnbd is loaded by the attach, not at start: vhdctl
+# does not need it, and a libnbd that cannot be loaded is refused with one
+# message naming it, nothing started.
 set -euo pipefail
 . "$(dirname "$0")/functions.sh"
 requires qemu-img nbdkit pgrep
@@ -57,4 +59,17 @@ if VHDCOMPACT_PLUGIN=$d/bogus.so "$VHDCTL" analyze "$d/disk.vhd" 2>"$d/err"; the
 fi
 grep -q "cannot attach" "$d/err" || fail "no clear error: $(cat "$d/err")"
 no_leftovers "nbdkit refusing to start"
+
+if command -v readelf >/dev/null; then
+  ! readelf -d "$VHDCTL" | grep -q 'NEEDED.*libnbd' || fail "vhdctl links libnbd at start"
+  echo "vhdctl: libnbd not among its NEEDED libraries"
+fi
+if VHDCOMPACT_TEST_LIBNBD=libnbd-not-there.so.0 "$VHDCTL" analyze "$d/disk.vhd" 2>"$d/err"; then
+  fail "analyze succeeded without libnbd"
+fi
+[[ $(wc -l < "$d/err") = 1 ]] || fail "no libnbd: not one line: $(cat "$d/err")"
+grep -q "cannot attach the disk read-only: libnbd (libnbd.so.0) cannot be loaded" "$d/err" ||
+  fail "no libnbd: no clear error: $(cat "$d/err")"
+no_leftovers "no libnbd"
+echo "no libnbd: $(cat "$d/err")"
 echo ok

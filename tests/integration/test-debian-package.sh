@@ -13,7 +13,8 @@
 #     each in one package only, and nothing of ours beyond them but each
 #     package's copyright and changelog; cockpit-vhdcompact holds exactly
 #     /usr/share/cockpit/vhdcompact/ and vhdcompact nothing of it;
-#   - vhdcompact's Depends names nbdkit (the attach runs it) and, for every
+#   - vhdcompact's Depends names nbdkit (the attach runs it), libnbd0
+#     (the attach loads it with dlopen) and, for every
 #     library an installed ELF file needs, the package that holds it
 #     (libc6 aside); cockpit-vhdcompact's names cockpit-bridge and
 #     vhdcompact;
@@ -81,6 +82,8 @@ echo "$(wc -l < "$d/have-main") + $(wc -l < "$d/have-cockpit") files, as meson i
 echo "== Depends"
 depends=$(dpkg-deb -f "$deb" Depends)
 grep -Eq '(^|, )nbdkit(,| |$)' <<<"$depends" || fail "Depends lacks nbdkit: $depends"
+# The attach loads libnbd itself (lib/attach.c): no ELF file names it.
+grep -Eq '(^|, )libnbd0(,| |$)' <<<"$depends" || fail "Depends lacks libnbd0: $depends"
 mkdir "$d/root"
 dpkg-deb -x "$deb" "$d/root"
 while IFS= read -r f; do
