@@ -375,6 +375,9 @@ verify_interruption ()
 {
     local before=$1 ref=$2 mode=$3 img=$4 what=$5 praw
     praw=$(cat "$before.praw")
+    # Before any reader that locks (qemu-img, the plugin): an interrupted
+    # process's file lives on until the kernel has torn its ring down.
+    wait_unlocked "$img" || fail "$what: the image stays locked after the interruption"
     "$VHDCTL" check "$img" > "$ref.checkx" 2>&1 ||
         { cat "$ref.checkx" >&2; fail "$what: vhdctl check is not clean after the interruption"; }
     [[ -n $praw ]] || fmt_other_readers "$img" "$what"
@@ -385,7 +388,6 @@ verify_interruption ()
         ntfs_verify "$ref.rawx" "$what" > "$ref.fpx"
         cmp -s "$before.fp0" "$ref.fpx" || fail "$what: ntfsclone sees a different volume after the interruption"
     fi
-    wait_unlocked "$img" || fail "$what: the image stays locked after the interruption"
     vhdctl_attaching compact --mode "$mode" --no-progress "$img" > "$ref.rerunx" 2>&1 ||
         { cat "$ref.rerunx" >&2; fail "$what: the run after the interruption failed"; }
     [[ $(file_size "$img") = $(cat "$ref.optimum") ]] ||

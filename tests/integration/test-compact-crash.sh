@@ -114,6 +114,8 @@ fault_loop ()
     local -a seen=() want=()
     local -A labels=()
     while true; do
+        # A new file each time: a crashed run's ring may still be ending.
+        rm -f -- "$vhd"
         cp -- "$d/$name.orig" "$vhd"
         rc=0
         VHDCOMPACT_FAULT_AT=$n vhdctl_attaching compact --no-progress "$vhd" >/dev/null 2>"$d/$name.fault" || rc=$?

@@ -161,6 +161,9 @@ while true; do
     [[ $rc = 86 ]] || { cat "$d/err" >&2; fail "fault point $n: exit status $rc, expected 86"; }
     points+=("$(sed -n "s/^vhdcompact: fault point $n (\(.*\)): exiting$/\1/p" "$d/err")")
     what="fault point $n (${points[-1]})"
+    # The crashed process's file (and lock) lives on until the kernel has
+    # torn its ring down: qemu-img below takes a lock too.
+    wait_unlocked "$vhd" || fail "$what: the image stays locked after the crash"
     "$VHDCTL" check "$vhd" > /dev/null || { "$VHDCTL" check "$vhd" >&2 || :; fail "$what: check"; }
     whole=0
     if (( thorough || !punched || n % 3 == 0 )) || [[ -z ${seen[${points[-1]}]:-} ]]; then
@@ -170,7 +173,6 @@ while true; do
     fi
     seen[${points[-1]}]=1
     [[ ${points[-1]} != "compact: sources punched" ]] || punched=1
-    wait_unlocked "$vhd" || fail "$what: the image stays locked after the crash"
     rc=0; compact "$vhd" > "$d/out" 2> "$d/err" || rc=$?
     [[ $rc = 0 ]] || { cat "$d/err" >&2; fail "$what: the run after it failed ($rc)"; }
     if (( whole )); then

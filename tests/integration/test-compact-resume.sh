@@ -50,12 +50,17 @@ interrupted ()
     cmp -s "$d/orig.raw" "$d/ref.raw" || fail "$name: the uninterrupted run changed the content"
 
     while true; do
+        # A new file each time: a crashed run's ring may still be ending.
+        rm -f -- "$img"
         cp -- "$d/$name.orig" "$img"
         rc=0; VHDCOMPACT_FAULT_AT=$n compact "$img" > /dev/null 2> "$d/err" || rc=$?
         (( rc != 0 )) || break
         [[ $rc = 86 ]] || { cat "$d/err" >&2; fail "$name: fault point $n: exit status $rc, expected 86"; }
         point=$(sed -n "s/^vhdcompact: fault point $n (\(.*\)): exiting$/\1/p" "$d/err")
         what="$name: fault point $n ($point)"
+        # Before any reader that locks (qemu-img, the plugin): the crashed
+        # process's file lives on until the kernel has torn its ring down.
+        wait_unlocked "$img" || fail "$what: the image stays locked after the crash"
         "$VHDCTL" check "$img" > /dev/null || { "$VHDCTL" check "$img" >&2 || :; fail "$what: check"; }
         # The content as the interruption left it (the crash tests' subject):
         # at every point for VHD and with VHDCOMPACT_SLOW_TESTS=1, else at
@@ -65,7 +70,6 @@ interrupted ()
             cmp -s "$d/orig.raw" "$d/now.raw" || fail "$what: the content changed"
         fi
         seen[$point]=1
-        wait_unlocked "$img" || fail "$what: the image stays locked after the crash"
         compact "$img" > /dev/null 2> "$d/err" || { cat "$d/err" >&2; fail "$what: the run after it failed"; }
         size=$(file_size "$img")
         if [[ $size = "$optimum" ]]; then
