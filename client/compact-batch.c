@@ -167,6 +167,14 @@ static void finish_disk(struct row *r, const struct compact_summary *sum, int st
         close(err_fd);
 }
 
+/* The next disk from *cursor on to try once more (see the top), or n. */
+static size_t next_retry(const struct row *rows, size_t n, size_t *cursor)
+{
+        while (*cursor < n && !(rows[*cursor].again && rows[*cursor].status == ROW_PENDING))
+                (*cursor)++;
+        return *cursor < n ? (*cursor)++ : n;
+}
+
 static void say_disk(const struct row *r, size_t done, size_t n)
 {
         char b[24], c[24];
@@ -305,20 +313,18 @@ int compact_batch(const struct compact_args *a, char *const *args, int n_args, b
         sigaction(SIGINT, &sa, &old_int);
         sigaction(SIGTERM, &sa, &old_term);
         bool forwarded = false;
-        size_t *again = calloc(n + 1, sizeof *again), n_again = 0, next_again = 0;
-        if (!again) {
-                fprintf(stderr, "vhdctl: %s\n", strerror(ENOMEM));
-                munmap(shared, (n + 1) * sizeof *shared);
-                free(rows);
-                found_images_done(&found);
-                return 1;
-        }
+        size_t next_again = 0;
         while (true) {
-                /* The disks in order; then, once every one has ended,
-                 * those found in use meanwhile. */
-                while (!stop_signal && running < jobs &&
-                       (next < n || (running == 0 && next_again < n_again))) {
-                        size_t i = next < n ? next++ : again[next_again++];
+                /* The disks in order; then, one at a time once every one
+                 * has ended, those found in use meanwhile. */
+                while (!stop_signal && running < jobs) {
+                        size_t i = n;
+                        if (next < n)
+                                i = next++;
+                        else if (running == 0)
+                                i = next_retry(rows, n, &next_again);
+                        if (i == n)
+                                break;
                         if (rows[i].status != ROW_PENDING) {
                                 if (say)
                                         say_disk(&rows[i], ++finished, n);
@@ -356,7 +362,6 @@ int compact_batch(const struct compact_args *a, char *const *args, int n_args, b
                                     (running > 1 || next < n)) {
                                         *row = (struct row) { .path = row->path, .before = COMPACT_UNKNOWN,
                                                               .after = COMPACT_UNKNOWN, .again = true };
-                                        again[n_again++] = slots[k].row;
                                 } else if (say)
                                         say_disk(row, ++finished, n);
                                 slots[k] = slots[--running];
@@ -379,7 +384,6 @@ int compact_batch(const struct compact_args *a, char *const *args, int n_args, b
         else
                 print_table(rows, n, a->opts.dry_run);
         munmap(shared, (n + 1) * sizeof *shared);
-        free(again);
         free(rows);
         found_images_done(&found);
         return bad ? 1 : 0;

@@ -372,8 +372,9 @@ done
 rm -f "$copy"
 
 # Columns of NAME.runs: wall rss read written.
-med() { awk -v c="$2" '{ print $c }' "$work/$1.runs" | sort -g |
-        awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# median: of the numbers on standard input, one a line.
+median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+med() { awk -v c="$2" '{ print $c }' "$work/$1.runs" | median; }
 maxc() { awk -v c="$2" 'BEGIN { m = 0 } $c > m { m = $c } END { print m }' "$work/$1.runs"; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 j=$work/ours.json.1
@@ -464,8 +465,7 @@ if [ -s "$work/phases.split" ]; then
   sed 's/^/  /' "$work/phases.split"
   printf '  median:'
   for k in analysis copy flush truncate other total; do
-    printf ' %s %s' "$k" "$(awk -v k="$k" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' "$work/phases.split" |
-                         sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')"
+    printf ' %s %s' "$k" "$(awk -v k="$k" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' "$work/phases.split" | median)"
   done
   echo
 fi
