@@ -10,8 +10,9 @@
  *      fdatasync.  Only now may a dropped block's slot be overwritten.
  *   2. copy: each moving object (for VHD a block: sector bitmap + data;
  *      objects may differ in size) copied into its hole, several in flight
- *      through io_uring; fdatasync.  The copier sees (from, to, length)
- *      only.
+ *      through io_uring, with direct I/O where the file system allows it
+ *      (move.c, "Direct I/O"); fdatasync.  The copier sees (from, to,
+ *      length) only.
  *   3. repoint: the map's entries pointed at the copies; fdatasync.
  *   4. finish: the format's tail (VHD: the footer, unchanged) right after
  *      the new end; fdatasync; ftruncate; fsync.
@@ -79,6 +80,9 @@ struct compact_exec_opts {
         /* Bytes a slot copies at a time, at most; 0 = default (4 MiB).
          * Tests make it small, to copy objects in several pieces. */
         unsigned copy_chunk;
+        /* Copy through the page cache even where direct I/O would do
+         * (move.c, "Direct I/O"). */
+        bool buffered;
         /* Called now and then with bytes moved so far; non-zero stops at
          * the next safe point (the run then ends with -ECANCELED). */
         int (*progress)(void *userdata, uint64_t done, uint64_t total);
@@ -114,6 +118,8 @@ struct compact_exec_stats {
         uint64_t bytes_read, bytes_written;
         uint32_t blocks_moved;
         uint32_t io_wq_kicks;   /* deadlines passed with nothing completed */
+        uint32_t dio_align;     /* the copy's direct I/O alignment; 0: through the page cache */
+        uint32_t direct_fallbacks;      /* direct I/O refused, the rest through the page cache */
         uint64_t bytes_punched; /* of plan->punches, punched */
         bool truncated;
 };

@@ -127,6 +127,8 @@ static int parse_rule(const char *rule)
                 io_kind = KIND_ERROR, io_errno = EIO;
         else if (!strcmp(c2 + 1, "enospc"))
                 io_kind = KIND_ERROR, io_errno = ENOSPC;
+        else if (!strcmp(c2 + 1, "einval"))
+                io_kind = KIND_ERROR, io_errno = EINVAL;
         else if (!strcmp(c2 + 1, "short") && (op == VC_IO_READ || op == VC_IO_WRITE))
                 io_kind = KIND_SHORT;
         else if (!strcmp(c2 + 1, "stall") && (op == VC_IO_READ || op == VC_IO_WRITE))

@@ -19,8 +19,9 @@
  *     OP:N:KIND      OP   read | write | sync | truncate
  *                    N    the N-th such operation of this process (from 1),
  *                         or '*' for every one
- *                    KIND eio | enospc (fail it, with that errno, without
- *                         doing it) | short (reads and writes: do only half
+ *                    KIND eio | enospc | einval (fail it, with that errno,
+ *                         without doing it; einval is what a file system
+ *                         answers a direct I/O it will not do) | short (reads and writes: do only half
  *                         of it, at least one byte, as a short transfer)
  *                         | stall (the executor's reads and writes: it does
  *                         not complete until the executor wakes io-wq, as

@@ -19,9 +19,17 @@
  * take was bounded by the next allocated block, so the released slot
  * stopped counting as free).
  *
- * Last, on an image of 2 MiB blocks, a run stopped by its progress
- * callback once every copy landed (the sources then stay in the file, the
- * BAT pointing away from them): fewer than half of the moved blocks'
+ * Half the layouts copy through the page cache, half with direct I/O where
+ * the file system tells its alignment (lib/compact/move.c).  Then: that
+ * the executor finds the same alignment as statx tells here (0 where none
+ * is told, as on tmpfs); that a direct read or write the file system
+ * refuses with EINVAL (an injected fault) sends the rest of the run
+ * through the page cache to the same end, while through the page cache
+ * EINVAL fails the run and leaves a valid image; and short transfers.
+ *
+ * Last, on an image of 2 MiB blocks, copied through the page cache, a run
+ * stopped by its progress callback once every copy landed (the sources
+ * then stay in the file, the BAT pointing away from them): fewer than half of the moved blocks'
  * source pages are left in the page cache (move.c drops each source as
  * its copy lands; what may stay is the kernel's folios that straddle a
  * source's ends; without the drop, all stay).  Not asked on tmpfs, whose
@@ -31,6 +39,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,12 +49,16 @@
 #include "layout-case.h"
 #include "tests.h"
 #include "util/fault.h"
+#include "util/macro.h"
 #include "vhd-builder.h"
 #include "image/image.h"
 #include "vhd/vhd.h"
 
 static char dir[VB_PATH_MAX], path[VB_PATH_MAX], parent_path[VB_PATH_MAX];
 static struct vb_image *parent;
+/* An I/O fault rule (lib/util/fault.h) plan_and_run() sets right before
+ * it executes, so that its counts are the executor's alone. */
+static const char *exec_fault;
 
 
 static int stop_when_done(void *userdata, uint64_t done, uint64_t total)
@@ -54,8 +67,9 @@ static int stop_when_done(void *userdata, uint64_t done, uint64_t total)
         return done == total;
 }
 
-/* Plans with drop[] limited to blocks still allocated, and executes. */
-static int plan_and_run(const struct layout_case *c, struct compact_plan *ret_plan, unsigned qd,
+/* Plans with drop[] limited to blocks still allocated, and executes
+ * (buffered: through the page cache, never direct I/O). */
+static int plan_and_run(const struct layout_case *c, struct compact_plan *ret_plan, unsigned qd, bool buffered,
                         struct compact_exec_stats *st)
 {
         struct vc_image *img = NULL;
@@ -68,8 +82,12 @@ static int plan_and_run(const struct layout_case *c, struct compact_plan *ret_pl
         for (uint32_t b = 0; b < c->n_blocks; b++)
                 drop[b] = c->drop[b] && l.at[b] != COMPACT_ABSENT;
         ASSERT_OK(compact_plan_build(&l, drop, ret_plan));
-        struct compact_exec_opts o = { .queue_depth = qd };
+        struct compact_exec_opts o = { .queue_depth = qd, .buffered = buffered };
+        if (exec_fault)
+                ASSERT_OK(vc_io_fault_set(exec_fault));
         r = compact_execute(img, &l, ret_plan, &o, st);
+        if (exec_fault)
+                ASSERT_OK(vc_io_fault_set(NULL));
         free(l.at);
         vc_image_free(img);
         return r;
@@ -103,9 +121,24 @@ static size_t cached_pages(const char *p, uint64_t off, uint64_t len, size_t *re
 }
 
 
+/* What the executor should find (move.c, "Direct I/O"): the file
+ * system's alignment for direct I/O when it tells one that divides the
+ * layouts' sectors, else 0. */
+static uint32_t direct_alignment_here(const char *p)
+{
+        struct statx stx;
+
+        ASSERT_TRUE(statx(AT_FDCWD, p, 0, STATX_DIOALIGN, &stx) == 0);
+        if (!(stx.stx_mask & STATX_DIOALIGN) || stx.stx_dio_mem_align == 0 || stx.stx_dio_mem_align > 4096 ||
+            stx.stx_dio_offset_align == 0 || 512 % stx.stx_dio_offset_align)
+                return 0;
+        return stx.stx_dio_offset_align;
+}
+
 int main(void)
 {
         unsigned total_points = 0, cases = 0;
+        int r;
 
         vb_temp_dir(dir);
         vb_path_join(path, dir, "disk.vhd");
@@ -119,12 +152,14 @@ int main(void)
 
                 lc_make(&c, seed);
                 c.diff = seed > 12 && seed <= 18;
+                /* Both ways of copying, cut everywhere. */
+                bool buffered = seed % 2 == 0;
                 if (c.diff)
                         lc_drop_lowest(&c, seed);
                 /* Dry count of the points, and the optimum. */
                 lc_write(&c, seed, path, parent, parent_path);
                 unsigned long p0 = vc_fault_count();
-                ASSERT_OK(plan_and_run(&c, &plan, 3, &st));
+                ASSERT_OK(plan_and_run(&c, &plan, 3, buffered, &st));
                 unsigned long points = vc_fault_count() - p0;
                 uint64_t optimum = plan.final_size;
                 compact_plan_done(&plan);
@@ -139,7 +174,7 @@ int main(void)
                                 struct compact_plan p2 = {};
                                 struct compact_exec_stats s2;
                                 vc_fault_arm(vc_fault_count() + n);
-                                plan_and_run(&c, &p2, 3, &s2);
+                                plan_and_run(&c, &p2, 3, buffered, &s2);
                                 _exit(0);
                         }
                         int status;
@@ -150,15 +185,17 @@ int main(void)
                                 TEST_FAIL("the child's wait status is %#x, not a crash point's", status);
                         lc_assert_contents(&c, path, false);
                         /* Run again to the end. */
-                        ASSERT_OK(plan_and_run(&c, &plan, 3, &st));
+                        ASSERT_OK(plan_and_run(&c, &plan, 3, buffered, &st));
                         compact_plan_done(&plan);
                         ASSERT_EQ_U64(vb_file_size(path), optimum);
                         lc_assert_contents(&c, path, true);
                         total_points++;
                 }
                 cases++;
-                printf("layout %u (%s): %u blocks, %lu crash points, all valid and finished to %" PRIu64 " bytes\n",
-                       seed, c.diff ? "differencing" : "dynamic", c.n_blocks, points, optimum);
+                printf("layout %u (%s, %s): %u blocks, %lu crash points, all valid and finished to %" PRIu64
+                       " bytes\n", seed, c.diff ? "differencing" : "dynamic",
+                       buffered ? "page cache" : "direct I/O where the file system allows", c.n_blocks, points,
+                       optimum);
         }
 
         /* Bytes: each moved block read once and written once, nothing else
@@ -168,12 +205,54 @@ int main(void)
         struct compact_exec_stats st;
         lc_make(&c, 99);
         lc_write(&c, 99, path, parent, parent_path);
-        ASSERT_OK(plan_and_run(&c, &plan, 1, &st));
+        ASSERT_OK(plan_and_run(&c, &plan, 1, false, &st));
         ASSERT_EQ_U64(st.bytes_read, (uint64_t) plan.n_moves * plan.stride);
         ASSERT_EQ_U64(st.bytes_written, (uint64_t) plan.n_moves * plan.stride);
         ASSERT_EQ_U64(st.blocks_moved, plan.n_moves);
         compact_plan_done(&plan);
         lc_assert_contents(&c, path, true);
+
+        /* Direct I/O where the file system tells its alignment and the
+         * moves (512-byte sectors) keep it; the page cache when asked. */
+        uint32_t dio = direct_alignment_here(path);
+        printf("direct I/O alignment of %s: %" PRIu32 "%s\n", dir, dio, dio ? "" : " (none told: page cache only)");
+        ASSERT_EQ_U64(st.dio_align, dio);
+        ASSERT_EQ_U64(st.direct_fallbacks, 0);
+        lc_write(&c, 99, path, parent, parent_path);
+        ASSERT_OK(plan_and_run(&c, &plan, 4, true, &st));
+        ASSERT_EQ_U64(st.dio_align, 0);
+        compact_plan_done(&plan);
+        lc_assert_contents(&c, path, true);
+
+        /* A direct read or write the file system refuses (EINVAL, as
+         * XFS answers an unaligned one; ext4 does it through the page
+         * cache instead): the rest of the run goes through the page
+         * cache, that I/O first, to the same end.  Through the page
+         * cache throughout, EINVAL is a failure like any other.  And
+         * I/O cut short at an unaligned length, which either may do. */
+        static const char *const refusals[] = { "read:2:einval", "write:3:einval", "read:2:short",
+                                                "write:3:short" };
+        for (size_t i = 0; i < ELEMENTSOF(refusals); i++) {
+                bool einval = strstr(refusals[i], "einval");
+                lc_write(&c, 99, path, parent, parent_path);
+                exec_fault = refusals[i];
+                r = plan_and_run(&c, &plan, 4, false, &st);
+                exec_fault = NULL;
+                uint64_t moved = (uint64_t) plan.n_moves * plan.stride;
+                compact_plan_done(&plan);
+                if (einval && !dio) {
+                        ASSERT_EQ_INT(r, -EINVAL);
+                        lc_assert_contents(&c, path, false);
+                        printf("%s: page cache only, so the run fails, the image valid\n", refusals[i]);
+                        continue;
+                }
+                ASSERT_OK(r);
+                ASSERT_EQ_U64(st.bytes_written, moved);
+                if (einval)
+                        ASSERT_EQ_U64(st.direct_fallbacks, 1);
+                lc_assert_contents(&c, path, true);
+                printf("%s: finished, %" PRIu32 " refusal(s) of direct I/O\n", refusals[i], st.direct_fallbacks);
+        }
 
         /* Sources out of the page cache once copied: 2 MiB blocks, as
          * most images have (a source smaller than the kernel's folios of
@@ -200,7 +279,9 @@ int main(void)
                 lc_open_image(path, VC_OPEN_RDWR, &img);
                 ASSERT_OK(compact_layout_from_image(img, &l));
                 ASSERT_OK(compact_plan_build(&l, drop, &plan));
-                struct compact_exec_opts o = { .progress = stop_when_done };
+                /* Through the page cache: direct reads would not cache
+                 * the sources in the first place. */
+                struct compact_exec_opts o = { .progress = stop_when_done, .buffered = true };
                 ASSERT_EQ_INT(compact_execute(img, &l, &plan, &o, &st), -ECANCELED);
                 ASSERT_EQ_U64(plan.n_moves, 4);
                 ASSERT_EQ_U64(st.blocks_moved, 4);
