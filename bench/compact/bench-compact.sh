@@ -22,12 +22,15 @@
 #   limit-dd dd copying bytes-moved bytes, contiguous, from the end of the
 #            block area to the first block slot the plan fills, buffered,
 #            conv=fdatasync: the sequential limit
+#   limit-dd-direct the same as limit-dd with direct I/O (iflag=direct,
+#            oflag=direct), as ours copies where the file system allows
 #   limit-pipe the same bytes as limit-dd through `dd | dd`, so that reading
 #            and writing overlap
 #   limit-fio fio replaying exactly the plan's moves (read each source
 #            slot, write each destination slot, 2 MiB + 512 each, io_uring,
 #            queue depth 8 as ours, buffered, end_fsync): the limit for
 #            this move list
+#   limit-fio-direct the same with direct I/O (--direct=1)
 #   ours-fs  (diagnostic) vhdctl compact --mode fs: no zero scan
 #   dry-run  (diagnostic) vhdctl compact --dry-run: analysis + zero scan only
 #   zero-probe (diagnostic) plan.py --probe: what a zero scan that stops at
@@ -38,7 +41,7 @@
 #            strace stopping only at the calls that mark its steps: where
 #            the time goes (analysis, copy, flush, truncate, other; see
 #            phase_split below)
-# The limit is the fastest of limit-dd, limit-pipe and limit-fio.  The plan
+# The limit is the fastest of the limit paths.  The plan
 # (moves, kept blocks, the optimum size) is computed independently by
 # plan.py from the BAT, `vhdctl analyze` block classes and its own zero
 # detection.
@@ -343,6 +346,10 @@ for r in $(seq "$rounds"); do
   measure limit-dd fresh "$bytes_moved" dd if="$copy" of="$copy" bs=2M iflag=skip_bytes,count_bytes oflag=seek_bytes \
     skip="$tail_start" seek="$first_hole" count="$bytes_moved" conv=notrunc,fdatasync status=none
   echo "round $r: limit-dd  $last"
+  measure limit-dd-direct full "$bytes_moved" dd if="$copy" of="$copy" bs=2M \
+    iflag=skip_bytes,count_bytes,direct oflag=seek_bytes,direct \
+    skip="$tail_start" seek="$first_hole" count="$bytes_moved" conv=notrunc,fdatasync status=none
+  echo "round $r: limit-dd-direct $last"
   measure limit-pipe full "$bytes_moved" bash -c 'dd if="$1" bs=2M iflag=skip_bytes,count_bytes skip="$2" count="$4" status=none |
     dd of="$1" bs=2M iflag=fullblock oflag=seek_bytes seek="$3" conv=notrunc,fdatasync status=none' \
     - "$copy" "$tail_start" "$first_hole" "$bytes_moved"
@@ -350,6 +357,9 @@ for r in $(seq "$rounds"); do
   measure limit-fio full "$bytes_moved" fio --name=limit --read_iolog="$work/moves.fio" --replay_no_stall=1 \
     --ioengine=io_uring --iodepth=8 --direct=0 --end_fsync=1 --output="$work/fio.txt"
   echo "round $r: limit-fio $last"
+  measure limit-fio-direct full "$bytes_moved" fio --name=limit --read_iolog="$work/moves.fio" --replay_no_stall=1 \
+    --ioengine=io_uring --iodepth=8 --direct=1 --end_fsync=1 --output="$work/fio-direct.txt"
+  echo "round $r: limit-fio-direct $last"
   measure truncate full 0 truncate -s "$optimum" "$copy"
   echo "round $r: truncate  $last"
 
@@ -382,7 +392,7 @@ ours_after=$(jnum "$j" size-after)
 peer_size=$(sort -g "$work/peer.sizes" | tail -n 1); rm -f "$work/peer.sizes"
 t_ours=$(med ours 1) t_peer=$(med peer 1) t_fs=$(med ours-fs 1) t_dry=$(med dry-run 1) t_probe=-; [ "$format" = vhdx ] || [ "$fs" != ntfs ] || t_probe=$(med zero-probe 1)
  t_trunc=$(med truncate 1)
-lim_name=$(for l in limit-dd limit-pipe limit-fio; do echo "$(med $l 1) $l"; done | sort -g | sed -n 1p)
+lim_name=$(for l in limit-dd limit-dd-direct limit-pipe limit-fio limit-fio-direct; do echo "$(med $l 1) $l"; done | sort -g | sed -n 1p)
 t_lim=${lim_name% *} lim_name=${lim_name#* }
 mib() { calc '%.0f' "$1 / 1048576"; }
 rss_max=$(maxc ours 2)
@@ -443,14 +453,16 @@ echo "source: $(stat -c %s "$src") bytes, virtual $(anum virtual-size), $allocat
      "$kept kept; $moves moves = $bytes_moved bytes"
 echo "rounds: $rounds; medians; device bytes from /sys/class/block/$dev/stat around each run;" \
      "runs started on a busy disk: $noisy; runs disturbed by other writers 3 times in a row (kept): $disturbed"
-printf '%-11s %9s %9s %9s %9s %14s\n' path wall_s read_MiB write_MiB rss_MiB final_size
-row() { printf '%-11s %9.3f %9s %9s %9.1f %14s\n' "$1" "$(med "$1" 1)" "$(mib "$(med "$1" 3)")" \
+printf '%-16s %9s %9s %9s %9s %14s\n' path wall_s read_MiB write_MiB rss_MiB final_size
+row() { printf '%-16s %9.3f %9s %9s %9.1f %14s\n' "$1" "$(med "$1" 1)" "$(mib "$(med "$1" 3)")" \
           "$(mib "$(med "$1" 4)")" "$(calc '%.1f' "$(maxc "$1" 2) / 1024")" "$2"; }
 row ours "$ours_after"
 row peer "$peer_size"
 row limit-dd -
+row limit-dd-direct -
 row limit-pipe -
 row limit-fio -
+row limit-fio-direct -
 row ours-fs -
 row dry-run -
 [ "$format" = vhdx ] || [ "$fs" != ntfs ] || row zero-probe -
