@@ -87,7 +87,13 @@
 # qemu-img convert back to the image format, sync.  The scale runs are
 # NTFS-only and skipped.
 #
+# BENCH_DIR: where the sources and the copies live (default bench/out/
+# compact...), to measure on another file system.  BENCH_PEER=0: no peer
+# runs (its raw copy needs the disk's whole size free); peer / ours is
+# then not judged.
+#
 # Usage: [BENCH_FORMAT=vhd|vhdx] [BENCH_BLOCK_SIZE=32M|1M] [BENCH_FS=ntfs|ext4]
+#        [BENCH_DIR=DIR] [BENCH_PEER=0] [BENCH_SCALE_GIB=N]
 #        bench/compact/bench-compact.sh [BUILD_DIR] [ROUNDS] [ALLOC_GIB] [VIRT_GIB]
 set -euo pipefail
 
@@ -323,11 +329,12 @@ phase_split() {
     }' "$1"
 }
 
+with_peer=yes; [ "${BENCH_PEER:-1}" != 0 ] || with_peer=no
 rm -f "$work"/*.runs "$work"/ours.json.* "$work"/peer.phases "$work"/peer.sizes "$work"/phases.split
 echo "source: $src ($(stat -c %s "$src") bytes); plan: $allocated allocated, $dropped_fs free in $fsname," \
      "$dropped_zero zero, ${dropped_fs_zero:-0} partly free with the rest zero, $kept kept, $moves moves ($bytes_moved bytes);" \
      "optimum $optimum bytes"
-echo "peer wipe: $wipe; device: $dev; page cache dropped before each run: $drop; rounds: $rounds"
+echo "peer wipe: $wipe; device: $dev; page cache dropped before each run: $drop; rounds: $rounds; peer: $with_peer"
 for r in $(seq "$rounds"); do
   measure ours fresh "$bytes_moved" "$vhdctl" compact --json --no-progress "$copy"
   cp "$work/ours.out" "$work/ours.json.$r"
@@ -335,6 +342,7 @@ for r in $(seq "$rounds"); do
   [ "$(stat -c %s "$copy")" = "$(jnum "$work/ours.out" size-after)" ] || { echo "size mismatch" >&2; exit 1; }
   "$vhdctl" check "$copy" > /dev/null || { echo "bench-compact: check failed after compact" >&2; exit 1; }
 
+  if [ "$with_peer" = yes ]; then
   rm -f "$work/peer.$suffix" "$work/peer.raw"
   measure peer fresh - "$self" --peer "$copy" "$work/peer.$suffix" "$work/peer.raw" "$part_off" "$part_size" "$wipe" "$qfmt" "$qopts"
   grep '^peer-phases' "$work/peer.err" >> "$work/peer.phases"
@@ -342,6 +350,7 @@ for r in $(seq "$rounds"); do
   echo "$peer_size" >> "$work/peer.sizes"
   echo "round $r: peer      $last; size $peer_size"
   rm -f "$work/peer.$suffix" "$work/peer.raw"
+  fi
 
   measure limit-dd fresh "$bytes_moved" dd if="$copy" of="$copy" bs=2M iflag=skip_bytes,count_bytes oflag=seek_bytes \
     skip="$tail_start" seek="$first_hole" count="$bytes_moved" conv=notrunc,fdatasync status=none
@@ -389,8 +398,11 @@ maxc() { awk -v c="$2" 'BEGIN { m = 0 } $c > m { m = $c } END { print m }' "$wor
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 j=$work/ours.json.1
 ours_after=$(jnum "$j" size-after)
-peer_size=$(sort -g "$work/peer.sizes" | tail -n 1); rm -f "$work/peer.sizes"
-t_ours=$(med ours 1) t_peer=$(med peer 1) t_fs=$(med ours-fs 1) t_dry=$(med dry-run 1) t_probe=-; [ "$format" = vhdx ] || [ "$fs" != ntfs ] || t_probe=$(med zero-probe 1)
+peer_size=- t_peer=-
+if [ "$with_peer" = yes ]; then
+  peer_size=$(sort -g "$work/peer.sizes" | tail -n 1) t_peer=$(med peer 1); rm -f "$work/peer.sizes"
+fi
+t_ours=$(med ours 1) t_fs=$(med ours-fs 1) t_dry=$(med dry-run 1) t_probe=-; [ "$format" = vhdx ] || [ "$fs" != ntfs ] || t_probe=$(med zero-probe 1)
  t_trunc=$(med truncate 1)
 lim_name=$(for l in limit-dd limit-dd-direct limit-pipe limit-fio limit-fio-direct; do echo "$(med $l 1) $l"; done | sort -g | sed -n 1p)
 t_lim=${lim_name% *} lim_name=${lim_name#* }
@@ -457,7 +469,7 @@ printf '%-16s %9s %9s %9s %9s %14s\n' path wall_s read_MiB write_MiB rss_MiB fin
 row() { printf '%-16s %9.3f %9s %9s %9.1f %14s\n' "$1" "$(med "$1" 1)" "$(mib "$(med "$1" 3)")" \
           "$(mib "$(med "$1" 4)")" "$(calc '%.1f' "$(maxc "$1" 2) / 1024")" "$2"; }
 row ours "$ours_after"
-row peer "$peer_size"
+[ "$with_peer" = no ] || row peer "$peer_size"
 row limit-dd -
 row limit-dd-direct -
 row limit-pipe -
@@ -471,7 +483,7 @@ echo "ours (vhdctl counters): bytes-read $(jnum "$j" bytes-read), bytes-written 
      "bytes-moved $(jnum "$j" bytes-moved), dropped $(jnum "$j" blocks-dropped-fs) fs + $(jnum "$j" blocks-dropped-zero) zero" \
      "+ $(jnum "$j" blocks-dropped-fs-zero) partly free with the rest zero," \
      "moved $(jnum "$j" blocks-moved)"
-echo "peer phases (s, per round):"; sed 's/^peer-phases /  /' "$work/peer.phases"
+[ "$with_peer" = no ] || { echo "peer phases (s, per round):"; sed 's/^peer-phases /  /' "$work/peer.phases"; }
 if [ -s "$work/phases.split" ]; then
   echo "ours, where the time goes (s, one traced run per round; median per phase):"
   sed 's/^/  /' "$work/phases.split"
@@ -491,7 +503,11 @@ fi
 echo
 ok() { if awk "BEGIN { exit !($1) }"; then echo met; else echo "NOT met"; fi; }
 written=$(jnum "$j" bytes-written)
-echo "peer / ours = $(calc '%.2f' "$t_peer / $t_ours")x (goal >= 5x: $(ok "$t_peer >= 5 * $t_ours"))"
+if [ "$with_peer" = yes ]; then
+  echo "peer / ours = $(calc '%.2f' "$t_peer / $t_ours")x (goal >= 5x: $(ok "$t_peer >= 5 * $t_ours"))"
+else
+  echo "peer: not run (BENCH_PEER=0); peer / ours not judged"
+fi
 echo "final size: ours $ours_after, optimum $optimum, peer $peer_size (goal ours = optimum: $(ok "$ours_after == $optimum"))"
 if [ "$format" = vhd ]; then
   allowed=$bytes_moved lim_goal=1.2   # issue 17 (was 1.5, issue 4)
