@@ -329,6 +329,18 @@ phase_split() {
     }' "$1"
 }
 
+# limit_dd NAME PREP FLAGS: the sequential limit, FLAGS added to dd's
+# iflag and oflag (",direct" or nothing).
+limit_dd() {
+  measure "$1" "$2" "$bytes_moved" dd if="$copy" of="$copy" bs=2M iflag=skip_bytes,count_bytes$3 oflag=seek_bytes$3 \
+    skip="$tail_start" seek="$first_hole" count="$bytes_moved" conv=notrunc,fdatasync status=none
+}
+# limit_fio NAME DIRECT: fio replaying the plan's moves (--direct=DIRECT).
+limit_fio() {
+  measure "$1" full "$bytes_moved" fio --name=limit --read_iolog="$work/moves.fio" --replay_no_stall=1 \
+    --ioengine=io_uring --iodepth=8 --direct="$2" --end_fsync=1 --output="$work/$1.txt"
+}
+
 with_peer=yes; [ "${BENCH_PEER:-1}" != 0 ] || with_peer=no
 rm -f "$work"/*.runs "$work"/ours.json.* "$work"/peer.phases "$work"/peer.sizes "$work"/phases.split
 echo "source: $src ($(stat -c %s "$src") bytes); plan: $allocated allocated, $dropped_fs free in $fsname," \
@@ -352,22 +364,17 @@ for r in $(seq "$rounds"); do
   rm -f "$work/peer.$suffix" "$work/peer.raw"
   fi
 
-  measure limit-dd fresh "$bytes_moved" dd if="$copy" of="$copy" bs=2M iflag=skip_bytes,count_bytes oflag=seek_bytes \
-    skip="$tail_start" seek="$first_hole" count="$bytes_moved" conv=notrunc,fdatasync status=none
+  limit_dd limit-dd fresh ""
   echo "round $r: limit-dd  $last"
-  measure limit-dd-direct full "$bytes_moved" dd if="$copy" of="$copy" bs=2M \
-    iflag=skip_bytes,count_bytes,direct oflag=seek_bytes,direct \
-    skip="$tail_start" seek="$first_hole" count="$bytes_moved" conv=notrunc,fdatasync status=none
+  limit_dd limit-dd-direct full ,direct
   echo "round $r: limit-dd-direct $last"
   measure limit-pipe full "$bytes_moved" bash -c 'dd if="$1" bs=2M iflag=skip_bytes,count_bytes skip="$2" count="$4" status=none |
     dd of="$1" bs=2M iflag=fullblock oflag=seek_bytes seek="$3" conv=notrunc,fdatasync status=none' \
     - "$copy" "$tail_start" "$first_hole" "$bytes_moved"
   echo "round $r: limit-pipe $last"
-  measure limit-fio full "$bytes_moved" fio --name=limit --read_iolog="$work/moves.fio" --replay_no_stall=1 \
-    --ioengine=io_uring --iodepth=8 --direct=0 --end_fsync=1 --output="$work/fio.txt"
+  limit_fio limit-fio 0
   echo "round $r: limit-fio $last"
-  measure limit-fio-direct full "$bytes_moved" fio --name=limit --read_iolog="$work/moves.fio" --replay_no_stall=1 \
-    --ioengine=io_uring --iodepth=8 --direct=1 --end_fsync=1 --output="$work/fio-direct.txt"
+  limit_fio limit-fio-direct 1
   echo "round $r: limit-fio-direct $last"
   measure truncate full 0 truncate -s "$optimum" "$copy"
   echo "round $r: truncate  $last"

@@ -155,22 +155,28 @@ static uint32_t direct_alignment(int fd, const struct compact_plan *plan, uint64
         return a;
 }
 
-/* O_DIRECT on or off on the image's descriptor (see above). */
-static int direct_set(struct mover *m, bool on)
+/* O_DIRECT on on the image's descriptor when the run may use it (see
+ * above); should the file system refuse, the page cache it is. */
+static void direct_on(struct mover *m)
 {
-        if (m->direct == on)
+        if (!m->dio_align || m->direct)
+                return;
+        int fl = fcntl(m->fd, F_GETFL);
+        if (fl < 0 || fcntl(m->fd, F_SETFL, fl | O_DIRECT) < 0)
+                return;
+        m->direct = true;
+        m->stats->dio_align = m->dio_align;
+}
+
+/* O_DIRECT off again: anything but the copy's I/O needs it off. */
+static int direct_off(struct mover *m)
+{
+        if (!m->direct)
                 return 0;
         int fl = fcntl(m->fd, F_GETFL);
-        if (fl < 0 || fcntl(m->fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) < 0) {
-                int r = -errno;
-                if (!on)
-                        return vc_problem_step_failed(m->problems, r, 0, "copying blocks: turning direct I/O off");
-                m->dio_align = 0;       /* not a failure: the page cache it is */
-                return 0;
-        }
-        m->direct = on;
-        if (on)
-                m->stats->dio_align = m->dio_align;
+        if (fl < 0 || fcntl(m->fd, F_SETFL, fl & ~O_DIRECT) < 0)
+                return vc_problem_step_failed(m->problems, -errno, 0, "copying blocks: turning direct I/O off");
+        m->direct = false;
         return 0;
 }
 
@@ -249,7 +255,7 @@ static int complete(struct mover *m, unsigned i, int res, bool first)
                 /* Direct I/O refused this one after all: through the page
                  * cache from now on, this one again first. */
                 m->dio_align = 0;
-                int r = direct_set(m, false);
+                int r = direct_off(m);
                 if (r < 0) {
                         s->state = SLOT_FREE;   /* nothing of it in flight */
                         m->busy--;
@@ -613,11 +619,11 @@ static int move_round(struct mover *m, const struct compact_exec_opts *opts, uin
         int r;
 
         m->next = first;
-        r = m->dio_align ? direct_set(m, true) : 0;
-        *copy_r = r < 0 ? r : copy_blocks(m, opts);
+        direct_on(m);
+        *copy_r = copy_blocks(m, opts);
         /* Off before anything else writes through fd (the map's writes
          * are not aligned). */
-        r = direct_set(m, false);
+        r = direct_off(m);
         if (*copy_r < 0 && *copy_r != -ECANCELED)
                 return *copy_r;         /* the BAT still points at the sources */
         if (r < 0)
